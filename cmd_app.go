@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/apimtls/apimtls/pki"
+)
+
+// Names of global flags and their environment variables.
+const (
+	flagDir     = "dir"
+	flagOutput  = "output"
+	flagNoColor = "no-color"
+	envDir      = "APIMTLS_DIR"
+	envOutput   = "APIMTLS_OUTPUT"
+)
+
+// Exit codes (design.md "Command contract").
+const (
+	exitOK      = 0
+	exitFailed  = 1
+	exitUsage   = 2
+	outputText  = "text"
+	outputJSON  = "json"
+	appName     = "apimtls"
+	appUsage    = "mutual TLS for Amazon API Gateway custom domains, from CA to proof"
+	dataDirName = "apimtls"
+)
+
+// Set by the release build through -ldflags; go install builds fall back to
+// the module version in their build info.
+var (
+	version = ""
+	commit  = ""
+)
+
+func buildVersion() (string, string) {
+	v, c := version, commit
+	if info, ok := debug.ReadBuildInfo(); ok {
+		if v == "" && info.Main.Version != "" {
+			v = info.Main.Version
+		}
+		for _, s := range info.Settings {
+			if s.Key == "vcs.revision" && c == "" {
+				c = s.Value
+			}
+		}
+	}
+	if v == "" {
+		v = "(devel)"
+	}
+	return v, c
+}
+
+// globalFlags are accepted by every command, before or after its name.
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagDir, Usage: "PKI directory (default: apimtls/ in the user data directory)", EnvVars: []string{envDir}},
+		&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Value: outputText, Usage: "output format: text or json", EnvVars: []string{envOutput}},
+		&cli.BoolFlag{Name: flagNoColor, Usage: "no colour in output (also NO_COLOR)"},
+	}
+}
+
+func newApp(stdout, stderr io.Writer) *cli.App {
+	v, c := buildVersion()
+	app := &cli.App{
+		Name:                 appName,
+		Usage:                appUsage,
+		Version:              fmt.Sprintf("%s (commit %s, %s)", v, orNone(c), runtime.Version()),
+		Writer:               stdout,
+		ErrWriter:            stderr,
+		HideHelpCommand:      true,
+		EnableBashCompletion: false,
+		Commands:             []*cli.Command{caCommand(), clientCommand()},
+		ExitErrHandler:       func(*cli.Context, error) {},
+		OnUsageError:         onUsageError,
+	}
+	forEachLeaf(app.Commands, func(cmd *cli.Command) {
+		cmd.Flags = append(cmd.Flags, globalFlags()...)
+		cmd.OnUsageError = onUsageError
+		cmd.HideHelpCommand = true
+	})
+	return app
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "none"
+	}
+	return s
+}
+
+func forEachLeaf(cmds []*cli.Command, fn func(*cli.Command)) {
+	for _, c := range cmds {
+		if len(c.Subcommands) > 0 {
+			c.OnUsageError = onUsageError
+			c.HideHelpCommand = true
+			forEachLeaf(c.Subcommands, fn)
+			continue
+		}
+		fn(c)
+	}
+}
+
+// usageError marks a malformed command line: exit code 2.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return usageError{fmt.Errorf(format, args...)}
+}
+
+func onUsageError(_ *cli.Context, err error, _ bool) error {
+	return usageError{err}
+}
+
+// run is the whole program: it parses args, runs the command and returns the
+// exit code. Everything it prints goes to stdout and stderr.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	app := newApp(stdout, stderr)
+	args = reorderArgs(app, args)
+	noColor := hasFlag(args, flagNoColor)
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return exitOK
+	}
+	printError(stderr, err, noColor)
+	var ue usageError
+	if errors.As(err, &ue) || isCLIUsage(err) {
+		return exitUsage
+	}
+	return exitFailed
+}
+
+// isCLIUsage recognises the errors urfave/cli returns for commands and flags
+// it does not know.
+func isCLIUsage(err error) bool {
+	msg := err.Error()
+	return strings.HasPrefix(msg, "flag provided but not defined") ||
+		strings.Contains(msg, "No help topic for") ||
+		strings.HasPrefix(msg, "Required flag")
+}
+
+func hasFlag(args []string, name string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		if a == "--"+name || a == "-"+name {
+			return true
+		}
+	}
+	return false
+}
+
+// reorderArgs moves flags in front of positional arguments. urfave/cli v2
+// stops parsing flags at the first argument, but "ca intermediate NAME
+// --parent P" is how people type, so the arguments of the command found are
+// put in the order it parses: command path, flags, then arguments.
+func reorderArgs(app *cli.App, args []string) []string {
+	if len(args) < 2 {
+		return args
+	}
+	var (
+		path, flags, positional []string
+		cmds                    = app.Commands
+		leaf                    *cli.Command
+	)
+	takesValue := flagArity(globalFlags())
+	rest := args[1:]
+	for i := 0; i < len(rest); i++ {
+		a := rest[i]
+		switch {
+		case a == "--":
+			positional = append(positional, rest[i+1:]...)
+			i = len(rest)
+		case strings.HasPrefix(a, "-") && a != "-":
+			flags = append(flags, a)
+			name := strings.TrimLeft(a, "-")
+			if !strings.Contains(name, "=") && takesValue[name] && i+1 < len(rest) {
+				flags = append(flags, rest[i+1])
+				i++
+			}
+		case leaf == nil && len(positional) == 0 && findCommand(cmds, a) != nil:
+			c := findCommand(cmds, a)
+			path = append(path, a)
+			if len(c.Subcommands) == 0 {
+				leaf = c
+				for k, v := range flagArity(c.Flags) {
+					takesValue[k] = v
+				}
+			}
+			cmds = c.Subcommands
+		default:
+			positional = append(positional, a)
+		}
+	}
+	if leaf == nil {
+		return args // a group, help or an unknown command: let cli report it
+	}
+	out := append([]string{args[0]}, path...)
+	out = append(out, flags...)
+	if len(positional) > 0 {
+		out = append(out, "--")
+		out = append(out, positional...)
+	}
+	return out
+}
+
+func findCommand(cmds []*cli.Command, name string) *cli.Command {
+	for _, c := range cmds {
+		if c.HasName(name) {
+			return c
+		}
+	}
+	return nil
+}
+
+func flagArity(flags []cli.Flag) map[string]bool {
+	m := map[string]bool{}
+	for _, f := range flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			m[n] = !isBool
+		}
+	}
+	return m
+}
+
+// pkiDir resolves the PKI directory: --dir or APIMTLS_DIR, else apimtls/
+// in the user's data directory, where mkcert keeps its CAROOT too, so keys
+// never land in a project checkout by accident.
+func pkiDir(c *cli.Context) (string, error) {
+	if d := c.String(flagDir); d != "" {
+		return filepath.Abs(d)
+	}
+	var base string
+	switch runtime.GOOS {
+	case "windows":
+		base = os.Getenv("LocalAppData")
+	case "darwin":
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return "", fmt.Errorf("find the home directory: %w", err)
+		}
+		base = filepath.Join(home, "Library", "Application Support")
+	default:
+		base = os.Getenv("XDG_DATA_HOME")
+		if base == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", fmt.Errorf("find the home directory: %w", err)
+			}
+			base = filepath.Join(home, ".local", "share")
+		}
+	}
+	if base == "" {
+		return "", errors.New("no data directory: set APIMTLS_DIR or pass --dir")
+	}
+	return filepath.Join(base, dataDirName), nil
+}
+
+// openStore opens the PKI directory of the command.
+func openStore(c *cli.Context, write bool) (*pki.Store, error) {
+	dir, err := pkiDir(c)
+	if err != nil {
+		return nil, err
+	}
+	s, err := pki.OpenStore(dir, write)
+	if err != nil {
+		return nil, err
+	}
+	s.Warn = func(msg string) { printWarning(c.App.ErrWriter, msg, noColor(c)) }
+	return s, nil
+}
+
+// outputFormat returns text or json, refusing anything else.
+func outputFormat(c *cli.Context) (string, error) {
+	switch o := c.String(flagOutput); o {
+	case outputText, outputJSON:
+		return o, nil
+	default:
+		return "", usagef("unknown output format %q: use text or json", o)
+	}
+}
+
+func noColor(c *cli.Context) bool { return c.Bool(flagNoColor) }
+
+// exactArgs checks the number of positional arguments.
+func exactArgs(c *cli.Context, n int, names string) error {
+	if c.NArg() != n {
+		return usagef("%s takes %d argument(s): %s (got %d)", c.Command.FullName(), n, names, c.NArg())
+	}
+	return nil
+}

@@ -1,0 +1,342 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/apimtls/apimtls/pki"
+)
+
+// Flag names shared by the CA and client commands.
+const (
+	flagName              = "name"
+	flagCN                = "cn"
+	flagOrg               = "org"
+	flagKeyType           = "key-type"
+	flagDays              = "days"
+	flagMaxPathLen        = "max-path-len"
+	flagParent            = "parent"
+	flagEncrypt           = "encrypt"
+	flagPassphraseFile    = "passphrase-file"
+	flagNewPassphraseFile = "new-passphrase-file"
+)
+
+func caCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "ca",
+		Usage: "create and inspect the CA hierarchy",
+		Subcommands: []*cli.Command{
+			caInitCommand(),
+			caIntermediateCommand(),
+			caListCommand(),
+			caShowCommand(),
+		},
+	}
+}
+
+func keyTypeFlag(def pki.KeyType) cli.Flag {
+	return &cli.StringFlag{Name: flagKeyType, Value: string(def), Usage: "rsa-2048, rsa-3072, rsa-4096, ecdsa-p256 or ecdsa-p384"}
+}
+
+func passphraseFileFlag() cli.Flag {
+	return &cli.StringFlag{Name: flagPassphraseFile, Usage: "read the signing CA's key passphrase from `FILE` (else " + envCAPassphrase + ", else a prompt)"}
+}
+
+func caInitCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "init",
+		Usage:     "create a self-signed root CA",
+		ArgsUsage: " ",
+		Description: `Creates the root of your private hierarchy in ca/NAME/ of the PKI directory:
+a new key (never overwritten), a self-signed CA certificate with keyCertSign
+and cRLSign, and an inventory record. The pathLen defaults to 3, the most
+that API Gateway's limit of four CA levels allows.
+
+Example:
+   apimtls ca init --cn "Example Corp Root CA" --org "Example Corp"
+   apimtls ca init --key-type rsa-4096 --encrypt --passphrase-file ./root.pass`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: flagName, Value: pki.DefaultRootName, Usage: "name of the CA in the PKI directory"},
+			&cli.StringFlag{Name: flagCN, Value: "apimtls Root CA", Usage: "subject common name"},
+			&cli.StringFlag{Name: flagOrg, Usage: "subject organization"},
+			keyTypeFlag(pki.DefaultRootKeyType),
+			&cli.IntFlag{Name: flagDays, Value: pki.DefaultRootDays, Usage: "validity in days"},
+			&cli.IntFlag{Name: flagMaxPathLen, Value: -1, Usage: "pathLen constraint, 0 to 3 (default: 3)"},
+			&cli.BoolFlag{Name: flagEncrypt, Usage: "encrypt the CA key (PKCS #8, AES-256, PBKDF2)"},
+			&cli.StringFlag{Name: flagPassphraseFile, Usage: "with --encrypt: read the new passphrase from `FILE` (else " + envCAPassphrase + ", else a prompt)"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, 0, "none"); err != nil {
+				return err
+			}
+			return createCA(c, "")
+		},
+	}
+}
+
+func caIntermediateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "intermediate",
+		Usage:     "create an intermediate or issuing CA under a parent CA",
+		ArgsUsage: "NAME",
+		Description: `Creates a CA signed by --parent. Its validity defaults to five years and never
+runs past the parent's. apimtls refuses a fifth CA level, since API Gateway
+rejects clients issued that deep, and any pathLen the parent does not allow.
+
+Example:
+   apimtls ca intermediate issuing --parent root --cn "Example Issuing CA"`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: flagParent, Required: true, Usage: "the CA that signs this one"},
+			&cli.StringFlag{Name: flagCN, Usage: "subject common name (default: NAME)"},
+			&cli.StringFlag{Name: flagOrg, Usage: "subject organization"},
+			keyTypeFlag(pki.DefaultRootKeyType),
+			&cli.IntFlag{Name: flagDays, Usage: "validity in days (default: 1825, shortened to the parent's end)"},
+			&cli.IntFlag{Name: flagMaxPathLen, Value: -1, Usage: "pathLen constraint (default: the most the parent and four levels allow)"},
+			&cli.BoolFlag{Name: flagEncrypt, Usage: "encrypt the new CA key"},
+			passphraseFileFlag(),
+			&cli.StringFlag{Name: flagNewPassphraseFile, Usage: "with --encrypt: the new key's passphrase from `FILE` (default: the parent's source)"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, 1, "NAME"); err != nil {
+				return err
+			}
+			return createCA(c, c.Args().First())
+		},
+	}
+}
+
+func createCA(c *cli.Context, name string) error {
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	kt, err := pki.ParseKeyType(c.String(flagKeyType))
+	if err != nil {
+		return usageError{err}
+	}
+	if c.IsSet(flagDays) && c.Int(flagDays) <= 0 {
+		return usagef("--days must be a positive number of days, not %d", c.Int(flagDays))
+	}
+	parent := c.String(flagParent)
+	p := pki.CAParams{
+		Name:         name,
+		Parent:       parent,
+		CommonName:   c.String(flagCN),
+		Organization: c.String(flagOrg),
+		KeyType:      kt,
+		Days:         c.Int(flagDays),
+		MaxPathLen:   c.Int(flagMaxPathLen),
+	}
+	if c.IsSet(flagMaxPathLen) && p.MaxPathLen < 0 {
+		return usagef("--max-path-len must be 0 or more, not %d", p.MaxPathLen)
+	}
+	if parent == "" {
+		p.Name = c.String(flagName)
+	} else if p.CommonName == "" {
+		p.CommonName = name
+	}
+	if err := pki.CheckName(p.Name); err != nil {
+		return usageError{err}
+	}
+	signer := secretSource{
+		what: "passphrase for CA " + parent, file: c.String(flagPassphraseFile), env: envCAPassphrase,
+		hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
+	}
+	p.ParentPassphrase = passphraseFunc(signer)
+	if c.Bool(flagEncrypt) {
+		src := secretSource{
+			what: "new passphrase for CA " + p.Name, file: c.String(flagPassphraseFile), env: envCAPassphrase, confirm: true,
+			hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
+		}
+		if parent != "" {
+			if f := c.String(flagNewPassphraseFile); f != "" {
+				src.file = f
+			}
+			if src.file == "" && c.String(flagPassphraseFile) == "" {
+				src.hint = "give --" + flagNewPassphraseFile + " FILE or set " + envCAPassphrase
+			}
+		}
+		if p.Passphrase, err = src.read(); err != nil {
+			return err
+		}
+	} else if c.IsSet(flagNewPassphraseFile) {
+		return usagef("--%s needs --%s", flagNewPassphraseFile, flagEncrypt)
+	}
+
+	s, err := openStore(c, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	issued, err := s.CreateCA(p)
+	if err != nil {
+		return caError(err, p)
+	}
+	v := viewOf(s.Dir, issued.Record, s.Now())
+	v.Notes = issued.Notes
+	if format == outputJSON {
+		return writeJSON(c.App.Writer, v)
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "Created %s CA %q\n", issued.Record.Kind, issued.Record.Name)
+	if err := printDetails(w, v, s.Now()); err != nil {
+		return err
+	}
+	printNotes(w, issued.Notes)
+	if parent == "" {
+		fmt.Fprintf(w, "next: apimtls ca intermediate issuing --parent %s   (or issue clients from it: apimtls client issue NAME --ca %s)\n", p.Name, p.Name)
+	} else {
+		fmt.Fprintf(w, "next: apimtls client issue NAME --ca %s\n", p.Name)
+	}
+	return nil
+}
+
+// caError adds the hint a user needs to the errors of CA creation.
+func caError(err error, p pki.CAParams) error {
+	var (
+		exists   *pki.ExistsError
+		notFound *pki.NotFoundError
+	)
+	switch {
+	case errors.As(err, &exists):
+		return withHint(err, "nothing is ever overwritten: choose another name, for example --name "+p.Name+"-2, or see it with: apimtls ca show "+p.Name)
+	case errors.As(err, &notFound):
+		return withHint(err, knownHint("CAs", notFound.Known, "apimtls ca init"))
+	case errors.Is(err, pki.ErrTooDeep):
+		return withHint(err, "issue clients from an existing CA, or build the hierarchy wider instead of deeper")
+	case errors.Is(err, pki.ErrWrongPassphrase):
+		return withHint(err, "check --"+flagPassphraseFile+" or "+envCAPassphrase)
+	case errors.Is(err, pki.ErrOutlivesIssuer):
+		return withHint(err, "ask for fewer --days, or leave --days out to end with the parent")
+	case errors.Is(err, pki.ErrShortPassphrase):
+		return withHint(err, "choose a longer passphrase")
+	}
+	return err
+}
+
+func knownHint(what string, known []string, create string) string {
+	if len(known) == 0 {
+		return "there are no " + what + " yet; create one: " + create
+	}
+	return "known " + what + ": " + strings.Join(known, ", ")
+}
+
+func caListCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "list",
+		Usage:     "show the CA hierarchy",
+		ArgsUsage: " ",
+		Description: `Prints every CA as a tree under its root, with key type, validity and status.
+
+Example:
+   apimtls ca list
+   apimtls ca list -o json`,
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, 0, "none"); err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			s, err := openStore(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			cas, err := s.List(func(r *pki.Record) bool { return r.Kind.IsCA() })
+			if err != nil {
+				return err
+			}
+			now := s.Now()
+			if format == outputJSON {
+				views := make([]certView, 0, len(cas))
+				for _, r := range cas {
+					views = append(views, viewOf(s.Dir, r, now))
+				}
+				return writeJSON(c.App.Writer, views)
+			}
+			if len(cas) == 0 {
+				fmt.Fprintln(c.App.Writer, "no CAs in "+s.Dir)
+				fmt.Fprintln(c.App.Writer, "next: apimtls ca init")
+				return nil
+			}
+			return printTree(c.App.Writer, cas, now)
+		},
+	}
+}
+
+// printTree draws the CAs under their roots.
+func printTree(w io.Writer, cas []*pki.Record, now time.Time) error {
+	children := map[string][]*pki.Record{}
+	for _, r := range cas {
+		children[r.IssuerSerial] = append(children[r.IssuerSerial], r)
+	}
+	t := newTable(w, "CA", "KEY", "NOT AFTER", "STATUS", "SUBJECT")
+	var walk func(r *pki.Record, prefix, branch string)
+	walk = func(r *pki.Record, prefix, branch string) {
+		t.row(prefix+branch+r.Name, string(r.KeyType), r.NotAfter.Format(time.DateOnly), r.StatusAt(now), r.Subject)
+		kids := children[r.Serial]
+		next := prefix
+		switch branch {
+		case "├─ ":
+			next += "│  "
+		case "└─ ":
+			next += "   "
+		}
+		for i, k := range kids {
+			b := "├─ "
+			if i == len(kids)-1 {
+				b = "└─ "
+			}
+			walk(k, next, b)
+		}
+	}
+	for _, r := range children[""] {
+		walk(r, "", "")
+	}
+	return t.flush()
+}
+
+func caShowCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "show",
+		Usage:     "show one CA: subject, key type, validity, fingerprint, files",
+		ArgsUsage: "NAME",
+		Description: `Example:
+   apimtls ca show root
+   apimtls ca show issuing -o json`,
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, 1, "NAME"); err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			s, err := openStore(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			rec, err := s.Lookup(pki.KindRoot, c.Args().First())
+			var nf *pki.NotFoundError
+			if errors.As(err, &nf) {
+				return withHint(err, knownHint("CAs", nf.Known, "apimtls ca init"))
+			}
+			if err != nil {
+				return err
+			}
+			v := viewOf(s.Dir, rec, s.Now())
+			if format == outputJSON {
+				return writeJSON(c.App.Writer, v)
+			}
+			return printDetails(c.App.Writer, v, s.Now())
+		},
+	}
+}

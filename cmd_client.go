@@ -1,0 +1,440 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/apimtls/apimtls/pki"
+)
+
+// Flag names of the client commands.
+const (
+	flagCA              = "ca"
+	flagDNS             = "dns"
+	flagURI             = "uri"
+	flagEmail           = "email"
+	flagP12             = "p12"
+	flagP12Legacy       = "p12-legacy"
+	flagP12PasswordFile = "p12-password-file"
+	flagExpiringWithin  = "expiring-within"
+)
+
+func clientCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "client",
+		Usage: "issue, sign and inspect client certificates",
+		Subcommands: []*cli.Command{
+			clientIssueCommand(),
+			clientSignCommand(),
+			clientListCommand(),
+			clientShowCommand(),
+		},
+	}
+}
+
+func issuerFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagCA, Usage: "the issuing CA (default: the only CA without a CA below it)"},
+		&cli.StringFlag{Name: flagCN, Usage: "subject common name (default: NAME)"},
+		&cli.StringFlag{Name: flagOrg, Usage: "subject organization"},
+		&cli.IntFlag{Name: flagDays, Usage: "validity in days (default: 365, shortened to the CA's end)"},
+		&cli.StringSliceFlag{Name: flagDNS, Usage: "DNS name SAN (repeatable)"},
+		&cli.StringSliceFlag{Name: flagURI, Usage: "URI SAN such as spiffe://example.org/device/1 (repeatable)"},
+		&cli.StringSliceFlag{Name: flagEmail, Usage: "email SAN (repeatable)"},
+		passphraseFileFlag(),
+	}
+}
+
+func clientIssueCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "issue",
+		Usage:     "create a key and a client certificate",
+		ArgsUsage: "NAME",
+		Description: `Writes clients/NAME/key.pem (0600, never overwritten), cert.pem and chain.pem
+(the certificate and its issuing CAs, root excluded) in the PKI directory,
+and records the certificate. The certificate is for TLS client
+authentication only: extKeyUsage clientAuth, CA:FALSE.
+
+With --p12, also writes clients/NAME/NAME.p12 (AES-256 and PBKDF2; --p12-legacy
+for 3DES and SHA-1, which old Java and macOS keychains need). Its password
+comes from --p12-password-file, ` + envP12Password + ` or a prompt.
+
+Example:
+   apimtls client issue partner-acme --ca issuing --dns api-client.acme.example
+   curl --cert ~/.local/share/apimtls/clients/partner-acme/chain.pem \
+        --key ~/.local/share/apimtls/clients/partner-acme/key.pem https://api.example.com/`,
+		Flags: append(issuerFlags(),
+			keyTypeFlag(pki.DefaultClientKeyType),
+			&cli.BoolFlag{Name: flagP12, Usage: "also write a PKCS #12 file"},
+			&cli.BoolFlag{Name: flagP12Legacy, Usage: "PKCS #12 with 3DES and SHA-1 for old Java and macOS (implies --p12)"},
+			&cli.StringFlag{Name: flagP12PasswordFile, Usage: "read the PKCS #12 password from `FILE` (else " + envP12Password + ", else a prompt)"},
+		),
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, 1, "NAME"); err != nil {
+				return err
+			}
+			kt, err := pki.ParseKeyType(c.String(flagKeyType))
+			if err != nil {
+				return usageError{err}
+			}
+			p, err := clientParams(c, c.Args().First())
+			if err != nil {
+				return err
+			}
+			p.KeyType = kt
+			if c.Bool(flagP12) || c.Bool(flagP12Legacy) {
+				pw, err := secretSource{
+					what: "PKCS #12 password", file: c.String(flagP12PasswordFile), env: envP12Password, confirm: true,
+					hint: "give --" + flagP12PasswordFile + " FILE or set " + envP12Password,
+				}.read()
+				if err != nil {
+					return err
+				}
+				p.P12 = &pki.P12Options{Password: pw, Legacy: c.Bool(flagP12Legacy)}
+			} else if c.IsSet(flagP12PasswordFile) {
+				return usagef("--%s needs --%s", flagP12PasswordFile, flagP12)
+			}
+			return issueClient(c, p)
+		},
+	}
+}
+
+func clientSignCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "sign",
+		Usage:     "sign a device's CSR; its private key never leaves the device",
+		ArgsUsage: "CSR",
+		Description: `Checks the CSR's signature (proof that the requester holds the key), its
+signature algorithm and its key type, then issues a client certificate for
+its key and subject. Requested key usages, extended key usages and CA status
+are ignored: the client profile decides them. Requested DNS, email, URI and
+IP SANs are kept, with any --dns, --uri and --email added. CSR may be PEM or
+DER, or - for standard input.
+
+Example:
+   openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+       -keyout device.key -subj /CN=device-0042 -out device.csr
+   apimtls client sign device.csr --ca devices --name device-0042`,
+		Flags: append(issuerFlags(),
+			&cli.StringFlag{Name: flagName, Usage: "name in the inventory (default: the CSR's common name)"},
+		),
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, 1, "CSR"); err != nil {
+				return err
+			}
+			path := c.Args().First()
+			data, err := readInput(path, 64<<10)
+			if err != nil {
+				return err
+			}
+			csr, err := pki.DecodeCSR(data)
+			if err != nil {
+				return withHint(fmt.Errorf("%s: %w", path, err), "a CSR starts with -----BEGIN CERTIFICATE REQUEST-----; make one with openssl req -new")
+			}
+			checked, err := pki.CheckCSR(csr)
+			if err != nil {
+				return withHint(fmt.Errorf("%s: %w", path, err), "make a new CSR with an ecdsa-p256, ecdsa-p384 or RSA 2048-4096 key, signed with SHA-256 or stronger")
+			}
+			name := c.String(flagName)
+			if name == "" {
+				name = csr.Subject.CommonName
+				if pki.CheckName(name) != nil {
+					return usagef("the CSR's common name %q cannot be a name in the inventory: give --name", name)
+				}
+			}
+			p, err := clientParams(c, name)
+			if err != nil {
+				return err
+			}
+			p.CSR = checked
+			return issueClient(c, p)
+		},
+	}
+}
+
+// readInput reads a file, or standard input for "-", refusing anything
+// larger than limit.
+func readInput(path string, limit int64) ([]byte, error) {
+	f := os.Stdin
+	if path != "-" {
+		var err error
+		if f, err = os.Open(path); err != nil {
+			return nil, err
+		}
+		defer f.Close()
+	}
+	buf := make([]byte, limit+1)
+	n, err := readFull(f, buf)
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", path, err)
+	}
+	if int64(n) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return buf[:n], nil
+}
+
+func readFull(f *os.File, buf []byte) (int, error) {
+	n := 0
+	for n < len(buf) {
+		m, err := f.Read(buf[n:])
+		n += m
+		if err != nil {
+			if err.Error() == "EOF" {
+				return n, nil
+			}
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+func clientParams(c *cli.Context, name string) (pki.ClientParams, error) {
+	if err := pki.CheckName(name); err != nil {
+		return pki.ClientParams{}, usageError{err}
+	}
+	if c.IsSet(flagDays) && c.Int(flagDays) <= 0 {
+		return pki.ClientParams{}, usagef("--days must be a positive number of days, not %d", c.Int(flagDays))
+	}
+	uris, err := pki.ParseURIs(c.StringSlice(flagURI))
+	if err != nil {
+		return pki.ClientParams{}, usageError{err}
+	}
+	return pki.ClientParams{
+		Name:         name,
+		CA:           c.String(flagCA),
+		CommonName:   c.String(flagCN),
+		Organization: c.String(flagOrg),
+		Days:         c.Int(flagDays),
+		DNSNames:     c.StringSlice(flagDNS),
+		URIs:         uris,
+		Emails:       c.StringSlice(flagEmail),
+		CAPassphrase: passphraseFunc(secretSource{
+			what: "passphrase for the issuing CA", file: c.String(flagPassphraseFile), env: envCAPassphrase,
+			hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
+		}),
+	}, nil
+}
+
+func issueClient(c *cli.Context, p pki.ClientParams) error {
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	s, err := openStore(c, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	issued, err := s.IssueClient(p)
+	if err != nil {
+		return clientError(err, p)
+	}
+	v := viewOf(s.Dir, issued.Record, s.Now())
+	v.Notes = issued.Notes
+	if format == outputJSON {
+		return writeJSON(c.App.Writer, v)
+	}
+	w := c.App.Writer
+	how := "Issued"
+	if p.CSR != nil {
+		how = "Signed the CSR of"
+	}
+	fmt.Fprintf(w, "%s client %q, issued by CA %q\n", how, p.Name, issued.Record.Issuer)
+	if err := printDetails(w, v, s.Now()); err != nil {
+		return err
+	}
+	printNotes(w, issued.Notes)
+	dir := filepath.Join(s.Dir, filepath.FromSlash(issued.Record.Dir))
+	key := filepath.Join(dir, "key.pem")
+	if p.CSR != nil {
+		key = "DEVICE_KEY"
+	}
+	fmt.Fprintf(w, "next: curl --cert %s --key %s https://YOUR-DOMAIN/\n", filepath.Join(dir, "chain.pem"), key)
+	return nil
+}
+
+// clientError adds the hint a user needs to the errors of issuing.
+func clientError(err error, p pki.ClientParams) error {
+	var (
+		exists    *pki.ExistsError
+		notFound  *pki.NotFoundError
+		ambiguous *pki.AmbiguousIssuerError
+	)
+	switch {
+	case errors.As(err, &exists):
+		return withHint(err, "nothing is ever overwritten: choose another name, or see it with: apimtls client show "+p.Name)
+	case errors.As(err, &notFound):
+		return withHint(err, knownHint("CAs", notFound.Known, "apimtls ca init"))
+	case errors.As(err, &ambiguous):
+		if len(ambiguous.Candidates) == 0 {
+			return withHint(err, "apimtls ca init")
+		}
+		return withHint(err, fmt.Sprintf("apimtls client issue %s --ca %s", p.Name, ambiguous.Candidates[0]))
+	case errors.Is(err, pki.ErrWrongPassphrase):
+		return withHint(err, "check --"+flagPassphraseFile+" or "+envCAPassphrase)
+	case errors.Is(err, pki.ErrOutlivesIssuer):
+		return withHint(err, "ask for fewer --days, or leave --days out to end with the CA")
+	}
+	return err
+}
+
+func clientListCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "list",
+		Usage:     "list client certificates, or those expiring soon",
+		ArgsUsage: " ",
+		Description: `With --expiring-within, lists only clients that are expired or expire within
+that time, and exits 1 when there is any: a cron job or CI check that fails
+before a partner's certificate does. Durations: 30d, 2w, 720h.
+
+Example:
+   apimtls client list
+   apimtls client list --expiring-within 30d || mail -s "renew client certificates" ops@example.com`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: flagExpiringWithin, Usage: "only clients expiring within `DURATION` (30d, 2w, 720h); exit 1 if any"},
+			&cli.StringFlag{Name: flagCA, Usage: "only clients issued by this CA"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, 0, "none"); err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			var within time.Duration
+			if c.IsSet(flagExpiringWithin) {
+				if within, err = parseDays(c.String(flagExpiringWithin)); err != nil {
+					return usageError{err}
+				}
+			}
+			s, err := openStore(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			now := s.Now()
+			ca := c.String(flagCA)
+			if ca != "" {
+				if _, err := s.Lookup(pki.KindRoot, ca); err != nil {
+					var nf *pki.NotFoundError
+					if errors.As(err, &nf) {
+						return withHint(err, knownHint("CAs", nf.Known, "apimtls ca init"))
+					}
+					return err
+				}
+			}
+			clients, err := s.List(func(r *pki.Record) bool {
+				if r.Kind != pki.KindClient || (ca != "" && r.Issuer != ca) {
+					return false
+				}
+				return !c.IsSet(flagExpiringWithin) || (r.Status != pki.StatusRevoked && r.NotAfter.Before(now.Add(within)))
+			})
+			if err != nil {
+				return err
+			}
+			if format == outputJSON {
+				views := make([]certView, 0, len(clients))
+				for _, r := range clients {
+					views = append(views, viewOf(s.Dir, r, now))
+				}
+				if err := writeJSON(c.App.Writer, views); err != nil {
+					return err
+				}
+			} else if len(clients) > 0 {
+				t := newTable(c.App.Writer, "NAME", "ISSUER", "KEY", "NOT AFTER", "STATUS", "SERIAL")
+				for _, r := range clients {
+					t.row(r.Name, r.Issuer, string(r.KeyType), r.NotAfter.Format(time.DateOnly), r.StatusAt(now)+" ("+remaining(r.NotAfter, now)+")", r.Serial)
+				}
+				if err := t.flush(); err != nil {
+					return err
+				}
+			} else if !c.IsSet(flagExpiringWithin) {
+				fmt.Fprintln(c.App.Writer, "no client certificates; next: apimtls client issue NAME")
+			}
+			if c.IsSet(flagExpiringWithin) {
+				if len(clients) > 0 {
+					return silentError{fmt.Sprintf("%d client certificate(s) expired or expiring within %s", len(clients), c.String(flagExpiringWithin))}
+				}
+				if format == outputText {
+					fmt.Fprintf(c.App.Writer, "no client certificate expires within %s\n", c.String(flagExpiringWithin))
+				}
+			}
+			return nil
+		},
+	}
+}
+
+// parseDays reads a duration that may also be in days (30d) or weeks (2w).
+func parseDays(s string) (time.Duration, error) {
+	bad := fmt.Errorf("invalid duration %q: use days (30d), weeks (2w) or hours (720h)", s)
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		d, err := strconv.Atoi(n)
+		if err != nil || d < 0 {
+			return 0, bad
+		}
+		return time.Duration(d) * 24 * time.Hour, nil
+	}
+	if n, ok := strings.CutSuffix(s, "w"); ok {
+		w, err := strconv.Atoi(n)
+		if err != nil || w < 0 {
+			return 0, bad
+		}
+		return time.Duration(w) * 7 * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, bad
+	}
+	return d, nil
+}
+
+func clientShowCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "show",
+		Usage:     "show one client certificate by name or serial",
+		ArgsUsage: "NAME|SERIAL",
+		Description: `Example:
+   apimtls client show partner-acme
+   apimtls client show 5c:1f:...:9a -o json`,
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, 1, "NAME|SERIAL"); err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			s, err := openStore(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			arg := c.Args().First()
+			rec, err := s.Lookup(pki.KindClient, arg)
+			if err != nil {
+				if serial, ok := pki.NormalizeSerial(arg); ok {
+					if bySerial, serr := s.LookupSerial(serial); serr == nil && bySerial != nil && bySerial.Kind == pki.KindClient {
+						rec, err = bySerial, nil
+					}
+				}
+			}
+			if err != nil {
+				return withHint(err, "list them with: apimtls client list")
+			}
+			v := viewOf(s.Dir, rec, s.Now())
+			if format == outputJSON {
+				return writeJSON(c.App.Writer, v)
+			}
+			return printDetails(c.App.Writer, v, s.Now())
+		},
+	}
+}

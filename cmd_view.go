@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/apimtls/apimtls/pki"
+)
+
+// certView is how a recorded certificate appears in JSON output
+// (docs/json.md). It never holds a secret.
+type certView struct {
+	Name         string      `json:"name"`
+	Kind         pki.Kind    `json:"kind"`
+	Subject      string      `json:"subject"`
+	Issuer       string      `json:"issuer,omitempty"`
+	IssuerSerial string      `json:"issuer_serial,omitempty"`
+	Serial       string      `json:"serial"`
+	KeyType      pki.KeyType `json:"key_type"`
+	KeyEncrypted bool        `json:"key_encrypted"`
+	Level        int         `json:"level,omitempty"`
+	PathLen      *int        `json:"path_len,omitempty"`
+	NotBefore    time.Time   `json:"not_before"`
+	NotAfter     time.Time   `json:"not_after"`
+	SHA256       string      `json:"sha256"`
+	Status       string      `json:"status"`
+	SANs         []string    `json:"sans,omitempty"`
+	FromCSR      bool        `json:"from_csr,omitempty"`
+	Files        []string    `json:"files"`
+	Notes        []string    `json:"notes,omitempty"`
+}
+
+func viewOf(dir string, r *pki.Record, now time.Time) certView {
+	v := certView{
+		Name: r.Name, Kind: r.Kind, Subject: r.Subject, Issuer: r.Issuer, IssuerSerial: r.IssuerSerial,
+		Serial: r.Serial, KeyType: r.KeyType, KeyEncrypted: r.KeyEncrypted, Level: r.Level, PathLen: r.PathLen,
+		NotBefore: r.NotBefore, NotAfter: r.NotAfter, SHA256: r.SHA256, Status: r.StatusAt(now),
+		SANs: r.SANs, FromCSR: r.FromCSR, Files: []string{},
+	}
+	for _, f := range r.Files {
+		v.Files = append(v.Files, filepath.Join(dir, filepath.FromSlash(f)))
+	}
+	return v
+}
+
+// printDetails writes a certificate's fields as aligned "label value" lines.
+func printDetails(w io.Writer, v certView, now time.Time) error {
+	t := newTable(w)
+	t.row("  name", v.Name)
+	kind := string(v.Kind)
+	if v.Kind.IsCA() {
+		kind += fmt.Sprintf(" CA, level %d of at most %d", v.Level, pki.MaxCALevels)
+	}
+	t.row("  kind", kind)
+	t.row("  subject", v.Subject)
+	if v.Issuer != "" {
+		t.row("  issuer", v.Issuer+" (serial "+v.IssuerSerial+")")
+	} else {
+		t.row("  issuer", "self-signed")
+	}
+	t.row("  serial", v.Serial)
+	key := string(v.KeyType)
+	if v.KeyEncrypted {
+		key += ", key encrypted"
+	}
+	if v.FromCSR {
+		key += ", key held by the requester (signed from a CSR)"
+	}
+	t.row("  key", key)
+	if v.PathLen != nil {
+		t.row("  path len", pathLenText(*v.PathLen))
+	}
+	if len(v.SANs) > 0 {
+		t.row("  SANs", strings.Join(v.SANs, ", "))
+	}
+	t.row("  valid", fmt.Sprintf("%s to %s (%s)", v.NotBefore.Format(time.RFC3339), v.NotAfter.Format(time.RFC3339), remaining(v.NotAfter, now)))
+	t.row("  status", v.Status)
+	t.row("  sha256", v.SHA256)
+	for i, f := range v.Files {
+		label := ""
+		if i == 0 {
+			label = "  files"
+		}
+		t.row(label, f)
+	}
+	return t.flush()
+}
+
+func pathLenText(n int) string {
+	switch n {
+	case -1:
+		return "unlimited"
+	case 0:
+		return "0 (issues client certificates only)"
+	}
+	return fmt.Sprintf("%d (up to %d more CA levels below)", n, n)
+}
+
+// remaining says how long until t, in days, or how long since.
+func remaining(t, now time.Time) string {
+	d := t.Sub(now)
+	days := int(d.Hours() / 24)
+	switch {
+	case d <= 0:
+		return fmt.Sprintf("expired %d days ago", -days)
+	case days == 0:
+		return "expires in less than a day"
+	case days == 1:
+		return "1 day left"
+	}
+	return fmt.Sprintf("%d days left", days)
+}
+
+func printNotes(w io.Writer, notes []string) {
+	for _, n := range notes {
+		fmt.Fprintln(w, "note: "+n)
+	}
+}

@@ -1,0 +1,18 @@
+// Command apimtls gives an Amazon API Gateway custom domain mutual TLS from
+// end to end: a private CA hierarchy, a validated truststore, and the AWS
+// changes that enforce it.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,108 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/fatih/color"
+	"github.com/mattn/go-isatty"
+)
+
+// hintedError carries lines that tell the user what to do next, often the
+// corrected command.
+type hintedError struct {
+	err   error
+	hints []string
+}
+
+func (e *hintedError) Error() string { return e.err.Error() }
+func (e *hintedError) Unwrap() error { return e.err }
+
+func withHint(err error, hints ...string) error {
+	if err == nil {
+		return nil
+	}
+	return &hintedError{err: err, hints: hints}
+}
+
+// silentError ends a command with exit 1 after it has said everything on
+// its own, such as a listing that found expiring certificates.
+type silentError struct{ msg string }
+
+func (e silentError) Error() string { return e.msg }
+
+// colorize reports whether w is a terminal that wants colour: never with
+// NO_COLOR or --no-color (https://no-color.org).
+func colorize(w io.Writer, disabled bool) bool {
+	if disabled || os.Getenv("NO_COLOR") != "" {
+		return false
+	}
+	f, ok := w.(*os.File)
+	return ok && isatty.IsTerminal(f.Fd())
+}
+
+func paint(w io.Writer, disabled bool, attr color.Attribute, s string) string {
+	if !colorize(w, disabled) {
+		return s
+	}
+	c := color.New(attr)
+	c.EnableColor()
+	return c.Sprint(s)
+}
+
+// printError is the one place errors reach the user: "error:" and the
+// message, then any "hint:" lines.
+func printError(w io.Writer, err error, noColor bool) {
+	var se silentError
+	if errors.As(err, &se) {
+		if se.msg != "" {
+			fmt.Fprintln(w, se.msg)
+		}
+		return
+	}
+	fmt.Fprintf(w, "%s %s\n", paint(w, noColor, color.FgRed, "error:"), err)
+	var hints []string
+	var he *hintedError
+	for e := err; errors.As(e, &he); e = he.err {
+		hints = append(hints, he.hints...)
+	}
+	var ue usageError
+	if len(hints) == 0 && (errors.As(err, &ue) || isCLIUsage(err)) {
+		hints = append(hints, "run the command with --help for its usage and an example")
+	}
+	for _, h := range hints {
+		fmt.Fprintf(w, "%s %s\n", paint(w, noColor, color.FgCyan, "hint:"), h)
+	}
+}
+
+func printWarning(w io.Writer, msg string, noColor bool) {
+	fmt.Fprintf(w, "%s %s\n", paint(w, noColor, color.FgYellow, "warning:"), msg)
+}
+
+// writeJSON prints v as indented JSON.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// table aligns columns of text output.
+type table struct {
+	tw *tabwriter.Writer
+}
+
+func newTable(w io.Writer, header ...string) *table {
+	t := &table{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
+	if len(header) > 0 {
+		t.row(header...)
+	}
+	return t
+}
+
+func (t *table) row(cells ...string) { fmt.Fprintln(t.tw, strings.Join(cells, "\t")) }
+func (t *table) flush() error        { return t.tw.Flush() }

@@ -1,0 +1,162 @@
+package pki
+
+import (
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+)
+
+// Validity defaults (design.md and the issue that introduced them).
+const (
+	DefaultRootDays         = 3650
+	DefaultIntermediateDays = 5 * 365
+	DefaultClientDays       = 365
+	DefaultRootKeyType      = ECDSAP384
+	DefaultClientKeyType    = ECDSAP256
+	DefaultRootName         = "root"
+	minPassphraseLen        = 8
+)
+
+// ErrShortPassphrase is returned for a CA key passphrase too short to slow
+// a guesser.
+var ErrShortPassphrase = fmt.Errorf("passphrase must be at least %d characters", minPassphraseLen)
+
+// CAParams describes a CA to create in the store.
+type CAParams struct {
+	Name         string
+	Parent       string // empty for a root
+	CommonName   string
+	Organization string
+	KeyType      KeyType
+	// Days is the validity; 0 takes the default, shortened to the
+	// parent's end when needed. An explicit Days past the parent's end is
+	// refused.
+	Days       int
+	MaxPathLen int // negative: the default
+	// Passphrase encrypts the new CA's key when not empty.
+	Passphrase []byte
+	// ParentPassphrase opens the parent's key if it is encrypted.
+	ParentPassphrase PassphraseFunc
+}
+
+// Issued is the outcome of creating a certificate.
+type Issued struct {
+	Record *Record
+	Cert   *x509.Certificate
+	// Notes tell the user about decisions made on their behalf, such as a
+	// validity shortened to the issuer's.
+	Notes []string
+}
+
+// CreateCA creates a root (no Parent) or an intermediate CA: a new key
+// written with O_EXCL, the certificate, and the inventory record.
+func (s *Store) CreateCA(p CAParams) (*Issued, error) {
+	if err := CheckName(p.Name); err != nil {
+		return nil, err
+	}
+	if len(p.Passphrase) > 0 && len(p.Passphrase) < minPassphraseLen {
+		return nil, ErrShortPassphrase
+	}
+	if existing, _ := s.Lookup(KindRoot, p.Name); existing != nil {
+		return nil, &ExistsError{Kind: KindRoot, Name: p.Name}
+	}
+	if exists(filepath.Join(s.Dir, caDir, p.Name)) {
+		return nil, fmt.Errorf("%w (the directory %s exists but is not in the inventory; move it away)", &ExistsError{Kind: KindRoot, Name: p.Name}, filepath.Join(s.Dir, caDir, p.Name))
+	}
+	days := p.Days
+	clamp := days == 0
+	if days == 0 {
+		days = DefaultRootDays
+		if p.Parent != "" {
+			days = DefaultIntermediateDays
+		}
+	}
+	if days < 0 {
+		return nil, fmt.Errorf("days must be positive, not %d", days)
+	}
+	var (
+		parent    Issuer
+		parentRec *Record
+		err       error
+	)
+	if p.Parent != "" {
+		// Check the parent before spending time on a key.
+		parent, parentRec, err = s.LoadIssuer(p.Parent, p.ParentPassphrase)
+		if err != nil {
+			return nil, err
+		}
+		if parentRec.Level >= MaxCALevels {
+			return nil, fmt.Errorf("%w: a CA under %q would be level %d, and API Gateway accepts at most %d CA levels", ErrTooDeep, p.Parent, parentRec.Level+1, MaxCALevels)
+		}
+		if st := parentRec.StatusAt(s.Now()); st != StatusActive {
+			return nil, fmt.Errorf("CA %q is %s and cannot issue", p.Parent, st)
+		}
+	}
+	key, err := GenerateKey(s.Rand, p.KeyType)
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	req := CARequest{
+		CommonName:    p.CommonName,
+		Organization:  p.Organization,
+		Key:           key,
+		NotAfter:      now.Add(time.Duration(days) * 24 * time.Hour),
+		MaxPathLen:    p.MaxPathLen,
+		ClampNotAfter: clamp,
+	}
+	for attempt := 0; ; attempt++ {
+		var cert *x509.Certificate
+		rec := &Record{}
+		if p.Parent == "" {
+			cert, err = CreateRoot(s.Rand, now, req)
+			if err == nil {
+				rec = newRecord(KindRoot, p.Name, cert)
+				rec.Level = 1
+			}
+		} else {
+			cert, err = CreateIntermediate(s.Rand, now, parent, req)
+			if err == nil {
+				rec = newRecord(KindIntermediate, p.Name, cert)
+				rec.Level = parentRec.Level + 1
+				rec.Issuer, rec.IssuerSerial = parentRec.Name, parentRec.Serial
+			}
+		}
+		if err != nil {
+			return nil, err
+		}
+		rec.Dir = filepath.ToSlash(filepath.Join(caDir, p.Name))
+		rec.KeyEncrypted = len(p.Passphrase) > 0
+		err = s.commitWithKey(rec, cert, key, p.Passphrase, nil)
+		if errors.Is(err, errSerialInUse) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		issued := &Issued{Record: rec, Cert: cert}
+		if p.Parent != "" && clamp && cert.NotAfter.Equal(parent.Cert.NotAfter) {
+			issued.Notes = append(issued.Notes, fmt.Sprintf("validity shortened to end with %q on %s", p.Parent, cert.NotAfter.Format(time.DateOnly)))
+		}
+		return issued, nil
+	}
+}
+
+// commitWithKey writes key.pem (or no key when key is nil), cert.pem and the
+// extra files, and records rec.
+func (s *Store) commitWithKey(rec *Record, cert *x509.Certificate, key crypto.Signer, passphrase []byte, extra []stagedFile) error {
+	var files []stagedFile
+	if key != nil {
+		keyPEM, err := EncodeKey(key, passphrase)
+		if err != nil {
+			return err
+		}
+		files = append(files, stagedFile{keyFile, keyPEM, keyMode})
+	}
+	files = append(files, stagedFile{certFile, EncodeCertificate(cert.Raw), publicMode})
+	files = append(files, extra...)
+	return s.commit(rec, files)
+}

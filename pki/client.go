@@ -1,0 +1,169 @@
+package pki
+
+import (
+	"crypto"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"errors"
+	"fmt"
+	"net/url"
+	"path/filepath"
+	"time"
+
+	"software.sslmate.com/src/go-pkcs12"
+)
+
+// P12Options asks for a PKCS #12 file beside the PEM files.
+type P12Options struct {
+	Password []byte
+	// Legacy uses PBE-SHA1-3DES and a SHA-1 MAC, which old Java and macOS
+	// keychains need; otherwise AES-256-CBC with PBKDF2 and a SHA-256 MAC.
+	Legacy bool
+}
+
+// ClientParams describes a client certificate to issue.
+type ClientParams struct {
+	Name string
+	// CA names the issuer; empty means the only CA that can issue.
+	CA           string
+	CommonName   string // default: Name
+	Organization string
+	KeyType      KeyType
+	Days         int // 0: DefaultClientDays, shortened to the issuer's end
+	DNSNames     []string
+	URIs         []*url.URL
+	Emails       []string
+	P12          *P12Options
+	CAPassphrase PassphraseFunc
+	// CSR, when set, supplies the key and subject: the device keeps its
+	// private key and no key.pem is written.
+	CSR *CheckedCSR
+}
+
+// IssueClient creates a client certificate: its key (unless signing a CSR),
+// cert.pem, chain.pem, an optional PKCS #12 file, and the inventory record.
+func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
+	if err := CheckName(p.Name); err != nil {
+		return nil, err
+	}
+	if existing, _ := s.Lookup(KindClient, p.Name); existing != nil {
+		return nil, &ExistsError{Kind: KindClient, Name: p.Name}
+	}
+	if exists(filepath.Join(s.Dir, clientsDir, p.Name)) {
+		return nil, fmt.Errorf("%w (the directory %s exists but is not in the inventory; move it away)", &ExistsError{Kind: KindClient, Name: p.Name}, filepath.Join(s.Dir, clientsDir, p.Name))
+	}
+	if p.P12 != nil && p.CSR != nil {
+		return nil, errors.New("a PKCS #12 file needs the private key, which a CSR-signed client keeps on the device")
+	}
+	if p.Days < 0 {
+		return nil, fmt.Errorf("days must be positive, not %d", p.Days)
+	}
+	caName := p.CA
+	if caName == "" {
+		var err error
+		if caName, err = s.DefaultIssuer(); err != nil {
+			return nil, err
+		}
+	}
+	issuer, issuerRec, err := s.LoadIssuer(caName, p.CAPassphrase)
+	if err != nil {
+		return nil, err
+	}
+	if st := issuerRec.StatusAt(s.Now()); st != StatusActive {
+		return nil, fmt.Errorf("CA %q is %s and cannot issue", caName, st)
+	}
+	chain, err := s.chainOf(issuerRec)
+	if err != nil {
+		return nil, err
+	}
+	days, clamp := p.Days, p.Days == 0
+	if days == 0 {
+		days = DefaultClientDays
+	}
+	now := s.Now()
+	var (
+		key crypto.Signer
+		req ClientRequest
+	)
+	if p.CSR != nil {
+		req = ClientRequestFromCSR(p.CSR, p.DNSNames, p.Emails, p.URIs)
+		if p.CommonName != "" {
+			req.Subject.CommonName = p.CommonName
+		}
+		if req.Subject.CommonName == "" {
+			req.Subject.CommonName = p.Name
+		}
+	} else {
+		if key, err = GenerateKey(s.Rand, p.KeyType); err != nil {
+			return nil, err
+		}
+		cn := p.CommonName
+		if cn == "" {
+			cn = p.Name
+		}
+		req = ClientRequest{
+			Subject:   pkix.Name{CommonName: cn},
+			PublicKey: key.Public(),
+			DNSNames:  p.DNSNames,
+			URIs:      p.URIs,
+			Emails:    p.Emails,
+		}
+	}
+	if p.Organization != "" {
+		req.Subject.Organization = []string{p.Organization}
+	}
+	req.NotAfter = now.Add(time.Duration(days) * 24 * time.Hour)
+	req.ClampNotAfter = clamp
+	for attempt := 0; ; attempt++ {
+		cert, err := CreateClient(s.Rand, now, issuer, req)
+		if err != nil {
+			return nil, err
+		}
+		rec := newRecord(KindClient, p.Name, cert)
+		rec.Issuer, rec.IssuerSerial = issuerRec.Name, issuerRec.Serial
+		rec.Dir = filepath.ToSlash(filepath.Join(clientsDir, p.Name))
+		rec.FromCSR = p.CSR != nil
+		full := append([]*x509.Certificate{cert}, chain...)
+		extra := []stagedFile{{chainFile, EncodeCertificates(full...), publicMode}}
+		if p.P12 != nil {
+			pfx, err := EncodePKCS12(key, cert, chain, *p.P12)
+			if err != nil {
+				return nil, err
+			}
+			extra = append(extra, stagedFile{p.Name + ".p12", pfx, keyMode})
+		}
+		err = s.commitWithKey(rec, cert, key, nil, extra)
+		if errors.Is(err, errSerialInUse) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		issued := &Issued{Record: rec, Cert: cert}
+		if clamp && cert.NotAfter.Equal(issuer.Cert.NotAfter) {
+			issued.Notes = append(issued.Notes, fmt.Sprintf("validity shortened to end with CA %q on %s", caName, cert.NotAfter.Format(time.DateOnly)))
+		}
+		if p.CSR != nil {
+			for _, ext := range p.CSR.Ignored {
+				issued.Notes = append(issued.Notes, "ignored the CSR's requested "+ext+": the client profile sets it")
+			}
+		}
+		return issued, nil
+	}
+}
+
+// EncodePKCS12 bundles a client key, its certificate and its chain.
+func EncodePKCS12(key crypto.Signer, cert *x509.Certificate, chain []*x509.Certificate, opts P12Options) ([]byte, error) {
+	if len(opts.Password) == 0 {
+		return nil, errors.New("a PKCS #12 file needs a password")
+	}
+	enc := pkcs12.Modern2023
+	if opts.Legacy {
+		enc = pkcs12.LegacyDES
+	}
+	pfx, err := enc.Encode(key, cert, chain, string(opts.Password))
+	if err != nil {
+		return nil, fmt.Errorf("encode PKCS #12: %w", err)
+	}
+	return pfx, nil
+}

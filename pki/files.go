@@ -1,0 +1,111 @@
+package pki
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// Permissions of what apimtls writes. Keys and PKCS #12 files are readable
+// by their owner only; the PKI directory is closed to everyone else.
+const (
+	dirMode    fs.FileMode = 0o700
+	keyMode    fs.FileMode = 0o600
+	publicMode fs.FileMode = 0o644
+)
+
+// writeNewFile creates path with O_EXCL, so nothing is ever overwritten,
+// writes data and syncs it. On failure it removes what it created.
+func writeNewFile(path string, data []byte, mode fs.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(path)
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+// WriteFileAtomic replaces path with data: a temporary file in the same
+// directory, synced, renamed over path, and the directory synced, so a
+// crash leaves the old file or the new one and never a mix.
+func WriteFileAtomic(path string, data []byte, mode fs.FileMode) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("create temporary file: %w", err)
+	}
+	tmp := f.Name()
+	ok := false
+	defer func() {
+		if !ok {
+			f.Close()
+			os.Remove(tmp)
+		}
+	}()
+	if err := f.Chmod(mode); err != nil {
+		return fmt.Errorf("chmod %s: %w", tmp, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		return fmt.Errorf("write %s: %w", tmp, err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("sync %s: %w", tmp, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("replace %s: %w", path, err)
+	}
+	ok = true
+	return syncDir(dir)
+}
+
+// syncDir makes a rename or create in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil && !errors.Is(err, os.ErrInvalid) {
+		return fmt.Errorf("sync directory %s: %w", dir, err)
+	}
+	return nil
+}
+
+// exists reports whether path exists, treating errors other than "not
+// found" as existing so that callers refuse rather than overwrite.
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return !errors.Is(err, fs.ErrNotExist)
+}
+
+// LoosePermissions reports whether a key file can be read by others.
+func LoosePermissions(path string) (bool, fs.FileMode) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return false, 0
+	}
+	mode := info.Mode().Perm()
+	return mode&0o077 != 0, mode
+}
+
+func renameChecked(oldpath, newpath string) error {
+	if exists(newpath) {
+		return &os.LinkError{Op: "rename", Old: oldpath, New: newpath, Err: fs.ErrExist}
+	}
+	return os.Rename(oldpath, newpath)
+}

@@ -1,0 +1,220 @@
+package pki
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Kind says what a recorded certificate is.
+type Kind string
+
+// The kinds of certificate in the inventory.
+const (
+	KindRoot         Kind = "root"
+	KindIntermediate Kind = "intermediate"
+	KindClient       Kind = "client"
+)
+
+// IsCA reports whether the kind is a CA.
+func (k Kind) IsCA() bool { return k == KindRoot || k == KindIntermediate }
+
+// Status values of a record.
+const (
+	StatusActive  = "active"
+	StatusRevoked = "revoked"
+	StatusExpired = "expired" // computed when shown, never stored
+)
+
+// Record is the inventory's entry for one certificate. It holds no secret.
+type Record struct {
+	Serial       string    `json:"serial"`
+	Kind         Kind      `json:"kind"`
+	Name         string    `json:"name"`
+	Subject      string    `json:"subject"`
+	Issuer       string    `json:"issuer,omitempty"`
+	IssuerSerial string    `json:"issuer_serial,omitempty"`
+	Level        int       `json:"level,omitempty"`
+	PathLen      *int      `json:"path_len,omitempty"`
+	KeyType      KeyType   `json:"key_type"`
+	NotBefore    time.Time `json:"not_before"`
+	NotAfter     time.Time `json:"not_after"`
+	SHA256       string    `json:"sha256"`
+	SANs         []string  `json:"sans,omitempty"`
+	Status       string    `json:"status"`
+	KeyEncrypted bool      `json:"key_encrypted,omitempty"`
+	FromCSR      bool      `json:"from_csr,omitempty"`
+	Dir          string    `json:"dir"`
+	Files        []string  `json:"files"`
+	CreatedAt    time.Time `json:"created_at"`
+}
+
+// StatusAt is the record's status at time t: revoked, expired or active.
+func (r *Record) StatusAt(t time.Time) string {
+	if r.Status == StatusRevoked {
+		return StatusRevoked
+	}
+	if !t.Before(r.NotAfter) {
+		return StatusExpired
+	}
+	return StatusActive
+}
+
+// SerialHex formats a serial as lowercase hexadecimal, the inventory's key.
+func SerialHex(c *x509.Certificate) string {
+	return fmt.Sprintf("%032x", c.SerialNumber)
+}
+
+// Fingerprint is the SHA-256 of the certificate's DER, in hexadecimal.
+func Fingerprint(c *x509.Certificate) string {
+	sum := sha256.Sum256(c.Raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// NormalizeSerial accepts a serial as hex with or without colons.
+func NormalizeSerial(s string) (string, bool) {
+	s = strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"), ":", ""))
+	if len(s) == 0 || len(s) > 40 {
+		return "", false
+	}
+	if _, err := hex.DecodeString(strings.Repeat("0", len(s)%2) + s); err != nil {
+		return "", false
+	}
+	s = strings.TrimLeft(s, "0")
+	return fmt.Sprintf("%032s", s), true
+}
+
+func newRecord(kind Kind, name string, c *x509.Certificate) *Record {
+	kt, _ := KeyTypeOf(c.PublicKey)
+	r := &Record{
+		Serial:    SerialHex(c),
+		Kind:      kind,
+		Name:      name,
+		Subject:   c.Subject.String(),
+		KeyType:   kt,
+		NotBefore: c.NotBefore.UTC(),
+		NotAfter:  c.NotAfter.UTC(),
+		SHA256:    Fingerprint(c),
+		Status:    StatusActive,
+	}
+	if c.IsCA {
+		pl := PathLen(c)
+		r.PathLen = &pl
+	}
+	r.SANs = append(r.SANs, c.DNSNames...)
+	r.SANs = append(r.SANs, c.EmailAddresses...)
+	for _, u := range c.URIs {
+		r.SANs = append(r.SANs, u.String())
+	}
+	for _, ip := range c.IPAddresses {
+		r.SANs = append(r.SANs, ip.String())
+	}
+	return r
+}
+
+// Bucket names. certs maps serial to the JSON record; names maps
+// "<namespace>/<name>" to the serial of the current certificate by that name.
+var (
+	bucketCerts = []byte("certs")
+	bucketNames = []byte("names")
+	bucketMeta  = []byte("meta")
+)
+
+const schemaVersion = "1"
+
+func nameKey(kind Kind, name string) []byte {
+	if kind.IsCA() {
+		return []byte("ca/" + name)
+	}
+	return []byte("client/" + name)
+}
+
+func initBuckets(tx *bolt.Tx) error {
+	for _, b := range [][]byte{bucketCerts, bucketNames, bucketMeta} {
+		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+			return err
+		}
+	}
+	meta := tx.Bucket(bucketMeta)
+	if v := meta.Get([]byte("schema")); v == nil {
+		return meta.Put([]byte("schema"), []byte(schemaVersion))
+	} else if string(v) != schemaVersion {
+		return fmt.Errorf("inventory schema %s is not the %s this apimtls reads: upgrade apimtls", v, schemaVersion)
+	}
+	return nil
+}
+
+func getRecord(tx *bolt.Tx, serial string) (*Record, error) {
+	b := tx.Bucket(bucketCerts)
+	if b == nil {
+		return nil, nil
+	}
+	v := b.Get([]byte(serial))
+	if v == nil {
+		return nil, nil
+	}
+	var r Record
+	if err := json.Unmarshal(v, &r); err != nil {
+		return nil, fmt.Errorf("inventory record %s is corrupt: %w", serial, err)
+	}
+	return &r, nil
+}
+
+func getByName(tx *bolt.Tx, kind Kind, name string) (*Record, error) {
+	b := tx.Bucket(bucketNames)
+	if b == nil {
+		return nil, nil
+	}
+	serial := b.Get(nameKey(kind, name))
+	if serial == nil {
+		return nil, nil
+	}
+	return getRecord(tx, string(serial))
+}
+
+func putRecord(tx *bolt.Tx, r *Record) error {
+	if err := initBuckets(tx); err != nil {
+		return err
+	}
+	certs := tx.Bucket(bucketCerts)
+	if certs.Get([]byte(r.Serial)) != nil {
+		return errSerialInUse
+	}
+	names := tx.Bucket(bucketNames)
+	if names.Get(nameKey(r.Kind, r.Name)) != nil {
+		return &ExistsError{Kind: r.Kind, Name: r.Name}
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	if err := certs.Put([]byte(r.Serial), v); err != nil {
+		return err
+	}
+	return names.Put(nameKey(r.Kind, r.Name), []byte(r.Serial))
+}
+
+// errSerialInUse means a fresh random serial collided with a recorded one:
+// with 128 bits it never happens, but uniqueness is checked, not assumed.
+var errSerialInUse = errors.New("serial number already in the inventory")
+
+func forEachRecord(tx *bolt.Tx, fn func(*Record) error) error {
+	b := tx.Bucket(bucketCerts)
+	if b == nil {
+		return nil
+	}
+	return b.ForEach(func(k, v []byte) error {
+		var r Record
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("inventory record %s is corrupt: %w", k, err)
+		}
+		return fn(&r)
+	})
+}

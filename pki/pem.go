@@ -1,0 +1,207 @@
+package pki
+
+import (
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+
+	"github.com/youmark/pkcs8"
+)
+
+// PEM block types apimtls writes and reads.
+const (
+	blockCertificate  = "CERTIFICATE"
+	blockPrivateKey   = "PRIVATE KEY"
+	blockEncryptedKey = "ENCRYPTED PRIVATE KEY"
+	blockCSR          = "CERTIFICATE REQUEST"
+	blockCSRLegacy    = "NEW CERTIFICATE REQUEST"
+	maxCSRBytes       = 64 << 10
+	pbkdf2Iterations  = 600_000 // OWASP's 2023 figure for PBKDF2-HMAC-SHA256
+	pbkdf2SaltBytes   = 16
+)
+
+// ErrWrongPassphrase is returned when an encrypted key does not open with the
+// passphrase given.
+var ErrWrongPassphrase = errors.New("wrong passphrase")
+
+// ErrPassphraseRequired is returned when a key is encrypted and no passphrase
+// source was given.
+var ErrPassphraseRequired = errors.New("the key is encrypted and needs a passphrase")
+
+// PassphraseFunc supplies a passphrase when, and only when, one is needed.
+type PassphraseFunc func() ([]byte, error)
+
+// EncodeCertificate returns der as a PEM CERTIFICATE block.
+func EncodeCertificate(der []byte) []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: blockCertificate, Bytes: der})
+}
+
+// EncodeCertificates concatenates certificates as PEM blocks.
+func EncodeCertificates(certs ...*x509.Certificate) []byte {
+	var buf bytes.Buffer
+	for _, c := range certs {
+		buf.Write(EncodeCertificate(c.Raw))
+	}
+	return buf.Bytes()
+}
+
+// EncodeKey returns key as a PKCS #8 PEM block, encrypted with PBES2
+// (PBKDF2-HMAC-SHA256, AES-256-CBC) when passphrase is not empty: the
+// format `openssl pkey` opens without extra options.
+func EncodeKey(key crypto.Signer, passphrase []byte) ([]byte, error) {
+	if len(passphrase) == 0 {
+		der, err := x509.MarshalPKCS8PrivateKey(key)
+		if err != nil {
+			return nil, fmt.Errorf("marshal key: %w", err)
+		}
+		return pem.EncodeToMemory(&pem.Block{Type: blockPrivateKey, Bytes: der}), nil
+	}
+	opts := &pkcs8.Opts{
+		Cipher: pkcs8.AES256CBC,
+		KDFOpts: pkcs8.PBKDF2Opts{
+			SaltSize:       pbkdf2SaltBytes,
+			IterationCount: pbkdf2Iterations,
+			HMACHash:       crypto.SHA256,
+		},
+	}
+	der, err := pkcs8.MarshalPrivateKey(key, passphrase, opts)
+	if err != nil {
+		return nil, fmt.Errorf("encrypt key: %w", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: blockEncryptedKey, Bytes: der}), nil
+}
+
+// KeyIsEncrypted reports whether the PEM data holds an encrypted key.
+func KeyIsEncrypted(data []byte) bool {
+	block, _ := pem.Decode(data)
+	return block != nil && block.Type == blockEncryptedKey
+}
+
+// DecodeKey parses a PEM private key written by EncodeKey, or a PKCS #1 or
+// SEC 1 key written by OpenSSL. An encrypted key asks passphrase for its
+// passphrase; a nil passphrase gives ErrPassphraseRequired.
+func DecodeKey(data []byte, passphrase PassphraseFunc) (crypto.Signer, error) {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return nil, errors.New("no PEM block found")
+	}
+	var (
+		key any
+		err error
+	)
+	switch block.Type {
+	case blockPrivateKey:
+		key, err = x509.ParsePKCS8PrivateKey(block.Bytes)
+	case "RSA PRIVATE KEY":
+		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
+	case "EC PRIVATE KEY":
+		key, err = x509.ParseECPrivateKey(block.Bytes)
+	case blockEncryptedKey:
+		if passphrase == nil {
+			return nil, ErrPassphraseRequired
+		}
+		pass, perr := passphrase()
+		if perr != nil {
+			return nil, perr
+		}
+		key, _, err = pkcs8.ParsePrivateKey(block.Bytes, pass)
+		if err != nil {
+			// PBES2 with CBC padding gives no way to tell a wrong
+			// passphrase from corruption; the first is far more likely.
+			return nil, ErrWrongPassphrase
+		}
+	default:
+		return nil, fmt.Errorf("PEM block is %q, not a private key", block.Type)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("parse %s: %w", block.Type, err)
+	}
+	signer, ok := key.(crypto.Signer)
+	if !ok {
+		return nil, fmt.Errorf("key of type %T cannot sign", key)
+	}
+	return signer, nil
+}
+
+// DecodeCertificate parses the first certificate of a PEM file.
+func DecodeCertificate(data []byte) (*x509.Certificate, error) {
+	certs, err := DecodeCertificates(data)
+	if err != nil {
+		return nil, err
+	}
+	return certs[0], nil
+}
+
+// DecodeCertificates parses every PEM CERTIFICATE block in data. Any other
+// block, or text that is not PEM, is an error that names its line.
+func DecodeCertificates(data []byte) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	rest := data
+	for {
+		line := lineOf(data, rest)
+		block, next := pem.Decode(rest)
+		if block == nil {
+			if len(bytes.TrimSpace(rest)) > 0 && len(certs) == 0 {
+				return nil, fmt.Errorf("line %d: not a PEM certificate", line)
+			}
+			break
+		}
+		if block.Type != blockCertificate {
+			return nil, fmt.Errorf("line %d: PEM block is %q, not CERTIFICATE", blockLine(data, rest), block.Type)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("line %d: parse certificate: %w", blockLine(data, rest), err)
+		}
+		certs = append(certs, cert)
+		rest = next
+	}
+	if len(certs) == 0 {
+		return nil, errors.New("no PEM certificate found")
+	}
+	return certs, nil
+}
+
+// DecodeCSR parses a certificate signing request in PEM (CERTIFICATE
+// REQUEST or NEW CERTIFICATE REQUEST) or DER form. It does not check the
+// signature: SignCSR does.
+func DecodeCSR(data []byte) (*x509.CertificateRequest, error) {
+	if len(data) == 0 {
+		return nil, errors.New("empty CSR")
+	}
+	if len(data) > maxCSRBytes {
+		return nil, fmt.Errorf("CSR is %d bytes, more than the %d a CSR can reasonably be", len(data), maxCSRBytes)
+	}
+	der := data
+	if bytes.Contains(data, []byte("-----BEGIN")) {
+		block, _ := pem.Decode(data)
+		if block == nil {
+			return nil, errors.New("malformed PEM")
+		}
+		if block.Type != blockCSR && block.Type != blockCSRLegacy {
+			return nil, fmt.Errorf("line %d: PEM block is %q, not CERTIFICATE REQUEST", blockLine(data, data), block.Type)
+		}
+		der = block.Bytes
+	}
+	csr, err := x509.ParseCertificateRequest(der)
+	if err != nil {
+		return nil, fmt.Errorf("parse CSR: %w", err)
+	}
+	return csr, nil
+}
+
+// lineOf returns the 1-based line in data where rest begins.
+func lineOf(data, rest []byte) int {
+	return bytes.Count(data[:len(data)-len(rest)], []byte("\n")) + 1
+}
+
+// blockLine returns the line of the next "-----BEGIN" in rest.
+func blockLine(data, rest []byte) int {
+	if i := bytes.Index(rest, []byte("-----BEGIN")); i >= 0 {
+		return lineOf(data, rest[i:])
+	}
+	return lineOf(data, rest)
+}

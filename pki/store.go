@@ -1,0 +1,426 @@
+package pki
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Layout of the PKI directory (design.md "The PKI directory").
+const (
+	caDir         = "ca"
+	clientsDir    = "clients"
+	stagingDir    = ".staging"
+	inventoryFile = "inventory.db"
+	certFile      = "cert.pem"
+	keyFile       = "key.pem"
+	chainFile     = "chain.pem"
+)
+
+// lockTimeout bounds how long a command waits for another apimtls process
+// that holds the inventory.
+const lockTimeout = 60 * time.Second
+
+// ErrLocked is returned when another process holds the inventory for longer
+// than lockTimeout.
+var ErrLocked = errors.New("another apimtls process is using the PKI directory")
+
+// ErrInvalidName is returned for a CA or client name that cannot be a
+// directory name.
+var ErrInvalidName = errors.New("invalid name")
+
+var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
+
+// CheckName accepts names that are safe as a single directory name.
+func CheckName(name string) error {
+	if !validName.MatchString(name) || strings.Contains(name, "..") {
+		return fmt.Errorf("%w %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrInvalidName, name)
+	}
+	return nil
+}
+
+// ExistsError is returned when a CA or client by that name already exists.
+type ExistsError struct {
+	Kind Kind
+	Name string
+}
+
+func (e *ExistsError) Error() string {
+	what := "client"
+	if e.Kind.IsCA() {
+		what = "CA"
+	}
+	return fmt.Sprintf("%s %q already exists", what, e.Name)
+}
+
+// NotFoundError is returned when a named CA or client is not in the
+// inventory; Known lists the names that are.
+type NotFoundError struct {
+	Kind  Kind
+	Name  string
+	Known []string
+}
+
+func (e *NotFoundError) Error() string {
+	what := "client"
+	if e.Kind.IsCA() {
+		what = "CA"
+	}
+	return fmt.Sprintf("no %s named %q", what, e.Name)
+}
+
+// Store is an open PKI directory: its files and its inventory. Writers hold
+// an exclusive lock on the inventory from Open to Close, so two processes
+// never interleave; readers share the lock.
+type Store struct {
+	Dir  string
+	Rand io.Reader
+	Now  func() time.Time
+	// Warn receives advice that does not stop the command, such as a key
+	// file readable by others.
+	Warn func(string)
+
+	db       *bolt.DB
+	readOnly bool
+}
+
+// OpenStore opens the PKI directory dir. With write, it creates the
+// directory (0700) and the inventory as needed, waits for the lock, and
+// finishes or undoes whatever a killed process left half done. Without
+// write, a missing inventory is an empty one.
+func OpenStore(dir string, write bool) (*Store, error) {
+	s := &Store{Dir: dir, Rand: rand.Reader, Now: time.Now, Warn: func(string) {}}
+	if !write && pendingWork(dir) {
+		write = true // recovery needs the write lock
+	}
+	if !write {
+		if _, err := os.Stat(filepath.Join(dir, inventoryFile)); errors.Is(err, fs.ErrNotExist) {
+			s.readOnly = true
+			return s, nil
+		}
+	}
+	if write {
+		for _, d := range []string{dir, filepath.Join(dir, caDir), filepath.Join(dir, clientsDir), filepath.Join(dir, stagingDir)} {
+			if err := os.MkdirAll(d, dirMode); err != nil {
+				return nil, fmt.Errorf("create PKI directory: %w", err)
+			}
+		}
+	}
+	db, err := bolt.Open(filepath.Join(dir, inventoryFile), keyMode, &bolt.Options{Timeout: lockTimeout, ReadOnly: !write})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("%w (waited %s for its lock on %s)", ErrLocked, lockTimeout, filepath.Join(dir, inventoryFile))
+		}
+		return nil, fmt.Errorf("open inventory: %w", err)
+	}
+	s.db, s.readOnly = db, !write
+	if write {
+		if err := db.Update(initBuckets); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("open inventory: %w", err)
+		}
+		if err := s.recoverStaged(); err != nil {
+			db.Close()
+			return nil, fmt.Errorf("recover interrupted work: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// Close releases the inventory and its lock.
+func (s *Store) Close() error {
+	if s.db == nil {
+		return nil
+	}
+	return s.db.Close()
+}
+
+func pendingWork(dir string) bool {
+	entries, err := os.ReadDir(filepath.Join(dir, stagingDir))
+	return err == nil && len(entries) > 0
+}
+
+// recoverStaged completes or rolls back issuances a crash interrupted. A
+// staged directory whose record was committed is moved into place (roll
+// forward); one without a record never became visible and is removed.
+func (s *Store) recoverStaged() error {
+	staging := filepath.Join(s.Dir, stagingDir)
+	entries, err := os.ReadDir(staging)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		path := filepath.Join(staging, e.Name())
+		var rec *Record
+		if err := s.db.View(func(tx *bolt.Tx) error {
+			var err error
+			rec, err = getRecord(tx, e.Name())
+			return err
+		}); err != nil {
+			return err
+		}
+		if rec == nil {
+			if err := os.RemoveAll(path); err != nil {
+				return err
+			}
+			continue
+		}
+		if err := renameNoReplace(path, filepath.Join(s.Dir, rec.Dir)); err != nil {
+			return fmt.Errorf("finish %s %q: %w", rec.Kind, rec.Name, err)
+		}
+		if err := syncDir(filepath.Dir(filepath.Join(s.Dir, rec.Dir))); err != nil {
+			return err
+		}
+	}
+	return syncDir(staging)
+}
+
+// crashHook lets tests kill the process at each step of a commit.
+var crashHook = func(step string) {}
+
+// stagedFile is one file of an issuance.
+type stagedFile struct {
+	name string
+	data []byte
+	mode fs.FileMode
+}
+
+// commit makes an issuance durable and visible in three steps: the files are
+// written into .staging/<serial> and synced; the record is committed to the
+// inventory (the commit point); the staged directory is renamed into place.
+// A crash before the commit point leaves a staged directory that the next
+// open removes; after it, one that the next open moves into place.
+func (s *Store) commit(rec *Record, files []stagedFile) error {
+	final := filepath.Join(s.Dir, rec.Dir)
+	if exists(final) {
+		return &ExistsError{Kind: rec.Kind, Name: rec.Name}
+	}
+	staged := filepath.Join(s.Dir, stagingDir, rec.Serial)
+	if err := os.Mkdir(staged, dirMode); err != nil {
+		return fmt.Errorf("stage files: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			os.RemoveAll(staged)
+		}
+	}()
+	for _, f := range files {
+		if err := writeNewFile(filepath.Join(staged, f.name), f.data, f.mode); err != nil {
+			return err
+		}
+		crashHook("file:" + f.name)
+	}
+	if err := syncDir(staged); err != nil {
+		return err
+	}
+	crashHook("staged")
+	for _, f := range files {
+		rec.Files = append(rec.Files, filepath.ToSlash(filepath.Join(rec.Dir, f.name)))
+	}
+	rec.CreatedAt = s.Now().UTC()
+	if err := s.db.Update(func(tx *bolt.Tx) error { return putRecord(tx, rec) }); err != nil {
+		return fmt.Errorf("record %s %q: %w", rec.Kind, rec.Name, err)
+	}
+	committed = true
+	crashHook("committed")
+	if err := renameNoReplace(staged, final); err != nil {
+		return fmt.Errorf("move %s into place (the next apimtls run finishes it): %w", final, err)
+	}
+	crashHook("renamed")
+	if err := syncDir(filepath.Dir(final)); err != nil {
+		return err
+	}
+	return syncDir(filepath.Join(s.Dir, stagingDir))
+}
+
+// Lookup returns the record of the CA or client called name.
+func (s *Store) Lookup(kind Kind, name string) (*Record, error) {
+	var rec *Record
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		rec, err = getByName(tx, kind, name)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if rec == nil {
+		nf := &NotFoundError{Kind: kind, Name: name}
+		recs, _ := s.List(func(r *Record) bool { return r.Kind.IsCA() == kind.IsCA() })
+		for _, r := range recs {
+			nf.Known = append(nf.Known, r.Name)
+		}
+		return nil, nf
+	}
+	return rec, nil
+}
+
+// LookupSerial returns the record with that serial, or nil.
+func (s *Store) LookupSerial(serial string) (*Record, error) {
+	var rec *Record
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		rec, err = getRecord(tx, serial)
+		return err
+	})
+	return rec, err
+}
+
+// List returns the records that keep accepts, sorted by kind, level and name.
+func (s *Store) List(keep func(*Record) bool) ([]*Record, error) {
+	var out []*Record
+	err := s.view(func(tx *bolt.Tx) error {
+		return forEachRecord(tx, func(r *Record) error {
+			if keep == nil || keep(r) {
+				out = append(out, r)
+			}
+			return nil
+		})
+	})
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Kind.IsCA() != b.Kind.IsCA() {
+			return a.Kind.IsCA()
+		}
+		if a.Level != b.Level {
+			return a.Level < b.Level
+		}
+		return a.Name < b.Name
+	})
+	return out, err
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	if s.db == nil {
+		return nil
+	}
+	return s.db.View(fn)
+}
+
+// Certificate reads and parses the certificate of a record.
+func (s *Store) Certificate(rec *Record) (*x509.Certificate, error) {
+	path := filepath.Join(s.Dir, rec.Dir, certFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read %s certificate: %w", rec.Name, err)
+	}
+	c, err := DecodeCertificate(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if SerialHex(c) != rec.Serial {
+		return nil, fmt.Errorf("%s holds serial %s, but the inventory records %s: the file was replaced outside apimtls", path, SerialHex(c), rec.Serial)
+	}
+	return c, nil
+}
+
+// LoadIssuer reads a CA's certificate and key, asking passphrase only if
+// the key is encrypted.
+func (s *Store) LoadIssuer(name string, passphrase PassphraseFunc) (Issuer, *Record, error) {
+	rec, err := s.Lookup(KindRoot, name)
+	if err != nil {
+		return Issuer{}, nil, err
+	}
+	cert, err := s.Certificate(rec)
+	if err != nil {
+		return Issuer{}, nil, err
+	}
+	keyPath := filepath.Join(s.Dir, rec.Dir, keyFile)
+	if loose, mode := LoosePermissions(keyPath); loose {
+		s.Warn(fmt.Sprintf("%s has mode %04o; run: chmod 600 %s", keyPath, mode, keyPath))
+	}
+	data, err := os.ReadFile(keyPath)
+	if err != nil {
+		return Issuer{}, nil, fmt.Errorf("read CA key: %w", err)
+	}
+	key, err := DecodeKey(data, passphrase)
+	if err != nil {
+		return Issuer{}, nil, fmt.Errorf("open key of CA %q: %w", name, err)
+	}
+	if !publicKeysEqual(key.Public(), cert.PublicKey) {
+		return Issuer{}, nil, fmt.Errorf("%s does not match the certificate of CA %q", keyPath, name)
+	}
+	return Issuer{Cert: cert, Key: key, Level: rec.Level}, rec, nil
+}
+
+type equaler interface{ Equal(crypto.PublicKey) bool }
+
+func publicKeysEqual(a, b crypto.PublicKey) bool {
+	ea, ok := a.(equaler)
+	return ok && ea.Equal(b)
+}
+
+// AmbiguousIssuerError is returned when no --ca was given and more than one
+// CA could issue, or none can.
+type AmbiguousIssuerError struct {
+	Candidates []string
+}
+
+func (e *AmbiguousIssuerError) Error() string {
+	if len(e.Candidates) == 0 {
+		return "no CA can issue: create one with ca init"
+	}
+	return fmt.Sprintf("%d CAs can issue (%s): choose one", len(e.Candidates), strings.Join(e.Candidates, ", "))
+}
+
+// DefaultIssuer returns the one CA that can issue client certificates: a
+// valid CA with no CA below it. Anything else is an *AmbiguousIssuerError.
+func (s *Store) DefaultIssuer() (string, error) {
+	now := s.Now()
+	cas, err := s.List(func(r *Record) bool { return r.Kind.IsCA() })
+	if err != nil {
+		return "", err
+	}
+	parents := map[string]bool{}
+	for _, r := range cas {
+		parents[r.IssuerSerial] = true
+	}
+	var leaves []string
+	for _, r := range cas {
+		if !parents[r.Serial] && r.StatusAt(now) == StatusActive {
+			leaves = append(leaves, r.Name)
+		}
+	}
+	if len(leaves) != 1 {
+		slices.Sort(leaves)
+		return "", &AmbiguousIssuerError{Candidates: leaves}
+	}
+	return leaves[0], nil
+}
+
+// chainOf returns the CA certificates above rec's issuer chain, from the
+// issuer up to but excluding the root: what a client sends after its own
+// certificate.
+func (s *Store) chainOf(issuer *Record) ([]*x509.Certificate, error) {
+	var chain []*x509.Certificate
+	for r := issuer; r != nil && r.Kind != KindRoot; {
+		c, err := s.Certificate(r)
+		if err != nil {
+			return nil, err
+		}
+		chain = append(chain, c)
+		next, err := s.LookupSerial(r.IssuerSerial)
+		if err != nil {
+			return nil, err
+		}
+		if next == nil {
+			return nil, fmt.Errorf("inventory has no record of the issuer of CA %q", r.Name)
+		}
+		r = next
+	}
+	return chain, nil
+}
