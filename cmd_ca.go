@@ -135,6 +135,9 @@ func createCA(c *cli.Context, name string) error {
 	if c.IsSet(flagMaxPathLen) && p.MaxPathLen < 0 {
 		return usagef("--max-path-len must be 0 or more, not %d", p.MaxPathLen)
 	}
+	if parent == "" && p.MaxPathLen > pki.MaxCALevels-1 {
+		return usagef("--max-path-len %d allows more CA levels than API Gateway's %d: use 0 to %d", p.MaxPathLen, pki.MaxCALevels, pki.MaxCALevels-1)
+	}
 	if parent == "" {
 		p.Name = c.String(flagName)
 	} else if p.CommonName == "" {

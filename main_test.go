@@ -1,0 +1,119 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+func TestMain(m *testing.M) {
+	testscript.Main(m, map[string]func(){
+		"apimtls": func() { os.Exit(run(context.Background(), os.Args, os.Stdout, os.Stderr)) },
+	})
+}
+
+// TestScripts runs the end-to-end CLI scripts in testdata/script: the real
+// command, with real openssl, in a fresh directory each.
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/script",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("APIMTLS_DIR", env.WorkDir+"/pki")
+			env.Setenv("NO_COLOR", "1")
+			for _, tool := range []string{"openssl"} {
+				if _, err := exec.LookPath(tool); err != nil && os.Getenv("CI") == "true" {
+					return fmt.Errorf("%s is not installed; CI must install it", tool)
+				}
+			}
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exits": cmdExits,
+			"mode":  cmdMode,
+			"json":  cmdJSON,
+		},
+	})
+}
+
+// exits N command args...: run the command and require exit code N.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE command [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: bad code %q", args[0])
+	}
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		got = ee.ExitCode()
+	} else if err != nil {
+		ts.Fatalf("exits: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// mode PATH PERM: the file's permission bits are exactly PERM (octal).
+func cmdMode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: mode PATH PERM")
+	}
+	info, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	want, err := strconv.ParseUint(args[1], 8, 32)
+	ts.Check(err)
+	if got := uint64(info.Mode().Perm()); (got == want) == neg {
+		ts.Fatalf("%s has mode %04o, want %s%04o", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+// json PATH VALUE: stdout parses as JSON and the value at PATH (keys and
+// indexes separated by dots, "len" for a length) prints as VALUE.
+func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: json PATH VALUE")
+	}
+	var v any
+	if err := json.Unmarshal([]byte(ts.ReadFile("stdout")), &v); err != nil {
+		ts.Fatalf("stdout is not JSON: %v", err)
+	}
+	for _, part := range strings.Split(args[0], ".") {
+		switch cur := v.(type) {
+		case map[string]any:
+			if part == "len" {
+				v = float64(len(cur))
+				continue
+			}
+			v = cur[part]
+		case []any:
+			if part == "len" {
+				v = float64(len(cur))
+				continue
+			}
+			i, err := strconv.Atoi(part)
+			if err != nil || i >= len(cur) {
+				ts.Fatalf("json: no element %q", part)
+			}
+			v = cur[i]
+		default:
+			ts.Fatalf("json: %q is not inside an object or array", part)
+		}
+	}
+	got := fmt.Sprint(v)
+	if (got == args[1]) == neg {
+		ts.Fatalf("json %s = %q, want %q", args[0], got, args[1])
+	}
+}
