@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"math"
 	"path/filepath"
 	"strings"
 	"time"
@@ -102,11 +103,11 @@ func pathLenText(n int) string {
 // remaining says how long until t, in days, or how long since.
 func remaining(t, now time.Time) string {
 	d := t.Sub(now)
-	days := int(d.Hours() / 24)
+	days := int(math.Round(d.Hours() / 24))
 	switch {
 	case d <= 0:
 		return fmt.Sprintf("expired %d days ago", -days)
-	case days == 0:
+	case d < 24*time.Hour:
 		return "expires in less than a day"
 	case days == 1:
 		return "1 day left"

@@ -40,6 +40,12 @@ func TestScripts(t *testing.T) {
 			"exits": cmdExits,
 			"mode":  cmdMode,
 			"json":  cmdJSON,
+			"jsonenv": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: jsonenv VAR PATH")
+				}
+				ts.Setenv(args[0], jsonAt(ts, args[1]))
+			},
 		},
 	})
 }
@@ -86,11 +92,18 @@ func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
 	if len(args) != 2 {
 		ts.Fatalf("usage: json PATH VALUE")
 	}
+	if got := jsonAt(ts, args[0]); (got == args[1]) == neg {
+		ts.Fatalf("json %s = %q, want %q", args[0], got, args[1])
+	}
+}
+
+// jsonAt returns the value at path in stdout's JSON, printed with fmt.
+func jsonAt(ts *testscript.TestScript, path string) string {
 	var v any
 	if err := json.Unmarshal([]byte(ts.ReadFile("stdout")), &v); err != nil {
 		ts.Fatalf("stdout is not JSON: %v", err)
 	}
-	for _, part := range strings.Split(args[0], ".") {
+	for _, part := range strings.Split(path, ".") {
 		switch cur := v.(type) {
 		case map[string]any:
 			if part == "len" {
@@ -112,8 +125,5 @@ func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
 			ts.Fatalf("json: %q is not inside an object or array", part)
 		}
 	}
-	got := fmt.Sprint(v)
-	if (got == args[1]) == neg {
-		ts.Fatalf("json %s = %q, want %q", args[0], got, args[1])
-	}
+	return fmt.Sprint(v)
 }

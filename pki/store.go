@@ -264,6 +264,7 @@ func (s *Store) Lookup(kind Kind, name string) (*Record, error) {
 		for _, r := range recs {
 			nf.Known = append(nf.Known, r.Name)
 		}
+		slices.Sort(nf.Known)
 		return nil, nf
 	}
 	return rec, nil
