@@ -137,6 +137,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return exitOK
 	}
+	if topic, ok := strings.CutPrefix(err.Error(), "No help topic for "); ok {
+		err = usagef("unknown command %s", topic)
+	}
 	printError(stderr, err, noColor)
 	var ue usageError
 	if errors.As(err, &ue) || isCLIUsage(err) {

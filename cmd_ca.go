@@ -66,7 +66,7 @@ Example:
 			&cli.StringFlag{Name: flagOrg, Usage: "subject organization"},
 			keyTypeFlag(pki.DefaultRootKeyType),
 			&cli.IntFlag{Name: flagDays, Value: pki.DefaultRootDays, Usage: "validity in days"},
-			&cli.IntFlag{Name: flagMaxPathLen, Value: -1, Usage: "pathLen constraint, 0 to 3 (default: 3)"},
+			&cli.IntFlag{Name: flagMaxPathLen, Value: -1, Usage: "pathLen constraint, 0 to 3", DefaultText: "3"},
 			&cli.BoolFlag{Name: flagEncrypt, Usage: "encrypt the CA key (PKCS #8, AES-256, PBKDF2)"},
 			&cli.StringFlag{Name: flagPassphraseFile, Usage: "with --encrypt: read the new passphrase from `FILE` (else " + envCAPassphrase + ", else a prompt)"},
 		},
@@ -95,8 +95,8 @@ Example:
 			&cli.StringFlag{Name: flagCN, Usage: "subject common name (default: NAME)"},
 			&cli.StringFlag{Name: flagOrg, Usage: "subject organization"},
 			keyTypeFlag(pki.DefaultRootKeyType),
-			&cli.IntFlag{Name: flagDays, Usage: "validity in days (default: 1825, shortened to the parent's end)"},
-			&cli.IntFlag{Name: flagMaxPathLen, Value: -1, Usage: "pathLen constraint (default: the most the parent and four levels allow)"},
+			&cli.IntFlag{Name: flagDays, Usage: "validity in days, shortened to the parent's end when not given", DefaultText: "1825"},
+			&cli.IntFlag{Name: flagMaxPathLen, Value: -1, Usage: "pathLen constraint", DefaultText: "the most the parent and four CA levels allow"},
 			&cli.BoolFlag{Name: flagEncrypt, Usage: "encrypt the new CA key"},
 			passphraseFileFlag(),
 			&cli.StringFlag{Name: flagNewPassphraseFile, Usage: "with --encrypt: the new key's passphrase from `FILE` (default: the parent's source)"},
@@ -280,10 +280,10 @@ func printTree(w io.Writer, cas []*pki.Record, now time.Time) error {
 	for _, r := range cas {
 		children[r.IssuerSerial] = append(children[r.IssuerSerial], r)
 	}
-	t := newTable(w, "CA", "KEY", "NOT AFTER", "STATUS", "SUBJECT")
+	t := newTable(w, "CA", "KEY", "NOT AFTER", "STATUS", "SHA-256", "SUBJECT")
 	var walk func(r *pki.Record, prefix, branch string)
 	walk = func(r *pki.Record, prefix, branch string) {
-		t.row(prefix+branch+r.Name, string(r.KeyType), r.NotAfter.Format(time.DateOnly), r.StatusAt(now), r.Subject)
+		t.row(prefix+branch+r.Name, string(r.KeyType), r.NotAfter.Format(time.DateOnly), r.StatusAt(now), r.SHA256[:16]+"…", r.Subject)
 		kids := children[r.Serial]
 		next := prefix
 		switch branch {

@@ -44,7 +44,7 @@ func issuerFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagCA, Usage: "the issuing CA (default: the only CA without a CA below it)"},
 		&cli.StringFlag{Name: flagCN, Usage: "subject common name (default: NAME)"},
 		&cli.StringFlag{Name: flagOrg, Usage: "subject organization"},
-		&cli.IntFlag{Name: flagDays, Usage: "validity in days (default: 365, shortened to the CA's end)"},
+		&cli.IntFlag{Name: flagDays, Usage: "validity in days, shortened to the CA's end when not given", DefaultText: "365"},
 		&cli.StringSliceFlag{Name: flagDNS, Usage: "DNS name SAN (repeatable)"},
 		&cli.StringSliceFlag{Name: flagURI, Usage: "URI SAN such as spiffe://example.org/device/1 (repeatable)"},
 		&cli.StringSliceFlag{Name: flagEmail, Usage: "email SAN (repeatable)"},
