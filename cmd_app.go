@@ -81,7 +81,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter:            stderr,
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
-		Commands:             []*cli.Command{caCommand(), clientCommand()},
+		Commands:             []*cli.Command{caCommand(), clientCommand(), truststoreCommand()},
 		Flags:                globalFlags(),
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError:         onUsageError,

@@ -11,6 +11,8 @@ import (
 
 	"github.com/fatih/color"
 	"github.com/mattn/go-isatty"
+
+	"github.com/apimtls/apimtls/pki"
 )
 
 // hintedError carries lines that tell the user what to do next, often the
@@ -106,3 +108,10 @@ func newTable(w io.Writer, header ...string) *table {
 
 func (t *table) row(cells ...string) { fmt.Fprintln(t.tw, strings.Join(cells, "\t")) }
 func (t *table) flush() error        { return t.tw.Flush() }
+
+func colorFor(s pki.Severity) color.Attribute {
+	if s == pki.SeverityError {
+		return color.FgRed
+	}
+	return color.FgYellow
+}

@@ -1,0 +1,471 @@
+package main
+
+import (
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/apimtls/apimtls/pki"
+)
+
+// Flag names of the truststore commands.
+const (
+	flagOut               = "out"
+	flagAdd               = "add"
+	flagStrict            = "strict"
+	flagExpiryWarning     = "expiry-warning"
+	flagAllowPinnedClient = "allow-pinned-client"
+	flagTruststore        = "truststore"
+	flagAt                = "at"
+)
+
+func truststoreCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "truststore",
+		Usage: "build, validate and inspect the truststore API Gateway reads",
+		Subcommands: []*cli.Command{
+			truststoreBuildCommand(),
+			truststoreValidateCommand(),
+			truststoreVerifyClientCommand(),
+			truststoreInspectCommand(),
+		},
+	}
+}
+
+func validateFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagExpiryWarning, Value: "30d", Usage: "warn about certificates expiring within `DURATION` (30d, 2w, 720h)"},
+		&cli.BoolFlag{Name: flagAllowPinnedClient, Usage: "accept a self-signed client certificate pinned in the truststore"},
+	}
+}
+
+func validateOptions(c *cli.Context, now time.Time) (pki.ValidateOptions, error) {
+	d, err := parseDays(c.String(flagExpiryWarning))
+	if err != nil {
+		return pki.ValidateOptions{}, usageError{err}
+	}
+	return pki.ValidateOptions{Now: now, ExpiryWarning: d, AllowPinnedClient: c.Bool(flagAllowPinnedClient)}, nil
+}
+
+// readTruststoreFile reads a bundle, stopping well past API Gateway's 1 MB
+// limit so that a wrong file cannot exhaust memory.
+func readTruststoreFile(path string) ([]byte, error) {
+	data, err := readInput(path, pki.MaxTruststoreReadSize)
+	if err != nil {
+		return nil, withHint(err, "give the path of a PEM file, or build one: apimtls truststore build")
+	}
+	return data, nil
+}
+
+func truststoreBuildCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "build",
+		Usage:     "bundle the CA hierarchy into truststore.pem",
+		ArgsUsage: " ",
+		Description: `Writes every CA needed to verify the chosen issuing CAs (default: all valid
+CAs), roots included, each once, deepest first and roots last, in an order
+that is the same on every run. --add merges outside CA certificates, such as
+another team's root. The bundle is validated first; an invalid one is not
+written. The file is replaced atomically.
+
+Example:
+   apimtls truststore build
+   apimtls truststore build --ca partners --add other-team-root.pem --out truststore.pem`,
+		Flags: append([]cli.Flag{
+			&cli.StringFlag{Name: flagOut, Usage: "write to `FILE` (default: truststore.pem in the PKI directory)"},
+			&cli.StringSliceFlag{Name: flagCA, Usage: "an issuing CA to include with its chain (repeatable; default: all)"},
+			&cli.StringSliceFlag{Name: flagAdd, Usage: "a PEM file of outside CA certificates to merge (repeatable)"},
+		}, validateFlags()...),
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, 0, "none"); err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			var extra []*x509.Certificate
+			for _, f := range c.StringSlice(flagAdd) {
+				data, err := readTruststoreFile(f)
+				if err != nil {
+					return err
+				}
+				certs, err := pki.DecodeCertificates(data)
+				if err != nil {
+					return fmt.Errorf("--add %s: %w", f, err)
+				}
+				extra = append(extra, certs...)
+			}
+			s, err := openStore(c, false)
+			if err != nil {
+				return err
+			}
+			defer s.Close()
+			opts, err := validateOptions(c, s.Now())
+			if err != nil {
+				return err
+			}
+			built, err := s.BuildTruststore(c.StringSlice(flagCA), extra, opts)
+			if err != nil {
+				var nf *pki.NotFoundError
+				var amb *pki.AmbiguousIssuerError
+				switch {
+				case errors.As(err, &nf):
+					return withHint(err, knownHint("CAs", nf.Known, "apimtls ca init"))
+				case errors.As(err, &amb):
+					return withHint(errors.New("no valid CA to put in a truststore"), "apimtls ca init")
+				}
+				return err
+			}
+			out := c.String(flagOut)
+			if out == "" {
+				out = s.TruststorePath()
+			}
+			if out, err = filepath.Abs(out); err != nil {
+				return err
+			}
+			result := buildResult{Path: out, Certificates: built.Report.Certificates, SHA256: sha256Hex(built.PEM), Written: built.Report.Errors == 0, Notes: built.Notes, Report: built.Report}
+			if built.Report.Errors == 0 {
+				if err := pki.WriteTruststore(out, built.PEM); err != nil {
+					return err
+				}
+			}
+			if format == outputJSON {
+				if err := writeJSON(c.App.Writer, result); err != nil {
+					return err
+				}
+			} else {
+				w := c.App.Writer
+				if result.Written {
+					fmt.Fprintf(w, "Wrote %s: %d CA certificates, sha256 %s\n", out, result.Certificates, result.SHA256)
+				}
+				printNotes(w, built.Notes)
+				printReport(w, built.Report, noColor(c))
+			}
+			if !result.Written {
+				return withHint(fmt.Errorf("the truststore has %d error(s) and was not written", built.Report.Errors), "fix the CAs named above, or leave them out with --ca")
+			}
+			if format == outputText {
+				fmt.Fprintf(c.App.Writer, "next: apimtls truststore verify-client --truststore %s CLIENT\n", out)
+			}
+			return nil
+		},
+	}
+}
+
+type buildResult struct {
+	Path         string                `json:"path"`
+	Certificates int                   `json:"certificates"`
+	SHA256       string                `json:"sha256"`
+	Written      bool                  `json:"written"`
+	Notes        []string              `json:"notes,omitempty"`
+	Report       *pki.TruststoreReport `json:"report"`
+}
+
+func sha256Hex(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+// printReport writes the summary, then one block per finding.
+func printReport(w io.Writer, r *pki.TruststoreReport, noColor bool) {
+	earliest := "none"
+	if r.EarliestExpiry != nil {
+		earliest = r.EarliestExpiry.Format(time.DateOnly)
+	}
+	fmt.Fprintf(w, "%d certificates, %d roots, deepest chain %d CA levels, earliest expiry %s, %d bytes: %d errors, %d warnings\n",
+		r.Certificates, r.Roots, r.DeepestChain, earliest, r.Bytes, r.Errors, r.Warnings)
+	for _, f := range r.Findings {
+		label := paint(w, noColor, colorFor(f.Severity), string(f.Severity))
+		fmt.Fprintf(w, "%s [%s] %s\n", label, f.Rule, f.Message)
+		if f.Certificate != nil && f.Certificate.SHA256 != "" {
+			fmt.Fprintf(w, "  certificate %d, line %d: serial %s, sha256 %s\n", f.Certificate.Position, f.Certificate.Line, f.Certificate.Serial, f.Certificate.SHA256)
+		}
+		fmt.Fprintf(w, "  fix: %s\n", f.Fix)
+	}
+}
+
+func truststoreValidateCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "validate",
+		Usage:     "check a truststore against API Gateway's rules, offline",
+		ArgsUsage: "FILE",
+		Description: `Checks every rule of docs/truststore.md: PEM CERTIFICATE blocks only, at most
+1,000 certificates and 1 MB, accepted keys and signatures, validity, CAs
+only, complete chains of at most four CA levels, pathLen. Each finding has a
+stable rule ID, the certificate's position, line, subject, serial and
+SHA-256 fingerprint, and a fix. Exit 0 when clean or only warnings, 1 on
+errors (or on warnings with --strict).
+
+Example:
+   apimtls truststore validate truststore.pem
+   apimtls truststore validate truststore.pem --strict --expiry-warning 60d -o json`,
+		Flags: append([]cli.Flag{
+			&cli.BoolFlag{Name: flagStrict, Usage: "exit 1 on warnings too"},
+		}, validateFlags()...),
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, 1, "FILE"); err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			opts, err := validateOptions(c, time.Now())
+			if err != nil {
+				return err
+			}
+			data, err := readTruststoreFile(c.Args().First())
+			if err != nil {
+				return err
+			}
+			r := pki.ValidateTruststore(data, opts)
+			if format == outputJSON {
+				err = writeJSON(c.App.Writer, struct {
+					File string `json:"file"`
+					*pki.TruststoreReport
+				}{c.Args().First(), r})
+			} else {
+				printReport(c.App.Writer, r, noColor(c))
+			}
+			if err != nil {
+				return err
+			}
+			if r.Errors > 0 || (c.Bool(flagStrict) && r.Warnings > 0) {
+				return silentError{}
+			}
+			return nil
+		},
+	}
+}
+
+func truststoreVerifyClientCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "verify-client",
+		Usage:     "would API Gateway accept this client certificate?",
+		ArgsUsage: "CERT",
+		Description: `Decides as API Gateway would: the client's issuer and every CA up to a root
+in the truststore (API Gateway ignores intermediates the client sends), at
+most four CA levels, every certificate valid, keys and signatures it
+accepts. CERT is a PEM file or the name of a client in the inventory. Exit 0
+when accepted, 1 when refused, with the reason in API Gateway's words.
+
+Example:
+   apimtls truststore verify-client partner-acme
+   apimtls truststore verify-client --truststore truststore.pem device.pem --at 2027-06-01`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: flagTruststore, Usage: "the truststore `FILE` (default: truststore.pem in the PKI directory)"},
+			&cli.StringFlag{Name: flagAt, Usage: "decide at this `TIME` (RFC 3339 or YYYY-MM-DD) instead of now"},
+		},
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, 1, "CERT"); err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			at := time.Now()
+			if v := c.String(flagAt); v != "" {
+				if at, err = parseTime(v); err != nil {
+					return usageError{err}
+				}
+			}
+			client, err := loadClientCert(c, c.Args().First())
+			if err != nil {
+				return err
+			}
+			tsPath := c.String(flagTruststore)
+			if tsPath == "" {
+				dir, err := pkiDir(c)
+				if err != nil {
+					return err
+				}
+				tsPath = filepath.Join(dir, pki.TruststoreFile)
+			}
+			data, err := readTruststoreFile(tsPath)
+			if err != nil {
+				return err
+			}
+			report := pki.ValidateTruststore(data, pki.ValidateOptions{Now: at})
+			d := pki.VerifyClient(report, client, at)
+			if format == outputJSON {
+				if err := writeJSON(c.App.Writer, d); err != nil {
+					return err
+				}
+			} else {
+				w := c.App.Writer
+				if d.Accept {
+					fmt.Fprintf(w, "accept: API Gateway would accept %s\n", d.Client.Subject)
+				} else {
+					fmt.Fprintf(w, "reject: %s\n  %s\n  fix: %s\n", d.Reason, d.Detail, d.Fix)
+				}
+				for i, l := range d.Chain {
+					where := "client"
+					if i > 0 {
+						where = fmt.Sprintf("truststore #%d", l.Position)
+					}
+					fmt.Fprintf(w, "  %s%s  (%s, until %s)\n", strings.Repeat("  ", i), l.Subject, where, l.NotAfter.Format(time.DateOnly))
+				}
+			}
+			if !d.Accept {
+				return silentError{}
+			}
+			return nil
+		},
+	}
+}
+
+// loadClientCert reads CERT as a file, or else as a client in the inventory.
+func loadClientCert(c *cli.Context, arg string) (*x509.Certificate, error) {
+	if _, err := os.Stat(arg); err == nil {
+		data, err := readInput(arg, 1<<20)
+		if err != nil {
+			return nil, err
+		}
+		cert, err := pki.DecodeCertificate(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", arg, err)
+		}
+		return cert, nil
+	}
+	s, err := openStore(c, false)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	rec, err := s.Lookup(pki.KindClient, arg)
+	if err != nil {
+		return nil, withHint(fmt.Errorf("%s is neither a file nor a client in the inventory", arg), "list clients with: apimtls client list")
+	}
+	return s.Certificate(rec)
+}
+
+func parseTime(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("invalid time %q: use RFC 3339 (2027-06-01T12:00:00Z) or a date (2027-06-01)", v)
+}
+
+func truststoreInspectCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "inspect",
+		Usage:     "show what a truststore holds, as a tree",
+		ArgsUsage: "FILE",
+		Description: `Prints the certificates of a bundle as a tree under their roots, with
+validity, key type and SHA-256 fingerprint. It shows what is there; use
+truststore validate to judge it.
+
+Example:
+   apimtls truststore inspect truststore.pem`,
+		Action: func(c *cli.Context) error {
+			if err := exactArgs(c, 1, "FILE"); err != nil {
+				return err
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			data, err := readTruststoreFile(c.Args().First())
+			if err != nil {
+				return err
+			}
+			r := pki.ValidateTruststore(data, pki.ValidateOptions{Now: time.Now()})
+			nodes := inspectNodes(r)
+			if format == outputJSON {
+				return writeJSON(c.App.Writer, nodes)
+			}
+			if len(nodes) == 0 {
+				return withHint(errors.New("no certificate found"), "truststore validate explains why")
+			}
+			printInspectTree(c.App.Writer, r)
+			return nil
+		},
+	}
+}
+
+type inspectNode struct {
+	pki.CertRef
+	Issuer    int       `json:"issuer_position,omitempty"`
+	KeyType   string    `json:"key_type"`
+	NotBefore time.Time `json:"not_before"`
+	NotAfter  time.Time `json:"not_after"`
+	IsCA      bool      `json:"is_ca"`
+	PathLen   *int      `json:"path_len,omitempty"`
+	Level     int       `json:"level"`
+	Duplicate bool      `json:"duplicate,omitempty"`
+}
+
+func inspectNodes(r *pki.TruststoreReport) []inspectNode {
+	out := []inspectNode{}
+	for _, e := range r.Entries {
+		n := inspectNode{CertRef: e.Ref, KeyType: keyTypeText(e.Cert), NotBefore: e.Cert.NotBefore.UTC(), NotAfter: e.Cert.NotAfter.UTC(), IsCA: e.Cert.IsCA, Level: e.Level, Duplicate: e.Duplicate}
+		if e.Issuer != nil {
+			n.Issuer = e.Issuer.Ref.Position
+		}
+		if e.Cert.IsCA {
+			pl := pki.PathLen(e.Cert)
+			n.PathLen = &pl
+		}
+		out = append(out, n)
+	}
+	return out
+}
+
+func keyTypeText(c *x509.Certificate) string {
+	kt, err := pki.KeyTypeOf(c.PublicKey)
+	if err != nil {
+		return "unsupported: " + err.Error()
+	}
+	return string(kt)
+}
+
+func printInspectTree(w io.Writer, r *pki.TruststoreReport) {
+	children := map[*pki.TrustEntry][]*pki.TrustEntry{}
+	var tops []*pki.TrustEntry
+	for _, e := range r.Entries {
+		if e.Duplicate {
+			continue
+		}
+		if e.Issuer == nil {
+			tops = append(tops, e)
+		} else {
+			children[e.Issuer] = append(children[e.Issuer], e)
+		}
+	}
+	var walk func(e *pki.TrustEntry, indent string)
+	walk = func(e *pki.TrustEntry, indent string) {
+		what := "root"
+		if !e.SelfSigned {
+			what = "issuer not in bundle"
+			if e.Issuer != nil {
+				what = "CA"
+			}
+		}
+		if !e.Cert.IsCA {
+			what = "not a CA"
+		}
+		fmt.Fprintf(w, "%s#%d %s  [%s, %s, %s to %s]\n%s   sha256 %s\n", indent, e.Ref.Position, e.Ref.Subject, what, keyTypeText(e.Cert),
+			e.Cert.NotBefore.UTC().Format(time.DateOnly), e.Cert.NotAfter.UTC().Format(time.DateOnly), indent, e.Ref.SHA256)
+		for _, k := range children[e] {
+			walk(k, indent+"    ")
+		}
+	}
+	for _, t := range tops {
+		walk(t, "")
+	}
+	fmt.Fprintf(w, "%d certificates, %d roots, deepest chain %d CA levels\n", r.Certificates, r.Roots, r.DeepestChain)
+}

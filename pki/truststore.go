@@ -1,0 +1,377 @@
+package pki
+
+import (
+	"bytes"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// API Gateway's truststore limits (apigateway-mtls.md §1).
+const (
+	MaxTruststoreCerts    = 1000
+	MaxTruststoreBytes    = 1 << 20
+	DefaultExpiryWarning  = 30 * 24 * time.Hour
+	maxTruststoreReadSize = 16 << 20 // beyond this, do not even read the file
+)
+
+// MaxTruststoreReadSize is how much of a file the CLI reads before it stops:
+// enough to report "too large" on any plausible mistake.
+const MaxTruststoreReadSize = maxTruststoreReadSize
+
+// ValidateOptions tune ValidateTruststore.
+type ValidateOptions struct {
+	Now           time.Time
+	ExpiryWarning time.Duration // 0: DefaultExpiryWarning
+	// AllowPinnedClient accepts a self-signed non-CA certificate, which a
+	// user may deliberately trust as a single pinned client.
+	AllowPinnedClient bool
+}
+
+// CertRef names a certificate in a bundle: its position among the
+// certificates (from 1), the line of its BEGIN, and how people recognise it.
+type CertRef struct {
+	Position int    `json:"position"`
+	Line     int    `json:"line"`
+	Subject  string `json:"subject"`
+	Serial   string `json:"serial"`
+	SHA256   string `json:"sha256"`
+}
+
+// Finding is one broken rule.
+type Finding struct {
+	Rule        string   `json:"rule"`
+	Severity    Severity `json:"severity"`
+	Message     string   `json:"message"`
+	Fix         string   `json:"fix"`
+	Line        int      `json:"line,omitempty"`
+	Certificate *CertRef `json:"certificate,omitempty"`
+}
+
+// TrustEntry is a certificate of a bundle and its place in the hierarchy
+// the bundle forms.
+type TrustEntry struct {
+	Cert       *x509.Certificate
+	Ref        CertRef
+	Issuer     *TrustEntry // nil for a root or when the issuer is missing
+	SelfSigned bool
+	Duplicate  bool
+	Level      int // 1 for a root; counted from the highest certificate found
+}
+
+// TruststoreReport is the outcome of ValidateTruststore.
+type TruststoreReport struct {
+	Bytes          int           `json:"bytes"`
+	Certificates   int           `json:"certificates"`
+	Roots          int           `json:"roots"`
+	DeepestChain   int           `json:"deepest_chain"`
+	EarliestExpiry *time.Time    `json:"earliest_expiry,omitempty"`
+	Errors         int           `json:"errors"`
+	Warnings       int           `json:"warnings"`
+	Findings       []Finding     `json:"findings"`
+	Entries        []*TrustEntry `json:"-"`
+}
+
+func (r *TruststoreReport) add(rule string, msg string, line int, ref *CertRef) {
+	rl := RuleByID(rule)
+	if msg == "" {
+		msg = rl.Summary
+	}
+	r.Findings = append(r.Findings, Finding{Rule: rule, Severity: rl.Severity, Message: msg, Fix: rl.Fix, Line: line, Certificate: ref})
+	if rl.Severity == SeverityError {
+		r.Errors++
+	} else {
+		r.Warnings++
+	}
+}
+
+// Has reports whether a finding of that rule was made.
+func (r *TruststoreReport) Has(rule string) bool {
+	return slices.ContainsFunc(r.Findings, func(f Finding) bool { return f.Rule == rule })
+}
+
+// Certificates returns the distinct certificates of the bundle, in order.
+func (r *TruststoreReport) Certs() []*x509.Certificate {
+	var out []*x509.Certificate
+	for _, e := range r.Entries {
+		if !e.Duplicate {
+			out = append(out, e.Cert)
+		}
+	}
+	return out
+}
+
+// ValidateTruststore checks a truststore file against API Gateway's rules
+// and apimtls's own (apigateway-mtls.md "Local validation rules"). It never
+// fails: everything wrong is a finding.
+func ValidateTruststore(data []byte, opts ValidateOptions) *TruststoreReport {
+	if opts.ExpiryWarning == 0 {
+		opts.ExpiryWarning = DefaultExpiryWarning
+	}
+	r := &TruststoreReport{Bytes: len(data), Findings: []Finding{}}
+	if len(data) > MaxTruststoreBytes {
+		r.add(RuleTooLarge, fmt.Sprintf("the file is %d bytes, more than API Gateway's %d", len(data), MaxTruststoreBytes), 0, nil)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		r.add(RuleEmpty, "", 0, nil)
+		return r
+	}
+	parseBlocks(r, data)
+	if r.Certificates > MaxTruststoreCerts {
+		r.add(RuleTooMany, fmt.Sprintf("%d certificates, more than API Gateway's %d", r.Certificates, MaxTruststoreCerts), 0, nil)
+	}
+	if bytes.Contains(data, []byte("\r\n")) {
+		r.add(RuleCRLF, "", lineOf(data, data[bytes.Index(data, []byte("\r\n")):]), nil)
+	}
+	linkEntries(r.Entries)
+	for _, e := range r.Entries {
+		if !e.Duplicate {
+			checkEntry(r, e, opts)
+		}
+	}
+	checkChains(r)
+	return r
+}
+
+// parseBlocks reads every PEM block, reporting blocks that are not
+// certificates and text around them.
+func parseBlocks(r *TruststoreReport, data []byte) {
+	begin := []byte("-----BEGIN ")
+	seen := map[string]bool{}
+	rest := data
+	for {
+		i := bytes.Index(rest, begin)
+		if i < 0 {
+			if len(bytes.TrimSpace(rest)) > 0 {
+				if len(r.Entries) == 0 && !r.Has(RuleNotCertificate) {
+					notPEM(r, data)
+					return
+				}
+				r.add(RuleTextOutside, "", lineOf(data, skipSpace(rest)), nil)
+			}
+			return
+		}
+		if len(bytes.TrimSpace(rest[:i])) > 0 {
+			r.add(RuleTextOutside, "", lineOf(data, skipSpace(rest)), nil)
+		}
+		line := lineOf(data, rest[i:])
+		block, next := pem.Decode(rest[i:])
+		if block == nil {
+			r.add(RuleNotPEM, fmt.Sprintf("line %d: a PEM block starts here but is malformed", line), line, nil)
+			return
+		}
+		rest = next
+		if block.Type != blockCertificate {
+			r.add(RuleNotCertificate, nonCertificateMessage(block.Type, line), line, nil)
+			continue
+		}
+		r.Certificates++
+		ref := CertRef{Position: r.Certificates, Line: line}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			r.add(RuleUnparsable, fmt.Sprintf("certificate %d (line %d) does not parse: %v", ref.Position, line, err), line, &ref)
+			continue
+		}
+		ref.Subject, ref.Serial, ref.SHA256 = cert.Subject.String(), fmt.Sprintf("%x", cert.SerialNumber), Fingerprint(cert)
+		e := &TrustEntry{Cert: cert, Ref: ref}
+		if seen[ref.SHA256] {
+			e.Duplicate = true
+			r.add(RuleDuplicate, fmt.Sprintf("%s appears again", describe(e)), line, &e.Ref)
+		}
+		seen[ref.SHA256] = true
+		r.Entries = append(r.Entries, e)
+	}
+}
+
+func skipSpace(b []byte) []byte {
+	return b[len(b)-len(bytes.TrimLeft(b, " \t\r\n")):]
+}
+
+func notPEM(r *TruststoreReport, data []byte) {
+	msg := "the file holds no PEM block"
+	if data[0] == 0x30 {
+		msg += "; it looks like DER (binary X.509 or PKCS #7)"
+	}
+	r.add(RuleNotPEM, msg, 0, nil)
+}
+
+func nonCertificateMessage(typ string, line int) string {
+	switch {
+	case strings.Contains(typ, "PRIVATE KEY"):
+		return fmt.Sprintf("line %d: a %s block: a private key in a truststore; remove it, and treat the key as exposed if the file was shared", line, typ)
+	case typ == "PKCS7" || typ == "CMS":
+		return fmt.Sprintf("line %d: a %s bundle, which API Gateway does not read", line, typ)
+	}
+	return fmt.Sprintf("line %d: a %s block, not a CERTIFICATE", line, typ)
+}
+
+func describe(e *TrustEntry) string {
+	return fmt.Sprintf("certificate %d (%s, line %d)", e.Ref.Position, e.Ref.Subject, e.Ref.Line)
+}
+
+// isSelfIssued reports whether c names itself as issuer and, when it has
+// key identifiers, its own.
+func isSelfIssued(c *x509.Certificate) bool {
+	if !bytes.Equal(c.RawIssuer, c.RawSubject) {
+		return false
+	}
+	return len(c.AuthorityKeyId) == 0 || len(c.SubjectKeyId) == 0 || bytes.Equal(c.AuthorityKeyId, c.SubjectKeyId)
+}
+
+// signedBy reports whether parent's key signed child. A SHA-1 or MD5
+// signature, which Go no longer verifies, links by name and key identifier
+// so that the weak signature is reported once and not as a missing issuer.
+func signedBy(child, parent *x509.Certificate) bool {
+	if !bytes.Equal(child.RawIssuer, parent.RawSubject) {
+		return false
+	}
+	if len(child.AuthorityKeyId) > 0 && len(parent.SubjectKeyId) > 0 && !bytes.Equal(child.AuthorityKeyId, parent.SubjectKeyId) {
+		return false
+	}
+	err := parent.CheckSignature(child.SignatureAlgorithm, child.RawTBSCertificate, child.Signature)
+	var insecure x509.InsecureAlgorithmError
+	return err == nil || errors.As(err, &insecure)
+}
+
+// linkEntries finds each certificate's issuer in the bundle. Signatures are
+// checked in parallel: they are most of the cost of a large bundle.
+func linkEntries(entries []*TrustEntry) {
+	bySubject := map[string][]*TrustEntry{}
+	for _, e := range entries {
+		if !e.Duplicate {
+			bySubject[string(e.Cert.RawSubject)] = append(bySubject[string(e.Cert.RawSubject)], e)
+		}
+	}
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 4)
+	for _, e := range entries {
+		if e.Duplicate {
+			continue
+		}
+		if isSelfIssued(e.Cert) {
+			e.SelfSigned = true
+			continue
+		}
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			for _, cand := range bySubject[string(e.Cert.RawIssuer)] {
+				if cand != e && signedBy(e.Cert, cand.Cert) {
+					e.Issuer = cand
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	for _, e := range entries {
+		if !e.Duplicate {
+			e.Level = levelOf(e)
+		}
+	}
+}
+
+// levelOf counts the certificates from e up to the highest one found,
+// stopping at a loop.
+func levelOf(e *TrustEntry) int {
+	level := 1
+	seen := map[*TrustEntry]bool{e: true}
+	for p := e.Issuer; p != nil && !seen[p]; p = p.Issuer {
+		seen[p] = true
+		level++
+	}
+	return level
+}
+
+// weakSignature says why a signature algorithm is not accepted, or "".
+func weakSignature(alg x509.SignatureAlgorithm) string {
+	switch alg {
+	case x509.SHA256WithRSA, x509.SHA384WithRSA, x509.SHA512WithRSA,
+		x509.ECDSAWithSHA256, x509.ECDSAWithSHA384, x509.ECDSAWithSHA512:
+		return ""
+	case x509.MD2WithRSA, x509.MD5WithRSA, x509.SHA1WithRSA, x509.ECDSAWithSHA1, x509.DSAWithSHA1:
+		return fmt.Sprintf("signed with %s, which API Gateway refuses as an insecure signature algorithm", alg)
+	}
+	return fmt.Sprintf("signed with %s; apimtls accepts RSA PKCS #1 v1.5 or ECDSA over SHA-256, SHA-384 or SHA-512", alg)
+}
+
+func checkEntry(r *TruststoreReport, e *TrustEntry, opts ValidateOptions) {
+	c, ref := e.Cert, &e.Ref
+	if _, err := KeyTypeOf(c.PublicKey); err != nil {
+		r.add(RuleWeakKey, fmt.Sprintf("%s: %v", describe(e), err), ref.Line, ref)
+	}
+	if why := weakSignature(c.SignatureAlgorithm); why != "" {
+		r.add(RuleWeakSignature, describe(e)+": "+why, ref.Line, ref)
+	}
+	switch {
+	case !opts.Now.Before(c.NotAfter):
+		r.add(RuleExpired, fmt.Sprintf("%s expired on %s", describe(e), c.NotAfter.UTC().Format(time.RFC3339)), ref.Line, ref)
+	case opts.Now.Before(c.NotBefore):
+		r.add(RuleNotYetValid, fmt.Sprintf("%s is valid only from %s", describe(e), c.NotBefore.UTC().Format(time.RFC3339)), ref.Line, ref)
+	case c.NotAfter.Sub(opts.Now) < opts.ExpiryWarning:
+		r.add(RuleExpiringSoon, fmt.Sprintf("%s expires on %s, in %d days", describe(e), c.NotAfter.UTC().Format(time.DateOnly), int(c.NotAfter.Sub(opts.Now).Hours()/24)), ref.Line, ref)
+	}
+	if !c.IsCA || !c.BasicConstraintsValid {
+		if !(opts.AllowPinnedClient && e.SelfSigned) {
+			r.add(RuleNotCA, describe(e)+" is not a CA (no basicConstraints CA:TRUE)", ref.Line, ref)
+		}
+		return
+	}
+	if c.KeyUsage != 0 && c.KeyUsage&x509.KeyUsageCertSign == 0 {
+		r.add(RuleNoCertSign, describe(e)+" is a CA whose keyUsage lacks keyCertSign", ref.Line, ref)
+	}
+	if len(c.ExtKeyUsage)+len(c.UnknownExtKeyUsage) > 0 && !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageClientAuth) && !slices.Contains(c.ExtKeyUsage, x509.ExtKeyUsageAny) {
+		r.add(RuleEKUNoClientAuth, describe(e)+" has an extendedKeyUsage without clientAuth", ref.Line, ref)
+	}
+}
+
+// checkChains reports missing issuers, depth and pathLen, and fills in the
+// summary.
+func checkChains(r *TruststoreReport) {
+	for _, e := range r.Entries {
+		if e.Duplicate {
+			continue
+		}
+		c := e.Cert
+		if e.SelfSigned {
+			r.Roots++
+		}
+		if r.EarliestExpiry == nil || c.NotAfter.Before(*r.EarliestExpiry) {
+			t := c.NotAfter.UTC()
+			r.EarliestExpiry = &t
+		}
+		r.DeepestChain = max(r.DeepestChain, e.Level)
+		top := topOf(e)
+		if !e.SelfSigned && e.Issuer == nil {
+			r.add(RuleMissingIssuer, fmt.Sprintf("%s was issued by %q, which is not in the bundle", describe(e), c.Issuer.String()), e.Ref.Line, &e.Ref)
+		}
+		switch {
+		case e.Level > MaxCALevels:
+			r.add(RuleTooDeep, fmt.Sprintf("%s is CA level %d; API Gateway accepts at most %d", describe(e), e.Level, MaxCALevels), e.Ref.Line, &e.Ref)
+		case e.Level == MaxCALevels && top.SelfSigned:
+			r.add(RuleFourLevels, fmt.Sprintf("%s is CA level %d, API Gateway's limit", describe(e), e.Level), e.Ref.Line, &e.Ref)
+		}
+		for a, steps := e.Issuer, 0; a != nil && a != e && steps < e.Level; a, steps = a.Issuer, steps+1 {
+			if pl := PathLen(a.Cert); a.Cert.IsCA && pl >= 0 && e.Level-a.Level > pl {
+				r.add(RulePathLen, fmt.Sprintf("%s sits %d CA levels below %s, whose pathLen is %d", describe(e), e.Level-a.Level, describe(a), pl), e.Ref.Line, &e.Ref)
+				break
+			}
+		}
+	}
+}
+
+// topOf returns the highest certificate above e, stopping at a loop.
+func topOf(e *TrustEntry) *TrustEntry {
+	seen := map[*TrustEntry]bool{e: true}
+	for e.Issuer != nil && !seen[e.Issuer] {
+		e = e.Issuer
+		seen[e] = true
+	}
+	return e
+}
