@@ -1,5 +1,10 @@
 package pki
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Severity says whether a finding blocks a truststore (error) or only
 // deserves attention (warning).
 type Severity string
@@ -79,4 +84,15 @@ func RuleByID(id string) Rule {
 		}
 	}
 	panic("pki: unknown truststore rule " + id)
+}
+
+// RulesMarkdown renders the rules as the Markdown table docs/truststore.md
+// carries, so the page is written from the same data the validator uses.
+func RulesMarkdown() string {
+	var b strings.Builder
+	b.WriteString("| rule | severity | what | fix |\n|---|---|---|---|\n")
+	for _, r := range TruststoreRules {
+		fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", r.ID, r.Severity, r.Summary, r.Fix)
+	}
+	return b.String()
 }

@@ -303,10 +303,13 @@ func weakSignature(alg x509.SignatureAlgorithm) string {
 
 func checkEntry(r *TruststoreReport, e *TrustEntry, opts ValidateOptions) {
 	c, ref := e.Cert, &e.Ref
-	if _, err := KeyTypeOf(c.PublicKey); err != nil {
-		r.add(RuleWeakKey, fmt.Sprintf("%s: %v", describe(e), err), ref.Line, ref)
+	_, keyErr := KeyTypeOf(c.PublicKey)
+	if keyErr != nil {
+		r.add(RuleWeakKey, fmt.Sprintf("%s: %v", describe(e), keyErr), ref.Line, ref)
 	}
-	if why := weakSignature(c.SignatureAlgorithm); why != "" {
+	// A self-signed certificate with a refused key is reported once, for
+	// its key, not again for the signature that key made.
+	if why := weakSignature(c.SignatureAlgorithm); why != "" && !(keyErr != nil && e.SelfSigned) {
 		r.add(RuleWeakSignature, describe(e)+": "+why, ref.Line, ref)
 	}
 	switch {
@@ -334,6 +337,12 @@ func checkEntry(r *TruststoreReport, e *TrustEntry, opts ValidateOptions) {
 // checkChains reports missing issuers, depth and pathLen, and fills in the
 // summary.
 func checkChains(r *TruststoreReport) {
+	hasChild := map[*TrustEntry]bool{}
+	for _, e := range r.Entries {
+		if e.Issuer != nil {
+			hasChild[e.Issuer] = true
+		}
+	}
 	for _, e := range r.Entries {
 		if e.Duplicate {
 			continue
@@ -354,7 +363,7 @@ func checkChains(r *TruststoreReport) {
 		switch {
 		case e.Level > MaxCALevels:
 			r.add(RuleTooDeep, fmt.Sprintf("%s is CA level %d; API Gateway accepts at most %d", describe(e), e.Level, MaxCALevels), e.Ref.Line, &e.Ref)
-		case e.Level == MaxCALevels && top.SelfSigned:
+		case e.Level == MaxCALevels && top.SelfSigned && !hasChild[e]:
 			r.add(RuleFourLevels, fmt.Sprintf("%s is CA level %d, API Gateway's limit", describe(e), e.Level), e.Ref.Line, &e.Ref)
 		}
 		for a, steps := e.Issuer, 0; a != nil && a != e && steps < e.Level; a, steps = a.Issuer, steps+1 {
