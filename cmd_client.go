@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -160,7 +162,7 @@ Example:
 }
 
 // readInput reads a file, or standard input for "-", refusing anything
-// larger than limit.
+// larger than limit without reading past it.
 func readInput(path string, limit int64) ([]byte, error) {
 	f := os.Stdin
 	if path != "-" {
@@ -170,30 +172,18 @@ func readInput(path string, limit int64) ([]byte, error) {
 		}
 		defer f.Close()
 	}
-	buf := make([]byte, limit+1)
-	n, err := readFull(f, buf)
+	var buf bytes.Buffer
+	if info, err := f.Stat(); err == nil && info.Mode().IsRegular() && info.Size() <= limit {
+		buf.Grow(int(info.Size()) + 1)
+	}
+	n, err := buf.ReadFrom(io.LimitReader(f, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("read %s: %w", path, err)
 	}
-	if int64(n) > limit {
+	if n > limit {
 		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
 	}
-	return buf[:n], nil
-}
-
-func readFull(f *os.File, buf []byte) (int, error) {
-	n := 0
-	for n < len(buf) {
-		m, err := f.Read(buf[n:])
-		n += m
-		if err != nil {
-			if err.Error() == "EOF" {
-				return n, nil
-			}
-			return n, err
-		}
-	}
-	return n, nil
+	return buf.Bytes(), nil
 }
 
 func clientParams(c *cli.Context, name string) (pki.ClientParams, error) {

@@ -26,6 +26,7 @@ const (
 	flagAllowPinnedClient = "allow-pinned-client"
 	flagTruststore        = "truststore"
 	flagAt                = "at"
+	flagVerifySignatures  = "verify-signatures"
 )
 
 func truststoreCommand() *cli.Command {
@@ -204,13 +205,16 @@ func truststoreValidateCommand() *cli.Command {
 only, complete chains of at most four CA levels, pathLen. Each finding has a
 stable rule ID, the certificate's position, line, subject, serial and
 SHA-256 fingerprint, and a fix. Exit 0 when clean or only warnings, 1 on
-errors (or on warnings with --strict).
+errors (or on warnings with --strict). Issuers are matched by name and key
+identifier, as the rules need; --verify-signatures also checks each
+signature (truststore build and verify-client always do).
 
 Example:
    apimtls truststore validate truststore.pem
    apimtls truststore validate truststore.pem --strict --expiry-warning 60d -o json`,
 		Flags: append([]cli.Flag{
 			&cli.BoolFlag{Name: flagStrict, Usage: "exit 1 on warnings too"},
+			&cli.BoolFlag{Name: flagVerifySignatures, Usage: "also check every signature with its issuer's key (issuers are otherwise matched by name and key identifier)"},
 		}, validateFlags()...),
 		Action: func(c *cli.Context) error {
 			if err := exactArgs(c, 1, "FILE"); err != nil {
@@ -224,6 +228,7 @@ Example:
 			if err != nil {
 				return err
 			}
+			opts.VerifySignatures = c.Bool(flagVerifySignatures)
 			data, err := readTruststoreFile(c.Args().First())
 			if err != nil {
 				return err

@@ -4,6 +4,8 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"os"
+	"path/filepath"
 	"testing"
 )
 
@@ -60,5 +62,34 @@ func FuzzDecodeKey(f *testing.F) {
 			return // each attempt would run 600,000 PBKDF2 rounds
 		}
 		_, _ = DecodeKey(data, fixedPass("fuzz"))
+	})
+}
+
+// FuzzValidateTruststore feeds arbitrary files to the validator, which reads
+// whatever a user points it at: it must report, never panic, and keep its
+// counts consistent with its findings.
+func FuzzValidateTruststore(f *testing.F) {
+	entries, _ := os.ReadDir(filepath.Join("..", "testdata", "truststore"))
+	for _, e := range entries {
+		if data, err := os.ReadFile(filepath.Join("..", "testdata", "truststore", e.Name())); err == nil && len(data) < 64<<10 {
+			f.Add(data)
+		}
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r := ValidateTruststore(data, ValidateOptions{Now: testNow})
+		errs, warns := 0, 0
+		for _, fd := range r.Findings {
+			if fd.Severity == SeverityError {
+				errs++
+			} else {
+				warns++
+			}
+		}
+		if errs != r.Errors || warns != r.Warnings {
+			t.Fatalf("counts %d/%d, findings %d/%d", r.Errors, r.Warnings, errs, warns)
+		}
+		if r.Certificates < len(r.Entries) || r.DeepestChain > len(r.Entries) {
+			t.Fatalf("summary inconsistent: %+v", r)
+		}
 	})
 }

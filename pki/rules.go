@@ -41,6 +41,7 @@ const (
 	RuleMissingIssuer   = "incomplete-chain"
 	RuleTooDeep         = "chain-too-deep"
 	RulePathLen         = "path-length-exceeded"
+	RuleBadSignature    = "bad-signature"
 	RuleDuplicate       = "duplicate"
 	RuleNoCertSign      = "ca-without-keycertsign"
 	RuleEKUNoClientAuth = "ca-eku-excludes-clientauth"
@@ -67,6 +68,7 @@ var TruststoreRules = []Rule{
 	{RuleMissingIssuer, SeverityError, "a certificate whose issuer is not in the bundle: API Gateway needs the whole chain up to the root", "add the issuer: apimtls truststore build includes every CA in the path"},
 	{RuleTooDeep, SeverityError, "a chain longer than four CA levels: API Gateway refuses clients issued that deep", "issue clients from a CA at most four levels from its root"},
 	{RulePathLen, SeverityError, "a chain that breaks a CA's pathLen constraint", "reissue the CA whose pathLen is too small, or flatten the hierarchy"},
+	{RuleBadSignature, SeverityError, "a certificate whose signature does not verify with its issuer's key (checked with --verify-signatures)", "replace the certificate with an intact copy from its issuer"},
 	{RuleDuplicate, SeverityWarning, "a certificate that appears more than once", "remove the repeated copy"},
 	{RuleNoCertSign, SeverityWarning, "a CA whose keyUsage lacks keyCertSign", "reissue the CA with keyCertSign; strict verifiers reject what it signs"},
 	{RuleEKUNoClientAuth, SeverityWarning, "a CA with an extendedKeyUsage that excludes clientAuth: strict verifiers then reject the chain", "reissue the CA without extendedKeyUsage, or with clientAuth"},

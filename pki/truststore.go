@@ -6,9 +6,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -31,6 +33,10 @@ type ValidateOptions struct {
 	// AllowPinnedClient accepts a self-signed non-CA certificate, which a
 	// user may deliberately trust as a single pinned client.
 	AllowPinnedClient bool
+	// VerifySignatures checks every certificate's signature with its
+	// issuer's key. Without it issuers are matched by name and key
+	// identifier, which is what the rules need and a fifth of the time.
+	VerifySignatures bool
 }
 
 // CertRef names a certificate in a bundle: its position among the
@@ -61,7 +67,10 @@ type TrustEntry struct {
 	Issuer     *TrustEntry // nil for a root or when the issuer is missing
 	SelfSigned bool
 	Duplicate  bool
-	Level      int // 1 for a root; counted from the highest certificate found
+	// BadSignature is set when signatures were checked and this one does
+	// not verify with its issuer's key.
+	BadSignature bool
+	Level        int // 1 for a root; counted from the highest certificate found
 }
 
 // TruststoreReport is the outcome of ValidateTruststore.
@@ -128,7 +137,7 @@ func ValidateTruststore(data []byte, opts ValidateOptions) *TruststoreReport {
 	if bytes.Contains(data, []byte("\r\n")) {
 		r.add(RuleCRLF, "", lineOf(data, data[bytes.Index(data, []byte("\r\n")):]), nil)
 	}
-	linkEntries(r.Entries)
+	linkEntries(r.Entries, opts.VerifySignatures)
 	for _, e := range r.Entries {
 		if !e.Duplicate {
 			checkEntry(r, e, opts)
@@ -138,54 +147,130 @@ func ValidateTruststore(data []byte, opts ValidateOptions) *TruststoreReport {
 	return r
 }
 
+// pemItem is one thing found while scanning a bundle, in file order.
+type pemItem struct {
+	kind    byte // 'c' certificate, 'o' other block, 't' text outside, 'm' malformed
+	line    int
+	typ     string
+	der     []byte
+	cert    *x509.Certificate
+	err     error
+	subject string
+	sha256  string
+}
+
+// lineCounter turns offsets into line numbers, scanning each byte once
+// however many blocks a bundle has.
+type lineCounter struct {
+	data []byte
+	off  int
+	line int
+}
+
+func (lc *lineCounter) at(off int) int {
+	if off < lc.off { // never happens in a forward scan; stay correct anyway
+		lc.off, lc.line = 0, 1
+	}
+	lc.line += bytes.Count(lc.data[lc.off:off], []byte("\n"))
+	lc.off = off
+	return lc.line
+}
+
 // parseBlocks reads every PEM block, reporting blocks that are not
-// certificates and text around them.
+// certificates and text around them. Certificates are parsed in parallel:
+// with signature checks they are most of the cost of a large bundle.
 func parseBlocks(r *TruststoreReport, data []byte) {
 	begin := []byte("-----BEGIN ")
-	seen := map[string]bool{}
+	lc := &lineCounter{data: data, line: 1}
+	offset := func(b []byte) int { return len(data) - len(b) }
+	var items []pemItem
 	rest := data
 	for {
 		i := bytes.Index(rest, begin)
 		if i < 0 {
 			if len(bytes.TrimSpace(rest)) > 0 {
-				if len(r.Entries) == 0 && !r.Has(RuleNotCertificate) {
-					notPEM(r, data)
-					return
-				}
-				r.add(RuleTextOutside, "", lineOf(data, skipSpace(rest)), nil)
+				items = append(items, pemItem{kind: 't', line: lc.at(offset(skipSpace(rest)))})
 			}
-			return
+			break
 		}
 		if len(bytes.TrimSpace(rest[:i])) > 0 {
-			r.add(RuleTextOutside, "", lineOf(data, skipSpace(rest)), nil)
+			items = append(items, pemItem{kind: 't', line: lc.at(offset(skipSpace(rest)))})
 		}
-		line := lineOf(data, rest[i:])
+		line := lc.at(offset(rest[i:]))
 		block, next := pem.Decode(rest[i:])
 		if block == nil {
-			r.add(RuleNotPEM, fmt.Sprintf("line %d: a PEM block starts here but is malformed", line), line, nil)
-			return
+			items = append(items, pemItem{kind: 'm', line: line})
+			break
 		}
 		rest = next
 		if block.Type != blockCertificate {
-			r.add(RuleNotCertificate, nonCertificateMessage(block.Type, line), line, nil)
+			items = append(items, pemItem{kind: 'o', line: line, typ: block.Type})
 			continue
 		}
-		r.Certificates++
-		ref := CertRef{Position: r.Certificates, Line: line}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			r.add(RuleUnparsable, fmt.Sprintf("certificate %d (line %d) does not parse: %v", ref.Position, line, err), line, &ref)
-			continue
-		}
-		ref.Subject, ref.Serial, ref.SHA256 = cert.Subject.String(), fmt.Sprintf("%x", cert.SerialNumber), Fingerprint(cert)
-		e := &TrustEntry{Cert: cert, Ref: ref}
-		if seen[ref.SHA256] {
-			e.Duplicate = true
-			r.add(RuleDuplicate, fmt.Sprintf("%s appears again", describe(e)), line, &e.Ref)
-		}
-		seen[ref.SHA256] = true
-		r.Entries = append(r.Entries, e)
+		items = append(items, pemItem{kind: 'c', line: line, der: block.Bytes})
 	}
+	parallel(len(items), func(i int) {
+		it := &items[i]
+		if it.kind != 'c' {
+			return
+		}
+		if it.cert, it.err = x509.ParseCertificate(it.der); it.err == nil {
+			it.subject, it.sha256 = it.cert.Subject.String(), Fingerprint(it.cert)
+		}
+	})
+	seen := map[string]bool{}
+	for i, it := range items {
+		switch it.kind {
+		case 't':
+			if len(r.Entries) == 0 && r.Certificates == 0 && !r.Has(RuleNotCertificate) && i == len(items)-1 && i == 0 {
+				notPEM(r, data)
+				return
+			}
+			r.add(RuleTextOutside, "", it.line, nil)
+		case 'm':
+			r.add(RuleNotPEM, fmt.Sprintf("line %d: a PEM block starts here but is malformed", it.line), it.line, nil)
+		case 'o':
+			r.add(RuleNotCertificate, nonCertificateMessage(it.typ, it.line), it.line, nil)
+		case 'c':
+			r.Certificates++
+			ref := CertRef{Position: r.Certificates, Line: it.line}
+			if it.err != nil {
+				r.add(RuleUnparsable, fmt.Sprintf("certificate %d (line %d) does not parse: %v", ref.Position, it.line, it.err), it.line, &ref)
+				continue
+			}
+			ref.Subject, ref.Serial, ref.SHA256 = it.subject, fmt.Sprintf("%x", it.cert.SerialNumber), it.sha256
+			e := &TrustEntry{Cert: it.cert, Ref: ref}
+			if seen[ref.SHA256] {
+				e.Duplicate = true
+				r.add(RuleDuplicate, fmt.Sprintf("%s appears again", describe(e)), it.line, &e.Ref)
+			}
+			seen[ref.SHA256] = true
+			r.Entries = append(r.Entries, e)
+		}
+	}
+}
+
+// parallel runs fn for 0..n-1 on as many goroutines as there are CPUs.
+func parallel(n int, fn func(int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			fn(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				fn(i)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func skipSpace(b []byte) []byte {
@@ -223,53 +308,75 @@ func isSelfIssued(c *x509.Certificate) bool {
 	return len(c.AuthorityKeyId) == 0 || len(c.SubjectKeyId) == 0 || bytes.Equal(c.AuthorityKeyId, c.SubjectKeyId)
 }
 
-// signedBy reports whether parent's key signed child. A SHA-1 or MD5
-// signature, which Go no longer verifies, links by name and key identifier
-// so that the weak signature is reported once and not as a missing issuer.
-func signedBy(child, parent *x509.Certificate) bool {
+// issuedBy reports whether child names parent as its issuer: the issuer
+// name, and the key identifiers when both have them. This is how RFC 5280
+// path building and OpenSSL match issuers; signatures are a further check.
+func issuedBy(child, parent *x509.Certificate) bool {
 	if !bytes.Equal(child.RawIssuer, parent.RawSubject) {
 		return false
 	}
-	if len(child.AuthorityKeyId) > 0 && len(parent.SubjectKeyId) > 0 && !bytes.Equal(child.AuthorityKeyId, parent.SubjectKeyId) {
-		return false
-	}
+	return len(child.AuthorityKeyId) == 0 || len(parent.SubjectKeyId) == 0 || bytes.Equal(child.AuthorityKeyId, parent.SubjectKeyId)
+}
+
+// signatureValid checks that parent's key signed child. A SHA-1 or MD5
+// signature, which Go no longer verifies, passes here: the weak algorithm
+// is reported once, by its own rule.
+func signatureValid(child, parent *x509.Certificate) bool {
 	err := parent.CheckSignature(child.SignatureAlgorithm, child.RawTBSCertificate, child.Signature)
 	var insecure x509.InsecureAlgorithmError
 	return err == nil || errors.As(err, &insecure)
 }
 
-// linkEntries finds each certificate's issuer in the bundle. Signatures are
-// checked in parallel: they are most of the cost of a large bundle.
-func linkEntries(entries []*TrustEntry) {
+// signedBy reports whether parent issued and signed child.
+func signedBy(child, parent *x509.Certificate) bool {
+	return issuedBy(child, parent) && signatureValid(child, parent)
+}
+
+// linkEntries finds each certificate's issuer in the bundle by name and key
+// identifier. Signatures are checked when verify is set, or to choose among
+// several candidates; they are most of the cost of a large bundle, so the
+// work runs on every CPU.
+func linkEntries(entries []*TrustEntry, verify bool) {
 	bySubject := map[string][]*TrustEntry{}
 	for _, e := range entries {
 		if !e.Duplicate {
 			bySubject[string(e.Cert.RawSubject)] = append(bySubject[string(e.Cert.RawSubject)], e)
 		}
 	}
-	var wg sync.WaitGroup
-	sem := make(chan struct{}, 4)
-	for _, e := range entries {
+	parallel(len(entries), func(i int) {
+		e := entries[i]
 		if e.Duplicate {
-			continue
+			return
 		}
 		if isSelfIssued(e.Cert) {
 			e.SelfSigned = true
-			continue
-		}
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			for _, cand := range bySubject[string(e.Cert.RawIssuer)] {
-				if cand != e && signedBy(e.Cert, cand.Cert) {
-					e.Issuer = cand
-					return
-				}
+			if verify && !signatureValid(e.Cert, e.Cert) {
+				e.BadSignature = true
 			}
-		}()
-	}
-	wg.Wait()
+			return
+		}
+		var cands []*TrustEntry
+		for _, c := range bySubject[string(e.Cert.RawIssuer)] {
+			if c != e && issuedBy(e.Cert, c.Cert) {
+				cands = append(cands, c)
+			}
+		}
+		if len(cands) == 1 && !verify {
+			e.Issuer = cands[0]
+			return
+		}
+		for _, c := range cands {
+			if signatureValid(e.Cert, c.Cert) {
+				e.Issuer = c
+				return
+			}
+		}
+		if len(cands) > 0 {
+			// Named by its issuer but not signed by it: link it so the
+			// chain is still measured, and report the signature.
+			e.Issuer, e.BadSignature = cands[0], true
+		}
+	})
 	for _, e := range entries {
 		if !e.Duplicate {
 			e.Level = levelOf(e)
@@ -357,6 +464,9 @@ func checkChains(r *TruststoreReport) {
 		}
 		r.DeepestChain = max(r.DeepestChain, e.Level)
 		top := topOf(e)
+		if e.BadSignature {
+			r.add(RuleBadSignature, fmt.Sprintf("%s: its signature does not verify with the key of %q", describe(e), c.Issuer.String()), e.Ref.Line, &e.Ref)
+		}
 		if !e.SelfSigned && e.Issuer == nil {
 			r.add(RuleMissingIssuer, fmt.Sprintf("%s was issued by %q, which is not in the bundle", describe(e), c.Issuer.String()), e.Ref.Line, &e.Ref)
 		}

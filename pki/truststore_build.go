@@ -83,6 +83,7 @@ func (s *Store) BuildTruststore(names []string, extra []*x509.Certificate, opts 
 	if opts.Now.IsZero() {
 		opts.Now = now
 	}
+	opts.VerifySignatures = true // a bundle of our own is small; check it all
 	first := ValidateTruststore(EncodeCertificates(certs...), opts)
 	entries := first.Entries
 	sort.SliceStable(entries, func(i, j int) bool {

@@ -2,6 +2,7 @@ package pki
 
 import (
 	"flag"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -40,6 +41,9 @@ func TestValidateFixtures(t *testing.T) {
 		{"expiring-soon.pem", []string{RuleExpiringSoon}, ValidateOptions{}},
 		{"leaf-among-cas.pem", []string{RuleNotCA}, ValidateOptions{}},
 		{"orphan-intermediate.pem", []string{RuleMissingIssuer}, ValidateOptions{}},
+		{"bad-signature.pem", []string{RuleBadSignature}, ValidateOptions{VerifySignatures: true}},
+		{"bad-signature.pem", nil, ValidateOptions{}},
+		{"valid.pem", nil, ValidateOptions{VerifySignatures: true}},
 		{"five-levels.pem", []string{RuleTooDeep}, ValidateOptions{}},
 		{"four-levels.pem", []string{RuleFourLevels}, ValidateOptions{}},
 		{"pathlen-violation.pem", []string{RulePathLen}, ValidateOptions{}},
@@ -48,7 +52,7 @@ func TestValidateFixtures(t *testing.T) {
 		{"ca-without-keycertsign.pem", []string{RuleNoCertSign}, ValidateOptions{}},
 		{"ca-eku-serverauth.pem", []string{RuleEKUNoClientAuth}, ValidateOptions{}},
 	} {
-		t.Run(tc.file, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/verify=%v", tc.file, tc.opts.VerifySignatures), func(t *testing.T) {
 			data, err := os.ReadFile(filepath.Join("..", "testdata", "truststore", tc.file))
 			if err != nil {
 				t.Fatal(err)
@@ -139,5 +143,25 @@ func TestRulesTable(t *testing.T) {
 	}
 	if want != string(doc) {
 		t.Fatal("docs/truststore.md's rules table is stale: go test ./pki -run TestRulesTable -update-docs")
+	}
+}
+
+// BenchmarkValidateTruststore1000 validates a 1,000-certificate bundle just
+// under 1 MB (testdata/truststore/bench-1000.pem): parsing, linking with
+// signature checks, and every rule.
+func BenchmarkValidateTruststore1000(b *testing.B) {
+	data, err := os.ReadFile(filepath.Join("..", "testdata", "truststore", "bench-1000.pem"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, verify := range []bool{false, true} {
+		b.Run(fmt.Sprintf("verify-signatures=%v", verify), func(b *testing.B) {
+			b.SetBytes(int64(len(data)))
+			for b.Loop() {
+				if r := ValidateTruststore(data, ValidateOptions{Now: testNow, VerifySignatures: verify}); r.Errors != 0 || r.Certificates != 1000 {
+					b.Fatalf("bench bundle: %d certificates, %d errors", r.Certificates, r.Errors)
+				}
+			}
+		})
 	}
 }

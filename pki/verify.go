@@ -20,6 +20,7 @@ const (
 	ReasonWrongPurpose    = "unsupported certificate purpose"
 	ReasonPathLenExceeded = "path length constraint exceeded"
 	ReasonCAInvalid       = "invalid CA certificate"
+	ReasonBadSignature    = "certificate signature failure"
 )
 
 // ClientDecision is what API Gateway would do with a client certificate.
@@ -127,6 +128,9 @@ func VerifyClient(report *TruststoreReport, client *x509.Certificate, at time.Ti
 		}
 		if e.SelfSigned {
 			break
+		}
+		if e.Issuer != nil && !signatureValid(c, e.Issuer.Cert) {
+			return reject(ReasonBadSignature, describe(e)+" does not verify with its issuer's key", "replace that certificate in the truststore with an intact copy")
 		}
 		if e.Issuer == nil {
 			return reject(ReasonNoIssuer, fmt.Sprintf("%s was issued by %q, which is not in the truststore", describe(e), c.Issuer.String()),

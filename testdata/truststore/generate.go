@@ -20,6 +20,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/pem"
+	"fmt"
 	"log"
 	"math/big"
 	"os"
@@ -159,6 +160,10 @@ func main() {
 	})
 	write("leaf-among-cas.pem", pemOf(leaf, issuing, root))
 	write("orphan-intermediate.pem", pemOf(issuing))
+	forged := *issuing.cert
+	forged.Raw = append([]byte(nil), issuing.cert.Raw...)
+	forged.Raw[len(forged.Raw)-5] ^= 0xff // inside the signature value
+	write("bad-signature.pem", pemOf(&ca{&forged, issuing.key}, root))
 
 	chain := []*ca{mk("Level 1", p256(), nil, nil)}
 	for i := 2; i <= 5; i++ {
@@ -172,6 +177,7 @@ func main() {
 	write("duplicate.pem", pemOf(issuing, root, root))
 	write("crlf.pem", strings.ReplaceAll(pemOf(issuing, root), "\n", "\r\n"))
 	write("ca-without-keycertsign.pem", pemOf(mk("No CertSign Root", p256(), nil, func(t *x509.Certificate) { t.KeyUsage = x509.KeyUsageDigitalSignature })))
+	writeBenchBundle()
 	write("ca-eku-serverauth.pem", pemOf(mk("ServerAuth-only Root", p256(), nil, func(t *x509.Certificate) {
 		t.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	})))
@@ -220,4 +226,33 @@ func md5Signed(c *ca) *ca {
 	parsed, err := x509.ParseCertificate(der)
 	check(err)
 	return &ca{parsed, c.key}
+}
+
+// writeBenchBundle writes bench-1000.pem, the bundle of the validation
+// benchmark: 200 partner roots with four issuing CAs each, 1,000 valid
+// ECDSA certificates padded to just under API Gateway's 1 MB limit.
+func writeBenchBundle() {
+	rootKey, issuingKey := p256(), p256()
+	bundle := func(pad int) string {
+		var b strings.Builder
+		for i := range 200 {
+			ou := strings.Repeat("p", pad)
+			root := mk(fmt.Sprintf("Partner %03d Root CA", i), rootKey, nil, func(t *x509.Certificate) { t.Subject.OrganizationalUnit = []string{ou} })
+			for j := range 4 {
+				b.WriteString(pemOf(mk(fmt.Sprintf("Partner %03d Issuing CA %d", i, j), issuingKey, root, func(t *x509.Certificate) {
+					t.Subject.OrganizationalUnit = []string{ou}
+					t.MaxPathLen, t.MaxPathLenZero = 0, true
+				})))
+			}
+			b.WriteString(pemOf(root))
+		}
+		return b.String()
+	}
+	pad := (1_040_000 - len(bundle(0))) / 1000 * 3 / 8 // the OU is in subject and issuer, base64 adds a third
+	data := bundle(pad)
+	for len(data) > 1_048_000 {
+		pad -= 4
+		data = bundle(pad)
+	}
+	write("bench-1000.pem", data)
 }
