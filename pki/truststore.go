@@ -135,7 +135,8 @@ func ValidateTruststore(data []byte, opts ValidateOptions) *TruststoreReport {
 		r.add(RuleTooMany, fmt.Sprintf("%d certificates, more than API Gateway's %d", r.Certificates, MaxTruststoreCerts), 0, nil)
 	}
 	if bytes.Contains(data, []byte("\r\n")) {
-		r.add(RuleCRLF, "", lineOf(data, data[bytes.Index(data, []byte("\r\n")):]), nil)
+		line := lineOf(data, data[bytes.Index(data, []byte("\r\n")):])
+		r.add(RuleCRLF, fmt.Sprintf("line %d: CRLF line endings (Windows); API Gateway's parser may not expect them", line), line, nil)
 	}
 	linkEntries(r.Entries, opts.VerifySignatures)
 	for _, e := range r.Entries {
@@ -226,7 +227,7 @@ func parseBlocks(r *TruststoreReport, data []byte) {
 				notPEM(r, data)
 				return
 			}
-			r.add(RuleTextOutside, "", it.line, nil)
+			r.add(RuleTextOutside, fmt.Sprintf("line %d: text outside the PEM blocks", it.line), it.line, nil)
 		case 'm':
 			r.add(RuleNotPEM, fmt.Sprintf("line %d: a PEM block starts here but is malformed", it.line), it.line, nil)
 		case 'o':
