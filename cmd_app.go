@@ -309,3 +309,12 @@ func exactArgs(c *cli.Context, n int, names string) error {
 	}
 	return nil
 }
+
+// commandStart checks the argument count and the output format: the first
+// two things every action does.
+func commandStart(c *cli.Context, n int, names string) (string, error) {
+	if err := exactArgs(c, n, names); err != nil {
+		return "", err
+	}
+	return outputFormat(c)
+}

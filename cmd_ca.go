@@ -180,17 +180,11 @@ func createCA(c *cli.Context, name string) error {
 	if err != nil {
 		return caError(err, p)
 	}
-	v := viewOf(s.Dir, issued.Record, s.Now())
-	v.Notes = issued.Notes
-	if format == outputJSON {
-		return writeJSON(c.App.Writer, v)
-	}
-	w := c.App.Writer
-	fmt.Fprintf(w, "Created %s CA %q\n", issued.Record.Kind, issued.Record.Name)
-	if err := printDetails(w, v, s.Now()); err != nil {
+	text, err := writeIssued(c, format, s, issued, fmt.Sprintf("Created %s CA %q", issued.Record.Kind, issued.Record.Name))
+	if !text || err != nil {
 		return err
 	}
-	printNotes(w, issued.Notes)
+	w := c.App.Writer
 	if parent == "" {
 		fmt.Fprintf(w, "next: apimtls ca intermediate issuing --parent %s   (or issue clients from it: apimtls client issue NAME --ca %s)\n", p.Name, p.Name)
 	} else {
@@ -240,10 +234,7 @@ Example:
    apimtls ca list
    apimtls ca list -o json`,
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, 0, "none"); err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			format, err := commandStart(c, 0, "none")
 			if err != nil {
 				return err
 			}
@@ -315,10 +306,7 @@ func caShowCommand() *cli.Command {
    apimtls ca show root
    apimtls ca show issuing -o json`,
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, 1, "NAME"); err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			format, err := commandStart(c, 1, "NAME")
 			if err != nil {
 				return err
 			}

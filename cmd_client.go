@@ -227,21 +227,15 @@ func issueClient(c *cli.Context, p pki.ClientParams) error {
 	if err != nil {
 		return clientError(err, p)
 	}
-	v := viewOf(s.Dir, issued.Record, s.Now())
-	v.Notes = issued.Notes
-	if format == outputJSON {
-		return writeJSON(c.App.Writer, v)
-	}
-	w := c.App.Writer
 	how := "Issued"
 	if p.CSR != nil {
 		how = "Signed the CSR of"
 	}
-	fmt.Fprintf(w, "%s client %q, issued by CA %q\n", how, p.Name, issued.Record.Issuer)
-	if err := printDetails(w, v, s.Now()); err != nil {
+	text, err := writeIssued(c, format, s, issued, fmt.Sprintf("%s client %q, issued by CA %q", how, p.Name, issued.Record.Issuer))
+	if !text || err != nil {
 		return err
 	}
-	printNotes(w, issued.Notes)
+	w := c.App.Writer
 	dir := filepath.Join(s.Dir, filepath.FromSlash(issued.Record.Dir))
 	key := filepath.Join(dir, "key.pem")
 	if p.CSR != nil {
@@ -293,10 +287,7 @@ Example:
 			&cli.StringFlag{Name: flagCA, Usage: "only clients issued by this CA"},
 		},
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, 0, "none"); err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			format, err := commandStart(c, 0, "none")
 			if err != nil {
 				return err
 			}
@@ -396,10 +387,7 @@ func clientShowCommand() *cli.Command {
    apimtls client show partner-acme
    apimtls client show 5c:1f:...:9a -o json`,
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, 1, "NAME|SERIAL"); err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			format, err := commandStart(c, 1, "NAME|SERIAL")
 			if err != nil {
 				return err
 			}

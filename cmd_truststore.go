@@ -87,10 +87,7 @@ Example:
 			&cli.StringSliceFlag{Name: flagAdd, Usage: "a PEM file of outside CA certificates to merge (repeatable)"},
 		}, validateFlags()...),
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, 0, "none"); err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			format, err := commandStart(c, 0, "none")
 			if err != nil {
 				return err
 			}
@@ -217,10 +214,7 @@ Example:
 			&cli.BoolFlag{Name: flagVerifySignatures, Usage: "also check every signature with its issuer's key (issuers are otherwise matched by name and key identifier)"},
 		}, validateFlags()...),
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, 1, "FILE"); err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			format, err := commandStart(c, 1, "FILE")
 			if err != nil {
 				return err
 			}
@@ -272,10 +266,7 @@ Example:
 			&cli.StringFlag{Name: flagAt, Usage: "decide at this `TIME` (RFC 3339 or YYYY-MM-DD) instead of now"},
 		},
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, 1, "CERT"); err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			format, err := commandStart(c, 1, "CERT")
 			if err != nil {
 				return err
 			}
@@ -377,10 +368,7 @@ truststore validate to judge it.
 Example:
    apimtls truststore inspect truststore.pem`,
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, 1, "FILE"); err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
+			format, err := commandStart(c, 1, "FILE")
 			if err != nil {
 				return err
 			}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/urfave/cli/v2"
 	"io"
 	"math"
 	"path/filepath"
@@ -119,4 +120,22 @@ func printNotes(w io.Writer, notes []string) {
 	for _, n := range notes {
 		fmt.Fprintln(w, "note: "+n)
 	}
+}
+
+// writeIssued prints a certificate just created: JSON, or headline and its
+// details and notes. It reports whether the output was text, after which
+// the caller adds its next step.
+func writeIssued(c *cli.Context, format string, s *pki.Store, issued *pki.Issued, headline string) (bool, error) {
+	v := viewOf(s.Dir, issued.Record, s.Now())
+	v.Notes = issued.Notes
+	if format == outputJSON {
+		return false, writeJSON(c.App.Writer, v)
+	}
+	w := c.App.Writer
+	fmt.Fprintln(w, headline)
+	if err := printDetails(w, v, s.Now()); err != nil {
+		return true, err
+	}
+	printNotes(w, issued.Notes)
+	return true, nil
 }

@@ -59,11 +59,15 @@ type ExistsError struct {
 }
 
 func (e *ExistsError) Error() string {
-	what := "client"
-	if e.Kind.IsCA() {
-		what = "CA"
+	return fmt.Sprintf("%s %q already exists", e.Kind.noun(), e.Name)
+}
+
+// noun is how messages name the kind: "CA" or "client".
+func (k Kind) noun() string {
+	if k.IsCA() {
+		return "CA"
 	}
-	return fmt.Sprintf("%s %q already exists", what, e.Name)
+	return "client"
 }
 
 // NotFoundError is returned when a named CA or client is not in the
@@ -75,11 +79,7 @@ type NotFoundError struct {
 }
 
 func (e *NotFoundError) Error() string {
-	what := "client"
-	if e.Kind.IsCA() {
-		what = "CA"
-	}
-	return fmt.Sprintf("no %s named %q", what, e.Name)
+	return fmt.Sprintf("no %s named %q", e.Kind.noun(), e.Name)
 }
 
 // Store is an open PKI directory: its files and its inventory. Writers hold
@@ -403,17 +403,19 @@ func (s *Store) DefaultIssuer() (string, error) {
 	return leaves[0], nil
 }
 
-// chainOf returns the CA certificates above rec's issuer chain, from the
-// issuer up to but excluding the root: what a client sends after its own
-// certificate.
-func (s *Store) chainOf(issuer *Record) ([]*x509.Certificate, error) {
-	var chain []*x509.Certificate
-	for r := issuer; r != nil && r.Kind != KindRoot; {
+// ancestry returns the certificates from rec up to and including its root,
+// reading each from its files and following the issuer serials recorded.
+func (s *Store) ancestry(rec *Record) ([]*x509.Certificate, error) {
+	var certs []*x509.Certificate
+	for r := rec; ; {
 		c, err := s.Certificate(r)
 		if err != nil {
 			return nil, err
 		}
-		chain = append(chain, c)
+		certs = append(certs, c)
+		if r.IssuerSerial == "" || len(certs) > MaxCALevels+1 {
+			return certs, nil
+		}
 		next, err := s.LookupSerial(r.IssuerSerial)
 		if err != nil {
 			return nil, err
@@ -423,5 +425,17 @@ func (s *Store) chainOf(issuer *Record) ([]*x509.Certificate, error) {
 		}
 		r = next
 	}
-	return chain, nil
+}
+
+// chainOf returns what a client of issuer sends after its own certificate:
+// the issuer and the CAs above it, root excluded.
+func (s *Store) chainOf(issuer *Record) ([]*x509.Certificate, error) {
+	certs, err := s.ancestry(issuer)
+	if err != nil {
+		return nil, err
+	}
+	if last := certs[len(certs)-1]; isSelfIssued(last) {
+		certs = certs[:len(certs)-1]
+	}
+	return certs, nil
 }

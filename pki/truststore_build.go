@@ -58,23 +58,12 @@ func (s *Store) BuildTruststore(names []string, extra []*x509.Certificate, opts 
 		}
 	}
 	for _, r := range chosen {
-		for cur := r; cur != nil; {
-			c, err := s.Certificate(cur)
-			if err != nil {
-				return nil, err
-			}
+		path, err := s.ancestry(r)
+		if err != nil {
+			return nil, err
+		}
+		for _, c := range path {
 			add(c)
-			if cur.IssuerSerial == "" {
-				break
-			}
-			next, err := s.LookupSerial(cur.IssuerSerial)
-			if err != nil {
-				return nil, err
-			}
-			if next == nil {
-				return nil, fmt.Errorf("inventory has no record of the issuer of CA %q", cur.Name)
-			}
-			cur = next
 		}
 	}
 	for _, c := range extra {
