@@ -38,6 +38,9 @@ func truststoreCommand() *cli.Command {
 			truststoreValidateCommand(),
 			truststoreVerifyClientCommand(),
 			truststoreInspectCommand(),
+			truststorePushCommand(),
+			truststoreVersionsCommand(),
+			truststorePullCommand(),
 		},
 	}
 }

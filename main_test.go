@@ -9,9 +9,12 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/apimtls/apimtls/internal/miniotest"
 )
 
 func TestMain(m *testing.M) {
@@ -23,18 +26,37 @@ func TestMain(m *testing.M) {
 // TestScripts runs the end-to-end CLI scripts in testdata/script: the real
 // command, with real openssl, in a fresh directory each.
 func TestScripts(t *testing.T) {
+	var minio *miniotest.Server
+	if _, err := miniotest.Binary(); err == nil || os.Getenv("CI") == "true" {
+		minio = miniotest.Shared(t)
+		t.Cleanup(miniotest.StopShared)
+	}
+	var buckets atomic.Int64
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("APIMTLS_DIR", env.WorkDir+"/pki")
 			env.Setenv("NO_COLOR", "1")
+			if minio != nil {
+				for _, kv := range minio.Env() {
+					k, v, _ := strings.Cut(kv, "=")
+					env.Setenv(k, v)
+				}
+				env.Setenv("BUCKET", fmt.Sprintf("apimtls-script-%d-%d", os.Getpid()%100000, buckets.Add(1)))
+			}
 			for _, tool := range []string{"openssl"} {
 				if _, err := exec.LookPath(tool); err != nil && os.Getenv("CI") == "true" {
 					return fmt.Errorf("%s is not installed; CI must install it", tool)
 				}
 			}
 			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "minio" {
+				return minio != nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"exits": cmdExits,

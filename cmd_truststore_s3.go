@@ -1,0 +1,327 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/urfave/cli/v2"
+
+	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/s3store"
+)
+
+// Flag names of the S3 commands.
+const (
+	flagBucket           = "bucket"
+	flagKey              = "key"
+	flagRegion           = "region"
+	flagEndpointURL      = "endpoint-url"
+	flagCreateBucket     = "create-bucket"
+	flagEnableVersioning = "enable-versioning"
+	flagRequireTLS       = "require-tls"
+	flagForce            = "force"
+	flagVersion          = "version-id"
+)
+
+func awsFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagBucket, Required: true, Usage: "the S3 bucket"},
+		&cli.StringFlag{Name: flagKey, Value: s3store.DefaultKey, Usage: "the object key"},
+		&cli.StringFlag{Name: flagRegion, Usage: "AWS Region (default: AWS_REGION or the profile's)"},
+		&cli.StringFlag{Name: flagEndpointURL, Usage: "an S3-compatible endpoint such as http://127.0.0.1:9000 (also AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL)"},
+	}
+}
+
+// s3Store builds the S3 client from the SDK's usual credential chain and
+// configuration, with --region and --endpoint-url on top. A custom
+// endpoint gets path-style addressing, which S3-compatible servers need.
+func s3Store(ctx context.Context, c *cli.Context) (*s3store.Store, string, error) {
+	var opts []func(*config.LoadOptions) error
+	if r := c.String(flagRegion); r != "" {
+		opts = append(opts, config.WithRegion(r))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, "", fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return nil, "", withHint(errors.New("no AWS Region"), "pass --region eu-west-1 or set AWS_REGION; keep the bucket in the API's Region")
+	}
+	endpoint := c.String(flagEndpointURL)
+	custom := endpoint != "" || os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		o.UsePathStyle = custom
+	})
+	if endpoint == "" {
+		endpoint = firstNonEmpty(os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL"))
+	}
+	return &s3store.Store{API: client, Region: cfg.Region}, endpoint, nil
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// s3Error adds the fix to the errors users meet with S3.
+func s3Error(err error, bucket string) error {
+	switch {
+	case errors.Is(err, s3store.ErrVersioningOff), errors.Is(err, s3store.ErrVersionSuspended):
+		return withHint(err, "turn it on: rerun with --enable-versioning, or aws s3api put-bucket-versioning --bucket "+bucket+" --versioning-configuration Status=Enabled")
+	case errors.Is(err, s3store.ErrNoSuchBucket):
+		return withHint(err, "create it with the right settings: rerun with --create-bucket")
+	case errors.Is(err, s3store.ErrAccessDenied):
+		return withHint(err, "the caller needs s3:ListBucket, s3:GetBucketVersioning, s3:PutObject, s3:GetObject and s3:GetObjectVersion on the bucket (docs/truststore.md); check AWS_PROFILE and the credentials")
+	case errors.Is(err, s3store.ErrEndpointDown):
+		return withHint(err, "check --endpoint-url or AWS_ENDPOINT_URL, and the network")
+	case errors.Is(err, s3store.ErrInvalidBucket):
+		return usageError{err}
+	}
+	return err
+}
+
+func truststorePushCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "push",
+		Usage:     "upload the truststore to a versioned S3 bucket",
+		ArgsUsage: "[FILE]",
+		Description: `Validates FILE (default: truststore.pem in the PKI directory) and refuses an
+invalid one; checks the bucket exists with versioning Enabled; uploads with a
+SHA-256 checksum; prints the s3:// URI and the version ID API Gateway must be
+pointed at. When the newest version already has the same content, nothing is
+uploaded and its version ID is printed (--force uploads anyway). The URI and
+version are recorded in the PKI directory for domain enable-mtls.
+
+--create-bucket creates the bucket in the Region, with versioning on, public
+access blocked and default encryption (--require-tls adds a policy denying
+non-TLS requests). No object version is ever deleted.
+
+Example:
+   apimtls truststore push --bucket example-mtls-truststores --region eu-west-1 --create-bucket --require-tls
+   apimtls truststore push truststore.pem --bucket b --endpoint-url http://127.0.0.1:9000 -o json`,
+		Flags: append(awsFlags(),
+			&cli.BoolFlag{Name: flagCreateBucket, Usage: "create the bucket if needed, versioned, private and encrypted"},
+			&cli.BoolFlag{Name: flagEnableVersioning, Usage: "turn versioning on if it is off or suspended, instead of refusing"},
+			&cli.BoolFlag{Name: flagRequireTLS, Usage: "with --create-bucket: a bucket policy denying non-TLS requests"},
+			&cli.BoolFlag{Name: flagForce, Usage: "upload even when the newest version has the same content"},
+		),
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 1 {
+				return usagef("truststore push takes at most one FILE")
+			}
+			format, err := outputFormat(c)
+			if err != nil {
+				return err
+			}
+			dir, err := pkiDir(c)
+			if err != nil {
+				return err
+			}
+			path := c.Args().First()
+			if path == "" {
+				path = filepath.Join(dir, pki.TruststoreFile)
+			}
+			bucket, key := c.String(flagBucket), c.String(flagKey)
+			if err := s3store.CheckBucketName(bucket); err != nil {
+				return usageError{err}
+			}
+			if err := s3store.CheckKey(bucket, key); err != nil {
+				return usageError{err}
+			}
+			if c.Bool(flagRequireTLS) && !c.Bool(flagCreateBucket) {
+				return usagef("--%s needs --%s", flagRequireTLS, flagCreateBucket)
+			}
+			data, err := readTruststoreFile(path)
+			if err != nil {
+				return err
+			}
+			report := pki.ValidateTruststore(data, pki.ValidateOptions{Now: time.Now(), VerifySignatures: true})
+			if report.Errors > 0 {
+				printReport(c.App.ErrWriter, report, noColor(c))
+				return withHint(fmt.Errorf("%s has %d error(s): nothing uploaded", path, report.Errors), "fix it, or rebuild it: apimtls truststore build")
+			}
+			ctx := c.Context
+			store, endpoint, err := s3Store(ctx, c)
+			if err != nil {
+				return err
+			}
+			var notes []string
+			if c.Bool(flagCreateBucket) {
+				created, err := store.CreateBucket(ctx, bucket, s3store.CreateOptions{RequireTLS: c.Bool(flagRequireTLS)})
+				if err != nil {
+					return s3Error(err, bucket)
+				}
+				notes = created.Notes
+				if created.Created {
+					notes = append([]string{"created bucket " + bucket + " in " + store.Region + ": versioned, private, encrypted"}, notes...)
+				}
+			}
+			res, err := store.Push(ctx, s3store.PushInput{Bucket: bucket, Key: key, Data: data, Force: c.Bool(flagForce), EnableVersioning: c.Bool(flagEnableVersioning)})
+			if err != nil {
+				return s3Error(err, bucket)
+			}
+			if err := pki.RecordPush(dir, pki.PushedTruststore{URI: res.URI, Bucket: bucket, Key: key, VersionID: res.VersionID, SHA256: res.SHA256, Endpoint: endpoint, PushedAt: time.Now().UTC()}); err != nil {
+				return fmt.Errorf("uploaded %s version %s, but could not record it: %w", res.URI, res.VersionID, err)
+			}
+			if format == outputJSON {
+				return writeJSON(c.App.Writer, res)
+			}
+			w := c.App.Writer
+			if report.Warnings > 0 {
+				printReport(c.App.ErrWriter, report, noColor(c))
+			}
+			printNotes(w, notes)
+			if res.Uploaded {
+				fmt.Fprintf(w, "Uploaded %s (%d certificates)\n", res.URI, report.Certificates)
+			} else {
+				fmt.Fprintf(w, "Unchanged: the newest version of %s already has this content; nothing uploaded\n", res.URI)
+			}
+			t := newTable(w)
+			t.row("  uri", res.URI)
+			t.row("  version", res.VersionID)
+			t.row("  sha256", res.SHA256)
+			if err := t.flush(); err != nil {
+				return err
+			}
+			fmt.Fprintf(w, "next: point the domain at exactly this version: --truststore-uri %s --truststore-version %s\n", res.URI, res.VersionID)
+			return nil
+		},
+	}
+}
+
+// versionView is a stored truststore version and what it holds.
+type versionView struct {
+	s3store.Version
+	Certificates   int        `json:"certificates"`
+	EarliestExpiry *time.Time `json:"earliest_expiry,omitempty"`
+	Errors         int        `json:"errors"`
+}
+
+func truststoreVersionsCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "versions",
+		Usage:     "list the stored versions of a truststore in S3",
+		ArgsUsage: " ",
+		Description: `Lists every version of the object, newest first: version ID, date, size,
+which is latest, and for each how many certificates it holds and its
+earliest expiry. Old versions are the rollback path: apimtls never deletes
+them.
+
+Example:
+   apimtls truststore versions --bucket example-mtls-truststores`,
+		Flags: awsFlags(),
+		Action: func(c *cli.Context) error {
+			format, err := commandStart(c, 0, "none")
+			if err != nil {
+				return err
+			}
+			bucket, key := c.String(flagBucket), c.String(flagKey)
+			store, _, err := s3Store(c.Context, c)
+			if err != nil {
+				return err
+			}
+			versions, err := store.Versions(c.Context, bucket, key)
+			if err != nil {
+				return s3Error(err, bucket)
+			}
+			views := make([]versionView, 0, len(versions))
+			for _, v := range versions {
+				view := versionView{Version: v}
+				if !v.DeleteMarker {
+					data, _, err := store.Pull(c.Context, bucket, key, v.VersionID)
+					if err != nil {
+						return s3Error(err, bucket)
+					}
+					r := pki.ValidateTruststore(data, pki.ValidateOptions{Now: time.Now()})
+					view.SHA256, view.Certificates, view.EarliestExpiry, view.Errors = s3store.SHA256Hex(data), r.Certificates, r.EarliestExpiry, r.Errors
+				}
+				views = append(views, view)
+			}
+			if format == outputJSON {
+				return writeJSON(c.App.Writer, views)
+			}
+			if len(views) == 0 {
+				fmt.Fprintf(c.App.Writer, "no versions of %s\n", s3store.URI(bucket, key))
+				return nil
+			}
+			t := newTable(c.App.Writer, "VERSION", "LAST MODIFIED", "SIZE", "CERTS", "EARLIEST EXPIRY", "")
+			for _, v := range views {
+				expiry, note := "-", ""
+				if v.EarliestExpiry != nil {
+					expiry = v.EarliestExpiry.Format(time.DateOnly)
+				}
+				if v.IsLatest {
+					note = "latest"
+				}
+				if v.DeleteMarker {
+					note += " (delete marker)"
+				}
+				t.row(v.VersionID, v.LastModified.Format(time.RFC3339), fmt.Sprint(v.Size), fmt.Sprint(v.Certificates), expiry, note)
+			}
+			return t.flush()
+		},
+	}
+}
+
+func truststorePullCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "pull",
+		Usage:     "fetch one stored version of a truststore from S3",
+		ArgsUsage: " ",
+		Description: `Writes the newest version, or --version-id V, to --out (replaced atomically)
+or to standard output.
+
+Example:
+   apimtls truststore pull --bucket example-mtls-truststores --version-id 3HL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY --out previous.pem`,
+		Flags: append(awsFlags(),
+			&cli.StringFlag{Name: flagVersion, Usage: "the object version ID (default: the newest)"},
+			&cli.StringFlag{Name: flagOut, Usage: "write to `FILE` instead of standard output"},
+		),
+		Action: func(c *cli.Context) error {
+			format, err := commandStart(c, 0, "none")
+			if err != nil {
+				return err
+			}
+			out := c.String(flagOut)
+			if format == outputJSON && out == "" {
+				return usagef("-o json needs --out FILE: the truststore itself would be the output")
+			}
+			bucket, key := c.String(flagBucket), c.String(flagKey)
+			store, _, err := s3Store(c.Context, c)
+			if err != nil {
+				return err
+			}
+			data, version, err := store.Pull(c.Context, bucket, key, c.String(flagVersion))
+			if err != nil {
+				return s3Error(err, bucket)
+			}
+			if out == "" {
+				_, err := c.App.Writer.Write(data)
+				return err
+			}
+			if err := pki.WriteFileAtomic(out, data, 0o644); err != nil {
+				return err
+			}
+			res := map[string]any{"uri": s3store.URI(bucket, key), "version_id": version, "sha256": s3store.SHA256Hex(data), "bytes": len(data), "path": out}
+			if format == outputJSON {
+				return writeJSON(c.App.Writer, res)
+			}
+			fmt.Fprintf(c.App.Writer, "Wrote %s: %s version %s, %d bytes\n", out, s3store.URI(bucket, key), version, len(data))
+			return nil
+		},
+	}
+}

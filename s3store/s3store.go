@@ -1,0 +1,420 @@
+// Package s3store keeps truststore versions in a versioned S3 bucket, the
+// way API Gateway reads them: by URI and object version, once, when a
+// domain is updated (apigateway-mtls.md §2). It talks to S3 through API, a
+// small interface over the SDK client, so the same code runs against AWS
+// and any S3-compatible server. It never deletes an object version: old
+// versions are the rollback path.
+package s3store
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+)
+
+// API lists the S3 calls apimtls makes.
+type API interface {
+	CreateBucket(context.Context, *s3.CreateBucketInput, ...func(*s3.Options)) (*s3.CreateBucketOutput, error)
+	GetBucketVersioning(context.Context, *s3.GetBucketVersioningInput, ...func(*s3.Options)) (*s3.GetBucketVersioningOutput, error)
+	PutBucketVersioning(context.Context, *s3.PutBucketVersioningInput, ...func(*s3.Options)) (*s3.PutBucketVersioningOutput, error)
+	PutPublicAccessBlock(context.Context, *s3.PutPublicAccessBlockInput, ...func(*s3.Options)) (*s3.PutPublicAccessBlockOutput, error)
+	PutBucketEncryption(context.Context, *s3.PutBucketEncryptionInput, ...func(*s3.Options)) (*s3.PutBucketEncryptionOutput, error)
+	PutBucketPolicy(context.Context, *s3.PutBucketPolicyInput, ...func(*s3.Options)) (*s3.PutBucketPolicyOutput, error)
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	ListObjectVersions(context.Context, *s3.ListObjectVersionsInput, ...func(*s3.Options)) (*s3.ListObjectVersionsOutput, error)
+}
+
+// DefaultKey is the object key of a truststore unless told otherwise.
+const DefaultKey = "truststore.pem"
+
+// metaSHA256 is user metadata holding the SHA-256 of the content, so that a
+// push can tell an unchanged truststore without downloading it.
+const metaSHA256 = "apimtls-sha256"
+
+// maxObjectBytes bounds what Pull reads: a truststore is at most 1 MB.
+const maxObjectBytes = 16 << 20
+
+// Errors a caller acts on.
+var (
+	ErrVersioningOff    = errors.New("bucket versioning is not enabled")
+	ErrNoSuchBucket     = errors.New("bucket does not exist")
+	ErrBucketTaken      = errors.New("bucket name is owned by another account")
+	ErrAccessDenied     = errors.New("access denied")
+	ErrInvalidBucket    = errors.New("invalid bucket name")
+	ErrNotFound         = errors.New("object or version not found")
+	ErrEndpointDown     = errors.New("cannot reach the S3 endpoint")
+	ErrVersionSuspended = errors.New("bucket versioning is suspended")
+)
+
+// Store is a truststore bucket.
+type Store struct {
+	API    API
+	Region string
+}
+
+// URI formats s3://bucket/key as API Gateway's truststoreUri expects.
+func URI(bucket, key string) string { return "s3://" + bucket + "/" + key }
+
+var bucketName = regexp.MustCompile(`^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$`)
+
+// CheckBucketName applies S3's naming rules for general purpose buckets,
+// so a typo fails here with the rule instead of as an opaque 400.
+func CheckBucketName(name string) error {
+	switch {
+	case !bucketName.MatchString(name):
+		return fmt.Errorf("%w %q: use 3 to 63 lowercase letters, digits, dots and hyphens, starting and ending with a letter or digit", ErrInvalidBucket, name)
+	case strings.Contains(name, ".."):
+		return fmt.Errorf("%w %q: two adjacent dots", ErrInvalidBucket, name)
+	case net.ParseIP(name) != nil:
+		return fmt.Errorf("%w %q: a bucket name cannot look like an IP address", ErrInvalidBucket, name)
+	case strings.HasPrefix(name, "xn--") || strings.HasSuffix(name, "-s3alias") || strings.HasSuffix(name, "--ol-s3"):
+		return fmt.Errorf("%w %q: reserved prefix or suffix", ErrInvalidBucket, name)
+	}
+	return nil
+}
+
+// CheckKey refuses object keys API Gateway's 2,048-character URI cannot
+// hold.
+func CheckKey(bucket, key string) error {
+	if key == "" || strings.HasPrefix(key, "/") {
+		return fmt.Errorf("invalid object key %q: give a key such as truststore.pem, without a leading slash", key)
+	}
+	if n := len(URI(bucket, key)); n > 2048 {
+		return fmt.Errorf("invalid object key: the URI would be %d characters, more than API Gateway's 2,048", n)
+	}
+	return nil
+}
+
+// SHA256Hex is the content hash apimtls records and compares.
+func SHA256Hex(data []byte) string {
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// PushInput describes an upload.
+type PushInput struct {
+	Bucket, Key string
+	Data        []byte
+	// Force uploads even when the newest version has the same content.
+	Force bool
+	// EnableVersioning turns versioning on when it is off or suspended,
+	// instead of refusing.
+	EnableVersioning bool
+}
+
+// PushResult says where the truststore is. Uploaded is false when the
+// newest version already held the same content.
+type PushResult struct {
+	URI       string `json:"uri"`
+	Bucket    string `json:"bucket"`
+	Key       string `json:"key"`
+	VersionID string `json:"version_id"`
+	SHA256    string `json:"sha256"`
+	Uploaded  bool   `json:"uploaded"`
+}
+
+// Push uploads a truststore with a SHA-256 checksum to a bucket whose
+// versioning is enabled, unless its newest version already has the same
+// content.
+func (s *Store) Push(ctx context.Context, in PushInput) (*PushResult, error) {
+	if err := CheckBucketName(in.Bucket); err != nil {
+		return nil, err
+	}
+	if err := CheckKey(in.Bucket, in.Key); err != nil {
+		return nil, err
+	}
+	if err := s.requireVersioning(ctx, in.Bucket, in.EnableVersioning); err != nil {
+		return nil, err
+	}
+	sum := SHA256Hex(in.Data)
+	res := &PushResult{URI: URI(in.Bucket, in.Key), Bucket: in.Bucket, Key: in.Key, SHA256: sum}
+	if !in.Force {
+		latest, err := s.latest(ctx, in.Bucket, in.Key)
+		if err != nil {
+			return nil, err
+		}
+		if latest != nil && latest.SHA256 == sum {
+			res.VersionID = latest.VersionID
+			return res, nil
+		}
+	}
+	raw := sha256.Sum256(in.Data)
+	out, err := s.API.PutObject(ctx, &s3.PutObjectInput{
+		Bucket:         aws.String(in.Bucket),
+		Key:            aws.String(in.Key),
+		Body:           bytes.NewReader(in.Data),
+		ContentLength:  aws.Int64(int64(len(in.Data))),
+		ContentType:    aws.String("application/x-pem-file"),
+		ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(raw[:])),
+		Metadata:       map[string]string{metaSHA256: sum},
+	})
+	if err != nil {
+		return nil, classify(err, "upload "+res.URI)
+	}
+	if out.VersionId == nil || *out.VersionId == "" || *out.VersionId == "null" {
+		return nil, fmt.Errorf("upload %s: S3 returned no version ID; is versioning really enabled?", res.URI)
+	}
+	res.VersionID, res.Uploaded = *out.VersionId, true
+	return res, nil
+}
+
+// requireVersioning checks the bucket exists and keeps versions.
+func (s *Store) requireVersioning(ctx context.Context, bucket string, enable bool) error {
+	// GetBucketVersioning, not HeadBucket: a HEAD error has no body, so a
+	// missing bucket and refused credentials would both be a bare 403/404.
+	v, err := s.API.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		return classify(err, "read versioning of bucket "+bucket)
+	}
+	if v.Status == types.BucketVersioningStatusEnabled {
+		return nil
+	}
+	if enable {
+		return s.enableVersioning(ctx, bucket)
+	}
+	if v.Status == types.BucketVersioningStatusSuspended {
+		return fmt.Errorf("%w on bucket %s: API Gateway pins a truststore by version ID", ErrVersionSuspended, bucket)
+	}
+	return fmt.Errorf("%w on bucket %s: API Gateway pins a truststore by version ID", ErrVersioningOff, bucket)
+}
+
+func (s *Store) enableVersioning(ctx context.Context, bucket string) error {
+	_, err := s.API.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
+		Bucket:                  aws.String(bucket),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
+	})
+	return classify(err, "enable versioning on bucket "+bucket)
+}
+
+// CreateOptions describe a new truststore bucket.
+type CreateOptions struct {
+	// RequireTLS adds a bucket policy that denies requests without TLS.
+	RequireTLS bool
+}
+
+// CreateResult says what CreateBucket did.
+type CreateResult struct {
+	Created bool
+	// Notes name settings the endpoint does not support, such as public
+	// access blocks on S3-compatible servers, which keep buckets private
+	// by default.
+	Notes []string
+}
+
+// CreateBucket makes a bucket fit for truststores: in the store's Region,
+// versioning on, public access blocked, default encryption, and optionally
+// a policy that denies non-TLS access. A bucket already owned by the caller
+// is configured the same way; one owned by someone else is ErrBucketTaken.
+func (s *Store) CreateBucket(ctx context.Context, bucket string, opts CreateOptions) (*CreateResult, error) {
+	if err := CheckBucketName(bucket); err != nil {
+		return nil, err
+	}
+	res := &CreateResult{}
+	in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
+	// us-east-1 is the one Region that refuses a LocationConstraint.
+	if s.Region != "" && s.Region != "us-east-1" {
+		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(s.Region)}
+	}
+	_, err := s.API.CreateBucket(ctx, in)
+	var owned *types.BucketAlreadyOwnedByYou
+	var taken *types.BucketAlreadyExists
+	switch {
+	case errors.As(err, &owned) || apiCode(err) == "BucketAlreadyOwnedByYou":
+	case errors.As(err, &taken) || apiCode(err) == "BucketAlreadyExists":
+		return nil, fmt.Errorf("%w: %s; choose another name", ErrBucketTaken, bucket)
+	case err != nil:
+		return nil, classify(err, "create bucket "+bucket)
+	default:
+		res.Created = true
+	}
+	if err := s.enableVersioning(ctx, bucket); err != nil {
+		return res, err
+	}
+	if _, err := s.API.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
+		Bucket: aws.String(bucket),
+		PublicAccessBlockConfiguration: &types.PublicAccessBlockConfiguration{
+			BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true),
+			BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true),
+		},
+	}); unsupported(err) {
+		res.Notes = append(res.Notes, "the endpoint does not support public access blocks ("+apiCode(err)+")")
+	} else if err != nil {
+		return res, classify(err, "block public access on bucket "+bucket)
+	}
+	if _, err := s.API.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{
+		Bucket: aws.String(bucket),
+		ServerSideEncryptionConfiguration: &types.ServerSideEncryptionConfiguration{Rules: []types.ServerSideEncryptionRule{{
+			ApplyServerSideEncryptionByDefault: &types.ServerSideEncryptionByDefault{SSEAlgorithm: types.ServerSideEncryptionAes256},
+		}}},
+	}); unsupported(err) {
+		res.Notes = append(res.Notes, "the endpoint does not support default encryption here ("+apiCode(err)+")")
+	} else if err != nil {
+		return res, classify(err, "set default encryption on bucket "+bucket)
+	}
+	if opts.RequireTLS {
+		if _, err := s.API.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(tlsOnlyPolicy(bucket))}); err != nil {
+			return res, classify(err, "set the TLS-only policy on bucket "+bucket)
+		}
+	}
+	return res, nil
+}
+
+func tlsOnlyPolicy(bucket string) string {
+	return fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"DenyInsecureTransport","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::%[1]s","arn:aws:s3:::%[1]s/*"],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`, bucket)
+}
+
+// Version is one stored version of a truststore object.
+type Version struct {
+	VersionID    string    `json:"version_id"`
+	LastModified time.Time `json:"last_modified"`
+	Size         int64     `json:"size"`
+	IsLatest     bool      `json:"is_latest"`
+	SHA256       string    `json:"sha256,omitempty"`
+	DeleteMarker bool      `json:"delete_marker,omitempty"`
+}
+
+// Versions lists every version of bucket/key, newest first.
+func (s *Store) Versions(ctx context.Context, bucket, key string) ([]Version, error) {
+	if err := CheckBucketName(bucket); err != nil {
+		return nil, err
+	}
+	var out []Version
+	in := &s3.ListObjectVersionsInput{Bucket: aws.String(bucket), Prefix: aws.String(key)}
+	for {
+		page, err := s.API.ListObjectVersions(ctx, in)
+		if err != nil {
+			return nil, classify(err, "list versions of "+URI(bucket, key))
+		}
+		for _, v := range page.Versions {
+			if aws.ToString(v.Key) != key {
+				continue
+			}
+			out = append(out, Version{VersionID: aws.ToString(v.VersionId), LastModified: aws.ToTime(v.LastModified).UTC(), Size: aws.ToInt64(v.Size), IsLatest: aws.ToBool(v.IsLatest)})
+		}
+		for _, d := range page.DeleteMarkers {
+			if aws.ToString(d.Key) == key {
+				out = append(out, Version{VersionID: aws.ToString(d.VersionId), LastModified: aws.ToTime(d.LastModified).UTC(), IsLatest: aws.ToBool(d.IsLatest), DeleteMarker: true})
+			}
+		}
+		if !aws.ToBool(page.IsTruncated) {
+			break
+		}
+		in.KeyMarker, in.VersionIdMarker = page.NextKeyMarker, page.NextVersionIdMarker
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].LastModified.After(out[j].LastModified) })
+	return out, nil
+}
+
+// latest returns the newest version with its recorded content hash, or nil.
+func (s *Store) latest(ctx context.Context, bucket, key string) (*Version, error) {
+	head, err := s.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
+	if err != nil {
+		if errors.Is(classify(err, ""), ErrNotFound) {
+			return nil, nil
+		}
+		return nil, classify(err, "read "+URI(bucket, key))
+	}
+	v := &Version{VersionID: aws.ToString(head.VersionId), Size: aws.ToInt64(head.ContentLength), IsLatest: true, SHA256: head.Metadata[metaSHA256]}
+	if v.SHA256 == "" {
+		// Uploaded by something else: hash the content itself.
+		data, _, err := s.Pull(ctx, bucket, key, v.VersionID)
+		if err != nil {
+			return nil, err
+		}
+		v.SHA256 = SHA256Hex(data)
+	}
+	return v, nil
+}
+
+// Pull fetches one version (the newest when version is empty) and returns
+// its content and version ID.
+func (s *Store) Pull(ctx context.Context, bucket, key, version string) ([]byte, string, error) {
+	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
+	if version != "" {
+		in.VersionId = aws.String(version)
+	}
+	out, err := s.API.GetObject(ctx, in)
+	if err != nil {
+		what := URI(bucket, key)
+		if version != "" {
+			what += " version " + version
+		}
+		return nil, "", classify(err, "read "+what)
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(out.Body, maxObjectBytes+1))
+	if err != nil {
+		return nil, "", fmt.Errorf("read %s: %w", URI(bucket, key), err)
+	}
+	if len(data) > maxObjectBytes {
+		return nil, "", fmt.Errorf("%s is larger than %d bytes: not a truststore", URI(bucket, key), maxObjectBytes)
+	}
+	return data, aws.ToString(out.VersionId), nil
+}
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+// unsupported recognises an S3-compatible server refusing a bucket setting
+// it does not implement. MinIO answers PutPublicAccessBlock with
+// MalformedXML, and default encryption without a KMS with a KMS error.
+func unsupported(err error) bool {
+	switch apiCode(err) {
+	case "NotImplemented", "XNotImplemented", "MalformedXML", "XMinioKMSNotConfigured", "NotSupported":
+		return true
+	}
+	return false
+}
+
+// classify turns SDK errors into the errors above, with what was being done.
+func classify(err error, doing string) error {
+	if err == nil {
+		return nil
+	}
+	prefix := ""
+	if doing != "" {
+		prefix = doing + ": "
+	}
+	var nsb *types.NoSuchBucket
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	code := apiCode(err)
+	var opErr *net.OpError
+	switch {
+	case errors.As(err, &nsb) || code == "NoSuchBucket":
+		return fmt.Errorf("%s%w", prefix, ErrNoSuchBucket)
+	case errors.As(err, &nsk) || errors.As(err, &nf) || code == "NoSuchKey" || code == "NoSuchVersion" || code == "NotFound":
+		return fmt.Errorf("%s%w", prefix, ErrNotFound)
+	case code == "AccessDenied" || code == "Forbidden" || code == "AllAccessDisabled":
+		return fmt.Errorf("%s%w (%s)", prefix, ErrAccessDenied, code)
+	case code == "InvalidAccessKeyId" || code == "SignatureDoesNotMatch" || code == "InvalidToken" || code == "ExpiredToken":
+		return fmt.Errorf("%s%w: the credentials were refused (%s)", prefix, ErrAccessDenied, code)
+	case code == "InvalidBucketName":
+		return fmt.Errorf("%s%w", prefix, ErrInvalidBucket)
+	case errors.As(err, &opErr):
+		return fmt.Errorf("%s%w: %v", prefix, ErrEndpointDown, opErr)
+	}
+	return fmt.Errorf("%s%w", prefix, err)
+}
