@@ -1,14 +1,19 @@
 package pki
 
 import (
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"flag"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 )
 
 var updateDocs = flag.Bool("update-docs", false, "rewrite the rules table of docs/truststore.md")
@@ -163,5 +168,76 @@ func BenchmarkValidateTruststore1000(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+func TestPinnedSelfSignedClient(t *testing.T) {
+	key := mustKey(t, ECDSAP256).Key
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(7), Subject: pkix.Name{CommonName: "pinned"}, NotBefore: testNow.Add(-time.Hour), NotAfter: testNow.AddDate(1, 0, 0),
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	data := EncodeCertificates(c)
+	if r := ValidateTruststore(data, ValidateOptions{Now: testNow}); !r.Has(RuleNotCA) {
+		t.Fatal("a self-signed client passed without --allow-pinned-client")
+	}
+	if r := ValidateTruststore(data, ValidateOptions{Now: testNow, AllowPinnedClient: true}); len(r.Findings) != 0 {
+		t.Fatalf("pinned client with AllowPinnedClient: %+v", r.Findings)
+	}
+}
+
+func TestBuildTruststore(t *testing.T) {
+	s := newTestStore(t)
+	createRootCA(t, s, "root", nil)
+	for _, n := range []string{"b-issuing", "a-issuing"} {
+		if _, err := s.CreateCA(CAParams{Name: n, Parent: "root", CommonName: n, KeyType: ECDSAP256, MaxPathLen: -1}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.CreateCA(CAParams{Name: "deep", Parent: "a-issuing", CommonName: "deep", KeyType: ECDSAP256, MaxPathLen: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateCA(CAParams{Name: "short", Parent: "root", CommonName: "short", KeyType: ECDSAP256, MaxPathLen: -1, Days: 10}); err != nil {
+		t.Fatal(err)
+	}
+	other := mustRoot(t, ECDSAP384, -1)
+
+	// Later, "short" has expired: left out of the default bundle, with a note.
+	s.Now = func() time.Time { return testNow.AddDate(0, 1, 0) }
+	built, err := s.BuildTruststore(nil, []*x509.Certificate{other.Cert}, ValidateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if built.Report.Errors != 0 || len(built.Notes) != 1 || !strings.Contains(built.Notes[0], `"short"`) {
+		t.Fatalf("errors %d, notes %q", built.Report.Errors, built.Notes)
+	}
+	certs, err := DecodeCertificates(built.PEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, c := range certs {
+		order = append(order, c.Subject.CommonName)
+	}
+	// Deepest first, then by subject; roots last.
+	if got := strings.Join(order, ","); got != "deep,a-issuing,b-issuing,Test Root,root Root" {
+		t.Fatalf("order %s", got)
+	}
+	again, err := s.BuildTruststore(nil, []*x509.Certificate{other.Cert}, ValidateOptions{})
+	if err != nil || string(again.PEM) != string(built.PEM) {
+		t.Fatal("a second build differs from the first")
+	}
+	// One issuing CA: its chain only.
+	one, err := s.BuildTruststore([]string{"deep"}, nil, ValidateOptions{})
+	if err != nil || one.Report.Certificates != 3 {
+		t.Fatalf("--ca deep: %v certificates, %v", one.Report.Certificates, err)
+	}
+	// Naming the expired CA puts it in, and validation reports it.
+	withExpired, err := s.BuildTruststore([]string{"short"}, nil, ValidateOptions{})
+	if err != nil || !withExpired.Report.Has(RuleExpired) {
+		t.Fatalf("--ca short: %+v, %v", withExpired.Report.Findings, err)
 	}
 }
