@@ -81,7 +81,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter:            stderr,
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
-		Commands:             []*cli.Command{caCommand(), clientCommand(), truststoreCommand()},
+		Commands:             []*cli.Command{quickstartCommand(), caCommand(), clientCommand(), truststoreCommand(), serveCommand(), probeCommand()},
 		Flags:                globalFlags(),
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError:         onUsageError,
@@ -113,6 +113,25 @@ func forEachLeaf(cmds []*cli.Command, fn func(*cli.Command)) {
 	}
 }
 
+// metaArgs keeps the command line in the app's metadata, for the rare
+// command that must tell a flag typed from the same setting in the
+// environment.
+const metaArgs = "args"
+
+// flagTyped reports whether --name was on the command line itself.
+func flagTyped(c *cli.Context, name string) bool {
+	args, _ := c.App.Metadata[metaArgs].([]string)
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "--"+name || a == "-"+name || strings.HasPrefix(a, "--"+name+"=") || strings.HasPrefix(a, "-"+name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
 // usageError marks a malformed command line: exit code 2.
 type usageError struct{ err error }
 
@@ -132,6 +151,7 @@ func onUsageError(_ *cli.Context, err error, _ bool) error {
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
 	args = reorderArgs(app, args)
+	app.Metadata = map[string]any{metaArgs: args}
 	noColor := hasFlag(args, flagNoColor)
 	err := app.RunContext(ctx, args)
 	if err == nil {

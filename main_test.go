@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
@@ -19,7 +19,7 @@ import (
 
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"apimtls": func() { os.Exit(run(context.Background(), os.Args, os.Stdout, os.Stderr)) },
+		"apimtls": func() { os.Exit(runMain()) },
 	})
 }
 
@@ -59,9 +59,10 @@ func TestScripts(t *testing.T) {
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
-			"exits": cmdExits,
-			"mode":  cmdMode,
-			"json":  cmdJSON,
+			"exits":    cmdExits,
+			"mode":     cmdMode,
+			"json":     cmdJSON,
+			"waitfile": cmdWaitFile,
 			"jsonenv": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 2 {
 					ts.Fatalf("usage: jsonenv VAR PATH")
@@ -148,4 +149,23 @@ func jsonAt(ts *testscript.TestScript, path string) string {
 		}
 	}
 	return fmt.Sprint(v)
+}
+
+// waitfile VAR FILE: wait up to 20 s for FILE to exist and be non-empty,
+// then set VAR to its first line. Background servers announce themselves
+// this way (serve --url-file).
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitfile VAR FILE")
+	}
+	path := ts.MkAbs(args[1])
+	for range 200 {
+		if data, err := os.ReadFile(path); err == nil && len(data) > 0 {
+			line, _, _ := strings.Cut(string(data), "\n")
+			ts.Setenv(args[0], strings.TrimSpace(line))
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ts.Fatalf("%s did not appear within 20s", args[1])
 }

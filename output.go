@@ -115,3 +115,9 @@ func colorFor(s pki.Severity) color.Attribute {
 	}
 	return color.FgYellow
 }
+
+// Colours of verdicts.
+const (
+	colorPass = color.FgGreen
+	colorFail = color.FgRed
+)

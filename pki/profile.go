@@ -335,3 +335,36 @@ func validDNSName(s string) bool {
 	}
 	return true
 }
+
+// CreateServer makes a TLS server certificate for the local gateway:
+// serverAuth only, for the given DNS names and IP addresses.
+func CreateServer(rand io.Reader, now time.Time, issuer Issuer, pub crypto.PublicKey, dns []string, ips []net.IP, notAfter time.Time) (*x509.Certificate, error) {
+	serial, err := NewSerial(rand)
+	if err != nil {
+		return nil, err
+	}
+	ski, err := subjectKeyID(pub)
+	if err != nil {
+		return nil, err
+	}
+	cn := "localhost"
+	if len(dns) > 0 {
+		cn = dns[0]
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial,
+		Subject:               pkix.Name{CommonName: cn},
+		NotBefore:             now.Add(-backdate).UTC(),
+		NotAfter:              notAfter.UTC(),
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		BasicConstraintsValid: true,
+		SubjectKeyId:          ski,
+		DNSNames:              dns,
+		IPAddresses:           ips,
+	}
+	if err := fitValidity(tmpl, issuer.Cert, true); err != nil {
+		return nil, err
+	}
+	return signBy(rand, tmpl, issuer, pub)
+}

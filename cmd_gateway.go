@@ -1,0 +1,299 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/apimtls/apimtls/gateway"
+	"github.com/apimtls/apimtls/pki"
+)
+
+// Flag names of serve and probe.
+const (
+	flagListen          = "listen"
+	flagServerCert      = "server-cert"
+	flagServerKey       = "server-key"
+	flagServerCAOut     = "server-ca-out"
+	flagUpstream        = "upstream"
+	flagURLFile         = "url-file"
+	flagClient          = "client"
+	flagCert            = "cert"
+	flagKeyFile         = "key"
+	flagCAFile          = "ca-file"
+	flagInsecure        = "insecure"
+	flagDefaultEndpoint = "default-endpoint"
+	flagTimeout         = "timeout"
+	serveCAFile         = "serve-ca.pem"
+)
+
+func serveCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "serve",
+		Usage:     "a local HTTPS gateway with API Gateway's mTLS rules",
+		ArgsUsage: " ",
+		Description: `Serves HTTPS with API Gateway's behaviour towards client certificates, decided
+by the same rules as truststore verify-client: no certificate ends the TLS
+handshake; one the truststore does not accept gets HTTP 403
+{"message":"Forbidden"}; an accepted one gets the clientCert context exactly
+as an HTTP API Lambda authorizer receives it (payload 2.0), or reaches
+--upstream with that context as JSON in the ` + gateway.ClientCertHeader + ` header.
+Each decision is logged in API Gateway's words. SIGINT or SIGTERM stops it
+cleanly.
+
+Without --server-cert it makes a localhost certificate from a throwaway CA,
+writes that CA next to the truststore (or to --server-ca-out), and prints the
+curl and probe commands that trust it.
+
+Example:
+   apimtls serve
+   apimtls serve --truststore truststore.pem --listen 127.0.0.1:9443 --upstream http://127.0.0.1:8080`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: flagTruststore, Usage: "the truststore `FILE` (default: truststore.pem in the PKI directory)"},
+			&cli.StringFlag{Name: flagListen, Value: "127.0.0.1:8443", Usage: "address to listen on (port 0 picks a free one)"},
+			&cli.StringFlag{Name: flagServerCert, Usage: "server certificate `FILE` (PEM, with its chain)"},
+			&cli.StringFlag{Name: flagServerKey, Usage: "server key `FILE`"},
+			&cli.StringFlag{Name: flagServerCAOut, Usage: "where to write the throwaway CA that signs the localhost certificate"},
+			&cli.StringFlag{Name: flagUpstream, Usage: "proxy accepted requests to this `URL`"},
+			&cli.StringFlag{Name: flagURLFile, Usage: "write the URL to `FILE` once listening, for scripts"},
+		},
+		Action: func(c *cli.Context) error {
+			if _, err := commandStart(c, 0, "none"); err != nil {
+				return err
+			}
+			return runServe(c.Context, c, c.App.Writer, c.App.ErrWriter)
+		},
+	}
+}
+
+// defaultTruststore is --truststore, or truststore.pem in the PKI directory.
+func defaultTruststore(c *cli.Context) (string, error) {
+	if p := c.String(flagTruststore); p != "" {
+		return p, nil
+	}
+	dir, err := pkiDir(c)
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, pki.TruststoreFile), nil
+}
+
+// loadTruststoreForServing reads and validates a truststore, refusing one
+// with errors as API Gateway would refuse to use it.
+func loadTruststoreForServing(path string) (*pki.TruststoreReport, error) {
+	data, err := readTruststoreFile(path)
+	if err != nil {
+		return nil, err
+	}
+	r := pki.ValidateTruststore(data, pki.ValidateOptions{Now: time.Now(), VerifySignatures: true})
+	if r.Errors > 0 {
+		return r, withHint(fmt.Errorf("%s has %d error(s)", path, r.Errors), "see them with: apimtls truststore validate "+path)
+	}
+	return r, nil
+}
+
+func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) error {
+	tsPath, err := defaultTruststore(c)
+	if err != nil {
+		return err
+	}
+	report, err := loadTruststoreForServing(tsPath)
+	if err != nil {
+		return err
+	}
+	var upstream *url.URL
+	if u := c.String(flagUpstream); u != "" {
+		if upstream, err = url.Parse(u); err != nil || upstream.Scheme == "" || upstream.Host == "" {
+			return usagef("--upstream %q is not an absolute URL", u)
+		}
+	}
+	certFile, keyFile := c.String(flagServerCert), c.String(flagServerKey)
+	if (certFile == "") != (keyFile == "") {
+		return usagef("--%s and --%s go together", flagServerCert, flagServerKey)
+	}
+	var serverCert tls.Certificate
+	caOut := ""
+	if certFile != "" {
+		if serverCert, err = tls.LoadX509KeyPair(certFile, keyFile); err != nil {
+			return fmt.Errorf("load the server certificate: %w", err)
+		}
+	} else {
+		var ca *x509.Certificate
+		if serverCert, ca, err = gateway.LocalhostCertificate(time.Now()); err != nil {
+			return err
+		}
+		caOut = c.String(flagServerCAOut)
+		if caOut == "" {
+			caOut = filepath.Join(filepath.Dir(tsPath), serveCAFile)
+		}
+		if caOut, err = filepath.Abs(caOut); err != nil {
+			return err
+		}
+		if err := pki.WriteFileAtomic(caOut, pki.EncodeCertificates(ca), 0o644); err != nil {
+			return err
+		}
+	}
+	l, err := net.Listen("tcp", c.String(flagListen))
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return withHint(err, "another program uses that port: pick another with --listen 127.0.0.1:0")
+		}
+		return err
+	}
+	u := "https://" + l.Addr().String() + "/"
+	if caOut != "" {
+		_, port, _ := net.SplitHostPort(l.Addr().String())
+		u = "https://localhost:" + port + "/"
+	}
+	fmt.Fprintf(stdout, "serving %s with API Gateway's mTLS rules; truststore %s (%d certificates)\n", u, tsPath, report.Certificates)
+	if caOut != "" {
+		fmt.Fprintf(stdout, "server certificate from a throwaway CA written to %s\n", caOut)
+		fmt.Fprintf(stdout, "try:  curl --cacert %s --cert CHAIN.pem --key KEY.pem %s\n", caOut, u)
+		fmt.Fprintf(stdout, "      apimtls probe %s --ca-file %s --client NAME\n", u, caOut)
+	}
+	if f := c.String(flagURLFile); f != "" {
+		if err := pki.WriteFileAtomic(f, []byte(u+"\n"), 0o644); err != nil {
+			l.Close()
+			return err
+		}
+	}
+	srv := &gateway.Server{Truststore: report, ServerCert: serverCert, Upstream: upstream, Log: log.New(stderr, "", log.LstdFlags)}
+	if err := srv.Serve(ctx, l); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, "stopped")
+	return nil
+}
+
+func probeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "probe",
+		Usage:     "prove an endpoint enforces mTLS: refused without a certificate, accepted with one",
+		ArgsUsage: "URL",
+		Description: `Requests URL twice: without a client certificate, which must be refused
+(a handshake failure and HTTP 403 both count, and the verdict says which was
+seen), and with the client certificate, which must be let through. With
+--default-endpoint, also checks that the execute-api URL refuses, since it
+bypasses mTLS. The server is verified against the system roots, --ca-file,
+or not at all with --insecure, as curl does. Exit 1 when any check fails.
+
+Example:
+   apimtls probe https://api.example.com/health --client partner-acme \
+       --default-endpoint https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/
+   apimtls probe https://localhost:8443/ --ca-file serve-ca.pem --cert chain.pem --key key.pem -o json`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: flagClient, Usage: "present this client from the inventory (its chain.pem and key.pem)"},
+			&cli.StringFlag{Name: flagCert, Usage: "present this certificate `FILE` (with its chain)"},
+			&cli.StringFlag{Name: flagKeyFile, Usage: "the key `FILE` of --cert"},
+			&cli.StringFlag{Name: flagCAFile, Usage: "verify the server with these CA certificates instead of the system roots"},
+			&cli.BoolFlag{Name: flagInsecure, Aliases: []string{"k"}, Usage: "do not verify the server's certificate"},
+			&cli.StringFlag{Name: flagDefaultEndpoint, Usage: "the API's execute-api `URL`, which must refuse"},
+			&cli.DurationFlag{Name: flagTimeout, Value: 10 * time.Second, Usage: "per request"},
+		},
+		Action: func(c *cli.Context) error {
+			format, err := commandStart(c, 1, "URL")
+			if err != nil {
+				return err
+			}
+			opts, err := probeOptions(c, c.Args().First())
+			if err != nil {
+				return err
+			}
+			res := gateway.Probe(c.Context, opts)
+			if format == outputJSON {
+				if err := writeJSON(c.App.Writer, res); err != nil {
+					return err
+				}
+			} else {
+				printProbe(c.App.Writer, res, noColor(c))
+			}
+			if !res.Pass {
+				return silentError{}
+			}
+			return nil
+		},
+	}
+}
+
+func probeOptions(c *cli.Context, target string) (gateway.ProbeOptions, error) {
+	u, err := url.Parse(target)
+	if err != nil || u.Scheme != "https" || u.Host == "" {
+		return gateway.ProbeOptions{}, usagef("%q is not an https:// URL: mTLS needs HTTPS", target)
+	}
+	opts := gateway.ProbeOptions{URL: target, Insecure: c.Bool(flagInsecure), DefaultEndpoint: c.String(flagDefaultEndpoint), Timeout: c.Duration(flagTimeout)}
+	if opts.Insecure && c.String(flagCAFile) != "" {
+		return opts, usagef("--%s and --%s exclude each other", flagInsecure, flagCAFile)
+	}
+	if f := c.String(flagCAFile); f != "" {
+		data, err := readInput(f, 1<<20)
+		if err != nil {
+			return opts, err
+		}
+		certs, err := pki.DecodeCertificates(data)
+		if err != nil {
+			return opts, fmt.Errorf("--%s %s: %w", flagCAFile, f, err)
+		}
+		opts.RootCAs = x509.NewCertPool()
+		for _, cert := range certs {
+			opts.RootCAs.AddCert(cert)
+		}
+	}
+	certFile, keyFile := c.String(flagCert), c.String(flagKeyFile)
+	if name := c.String(flagClient); name != "" {
+		if certFile != "" || keyFile != "" {
+			return opts, usagef("--%s excludes --%s and --%s", flagClient, flagCert, flagKeyFile)
+		}
+		dir, err := pkiDir(c)
+		if err != nil {
+			return opts, err
+		}
+		certFile = filepath.Join(dir, "clients", name, "chain.pem")
+		keyFile = filepath.Join(dir, "clients", name, "key.pem")
+		if _, err := os.Stat(keyFile); err != nil {
+			return opts, withHint(fmt.Errorf("client %q has no key in %s", name, dir), "a CSR-signed client's key is on its device: use --cert and --key there; list clients with: apimtls client list")
+		}
+	}
+	if (certFile == "") != (keyFile == "") {
+		return opts, usagef("--%s and --%s go together", flagCert, flagKeyFile)
+	}
+	if certFile != "" {
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return opts, fmt.Errorf("load the client certificate: %w", err)
+		}
+		opts.ClientCert = &pair
+	}
+	return opts, nil
+}
+
+func printProbe(w io.Writer, res *gateway.ProbeResult, noColor bool) {
+	for _, ch := range res.Checks {
+		verdict := "PASS"
+		attr := colorPass
+		if !ch.Pass {
+			verdict, attr = "FAIL", colorFail
+		}
+		fmt.Fprintf(w, "%s  %s: %s\n", paint(w, noColor, attr, verdict), ch.Name, ch.Observed)
+		if ch.Detail != "" {
+			fmt.Fprintf(w, "      %s\n", strings.TrimSpace(ch.Detail))
+		}
+	}
+	if res.Pass {
+		fmt.Fprintf(w, "%s enforces mutual TLS\n", res.URL)
+	} else {
+		fmt.Fprintf(w, "%s does not behave as a mutual TLS endpoint should\n", res.URL)
+	}
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/apimtls/apimtls/gateway"
+	"github.com/apimtls/apimtls/pki"
+)
+
+const quickstartClient = "quickstart-client"
+
+func quickstartCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "quickstart",
+		Usage:     "the whole story on loopback, no AWS needed",
+		ArgsUsage: " ",
+		Description: `In a new directory (a fresh temporary one unless --dir names an empty or
+missing one; APIMTLS_DIR is ignored): creates a root and an issuing CA, a client certificate and the
+truststore; validates it; starts the local gateway on a free loopback port;
+proves it refuses a request without a certificate and accepts one with it;
+prints the commands to try it yourself; stops the gateway. It never touches
+your real PKI directory.
+
+Example:
+   apimtls quickstart
+   apimtls quickstart --dir ./demo -o json`,
+		Action: func(c *cli.Context) error {
+			format, err := commandStart(c, 0, "none")
+			if err != nil {
+				return err
+			}
+			dir := ""
+			// Only a --dir typed here: APIMTLS_DIR names the user's real PKI,
+			// which quickstart never touches.
+			if flagTyped(c, flagDir) {
+				if dir, err = pkiDir(c); err != nil {
+					return err
+				}
+				if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+					return withHint(fmt.Errorf("%s is not empty: quickstart builds a PKI from nothing", dir), "leave out --dir for a fresh temporary directory")
+				}
+			} else if dir, err = os.MkdirTemp("", "apimtls-quickstart-"); err != nil {
+				return err
+			}
+			w := c.App.Writer
+			if format == outputJSON {
+				w = io.Discard
+			}
+			res, err := quickstart(c.Context, dir, w, c.App.ErrWriter)
+			if err != nil {
+				return err
+			}
+			if format == outputJSON {
+				return writeJSON(c.App.Writer, res)
+			}
+			if !res.Probe.Pass {
+				return silentError{"quickstart: the local gateway did not behave as API Gateway does"}
+			}
+			return nil
+		},
+	}
+}
+
+type quickstartResult struct {
+	Dir        string               `json:"dir"`
+	Truststore string               `json:"truststore"`
+	Client     string               `json:"client"`
+	URL        string               `json:"url"`
+	Probe      *gateway.ProbeResult `json:"probe"`
+}
+
+func quickstart(ctx context.Context, dir string, w, logw io.Writer) (*quickstartResult, error) {
+	step := func(n int, format string, args ...any) {
+		fmt.Fprintf(w, "%d. "+format+"\n", append([]any{n}, args...)...)
+	}
+	fmt.Fprintf(w, "apimtls quickstart in %s\n", dir)
+	s, err := pki.OpenStore(dir, true)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	root, err := s.CreateCA(pki.CAParams{Name: pki.DefaultRootName, CommonName: "Quickstart Root CA", KeyType: pki.DefaultRootKeyType, MaxPathLen: -1})
+	if err != nil {
+		return nil, err
+	}
+	step(1, "root CA %q (%s, until %s)", root.Record.Subject, root.Record.KeyType, root.Record.NotAfter.Format(time.DateOnly))
+	issuing, err := s.CreateCA(pki.CAParams{Name: "issuing", Parent: pki.DefaultRootName, CommonName: "Quickstart Issuing CA", KeyType: pki.DefaultRootKeyType, MaxPathLen: -1})
+	if err != nil {
+		return nil, err
+	}
+	step(2, "issuing CA %q under it", issuing.Record.Subject)
+	client, err := s.IssueClient(pki.ClientParams{Name: quickstartClient, CA: "issuing", KeyType: pki.DefaultClientKeyType})
+	if err != nil {
+		return nil, err
+	}
+	clientDir := filepath.Join(dir, filepath.FromSlash(client.Record.Dir))
+	step(3, "client certificate %q (clientAuth only) in %s", client.Record.Subject, clientDir)
+	built, err := s.BuildTruststore(nil, nil, pki.ValidateOptions{})
+	if err != nil {
+		return nil, err
+	}
+	tsPath := s.TruststorePath()
+	if built.Report.Errors > 0 {
+		return nil, fmt.Errorf("the truststore has %d error(s)", built.Report.Errors)
+	}
+	if err := pki.WriteTruststore(tsPath, built.PEM); err != nil {
+		return nil, err
+	}
+	r := pki.ValidateTruststore(built.PEM, pki.ValidateOptions{Now: time.Now(), VerifySignatures: true})
+	step(4, "truststore %s: %d CA certificates, valid for API Gateway (%d errors, %d warnings)", tsPath, r.Certificates, r.Errors, r.Warnings)
+
+	serverCert, ca, err := gateway.LocalhostCertificate(time.Now())
+	if err != nil {
+		return nil, err
+	}
+	caPath := filepath.Join(dir, serveCAFile)
+	if err := pki.WriteFileAtomic(caPath, pki.EncodeCertificates(ca), 0o644); err != nil {
+		return nil, err
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	url := "https://localhost:" + port + "/"
+	srvCtx, stop := context.WithCancel(ctx)
+	srv := &gateway.Server{Truststore: r, ServerCert: serverCert, Log: log.New(logw, "  gateway: ", 0)}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(srvCtx, l) }()
+	step(5, "local gateway with API Gateway's mTLS rules on %s", url)
+
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	pair, err := tls.LoadX509KeyPair(filepath.Join(clientDir, "chain.pem"), filepath.Join(clientDir, "key.pem"))
+	if err != nil {
+		stop()
+		return nil, err
+	}
+	probe := gateway.Probe(ctx, gateway.ProbeOptions{URL: url, RootCAs: pool, ClientCert: &pair, Timeout: 5 * time.Second})
+	step(6, "probe:")
+	for _, ch := range probe.Checks {
+		verdict := "PASS"
+		if !ch.Pass {
+			verdict = "FAIL"
+		}
+		fmt.Fprintf(w, "   %s  %s: %s\n", verdict, ch.Name, ch.Observed)
+	}
+	stop()
+	if err := <-done; err != nil {
+		return nil, fmt.Errorf("stop the gateway: %w", err)
+	}
+	step(7, "gateway stopped. Try it yourself:")
+	fmt.Fprintf(w, "   APIMTLS_DIR=%s apimtls serve --listen 127.0.0.1:8443 &\n", dir)
+	fmt.Fprintf(w, "   curl --cacert %s --cert %s --key %s https://localhost:8443/\n", caPath, filepath.Join(clientDir, "chain.pem"), filepath.Join(clientDir, "key.pem"))
+	fmt.Fprintf(w, "   curl --cacert %s https://localhost:8443/    # refused: no client certificate\n", caPath)
+	fmt.Fprintln(w, "next, on AWS: apimtls truststore push --bucket YOUR-BUCKET --create-bucket")
+	return &quickstartResult{Dir: dir, Truststore: tsPath, Client: clientDir, URL: url, Probe: probe}, nil
+}
