@@ -61,6 +61,9 @@ func s3Store(ctx context.Context, c *cli.Context) (*s3store.Store, string, error
 			o.BaseEndpoint = aws.String(endpoint)
 		}
 		o.UsePathStyle = custom
+		// Objects uploaded by other tools carry no checksum; that is no
+		// reason to print SDK debug lines at users.
+		o.DisableLogOutputChecksumValidationSkipped = true
 	})
 	if endpoint == "" {
 		endpoint = firstNonEmpty(os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL"))

@@ -14,6 +14,7 @@ import (
 
 	"github.com/rogpeppe/go-internal/testscript"
 
+	"github.com/apimtls/apimtls/internal/fakeapigw"
 	"github.com/apimtls/apimtls/internal/miniotest"
 )
 
@@ -32,6 +33,10 @@ func TestScripts(t *testing.T) {
 		t.Cleanup(miniotest.StopShared)
 	}
 	var buckets atomic.Int64
+	var fake *fakeapigw.Fake
+	if minio != nil {
+		fake = startFake(t, minio)
+	}
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata/script",
 		RequireExplicitExec: true,
@@ -43,7 +48,13 @@ func TestScripts(t *testing.T) {
 					k, v, _ := strings.Cut(kv, "=")
 					env.Setenv(k, v)
 				}
-				env.Setenv("BUCKET", fmt.Sprintf("apimtls-script-%d-%d", os.Getpid()%100000, buckets.Add(1)))
+				n := buckets.Add(1)
+				env.Setenv("BUCKET", fmt.Sprintf("apimtls-script-%d-%d", os.Getpid()%100000, n))
+				env.Setenv("DOMAIN", fmt.Sprintf("api%d.example.com", n))
+				for _, svc := range []string{"API_GATEWAY", "APIGATEWAYV2", "ACM"} {
+					env.Setenv("AWS_ENDPOINT_URL_"+svc, fake.URL())
+				}
+				env.Setenv("AWS_ENDPOINT_URL_S3", minio.Endpoint)
 			}
 			for _, tool := range []string{"openssl"} {
 				if _, err := exec.LookPath(tool); err != nil && os.Getenv("CI") == "true" {
@@ -63,6 +74,7 @@ func TestScripts(t *testing.T) {
 			"mode":     cmdMode,
 			"json":     cmdJSON,
 			"waitfile": cmdWaitFile,
+			"fake":     func(ts *testscript.TestScript, neg bool, args []string) { cmdFake(ts, neg, args, fake) },
 			"jsonenv": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 2 {
 					ts.Fatalf("usage: jsonenv VAR PATH")

@@ -405,7 +405,7 @@ func classify(err error, doing string) error {
 	switch {
 	case errors.As(err, &nsb) || code == "NoSuchBucket":
 		return fmt.Errorf("%s%w", prefix, ErrNoSuchBucket)
-	case errors.As(err, &nsk) || errors.As(err, &nf) || code == "NoSuchKey" || code == "NoSuchVersion" || code == "NotFound":
+	case errors.As(err, &nsk) || errors.As(err, &nf) || code == "NoSuchKey" || code == "NoSuchVersion" || code == "NotFound" || (code == "InvalidArgument" && strings.Contains(apiMessageOf(err), "version")):
 		return fmt.Errorf("%s%w", prefix, ErrNotFound)
 	case code == "AccessDenied" || code == "Forbidden" || code == "AllAccessDisabled":
 		return fmt.Errorf("%s%w (%s)", prefix, ErrAccessDenied, code)
@@ -417,4 +417,12 @@ func classify(err error, doing string) error {
 		return fmt.Errorf("%s%w: %v", prefix, ErrEndpointDown, opErr)
 	}
 	return fmt.Errorf("%s%w", prefix, err)
+}
+
+func apiMessageOf(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return strings.ToLower(ae.ErrorMessage())
+	}
+	return ""
 }

@@ -1,0 +1,165 @@
+// Package apigw changes API Gateway custom domains and APIs the way
+// apigateway-mtls.md §3 and §4 say they must be changed: in place, one
+// update at a time, resending the full configuration to HTTP APIs, waiting
+// for AVAILABLE, and reading the truststore warnings. It talks to both
+// services (apigatewayv2 for HTTP APIs, apigateway for REST APIs) and ACM
+// through small interfaces over the SDK clients, so the same code runs
+// against AWS and the in-process fake control plane of the tests.
+package apigw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	"github.com/aws/aws-sdk-go-v2/service/apigateway"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
+	"github.com/aws/smithy-go"
+)
+
+// APIType is the kind of API behind a domain.
+type APIType string
+
+// API types: HTTP APIs live in apigatewayv2, REST APIs in apigateway.
+const (
+	HTTP APIType = "http"
+	REST APIType = "rest"
+	Auto APIType = "auto"
+)
+
+// ParseAPIType reads --api-type.
+func ParseAPIType(s string) (APIType, error) {
+	switch t := APIType(strings.ToLower(s)); t {
+	case HTTP, REST, Auto:
+		return t, nil
+	}
+	return "", fmt.Errorf("unknown API type %q: use auto, http or rest", s)
+}
+
+// Domain statuses.
+const (
+	StatusAvailable = "AVAILABLE"
+	StatusUpdating  = "UPDATING"
+)
+
+// RequiredPolicy is the only security policy with which mTLS works.
+const RequiredPolicy = "TLS_1_2"
+
+// Domain is a custom domain as both services describe it.
+type Domain struct {
+	Name              string    `json:"domain"`
+	APIType           APIType   `json:"api_type"`
+	EndpointType      string    `json:"endpoint_type"`
+	SecurityPolicy    string    `json:"security_policy"`
+	Status            string    `json:"status"`
+	StatusMessage     string    `json:"status_message,omitempty"`
+	CertificateArn    string    `json:"certificate_arn,omitempty"`
+	OwnershipCertArn  string    `json:"ownership_verification_certificate_arn,omitempty"`
+	TruststoreURI     string    `json:"truststore_uri,omitempty"`
+	TruststoreVersion string    `json:"truststore_version,omitempty"`
+	Warnings          []string  `json:"truststore_warnings,omitempty"`
+	Mappings          []Mapping `json:"mappings,omitempty"`
+}
+
+// MTLSEnabled reports whether the domain has a truststore.
+func (d *Domain) MTLSEnabled() bool { return d.TruststoreURI != "" }
+
+// Mapping is an API mapped to the domain, and whether its default
+// endpoint still bypasses the domain's mTLS.
+type Mapping struct {
+	APIID                  string `json:"api_id"`
+	Stage                  string `json:"stage"`
+	BasePath               string `json:"base_path,omitempty"`
+	DefaultEndpointEnabled bool   `json:"default_endpoint_enabled"`
+}
+
+// V2API lists the apigatewayv2 calls apimtls makes.
+type V2API interface {
+	GetDomainName(context.Context, *apigatewayv2.GetDomainNameInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.GetDomainNameOutput, error)
+	CreateDomainName(context.Context, *apigatewayv2.CreateDomainNameInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.CreateDomainNameOutput, error)
+	UpdateDomainName(context.Context, *apigatewayv2.UpdateDomainNameInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.UpdateDomainNameOutput, error)
+	GetApiMappings(context.Context, *apigatewayv2.GetApiMappingsInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.GetApiMappingsOutput, error)
+	CreateApiMapping(context.Context, *apigatewayv2.CreateApiMappingInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.CreateApiMappingOutput, error)
+	GetApi(context.Context, *apigatewayv2.GetApiInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.GetApiOutput, error)
+	UpdateApi(context.Context, *apigatewayv2.UpdateApiInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.UpdateApiOutput, error)
+	GetStages(context.Context, *apigatewayv2.GetStagesInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.GetStagesOutput, error)
+	CreateDeployment(context.Context, *apigatewayv2.CreateDeploymentInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.CreateDeploymentOutput, error)
+}
+
+// V1API lists the apigateway calls apimtls makes.
+type V1API interface {
+	GetDomainName(context.Context, *apigateway.GetDomainNameInput, ...func(*apigateway.Options)) (*apigateway.GetDomainNameOutput, error)
+	CreateDomainName(context.Context, *apigateway.CreateDomainNameInput, ...func(*apigateway.Options)) (*apigateway.CreateDomainNameOutput, error)
+	UpdateDomainName(context.Context, *apigateway.UpdateDomainNameInput, ...func(*apigateway.Options)) (*apigateway.UpdateDomainNameOutput, error)
+	GetBasePathMappings(context.Context, *apigateway.GetBasePathMappingsInput, ...func(*apigateway.Options)) (*apigateway.GetBasePathMappingsOutput, error)
+	CreateBasePathMapping(context.Context, *apigateway.CreateBasePathMappingInput, ...func(*apigateway.Options)) (*apigateway.CreateBasePathMappingOutput, error)
+	GetRestApi(context.Context, *apigateway.GetRestApiInput, ...func(*apigateway.Options)) (*apigateway.GetRestApiOutput, error)
+	UpdateRestApi(context.Context, *apigateway.UpdateRestApiInput, ...func(*apigateway.Options)) (*apigateway.UpdateRestApiOutput, error)
+	GetStages(context.Context, *apigateway.GetStagesInput, ...func(*apigateway.Options)) (*apigateway.GetStagesOutput, error)
+	CreateDeployment(context.Context, *apigateway.CreateDeploymentInput, ...func(*apigateway.Options)) (*apigateway.CreateDeploymentOutput, error)
+}
+
+// ACMAPI lists the ACM call apimtls makes.
+type ACMAPI interface {
+	DescribeCertificate(context.Context, *acm.DescribeCertificateInput, ...func(*acm.Options)) (*acm.DescribeCertificateOutput, error)
+}
+
+// Errors a caller acts on.
+var (
+	ErrNotFound     = errors.New("not found")
+	ErrConflict     = errors.New("another update is in progress")
+	ErrThrottled    = errors.New("throttled")
+	ErrAccessDenied = errors.New("access denied")
+	ErrBadRequest   = errors.New("refused by API Gateway")
+)
+
+// Client is API Gateway in one Region.
+type Client struct {
+	V1  V1API
+	V2  V2API
+	ACM ACMAPI
+	// Backoff paces retries after throttling and conflicts; tests shorten it.
+	Backoff Backoff
+}
+
+func apiCode(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorCode()
+	}
+	return ""
+}
+
+func apiMessage(err error) string {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		return ae.ErrorMessage()
+	}
+	return err.Error()
+}
+
+// classify maps SDK errors to the errors above, keeping AWS's message,
+// which users search for verbatim.
+func classify(err error, doing string) error {
+	if err == nil {
+		return nil
+	}
+	var kind error
+	switch apiCode(err) {
+	case "NotFoundException", "ResourceNotFoundException":
+		kind = ErrNotFound
+	case "ConflictException":
+		kind = ErrConflict
+	case "TooManyRequestsException", "ThrottlingException", "LimitExceededException":
+		kind = ErrThrottled
+	case "AccessDeniedException", "UnauthorizedException", "AccessDenied":
+		kind = ErrAccessDenied
+	case "BadRequestException", "ValidationException", "InvalidParameterException":
+		kind = ErrBadRequest
+	default:
+		return fmt.Errorf("%s: %w", doing, err)
+	}
+	return fmt.Errorf("%s: %w: %s", doing, kind, apiMessage(err))
+}
