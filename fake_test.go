@@ -41,9 +41,9 @@ func startFake(t *testing.T, minio *miniotest.Server) *fakeapigw.Fake {
 //	fake api ID http|rest STAGE[:auto]...
 //	fake map DOMAIN API_ID STAGE
 //	fake cert ARN TYPE STATUS
-//	fake throttle N
+//	fake throttle SUBSTR N     (the next N mutating calls on paths containing SUBSTR)
 //	fake s3put BUCKET KEY FILE (straight into S3, bypassing push's checks)
-//	fake conflict N            (the next N domain updates meet ConflictException)
+//	fake conflict DOMAIN N     (the next N updates of DOMAIN meet ConflictException)
 //	fake warn DOMAIN TEXT      (every truststore update of DOMAIN gets this warning)
 //	fake busy DOMAIN           (the domain is UPDATING for a few polls)
 //	fake mutations SUBSTR N    (exactly N mutating calls so far on paths containing SUBSTR)
@@ -83,11 +83,11 @@ func cmdFake(ts *testscript.TestScript, neg bool, args []string, f *fakeapigw.Fa
 			Body: strings.NewReader(ts.ReadFile(args[3]))})
 		ts.Check(err)
 	case "throttle":
-		n, _ := strconv.Atoi(args[1])
-		f.Throttle(n)
+		n, _ := strconv.Atoi(args[2])
+		f.Throttle(args[1], n)
 	case "conflict":
-		n, _ := strconv.Atoi(args[1])
-		f.Conflict(n)
+		n, _ := strconv.Atoi(args[2])
+		f.Conflict(args[1], n)
 	case "warn":
 		f.SetWarning(args[1], strings.Join(args[2:], " "))
 	case "busy":

@@ -13,16 +13,32 @@ import (
 	v2types "github.com/aws/aws-sdk-go-v2/service/apigatewayv2/types"
 )
 
-// GetDomain reads a domain from the service of its API type; Auto asks
-// apigatewayv2 first, then apigateway.
+// GetDomain reads a domain from the service of its API type. Both services
+// see the same Regional domains, so Auto asks apigatewayv2 and goes by the
+// API mapped to the domain: a REST API makes it a REST domain, read again
+// through apigateway; no mapping, or an HTTP API, an HTTP one.
 func (c *Client) GetDomain(ctx context.Context, name string, t APIType) (*Domain, error) {
-	if t == Auto || t == HTTP {
-		d, err := c.getV2(ctx, name)
-		if err == nil || t == HTTP || !errors.Is(err, ErrNotFound) {
-			return d, err
-		}
+	if t == REST {
+		return c.getV1(ctx, name)
 	}
-	return c.getV1(ctx, name)
+	d, err := c.getV2(ctx, name)
+	if t == HTTP {
+		return d, err
+	}
+	if errors.Is(err, ErrNotFound) {
+		return c.getV1(ctx, name)
+	}
+	if err != nil || len(d.Mappings) == 0 {
+		return d, err
+	}
+	kind, err := c.DetectAPI(ctx, d.Mappings[0].APIID)
+	if err != nil {
+		return nil, err
+	}
+	if kind == REST {
+		return c.getV1(ctx, name)
+	}
+	return d, nil
 }
 
 func (c *Client) getV2(ctx context.Context, name string) (*Domain, error) {

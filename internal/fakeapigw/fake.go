@@ -55,6 +55,7 @@ type Domain struct {
 	Mappings          []Mapping
 	ExtraWarning      string
 	pollsLeft         int
+	conflicts         int
 }
 
 // Mapping maps an API stage to a domain.
@@ -83,8 +84,7 @@ type Fake struct {
 	Read     ReadObject
 	Now      func() time.Time
 	requests []Request
-	throttle int
-	conflict int
+	throttle map[string]int // path substring to calls left to throttle
 	// UpdatingPolls is how many GetDomainName calls see UPDATING after an
 	// update before the domain is AVAILABLE again.
 	UpdatingPolls int
@@ -93,7 +93,7 @@ type Fake struct {
 
 // New starts a fake on a loopback port; stop it with Close.
 func New(read ReadObject) *Fake {
-	f := &Fake{Domains: map[string]*Domain{}, APIs: map[string]*API{}, Certs: map[string]*Certificate{}, Read: read, Now: time.Now, UpdatingPolls: 2}
+	f := &Fake{Domains: map[string]*Domain{}, APIs: map[string]*API{}, Certs: map[string]*Certificate{}, Read: read, Now: time.Now, UpdatingPolls: 2, throttle: map[string]int{}}
 	f.server = httptest.NewServer(f)
 	return f
 }
@@ -104,19 +104,21 @@ func (f *Fake) URL() string { return f.server.URL }
 // Close stops the fake.
 func (f *Fake) Close() { f.server.Close() }
 
-// Throttle makes the next n mutating calls fail with TooManyRequestsException.
-func (f *Fake) Throttle(n int) {
+// Throttle makes the next n mutating calls on paths containing sub fail
+// with TooManyRequestsException.
+func (f *Fake) Throttle(sub string, n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.throttle = n
+	f.throttle[sub] = n
 }
 
-// Conflict makes the next n domain updates fail with ConflictException, as
-// when another update starts between a read and a write.
-func (f *Fake) Conflict(n int) {
+// Conflict makes the next n updates of a domain fail with
+// ConflictException, as when another update starts between a read and a
+// write.
+func (f *Fake) Conflict(domain string, n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.conflict = n
+	f.Domains[domain].conflicts = n
 }
 
 // Requests returns what was called, in order.
@@ -219,9 +221,14 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
 	f.mu.Lock()
 	f.requests = append(f.requests, Request{Method: r.Method, Path: r.URL.Path, Body: string(body)})
-	throttled := r.Method != http.MethodGet && f.throttle > 0
-	if throttled {
-		f.throttle--
+	throttled := false
+	if r.Method != http.MethodGet {
+		for sub, n := range f.throttle {
+			if n > 0 && strings.Contains(r.URL.Path, sub) {
+				f.throttle[sub], throttled = n-1, true
+				break
+			}
+		}
 	}
 	f.mu.Unlock()
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
@@ -324,8 +331,8 @@ func orNA(s string) string {
 }
 
 func (f *Fake) startUpdate(d *Domain) *apiError {
-	if f.conflict > 0 {
-		f.conflict--
+	if d.conflicts > 0 {
+		d.conflicts--
 		return errorf(409, "ConflictException", "Cannot update domain name %s while it is being updated", d.Name)
 	}
 	if d.Status == "UPDATING" {
