@@ -145,20 +145,30 @@ func start() (*Server, error) {
 			return nil, fmt.Errorf("minio exited: %v\n%s", err, log)
 		default:
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+"/minio/health/ready", nil)
-		resp, err := http.DefaultClient.Do(req)
-		cancel()
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return s, nil
-			}
+		// Ready and with write quorum, and answering the S3 API itself:
+		// right after start the health checks pass while S3 calls still get
+		// 503 XMinioServerNotInitialized. An anonymous listing gets 403
+		// once the server is really up.
+		if s.status("/minio/health/ready") == http.StatusOK && s.status("/minio/health/cluster") == http.StatusOK &&
+			s.status("/") == http.StatusForbidden {
+			return s, nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
 	s.Stop()
 	return nil, errors.New("minio did not become ready within 60s")
+}
+
+func (s *Server) status(path string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, s.Endpoint+path, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
 }
 
 // Stop ends the server and removes its data.
