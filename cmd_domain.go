@@ -118,6 +118,8 @@ func domainError(err error) error {
 		return withHint(err, "the caller needs apigateway:GET and apigateway:PATCH on the domain (docs/aws.md has an example policy)")
 	case errors.Is(err, apigw.ErrThrottled):
 		return withHint(err, "API Gateway allows about one domain update per 30 seconds per account; try again in a minute")
+	case errors.Is(err, apigw.ErrEndpointDown):
+		return withHint(err, "check the network, --region, and --endpoint-url or AWS_ENDPOINT_URL")
 	case errors.Is(err, apigw.ErrConflict):
 		return withHint(err, "another update of the domain is still running; apimtls domain status shows when it is AVAILABLE")
 	}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/service/acm"
@@ -113,6 +114,7 @@ var (
 	ErrThrottled    = errors.New("throttled")
 	ErrAccessDenied = errors.New("access denied")
 	ErrBadRequest   = errors.New("refused by API Gateway")
+	ErrEndpointDown = errors.New("cannot reach the endpoint")
 )
 
 // Client is API Gateway in one Region.
@@ -159,6 +161,10 @@ func classify(err error, doing string) error {
 	case "BadRequestException", "ValidationException", "InvalidParameterException":
 		kind = ErrBadRequest
 	default:
+		var opErr *net.OpError
+		if errors.As(err, &opErr) {
+			return fmt.Errorf("%s: %w: %v", doing, ErrEndpointDown, opErr)
+		}
 		return fmt.Errorf("%s: %w", doing, err)
 	}
 	return fmt.Errorf("%s: %w: %s", doing, kind, apiMessage(err))
