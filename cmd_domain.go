@@ -213,6 +213,32 @@ func splitS3URI(uri string) (string, string, error) {
 	return bucket, key, s3store.CheckBucketName(bucket)
 }
 
+// truststoreToUse resolves the truststore of enable-mtls and create, and
+// the S3 store to read it from.
+func truststoreToUse(c *cli.Context) (*s3store.Store, apigw.Truststore, error) {
+	store, _, err := s3Store(c.Context, c)
+	if err != nil {
+		return nil, apigw.Truststore{}, err
+	}
+	ts, err := resolveTruststore(c, store)
+	return store, ts, err
+}
+
+// certificateAndTruststoreProblems is the preflight enable-mtls and create
+// share: the ownership verification certificate the server certificate
+// needs, and the truststore version as API Gateway will read it.
+func certificateAndTruststoreProblems(c *cli.Context, client *apigw.Client, d *apigw.Domain, store *s3store.Store, ts apigw.Truststore) ([]string, error) {
+	var problems []string
+	own, err := client.OwnershipProblem(c.Context, d, c.String(flagOwnershipCertArn))
+	if err != nil {
+		return nil, domainError(err)
+	}
+	if own != "" {
+		problems = append(problems, own)
+	}
+	return append(problems, checkTruststoreObject(c.Context, store, ts)...), nil
+}
+
 // checkTruststoreObject reads the truststore version with the caller's
 // credentials, as API Gateway will, and validates it.
 func checkTruststoreObject(ctx context.Context, store *s3store.Store, ts apigw.Truststore) []string {
@@ -328,11 +354,7 @@ func enableMTLS(c *cli.Context, format, name string) error {
 	if err != nil {
 		return err
 	}
-	store, _, err := s3Store(ctx, c)
-	if err != nil {
-		return err
-	}
-	ts, err := resolveTruststore(c, store)
+	store, ts, err := truststoreToUse(c)
 	if err != nil {
 		return err
 	}
@@ -355,15 +377,15 @@ func enableMTLS(c *cli.Context, format, name string) error {
 	default:
 		res.APIType, res.Previous = d.APIType, apigw.Truststore{URI: d.TruststoreURI, Version: d.TruststoreVersion}
 		problems = append(problems, apigw.DomainProblems(d)...)
-		own, err := client.OwnershipProblem(ctx, d, c.String(flagOwnershipCertArn))
+		more, err := certificateAndTruststoreProblems(c, client, d, store, ts)
 		if err != nil {
-			return domainError(err)
+			return err
 		}
-		if own != "" {
-			problems = append(problems, own)
-		}
+		problems = append(problems, more...)
 	}
-	problems = append(problems, checkTruststoreObject(ctx, store, ts)...)
+	if d == nil {
+		problems = append(problems, checkTruststoreObject(ctx, store, ts)...)
+	}
 	if len(problems) > 0 {
 		res.Problems = problems
 		return preflightFailed(c, format, res)
@@ -654,11 +676,7 @@ func createDomain(c *cli.Context, format, name string) error {
 			}
 		}
 	}
-	store, _, err := s3Store(ctx, c)
-	if err != nil {
-		return err
-	}
-	ts, err := resolveTruststore(c, store)
+	store, ts, err := truststoreToUse(c)
 	if err != nil {
 		return err
 	}
@@ -669,15 +687,11 @@ func createDomain(c *cli.Context, format, name string) error {
 	} else if !errors.Is(err, apigw.ErrNotFound) {
 		return domainError(err)
 	}
-	probe := &apigw.Domain{Name: name, CertificateArn: c.String(flagCertificateArn)}
-	own, err := client.OwnershipProblem(ctx, probe, c.String(flagOwnershipCertArn))
+	more, err := certificateAndTruststoreProblems(c, client, &apigw.Domain{Name: name, CertificateArn: c.String(flagCertificateArn)}, store, ts)
 	if err != nil {
-		return domainError(err)
+		return err
 	}
-	if own != "" {
-		problems = append(problems, own)
-	}
-	problems = append(problems, checkTruststoreObject(ctx, store, ts)...)
+	problems = append(problems, more...)
 	if len(problems) > 0 {
 		res.Problems = problems
 		return preflightFailed(c, format, res)
