@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -43,6 +44,7 @@ func TestScripts(t *testing.T) {
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("APIMTLS_DIR", env.WorkDir+"/pki")
 			env.Setenv("NO_COLOR", "1")
+			env.Setenv("GOVERSION", runtime.Version())
 			if minio != nil {
 				for _, kv := range minio.Env() {
 					k, v, _ := strings.Cut(kv, "=")
