@@ -176,6 +176,7 @@ func createCA(c *cli.Context, name string) error {
 		return err
 	}
 	defer s.Close()
+	slowKeyNotice(c, format, p.KeyType)
 	issued, err := s.CreateCA(p)
 	if err != nil {
 		return caError(err, p)

@@ -223,6 +223,9 @@ func issueClient(c *cli.Context, p pki.ClientParams) error {
 		return err
 	}
 	defer s.Close()
+	if p.CSR == nil {
+		slowKeyNotice(c, format, p.KeyType)
+	}
 	issued, err := s.IssueClient(p)
 	if err != nil {
 		return clientError(err, p)

@@ -277,6 +277,16 @@ func newProgress(c *cli.Context, format string) *progress {
 	return &progress{w: c.App.ErrWriter, on: format == outputText && ok && isatty.IsTerminal(f.Fd())}
 }
 
+// slowKeyNotice tells a person at a terminal that a large RSA key takes a
+// few seconds to generate; pipes and JSON get nothing.
+func slowKeyNotice(c *cli.Context, format string, kt pki.KeyType) {
+	if kt == pki.RSA3072 || kt == pki.RSA4096 {
+		if p := newProgress(c, format); p.on {
+			fmt.Fprintf(p.w, "generating an %s key (a few seconds)...\n", kt)
+		}
+	}
+}
+
 func (p *progress) status(s string) {
 	if !p.on {
 		return
