@@ -326,7 +326,7 @@ func noColor(c *cli.Context) bool { return c.Bool(flagNoColor) }
 // exactArgs checks the number of positional arguments.
 func exactArgs(c *cli.Context, n int, names string) error {
 	if c.NArg() != n {
-		return usagef("%s takes %d argument(s): %s (got %d)", c.Command.FullName(), n, names, c.NArg())
+		return usagef("%s takes %d argument(s): %s (got %d)", commandPath(c), n, names, c.NArg())
 	}
 	return nil
 }
@@ -338,4 +338,15 @@ func commandStart(c *cli.Context, n int, names string) (string, error) {
 		return "", err
 	}
 	return outputFormat(c)
+}
+
+// commandPath is the full name of the running command, such as "ca show".
+func commandPath(c *cli.Context) string {
+	var parts []string
+	for _, cc := range c.Lineage() {
+		if cc.Command != nil && cc.Command.Name != "" {
+			parts = append([]string{cc.Command.Name}, parts...)
+		}
+	}
+	return strings.Join(parts, " ")
 }
