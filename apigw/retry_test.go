@@ -1,0 +1,63 @@
+package apigw
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestRetry(t *testing.T) {
+	c := &Client{Backoff: Backoff{Base: time.Millisecond, Max: 4 * time.Millisecond, Attempts: 3}}
+	for _, tc := range []struct {
+		name      string
+		errs      []error
+		wantCalls int
+		wantErr   error
+	}{
+		{"success at once", []error{nil}, 1, nil},
+		{"throttled then success", []error{fmt.Errorf("x: %w", ErrThrottled), nil}, 2, nil},
+		{"conflict then success", []error{fmt.Errorf("x: %w", ErrConflict), fmt.Errorf("x: %w", ErrConflict), nil}, 3, nil},
+		{"gives up after the attempts", []error{ErrThrottled, ErrThrottled, ErrThrottled, ErrThrottled, nil}, 4, ErrThrottled},
+		{"other errors are not retried", []error{ErrBadRequest, nil}, 1, ErrBadRequest},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			calls, waits := 0, 0
+			err := c.retry(context.Background(), func(error, time.Duration) { waits++ }, func() error {
+				e := tc.errs[calls]
+				calls++
+				return e
+			})
+			if calls != tc.wantCalls || !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("calls %d err %v, want %d and %v", calls, err, tc.wantCalls, tc.wantErr)
+			}
+			if waits != calls-1 && tc.wantErr != ErrBadRequest {
+				t.Fatalf("%d waits announced for %d calls", waits, calls)
+			}
+		})
+	}
+	t.Run("a cancelled context stops waiting", func(t *testing.T) {
+		slow := &Client{Backoff: Backoff{Base: time.Hour, Max: time.Hour, Attempts: 5}}
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		err := slow.retry(ctx, nil, func() error { return ErrThrottled })
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+	})
+	if d := DefaultBackoff.delay(10); d != DefaultBackoff.Max {
+		t.Fatalf("delay(10) = %s, want the cap %s", d, DefaultBackoff.Max)
+	}
+}
+
+func TestDomainProblems(t *testing.T) {
+	ok := &Domain{Name: "d", EndpointType: "REGIONAL", SecurityPolicy: "TLS_1_2", Status: StatusAvailable}
+	if p := DomainProblems(ok); len(p) != 0 {
+		t.Fatalf("a fit domain has problems: %q", p)
+	}
+	bad := &Domain{Name: "d", EndpointType: "EDGE", SecurityPolicy: "SecurityPolicy_TLS13_1_3_2025_09", Status: "PENDING_CERTIFICATE_REIMPORT"}
+	if p := DomainProblems(bad); len(p) != 3 {
+		t.Fatalf("problems %q, want three", p)
+	}
+}
