@@ -9,11 +9,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/acm"
-	"github.com/aws/aws-sdk-go-v2/service/apigateway"
-	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
 	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
 
@@ -47,60 +42,6 @@ func awsBaseFlags() []cli.Flag {
 		// Tests poll a fake control plane in milliseconds; people have no use for it.
 		&cli.DurationFlag{Name: flagPollInterval, Value: 5 * time.Second, Hidden: true},
 	}
-}
-
-// awsConfig loads the SDK's configuration with --region on top.
-func awsConfig(ctx context.Context, c *cli.Context) (aws.Config, error) {
-	var opts []func(*config.LoadOptions) error
-	if r := c.String(flagRegion); r != "" {
-		opts = append(opts, config.WithRegion(r))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return cfg, fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return cfg, withHint(errors.New("no AWS Region"), "pass --region eu-west-1 or set AWS_REGION")
-	}
-	return cfg, nil
-}
-
-// apigwClient builds the API Gateway, API Gateway v2 and ACM clients.
-func apigwClient(ctx context.Context, c *cli.Context) (*apigw.Client, aws.Config, error) {
-	cfg, err := awsConfig(ctx, c)
-	if err != nil {
-		return nil, cfg, err
-	}
-	ep := c.String(flagEndpointURL)
-	var base *string
-	if ep != "" {
-		base = aws.String(ep)
-	}
-	client := &apigw.Client{
-		// apigw retries throttling and conflicts itself, with the long
-		// backoff API Gateway's one-update-per-30-seconds limit needs and a
-		// message for each wait; the SDK's quick retries would hide both.
-		V1: apigateway.NewFromConfig(cfg, func(o *apigateway.Options) {
-			o.BaseEndpoint = orBase(o.BaseEndpoint, base)
-			o.RetryMaxAttempts = 1
-		}),
-		V2: apigatewayv2.NewFromConfig(cfg, func(o *apigatewayv2.Options) {
-			o.BaseEndpoint = orBase(o.BaseEndpoint, base)
-			o.RetryMaxAttempts = 1
-		}),
-		ACM: acm.NewFromConfig(cfg, func(o *acm.Options) { o.BaseEndpoint = orBase(o.BaseEndpoint, base) }),
-	}
-	if d := c.Duration(flagPollInterval); d < time.Second {
-		client.Backoff = apigw.Backoff{Base: d, Max: 4 * d, Attempts: 6}
-	}
-	return client, cfg, nil
-}
-
-func orBase(cur, flag *string) *string {
-	if flag != nil {
-		return flag
-	}
-	return cur
 }
 
 func apiType(c *cli.Context) (apigw.APIType, error) {
@@ -213,15 +154,17 @@ func splitS3URI(uri string) (string, string, error) {
 	return bucket, key, s3store.CheckBucketName(bucket)
 }
 
-// truststoreToUse resolves the truststore of enable-mtls and create, and
-// the S3 store to read it from.
-func truststoreToUse(c *cli.Context) (*s3store.Store, apigw.Truststore, error) {
-	store, _, err := s3Store(c.Context, c)
+// mtlsSetup is the start enable-mtls and create share: one AWS
+// configuration for the API Gateway clients and the S3 store the
+// truststore is read from, and the truststore resolved.
+func mtlsSetup(c *cli.Context) (*apigw.Client, *s3store.Store, apigw.Truststore, error) {
+	cfg, err := awsConfig(c.Context, c)
 	if err != nil {
-		return nil, apigw.Truststore{}, err
+		return nil, nil, apigw.Truststore{}, err
 	}
+	store, _ := s3From(cfg, c)
 	ts, err := resolveTruststore(c, store)
-	return store, ts, err
+	return apigwFrom(cfg, c), store, ts, err
 }
 
 // certificateAndTruststoreProblems is the preflight enable-mtls and create
@@ -360,11 +303,7 @@ func enableMTLS(c *cli.Context, format, name string) error {
 		return err
 	}
 	ctx := c.Context
-	client, _, err := apigwClient(ctx, c)
-	if err != nil {
-		return err
-	}
-	store, ts, err := truststoreToUse(c)
+	client, store, ts, err := mtlsSetup(c)
 	if err != nil {
 		return err
 	}
@@ -532,7 +471,7 @@ Example:
 				return err
 			}
 			name := c.Args().First()
-			client, _, err := apigwClient(c.Context, c)
+			client, err := apigwClient(c.Context, c)
 			if err != nil {
 				return err
 			}
@@ -591,7 +530,7 @@ Example:
 			if err != nil {
 				return err
 			}
-			client, _, err := apigwClient(c.Context, c)
+			client, err := apigwClient(c.Context, c)
 			if err != nil {
 				return err
 			}
@@ -674,7 +613,7 @@ func createDomain(c *cli.Context, format, name string) error {
 		return usagef("--%s and --%s go together", flagAPIID, flagStage)
 	}
 	ctx := c.Context
-	client, _, err := apigwClient(ctx, c)
+	client, store, ts, err := mtlsSetup(c)
 	if err != nil {
 		return err
 	}
@@ -685,10 +624,6 @@ func createDomain(c *cli.Context, format, name string) error {
 				return domainError(err)
 			}
 		}
-	}
-	store, ts, err := truststoreToUse(c)
-	if err != nil {
-		return err
 	}
 	res := &mtlsResult{Domain: name, APIType: t, Truststore: ts, DryRun: c.Bool(flagDryRun), Warnings: []string{}}
 	var problems []string
@@ -760,7 +695,7 @@ Example:
 					return err
 				}
 				id := c.Args().First()
-				client, _, err := apigwClient(c.Context, c)
+				client, err := apigwClient(c.Context, c)
 				if err != nil {
 					return err
 				}

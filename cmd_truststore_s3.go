@@ -1,16 +1,11 @@
 package main
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/urfave/cli/v2"
 
 	"github.com/apimtls/apimtls/pki"
@@ -37,47 +32,6 @@ func awsFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagRegion, Usage: "AWS Region (default: AWS_REGION or the profile's)"},
 		&cli.StringFlag{Name: flagEndpointURL, Usage: "an S3-compatible endpoint such as http://127.0.0.1:9000 (also AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL)"},
 	}
-}
-
-// s3Store builds the S3 client from the SDK's usual credential chain and
-// configuration, with --region and --endpoint-url on top. A custom
-// endpoint gets path-style addressing, which S3-compatible servers need.
-func s3Store(ctx context.Context, c *cli.Context) (*s3store.Store, string, error) {
-	var opts []func(*config.LoadOptions) error
-	if r := c.String(flagRegion); r != "" {
-		opts = append(opts, config.WithRegion(r))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
-	if err != nil {
-		return nil, "", fmt.Errorf("load AWS configuration: %w", err)
-	}
-	if cfg.Region == "" {
-		return nil, "", withHint(errors.New("no AWS Region"), "pass --region eu-west-1 or set AWS_REGION; keep the bucket in the API's Region")
-	}
-	endpoint := c.String(flagEndpointURL)
-	custom := endpoint != "" || os.Getenv("AWS_ENDPOINT_URL_S3") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
-	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		if endpoint != "" {
-			o.BaseEndpoint = aws.String(endpoint)
-		}
-		o.UsePathStyle = custom
-		// Objects uploaded by other tools carry no checksum; that is no
-		// reason to print SDK debug lines at users.
-		o.DisableLogOutputChecksumValidationSkipped = true
-	})
-	if endpoint == "" {
-		endpoint = firstNonEmpty(os.Getenv("AWS_ENDPOINT_URL_S3"), os.Getenv("AWS_ENDPOINT_URL"))
-	}
-	return &s3store.Store{API: client, Region: cfg.Region}, endpoint, nil
-}
-
-func firstNonEmpty(ss ...string) string {
-	for _, s := range ss {
-		if s != "" {
-			return s
-		}
-	}
-	return ""
 }
 
 // s3Error adds the fix to the errors users meet with S3.

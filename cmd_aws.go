@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	"github.com/aws/aws-sdk-go-v2/service/apigateway"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/urfave/cli/v2"
+
+	"github.com/apimtls/apimtls/apigw"
+	"github.com/apimtls/apimtls/s3store"
+)
+
+// awsConfig loads the SDK's usual configuration and credential chain, once
+// per command, with --region on top.
+func awsConfig(ctx context.Context, c *cli.Context) (aws.Config, error) {
+	var opts []func(*config.LoadOptions) error
+	if r := c.String(flagRegion); r != "" {
+		opts = append(opts, config.WithRegion(r))
+	}
+	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return cfg, fmt.Errorf("load AWS configuration: %w", err)
+	}
+	if cfg.Region == "" {
+		return cfg, withHint(errors.New("no AWS Region"), "pass --region eu-west-1 or set AWS_REGION; keep the truststore bucket in the API's Region")
+	}
+	return cfg, nil
+}
+
+// apigwFrom builds the API Gateway, API Gateway v2 and ACM clients.
+func apigwFrom(cfg aws.Config, c *cli.Context) *apigw.Client {
+	ep := c.String(flagEndpointURL)
+	var base *string
+	if ep != "" {
+		base = aws.String(ep)
+	}
+	client := &apigw.Client{
+		// apigw retries throttling and conflicts itself, with the long
+		// backoff API Gateway's one-update-per-30-seconds limit needs and a
+		// message for each wait; the SDK's quick retries would hide both.
+		V1: apigateway.NewFromConfig(cfg, func(o *apigateway.Options) {
+			o.BaseEndpoint = orBase(o.BaseEndpoint, base)
+			o.RetryMaxAttempts = 1
+		}),
+		V2: apigatewayv2.NewFromConfig(cfg, func(o *apigatewayv2.Options) {
+			o.BaseEndpoint = orBase(o.BaseEndpoint, base)
+			o.RetryMaxAttempts = 1
+		}),
+		ACM: acm.NewFromConfig(cfg, func(o *acm.Options) { o.BaseEndpoint = orBase(o.BaseEndpoint, base) }),
+	}
+	if d := c.Duration(flagPollInterval); d > 0 && d < time.Second {
+		client.Backoff = apigw.Backoff{Base: d, Max: 4 * d, Attempts: 6}
+	}
+	return client
+}
+
+// apigwClient loads the configuration and builds the API Gateway clients,
+// for commands that need nothing else from AWS.
+func apigwClient(ctx context.Context, c *cli.Context) (*apigw.Client, error) {
+	cfg, err := awsConfig(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	return apigwFrom(cfg, c), nil
+}
+
+// s3Store loads the configuration and builds the truststore bucket client.
+func s3Store(ctx context.Context, c *cli.Context) (*s3store.Store, string, error) {
+	cfg, err := awsConfig(ctx, c)
+	if err != nil {
+		return nil, "", err
+	}
+	store, endpoint := s3From(cfg, c)
+	return store, endpoint, nil
+}
+
+// s3From builds the S3 client, and says which custom endpoint it uses. A
+// custom endpoint gets path-style addressing, which S3-compatible servers
+// need.
+func s3From(cfg aws.Config, c *cli.Context) (*s3store.Store, string) {
+	endpoint := c.String(flagEndpointURL)
+	if endpoint == "" {
+		endpoint = os.Getenv("AWS_ENDPOINT_URL_S3")
+	}
+	if endpoint == "" {
+		endpoint = os.Getenv("AWS_ENDPOINT_URL")
+	}
+	flag := c.String(flagEndpointURL)
+	client := s3.NewFromConfig(cfg, func(o *s3.Options) {
+		if flag != "" {
+			o.BaseEndpoint = aws.String(flag)
+		}
+		o.UsePathStyle = endpoint != ""
+		// Objects uploaded by other tools carry no checksum; that is no
+		// reason to print SDK debug lines at users.
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
+	return &s3store.Store{API: client, Region: cfg.Region}, endpoint
+}
+
+func orBase(cur, flag *string) *string {
+	if flag != nil {
+		return flag
+	}
+	return cur
+}
