@@ -131,10 +131,6 @@ func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 			return fmt.Errorf("load the server certificate: %w", err)
 		}
 	} else {
-		var ca *x509.Certificate
-		if serverCert, ca, err = gateway.LocalhostCertificate(time.Now()); err != nil {
-			return err
-		}
 		caOut = c.String(flagServerCAOut)
 		if caOut == "" {
 			caOut = filepath.Join(filepath.Dir(tsPath), serveCAFile)
@@ -142,21 +138,13 @@ func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 		if caOut, err = filepath.Abs(caOut); err != nil {
 			return err
 		}
-		if err := pki.WriteFileAtomic(caOut, pki.EncodeCertificates(ca), 0o644); err != nil {
+		if serverCert, _, err = throwawayServerCert(caOut); err != nil {
 			return err
 		}
 	}
-	l, err := net.Listen("tcp", c.String(flagListen))
+	l, u, err := listenGateway(c.String(flagListen), caOut != "")
 	if err != nil {
-		if errors.Is(err, syscall.EADDRINUSE) {
-			return withHint(err, "another program uses that port: pick another with --listen 127.0.0.1:0")
-		}
 		return err
-	}
-	u := "https://" + l.Addr().String() + "/"
-	if caOut != "" {
-		_, port, _ := net.SplitHostPort(l.Addr().String())
-		u = "https://localhost:" + port + "/"
 	}
 	fmt.Fprintf(stdout, "serving %s with API Gateway's mTLS rules; truststore %s (%d certificates)\n", u, tsPath, report.Certificates)
 	if caOut != "" {
@@ -176,6 +164,34 @@ func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 	}
 	fmt.Fprintln(stdout, "stopped")
 	return nil
+}
+
+// throwawayServerCert makes a server certificate for localhost from a
+// throwaway CA, and writes that CA to caPath for clients to trust.
+func throwawayServerCert(caPath string) (tls.Certificate, *x509.Certificate, error) {
+	cert, ca, err := gateway.LocalhostCertificate(time.Now())
+	if err != nil {
+		return cert, nil, err
+	}
+	return cert, ca, pki.WriteFileAtomic(caPath, pki.EncodeCertificates(ca), 0o644)
+}
+
+// listenGateway listens on addr and returns the URL clients should use:
+// by the name localhost when the certificate is the throwaway one, which
+// names localhost, else by address.
+func listenGateway(addr string, byLocalhost bool) (net.Listener, string, error) {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return nil, "", withHint(err, "another program uses that port: pick another with --listen 127.0.0.1:0")
+		}
+		return nil, "", err
+	}
+	if byLocalhost {
+		_, port, _ := net.SplitHostPort(l.Addr().String())
+		return l, "https://localhost:" + port + "/", nil
+	}
+	return l, "https://" + l.Addr().String() + "/", nil
 }
 
 func probeCommand() *cli.Command {

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"net"
 	"os"
 	"path/filepath"
 	"time"
@@ -57,7 +56,7 @@ Example:
 			if format == outputJSON {
 				w = io.Discard
 			}
-			res, err := quickstart(c.Context, dir, w, c.App.ErrWriter)
+			res, err := quickstart(c.Context, dir, w, c.App.ErrWriter, noColor(c))
 			if err != nil {
 				return err
 			}
@@ -80,7 +79,7 @@ type quickstartResult struct {
 	Probe      *gateway.ProbeResult `json:"probe"`
 }
 
-func quickstart(ctx context.Context, dir string, w, logw io.Writer) (*quickstartResult, error) {
+func quickstart(ctx context.Context, dir string, w, logw io.Writer, noColor bool) (*quickstartResult, error) {
 	step := func(n int, format string, args ...any) {
 		fmt.Fprintf(w, "%d. "+format+"\n", append([]any{n}, args...)...)
 	}
@@ -110,30 +109,24 @@ func quickstart(ctx context.Context, dir string, w, logw io.Writer) (*quickstart
 	if err != nil {
 		return nil, err
 	}
-	tsPath := s.TruststorePath()
-	if built.Report.Errors > 0 {
-		return nil, fmt.Errorf("the truststore has %d error(s)", built.Report.Errors)
+	tsPath, r := s.TruststorePath(), built.Report
+	if r.Errors > 0 {
+		return nil, fmt.Errorf("the truststore has %d error(s)", r.Errors)
 	}
 	if err := pki.WriteTruststore(tsPath, built.PEM); err != nil {
 		return nil, err
 	}
-	r := pki.ValidateTruststore(built.PEM, pki.ValidateOptions{Now: time.Now(), VerifySignatures: true})
 	step(4, "truststore %s: %d CA certificates, valid for API Gateway (%d errors, %d warnings)", tsPath, r.Certificates, r.Errors, r.Warnings)
 
-	serverCert, ca, err := gateway.LocalhostCertificate(time.Now())
-	if err != nil {
-		return nil, err
-	}
 	caPath := filepath.Join(dir, serveCAFile)
-	if err := pki.WriteFileAtomic(caPath, pki.EncodeCertificates(ca), 0o644); err != nil {
-		return nil, err
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	serverCert, ca, err := throwawayServerCert(caPath)
 	if err != nil {
 		return nil, err
 	}
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	url := "https://localhost:" + port + "/"
+	l, url, err := listenGateway("127.0.0.1:0", true)
+	if err != nil {
+		return nil, err
+	}
 	srvCtx, stop := context.WithCancel(ctx)
 	srv := &gateway.Server{Truststore: r, ServerCert: serverCert, Log: log.New(logw, "  gateway: ", 0)}
 	done := make(chan error, 1)
@@ -149,13 +142,7 @@ func quickstart(ctx context.Context, dir string, w, logw io.Writer) (*quickstart
 	}
 	probe := gateway.Probe(ctx, gateway.ProbeOptions{URL: url, RootCAs: pool, ClientCert: &pair, Timeout: 5 * time.Second})
 	step(6, "probe:")
-	for _, ch := range probe.Checks {
-		verdict := "PASS"
-		if !ch.Pass {
-			verdict = "FAIL"
-		}
-		fmt.Fprintf(w, "   %s  %s: %s\n", verdict, ch.Name, ch.Observed)
-	}
+	printProbe(w, probe, noColor)
 	stop()
 	if err := <-done; err != nil {
 		return nil, fmt.Errorf("stop the gateway: %w", err)
