@@ -4,12 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 	"time"
 
-	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
 
 	"github.com/apimtls/apimtls/apigw"
@@ -206,46 +203,6 @@ func checkTruststoreObject(ctx context.Context, store *s3store.Store, ts apigw.T
 		}
 	}
 	return problems
-}
-
-// progress reports waiting on a terminal, and says nothing when piped.
-type progress struct {
-	w     io.Writer
-	on    bool
-	shown bool
-}
-
-func newProgress(c *cli.Context, format string) *progress {
-	f, ok := c.App.ErrWriter.(*os.File)
-	return &progress{w: c.App.ErrWriter, on: format == outputText && ok && isatty.IsTerminal(f.Fd())}
-}
-
-// slowKeyNotice tells a person at a terminal that a large RSA key takes a
-// few seconds to generate; pipes and JSON get nothing.
-func slowKeyNotice(c *cli.Context, format string, kt pki.KeyType) {
-	if kt == pki.RSA3072 || kt == pki.RSA4096 {
-		if p := newProgress(c, format); p.on {
-			fmt.Fprintf(p.w, "generating an %s key (a few seconds)...\n", kt)
-		}
-	}
-}
-
-func (p *progress) status(s string) {
-	if !p.on {
-		return
-	}
-	fmt.Fprintf(p.w, "\rwaiting for the domain: %-12s", s)
-	p.shown = true
-}
-
-func (p *progress) done() {
-	if p.shown {
-		fmt.Fprintln(p.w)
-	}
-}
-
-func (p *progress) retry(err error, d time.Duration) {
-	fmt.Fprintf(p.w, "%s; retrying in %s\n", err, d.Round(time.Millisecond))
 }
 
 // mtlsResult is the JSON of enable-mtls, disable-mtls and create.

@@ -8,9 +8,11 @@ import (
 	"os"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/fatih/color"
 	"github.com/mattn/go-isatty"
+	"github.com/urfave/cli/v2"
 
 	"github.com/apimtls/apimtls/pki"
 )
@@ -44,6 +46,11 @@ func colorize(w io.Writer, disabled bool) bool {
 	if disabled || os.Getenv("NO_COLOR") != "" {
 		return false
 	}
+	return isTerminal(w)
+}
+
+// isTerminal reports whether w is a terminal, where people read.
+func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
 	return ok && isatty.IsTerminal(f.Fd())
 }
@@ -121,3 +128,42 @@ const (
 	colorPass = color.FgGreen
 	colorFail = color.FgRed
 )
+
+// progress reports waiting on a terminal, and says nothing when piped.
+type progress struct {
+	w     io.Writer
+	on    bool
+	shown bool
+}
+
+func newProgress(c *cli.Context, format string) *progress {
+	return &progress{w: c.App.ErrWriter, on: format == outputText && isTerminal(c.App.ErrWriter)}
+}
+
+// slowKeyNotice tells a person at a terminal that a large RSA key takes a
+// few seconds to generate; pipes and JSON get nothing.
+func slowKeyNotice(c *cli.Context, format string, kt pki.KeyType) {
+	if kt == pki.RSA3072 || kt == pki.RSA4096 {
+		if p := newProgress(c, format); p.on {
+			fmt.Fprintf(p.w, "generating an %s key (a few seconds)...\n", kt)
+		}
+	}
+}
+
+func (p *progress) status(s string) {
+	if !p.on {
+		return
+	}
+	fmt.Fprintf(p.w, "\rwaiting for the domain: %-12s", s)
+	p.shown = true
+}
+
+func (p *progress) done() {
+	if p.shown {
+		fmt.Fprintln(p.w)
+	}
+}
+
+func (p *progress) retry(err error, d time.Duration) {
+	fmt.Fprintf(p.w, "%s; retrying in %s\n", err, d.Round(time.Millisecond))
+}
