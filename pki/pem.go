@@ -74,12 +74,6 @@ func EncodeKey(key crypto.Signer, passphrase []byte) ([]byte, error) {
 	return pem.EncodeToMemory(&pem.Block{Type: blockEncryptedKey, Bytes: der}), nil
 }
 
-// KeyIsEncrypted reports whether the PEM data holds an encrypted key.
-func KeyIsEncrypted(data []byte) bool {
-	block, _ := pem.Decode(data)
-	return block != nil && block.Type == blockEncryptedKey
-}
-
 // DecodeKey parses a PEM private key written by EncodeKey, or a PKCS #1 or
 // SEC 1 key written by OpenSSL. An encrypted key asks passphrase for its
 // passphrase; a nil passphrase gives ErrPassphraseRequired.

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Layout of the PKI directory (design.md "The PKI directory").
@@ -121,7 +122,7 @@ func OpenStore(dir string, write bool) (*Store, error) {
 	}
 	db, err := bolt.Open(filepath.Join(dir, inventoryFile), keyMode, &bolt.Options{Timeout: lockTimeout, ReadOnly: !write})
 	if err != nil {
-		if errors.Is(err, bolt.ErrTimeout) {
+		if errors.Is(err, berrors.ErrTimeout) {
 			return nil, fmt.Errorf("%w (waited %s for its lock on %s)", ErrLocked, lockTimeout, filepath.Join(dir, inventoryFile))
 		}
 		return nil, fmt.Errorf("open inventory: %w", err)

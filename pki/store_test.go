@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/hex"
 	"encoding/pem"
 	"errors"
 	"os"
@@ -224,16 +225,7 @@ func fileHash(t testing.TB, path string) string {
 		t.Fatal(err)
 	}
 	sum := sha256.Sum256(data)
-	return string(hexString(sum[:]))
-}
-
-func hexString(b []byte) string {
-	const digits = "0123456789abcdef"
-	out := make([]byte, 0, 2*len(b))
-	for _, c := range b {
-		out = append(out, digits[c>>4], digits[c&15])
-	}
-	return string(out)
+	return hex.EncodeToString(sum[:])
 }
 
 func TestDefaultIssuer(t *testing.T) {

@@ -16,15 +16,13 @@ import (
 
 // API Gateway's truststore limits (apigateway-mtls.md §1).
 const (
-	MaxTruststoreCerts    = 1000
-	MaxTruststoreBytes    = 1 << 20
-	DefaultExpiryWarning  = 30 * 24 * time.Hour
-	maxTruststoreReadSize = 16 << 20 // beyond this, do not even read the file
+	MaxTruststoreCerts   = 1000
+	MaxTruststoreBytes   = 1 << 20
+	DefaultExpiryWarning = 30 * 24 * time.Hour
+	// MaxTruststoreReadSize is how much of a file the CLI reads before it
+	// stops: enough to report "too large" on any plausible mistake.
+	MaxTruststoreReadSize = 16 << 20
 )
-
-// MaxTruststoreReadSize is how much of a file the CLI reads before it stops:
-// enough to report "too large" on any plausible mistake.
-const MaxTruststoreReadSize = maxTruststoreReadSize
 
 // ValidateOptions tune ValidateTruststore.
 type ValidateOptions struct {
