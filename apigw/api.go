@@ -117,53 +117,73 @@ func (c *Client) DisableDefaultEndpoint(ctx context.Context, id string, t APITyp
 	if !on || dryRun {
 		return res, nil
 	}
+	// Stages first, so that a wrong --stage changes nothing.
+	stages, err := c.stages(ctx, id, t, stage)
+	if err != nil {
+		return nil, err
+	}
 	if t == HTTP {
-		if _, err := c.V2.UpdateApi(ctx, &apigatewayv2.UpdateApiInput{ApiId: aws.String(id), DisableExecuteApiEndpoint: aws.Bool(true)}); err != nil {
-			return nil, classify(err, "disable the default endpoint of "+id)
+		_, err = c.V2.UpdateApi(ctx, &apigatewayv2.UpdateApiInput{ApiId: aws.String(id), DisableExecuteApiEndpoint: aws.Bool(true)})
+	} else {
+		_, err = c.V1.UpdateRestApi(ctx, &apigateway.UpdateRestApiInput{RestApiId: aws.String(id), PatchOperations: []v1types.PatchOperation{
+			{Op: v1types.OpReplace, Path: aws.String("/disableExecuteApiEndpoint"), Value: aws.String("True")}}})
+	}
+	if err != nil {
+		return nil, classify(err, "disable the default endpoint of "+id)
+	}
+	const why = "apimtls: disable the default execute-api endpoint"
+	for _, st := range stages {
+		// An HTTP API stage with auto-deploy picks the change up by itself;
+		// any other stage, and every REST API stage, needs a deployment.
+		if st.autoDeploy {
+			res.AutoDeployed = append(res.AutoDeployed, st.name)
+			continue
 		}
-		stages, err := c.V2.GetStages(ctx, &apigatewayv2.GetStagesInput{ApiId: aws.String(id)})
+		if t == HTTP {
+			_, err = c.V2.CreateDeployment(ctx, &apigatewayv2.CreateDeploymentInput{ApiId: aws.String(id), StageName: aws.String(st.name), Description: aws.String(why)})
+		} else {
+			_, err = c.V1.CreateDeployment(ctx, &apigateway.CreateDeploymentInput{RestApiId: aws.String(id), StageName: aws.String(st.name), Description: aws.String(why)})
+		}
+		if err != nil {
+			return nil, classify(err, "deploy stage "+st.name+" of "+id)
+		}
+		res.Redeployed = append(res.Redeployed, st.name)
+	}
+	return res, nil
+}
+
+type stageInfo struct {
+	name       string
+	autoDeploy bool
+}
+
+// stages lists an API's stages, or only the one named, which must exist.
+func (c *Client) stages(ctx context.Context, id string, t APIType, only string) ([]stageInfo, error) {
+	var all []stageInfo
+	if t == HTTP {
+		out, err := c.V2.GetStages(ctx, &apigatewayv2.GetStagesInput{ApiId: aws.String(id)})
 		if err != nil {
 			return nil, classify(err, "list the stages of "+id)
 		}
-		for _, s := range stages.Items {
-			name := aws.ToString(s.StageName)
-			if stage != "" && name != stage {
-				continue
-			}
-			if aws.ToBool(s.AutoDeploy) {
-				res.AutoDeployed = append(res.AutoDeployed, name)
-				continue
-			}
-			if _, err := c.V2.CreateDeployment(ctx, &apigatewayv2.CreateDeploymentInput{ApiId: aws.String(id), StageName: aws.String(name),
-				Description: aws.String("apimtls: disable the default execute-api endpoint")}); err != nil {
-				return nil, classify(err, "deploy stage "+name+" of "+id)
-			}
-			res.Redeployed = append(res.Redeployed, name)
+		for _, s := range out.Items {
+			all = append(all, stageInfo{aws.ToString(s.StageName), aws.ToBool(s.AutoDeploy)})
 		}
-		return res, nil
-	}
-	if _, err := c.V1.UpdateRestApi(ctx, &apigateway.UpdateRestApiInput{RestApiId: aws.String(id), PatchOperations: []v1types.PatchOperation{
-		{Op: v1types.OpReplace, Path: aws.String("/disableExecuteApiEndpoint"), Value: aws.String("True")}}}); err != nil {
-		return nil, classify(err, "disable the default endpoint of "+id)
-	}
-	stages, err := c.V1.GetStages(ctx, &apigateway.GetStagesInput{RestApiId: aws.String(id)})
-	if err != nil {
-		return nil, classify(err, "list the stages of "+id)
-	}
-	for _, s := range stages.Item {
-		name := aws.ToString(s.StageName)
-		if stage != "" && name != stage {
-			continue
+	} else {
+		out, err := c.V1.GetStages(ctx, &apigateway.GetStagesInput{RestApiId: aws.String(id)})
+		if err != nil {
+			return nil, classify(err, "list the stages of "+id)
 		}
-		// A REST API change reaches callers only through a deployment.
-		if _, err := c.V1.CreateDeployment(ctx, &apigateway.CreateDeploymentInput{RestApiId: aws.String(id), StageName: aws.String(name),
-			Description: aws.String("apimtls: disable the default execute-api endpoint")}); err != nil {
-			return nil, classify(err, "deploy stage "+name+" of "+id)
+		for _, s := range out.Item {
+			all = append(all, stageInfo{name: aws.ToString(s.StageName)})
 		}
-		res.Redeployed = append(res.Redeployed, name)
 	}
-	if stage != "" && len(res.Redeployed) == 0 {
-		return res, fmt.Errorf("API %s has no stage %q", id, stage)
+	if only == "" {
+		return all, nil
 	}
-	return res, nil
+	for _, s := range all {
+		if s.name == only {
+			return []stageInfo{s}, nil
+		}
+	}
+	return nil, fmt.Errorf("API %s has no stage %q: nothing was changed", id, only)
 }
