@@ -244,7 +244,7 @@ Example:
 				return err
 			}
 			defer s.Close()
-			cas, err := s.List(func(r *pki.Record) bool { return r.Kind.IsCA() })
+			cas, err := s.CAs()
 			if err != nil {
 				return err
 			}

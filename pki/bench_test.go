@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 )
 
 // BenchmarkIssueClient measures one complete issuance: key generation,
@@ -42,5 +44,30 @@ func BenchmarkKeygenAndSign(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkIssueClientLargeInventory issues into an inventory that already
+// holds 50,000 client records: issuing must not read them all.
+func BenchmarkIssueClientLargeInventory(b *testing.B) {
+	s := newTestStore(b)
+	s.Now = time.Now
+	createRootCA(b, s, "root", nil)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for i := range 50_000 {
+			r := &Record{Serial: fmt.Sprintf("%032x", i+1), Kind: KindClient, Name: fmt.Sprintf("device-%d", i), Dir: "clients/x", Status: StatusActive}
+			if err := putRecord(tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; b.Loop(); i++ {
+		if _, err := s.IssueClient(ClientParams{Name: fmt.Sprintf("new-%d", i), KeyType: ECDSAP256}); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

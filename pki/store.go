@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/rand"
 	"crypto/x509"
@@ -261,14 +262,55 @@ func (s *Store) Lookup(kind Kind, name string) (*Record, error) {
 	}
 	if rec == nil {
 		nf := &NotFoundError{Kind: kind, Name: name}
-		recs, _ := s.List(func(r *Record) bool { return r.Kind.IsCA() == kind.IsCA() })
-		for _, r := range recs {
-			nf.Known = append(nf.Known, r.Name)
+		if kind.IsCA() {
+			// A hint for a mistyped CA; clients may be millions, so they
+			// are never listed to say one is missing.
+			nf.Known, err = s.caNames()
 		}
-		slices.Sort(nf.Known)
 		return nil, nf
 	}
-	return rec, nil
+	return rec, err
+}
+
+// caNames lists the CA names from the name index, in order, without
+// reading a record.
+func (s *Store) caNames() ([]string, error) {
+	var names []string
+	prefix := []byte("ca/")
+	err := s.view(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketNames)
+		if b == nil {
+			return nil
+		}
+		c := b.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			names = append(names, string(k[len(prefix):]))
+		}
+		return nil
+	})
+	return names, err
+}
+
+// CAs returns every CA's record, sorted as List sorts, reading them through
+// the name index rather than every client record.
+func (s *Store) CAs() ([]*Record, error) {
+	names, err := s.caNames()
+	if err != nil {
+		return nil, err
+	}
+	var out []*Record
+	err = s.view(func(tx *bolt.Tx) error {
+		for _, n := range names {
+			r, err := getByName(tx, KindRoot, n)
+			if err != nil {
+				return err
+			}
+			out = append(out, r)
+		}
+		return nil
+	})
+	sortRecords(out)
+	return out, err
 }
 
 // LookupSerial returns the record with that serial, or nil.
@@ -293,6 +335,12 @@ func (s *Store) List(keep func(*Record) bool) ([]*Record, error) {
 			return nil
 		})
 	})
+	sortRecords(out)
+	return out, err
+}
+
+// sortRecords orders CAs before clients, then by level and name.
+func sortRecords(out []*Record) {
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i], out[j]
 		if a.Kind.IsCA() != b.Kind.IsCA() {
@@ -303,7 +351,6 @@ func (s *Store) List(keep func(*Record) bool) ([]*Record, error) {
 		}
 		return a.Name < b.Name
 	})
-	return out, err
 }
 
 func (s *Store) view(fn func(*bolt.Tx) error) error {
@@ -383,7 +430,7 @@ func (e *AmbiguousIssuerError) Error() string {
 // valid CA with no CA below it. Anything else is an *AmbiguousIssuerError.
 func (s *Store) DefaultIssuer() (string, error) {
 	now := s.Now()
-	cas, err := s.List(func(r *Record) bool { return r.Kind.IsCA() })
+	cas, err := s.CAs()
 	if err != nil {
 		return "", err
 	}

@@ -26,7 +26,7 @@ func (s *Store) BuildTruststore(names []string, extra []*x509.Certificate, opts 
 	var notes []string
 	var chosen []*Record
 	if len(names) == 0 {
-		cas, err := s.List(func(r *Record) bool { return r.Kind.IsCA() })
+		cas, err := s.CAs()
 		if err != nil {
 			return nil, err
 		}
