@@ -46,6 +46,9 @@ Example:
 				if dir, err = pkiDir(c); err != nil {
 					return err
 				}
+				if info, err := os.Stat(dir); err == nil && !info.IsDir() {
+					return usagef("--dir %s is a file: quickstart needs an empty or missing directory", dir)
+				}
 				if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
 					return withHint(fmt.Errorf("%s is not empty: quickstart builds a PKI from nothing", dir), "leave out --dir for a fresh temporary directory")
 				}

@@ -55,7 +55,7 @@ const (
 // as apigateway-mtls.md "Local validation rules" states them.
 var TruststoreRules = []Rule{
 	{RuleEmpty, SeverityError, "the file is empty", "build it with: apimtls truststore build"},
-	{RuleNotPEM, SeverityError, "the file holds no PEM block (DER, PKCS #7 binary, or something else)", "convert DER with: openssl x509 -inform der -in FILE -out FILE.pem"},
+	{RuleNotPEM, SeverityError, "the file holds no PEM block (DER, PKCS #7 binary, or something else)", "a truststore is PEM CERTIFICATE blocks (-----BEGIN CERTIFICATE-----); convert a DER certificate with: openssl x509 -inform der -in FILE -out FILE.pem"},
 	{RuleNotCertificate, SeverityError, "a PEM block is not a CERTIFICATE (a private key, a CSR, a PKCS #7 bundle...)", "remove the block; for PKCS #7 extract the certificates with: openssl pkcs7 -print_certs -in FILE"},
 	{RuleUnparsable, SeverityError, "a CERTIFICATE block does not parse as X.509", "replace it with the CA's certificate as its issuer publishes it"},
 	{RuleTooMany, SeverityError, "more than 1,000 certificates: API Gateway's limit", "split clients across CAs so that fewer CAs need trusting, or drop unused CAs"},
