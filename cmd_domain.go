@@ -242,20 +242,32 @@ is used, at exactly its version.
 Example:
    apimtls domain enable-mtls api.example.com --dry-run
    apimtls domain enable-mtls api.example.com --truststore-uri s3://b/truststore.pem --truststore-version 3HL4kq --rollback-on-warnings`,
-		Flags: append(append(awsBaseFlags(), truststoreFlags()...), append(waitFlags(), dryRunFlag(),
-			&cli.BoolFlag{Name: flagRollbackOnWarnings, Usage: "restore the previous truststore if API Gateway reports warnings"})...),
-		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 1, "DOMAIN")
-			if err != nil {
-				return err
-			}
-			return enableMTLS(c, format, c.Args().First())
-		},
+		Flags: concatFlags(awsBaseFlags(), truststoreFlags(), waitFlags(), []cli.Flag{dryRunFlag(),
+			&cli.BoolFlag{Name: flagRollbackOnWarnings, Usage: "restore the previous truststore if API Gateway reports warnings"}}),
+		Action: enableMTLS,
 	}
 }
 
-func enableMTLS(c *cli.Context, format, name string) error {
-	t, err := apiType(c)
+// domainStart is the start of every domain command: one DOMAIN argument,
+// the output format and the API type.
+func domainStart(c *cli.Context) (format, name string, t apigw.APIType, err error) {
+	if format, err = commandStart(c, 1, "DOMAIN"); err != nil {
+		return
+	}
+	t, err = apiType(c)
+	return format, c.Args().First(), t, err
+}
+
+func concatFlags(groups ...[]cli.Flag) []cli.Flag {
+	var out []cli.Flag
+	for _, g := range groups {
+		out = append(out, g...)
+	}
+	return out
+}
+
+func enableMTLS(c *cli.Context) error {
+	format, name, t, err := domainStart(c)
 	if err != nil {
 		return err
 	}
@@ -417,17 +429,12 @@ The truststore objects in S3 are kept.
 
 Example:
    apimtls domain disable-mtls api.example.com --dry-run`,
-		Flags: append(append(awsBaseFlags(), dryRunFlag()), waitFlags()...),
+		Flags: concatFlags(awsBaseFlags(), []cli.Flag{dryRunFlag()}, waitFlags()),
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 1, "DOMAIN")
+			format, name, t, err := domainStart(c)
 			if err != nil {
 				return err
 			}
-			t, err := apiType(c)
-			if err != nil {
-				return err
-			}
-			name := c.Args().First()
 			client, err := apigwClient(c.Context, c)
 			if err != nil {
 				return err
@@ -479,11 +486,7 @@ Example:
    apimtls domain status api.example.com`,
 		Flags: awsBaseFlags(),
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 1, "DOMAIN")
-			if err != nil {
-				return err
-			}
-			t, err := apiType(c)
+			format, name, t, err := domainStart(c)
 			if err != nil {
 				return err
 			}
@@ -491,7 +494,7 @@ Example:
 			if err != nil {
 				return err
 			}
-			d, err := client.GetDomain(c.Context, c.Args().First(), t)
+			d, err := client.GetDomain(c.Context, name, t)
 			if err != nil {
 				return domainError(err)
 			}
@@ -545,24 +548,18 @@ existing domain is never recreated: use enable-mtls.
 
 Example:
    apimtls domain create api.example.com --certificate-arn arn:aws:acm:eu-west-1:123456789012:certificate/abc --api-id a1b2c3 --stage prod`,
-		Flags: append(append(awsBaseFlags(), truststoreFlags()...), append(waitFlags(), dryRunFlag(),
+		Flags: concatFlags(awsBaseFlags(), truststoreFlags(), waitFlags(), []cli.Flag{dryRunFlag(),
 			&cli.StringFlag{Name: flagCertificateArn, Required: true, Usage: "the ACM certificate for the domain"},
 			&cli.StringFlag{Name: flagAPIID, Usage: "map this API to the domain"},
 			&cli.StringFlag{Name: flagStage, Usage: "the stage to map (with --api-id)"},
 			&cli.StringFlag{Name: flagBasePath, Usage: "the base path of the mapping (default: none)"},
-		)...),
-		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 1, "DOMAIN")
-			if err != nil {
-				return err
-			}
-			return createDomain(c, format, c.Args().First())
-		},
+		}),
+		Action: createDomain,
 	}
 }
 
-func createDomain(c *cli.Context, format, name string) error {
-	t, err := apiType(c)
+func createDomain(c *cli.Context) error {
+	format, name, t, err := domainStart(c)
 	if err != nil {
 		return err
 	}
