@@ -179,7 +179,7 @@ func createCA(c *cli.Context, name string) error {
 	slowKeyNotice(c, format, p.KeyType)
 	issued, err := s.CreateCA(p)
 	if err != nil {
-		return caError(err, p)
+		return pkiError(err, p.Name)
 	}
 	text, err := writeIssued(c, format, s, issued, fmt.Sprintf("Created %s CA %q", issued.Record.Kind, issued.Record.Name))
 	if !text || err != nil {
@@ -194,23 +194,33 @@ func createCA(c *cli.Context, name string) error {
 	return nil
 }
 
-// caError adds the hint a user needs to the errors of CA creation.
-func caError(err error, p pki.CAParams) error {
+// pkiError adds the hint a user needs to an error of the PKI commands;
+// name is the CA or client the command was about.
+func pkiError(err error, name string) error {
 	var (
-		exists   *pki.ExistsError
-		notFound *pki.NotFoundError
+		exists    *pki.ExistsError
+		notFound  *pki.NotFoundError
+		ambiguous *pki.AmbiguousIssuerError
 	)
 	switch {
+	case errors.As(err, &exists) && exists.Kind.IsCA():
+		return withHint(err, "nothing is ever overwritten: choose another name, or see it with: apimtls ca show "+name)
 	case errors.As(err, &exists):
-		return withHint(err, "nothing is ever overwritten: choose another name, for example --name "+p.Name+"-2, or see it with: apimtls ca show "+p.Name)
-	case errors.As(err, &notFound):
+		return withHint(err, "nothing is ever overwritten: choose another name, or see it with: apimtls client show "+name)
+	case errors.As(err, &notFound) && notFound.Kind.IsCA():
 		return withHint(err, knownHint("CAs", notFound.Known, "apimtls ca init"))
+	case errors.As(err, &notFound):
+		return withHint(err, "list them with: apimtls client list")
+	case errors.As(err, &ambiguous) && len(ambiguous.Candidates) == 0:
+		return withHint(err, "apimtls ca init")
+	case errors.As(err, &ambiguous):
+		return withHint(err, fmt.Sprintf("apimtls client issue %s --ca %s", name, ambiguous.Candidates[0]))
 	case errors.Is(err, pki.ErrTooDeep):
 		return withHint(err, "issue clients from an existing CA, or build the hierarchy wider instead of deeper")
 	case errors.Is(err, pki.ErrWrongPassphrase):
 		return withHint(err, "check --"+flagPassphraseFile+" or "+envCAPassphrase)
 	case errors.Is(err, pki.ErrOutlivesIssuer):
-		return withHint(err, "ask for fewer --days, or leave --days out to end with the parent")
+		return withHint(err, "ask for fewer --days, or leave --days out to end with the issuer")
 	case errors.Is(err, pki.ErrShortPassphrase):
 		return withHint(err, "choose a longer passphrase")
 	}
@@ -317,12 +327,8 @@ func caShowCommand() *cli.Command {
 			}
 			defer s.Close()
 			rec, err := s.Lookup(pki.KindRoot, c.Args().First())
-			var nf *pki.NotFoundError
-			if errors.As(err, &nf) {
-				return withHint(err, knownHint("CAs", nf.Known, "apimtls ca init"))
-			}
 			if err != nil {
-				return err
+				return pkiError(err, c.Args().First())
 			}
 			v := viewOf(s.Dir, rec, s.Now())
 			if format == outputJSON {

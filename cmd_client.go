@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -228,7 +227,7 @@ func issueClient(c *cli.Context, p pki.ClientParams) error {
 	}
 	issued, err := s.IssueClient(p)
 	if err != nil {
-		return clientError(err, p)
+		return pkiError(err, p.Name)
 	}
 	how := "Issued"
 	if p.CSR != nil {
@@ -246,31 +245,6 @@ func issueClient(c *cli.Context, p pki.ClientParams) error {
 	}
 	fmt.Fprintf(w, "next: curl --cert %s --key %s https://YOUR-DOMAIN/\n", filepath.Join(dir, "chain.pem"), key)
 	return nil
-}
-
-// clientError adds the hint a user needs to the errors of issuing.
-func clientError(err error, p pki.ClientParams) error {
-	var (
-		exists    *pki.ExistsError
-		notFound  *pki.NotFoundError
-		ambiguous *pki.AmbiguousIssuerError
-	)
-	switch {
-	case errors.As(err, &exists):
-		return withHint(err, "nothing is ever overwritten: choose another name, or see it with: apimtls client show "+p.Name)
-	case errors.As(err, &notFound):
-		return withHint(err, knownHint("CAs", notFound.Known, "apimtls ca init"))
-	case errors.As(err, &ambiguous):
-		if len(ambiguous.Candidates) == 0 {
-			return withHint(err, "apimtls ca init")
-		}
-		return withHint(err, fmt.Sprintf("apimtls client issue %s --ca %s", p.Name, ambiguous.Candidates[0]))
-	case errors.Is(err, pki.ErrWrongPassphrase):
-		return withHint(err, "check --"+flagPassphraseFile+" or "+envCAPassphrase)
-	case errors.Is(err, pki.ErrOutlivesIssuer):
-		return withHint(err, "ask for fewer --days, or leave --days out to end with the CA")
-	}
-	return err
 }
 
 func clientListCommand() *cli.Command {
@@ -309,11 +283,7 @@ Example:
 			ca := c.String(flagCA)
 			if ca != "" {
 				if _, err := s.Lookup(pki.KindRoot, ca); err != nil {
-					var nf *pki.NotFoundError
-					if errors.As(err, &nf) {
-						return withHint(err, knownHint("CAs", nf.Known, "apimtls ca init"))
-					}
-					return err
+					return pkiError(err, ca)
 				}
 			}
 			clients, err := s.List(func(r *pki.Record) bool {

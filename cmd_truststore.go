@@ -117,15 +117,10 @@ Example:
 			}
 			built, err := s.BuildTruststore(c.StringSlice(flagCA), extra, opts)
 			if err != nil {
-				var nf *pki.NotFoundError
-				var amb *pki.AmbiguousIssuerError
-				switch {
-				case errors.As(err, &nf):
-					return withHint(err, knownHint("CAs", nf.Known, "apimtls ca init"))
-				case errors.As(err, &amb):
+				if amb := (*pki.AmbiguousIssuerError)(nil); errors.As(err, &amb) {
 					return withHint(errors.New("no valid CA to put in a truststore"), "apimtls ca init")
 				}
-				return err
+				return pkiError(err, "")
 			}
 			out := c.String(flagOut)
 			if out == "" {
