@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"io"
@@ -12,7 +12,7 @@ import (
 // TestJSONDocumented fails when a command accepts -o json and docs/json.md
 // has no section naming it.
 func TestJSONDocumented(t *testing.T) {
-	doc, err := os.ReadFile("docs/json.md")
+	doc, err := os.ReadFile("../../docs/json.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"flag"
@@ -22,8 +22,8 @@ func TestReferenceIsCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	for path, want := range map[string]string{
-		"docs/reference.md": "<!-- Generated from the CLI definitions: go test -run TestReferenceIsCurrent -update-reference -->\n\n" + md,
-		"docs/apimtls.1":    man,
+		"../../docs/reference.md": "<!-- Generated from the CLI definitions: go test ./internal/cli -run TestReferenceIsCurrent -update-reference -->\n\n" + md,
+		"../../docs/apimtls.1":    man,
 	} {
 		if *updateReference {
 			if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
@@ -33,7 +33,7 @@ func TestReferenceIsCurrent(t *testing.T) {
 		}
 		got, err := os.ReadFile(path)
 		if err != nil || string(got) != want {
-			t.Errorf("%s is stale or missing: go test -run TestReferenceIsCurrent -update-reference", path)
+			t.Errorf("%s is stale or missing: go test ./internal/cli -run TestReferenceIsCurrent -update-reference", path)
 		}
 	}
 }

@@ -1,0 +1,299 @@
+// Package scripttest runs apimtls's end-to-end testscript files: the real
+// command against real openssl and curl, a MinIO server and the in-process
+// fake API Gateway control plane, with the custom script commands those
+// files use (exits, mode, json, jsonenv, waitfile, fake).
+package scripttest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/rogpeppe/go-internal/testscript"
+
+	"github.com/apimtls/apimtls/internal/fakeapigw"
+	"github.com/apimtls/apimtls/internal/miniotest"
+	"github.com/apimtls/apimtls/s3store"
+)
+
+// Run runs the end-to-end CLI scripts in dir: the real command, with real
+// openssl, MinIO and the fake control plane, in a fresh directory each.
+// The test binary must register the command "apimtls" with testscript.Main.
+func Run(t *testing.T, dir string) {
+	var minio *miniotest.Server
+	if _, err := miniotest.Binary(); err == nil || os.Getenv("CI") == "true" {
+		minio = miniotest.Shared(t)
+		t.Cleanup(miniotest.StopShared)
+	}
+	var buckets atomic.Int64
+	var fake *fakeapigw.Fake
+	if minio != nil {
+		fake = startFake(t, minio)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 dir,
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			env.Setenv("APIMTLS_DIR", env.WorkDir+"/pki")
+			env.Setenv("NO_COLOR", "1")
+			env.Setenv("GOVERSION", runtime.Version())
+			if minio != nil {
+				for _, kv := range minio.Env() {
+					k, v, _ := strings.Cut(kv, "=")
+					env.Setenv(k, v)
+				}
+				n := buckets.Add(1)
+				env.Setenv("BUCKET", fmt.Sprintf("apimtls-script-%d-%d", os.Getpid()%100000, n))
+				env.Setenv("DOMAIN", fmt.Sprintf("api%d.example.com", n))
+				for _, svc := range []string{"API_GATEWAY", "APIGATEWAYV2", "ACM"} {
+					env.Setenv("AWS_ENDPOINT_URL_"+svc, fake.URL())
+				}
+				env.Setenv("AWS_ENDPOINT_URL_S3", minio.Endpoint)
+			}
+			for _, tool := range []string{"openssl"} {
+				if _, err := exec.LookPath(tool); err != nil && os.Getenv("CI") == "true" {
+					return fmt.Errorf("%s is not installed; CI must install it", tool)
+				}
+			}
+			return nil
+		},
+		Condition: func(cond string) (bool, error) {
+			if cond == "minio" {
+				return minio != nil, nil
+			}
+			return false, fmt.Errorf("unknown condition %q", cond)
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"exits":    cmdExits,
+			"mode":     cmdMode,
+			"json":     cmdJSON,
+			"waitfile": cmdWaitFile,
+			"fake":     func(ts *testscript.TestScript, neg bool, args []string) { cmdFake(ts, neg, args, fake) },
+			"jsonenv": func(ts *testscript.TestScript, neg bool, args []string) {
+				if len(args) != 2 {
+					ts.Fatalf("usage: jsonenv VAR PATH")
+				}
+				ts.Setenv(args[0], jsonAt(ts, args[1]))
+			},
+		},
+	})
+}
+
+// exits N command args...: run the command and require exit code N.
+func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) < 2 {
+		ts.Fatalf("usage: exits CODE command [args...]")
+	}
+	want, err := strconv.Atoi(args[0])
+	if err != nil {
+		ts.Fatalf("exits: bad code %q", args[0])
+	}
+	err = ts.Exec(args[1], args[2:]...)
+	got := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		got = ee.ExitCode()
+	} else if err != nil {
+		ts.Fatalf("exits: %v", err)
+	}
+	if got != want {
+		ts.Fatalf("%s exited %d, want %d", args[1], got, want)
+	}
+}
+
+// mode PATH PERM: the file's permission bits are exactly PERM (octal).
+func cmdMode(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: mode PATH PERM")
+	}
+	info, err := os.Stat(ts.MkAbs(args[0]))
+	ts.Check(err)
+	want, err := strconv.ParseUint(args[1], 8, 32)
+	ts.Check(err)
+	if got := uint64(info.Mode().Perm()); (got == want) == neg {
+		ts.Fatalf("%s has mode %04o, want %s%04o", args[0], got, map[bool]string{true: "not ", false: ""}[neg], want)
+	}
+}
+
+// json PATH VALUE: stdout parses as JSON and the value at PATH (keys and
+// indexes separated by dots, "len" for a length) prints as VALUE.
+func cmdJSON(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 2 {
+		ts.Fatalf("usage: json PATH VALUE")
+	}
+	if got := jsonAt(ts, args[0]); (got == args[1]) == neg {
+		ts.Fatalf("json %s = %q, want %q", args[0], got, args[1])
+	}
+}
+
+// jsonAt returns the value at path in stdout's JSON, printed with fmt.
+func jsonAt(ts *testscript.TestScript, path string) string {
+	var v any
+	if err := json.Unmarshal([]byte(ts.ReadFile("stdout")), &v); err != nil {
+		ts.Fatalf("stdout is not JSON: %v", err)
+	}
+	for _, part := range strings.Split(path, ".") {
+		switch cur := v.(type) {
+		case map[string]any:
+			if part == "len" {
+				v = float64(len(cur))
+				continue
+			}
+			v = cur[part]
+		case []any:
+			if part == "len" {
+				v = float64(len(cur))
+				continue
+			}
+			i, err := strconv.Atoi(part)
+			if err != nil || i >= len(cur) {
+				ts.Fatalf("json: no element %q", part)
+			}
+			v = cur[i]
+		default:
+			ts.Fatalf("json: %q is not inside an object or array", part)
+		}
+	}
+	return fmt.Sprint(v)
+}
+
+// waitfile VAR FILE: wait up to 20 s for FILE to exist and be non-empty,
+// then set VAR to its first line. Background servers announce themselves
+// this way (serve --url-file).
+func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: waitfile VAR FILE")
+	}
+	path := ts.MkAbs(args[1])
+	for range 200 {
+		if data, err := os.ReadFile(path); err == nil && len(data) > 0 {
+			line, _, _ := strings.Cut(string(data), "\n")
+			ts.Setenv(args[0], strings.TrimSpace(line))
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ts.Fatalf("%s did not appear within 20s", args[1])
+}
+
+// startFake runs the fake API Gateway control plane, reading truststores
+// from the MinIO server as API Gateway reads them from S3.
+var rawS3 *s3.Client // for scripts that must put what apimtls refuses to upload
+
+func startFake(t *testing.T, minio *miniotest.Server) *fakeapigw.Fake {
+	client := s3.New(s3.Options{Region: miniotest.Region, BaseEndpoint: aws.String(minio.Endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(miniotest.AccessKey, miniotest.SecretKey, "")})
+	rawS3 = client
+	store := &s3store.Store{API: client, Region: miniotest.Region}
+	f := fakeapigw.New(func(ctx context.Context, bucket, key, version string) ([]byte, error) {
+		data, _, err := store.Pull(ctx, bucket, key, version)
+		return data, err
+	})
+	f.UpdatingPolls = 2
+	t.Cleanup(f.Close)
+	return f
+}
+
+// fake configures the fake control plane from a script:
+//
+//	fake domain NAME http|rest [ENDPOINT [POLICY [CERT_ARN]]]
+//	fake api ID http|rest STAGE[:auto]...
+//	fake map DOMAIN API_ID STAGE
+//	fake cert ARN TYPE STATUS
+//	fake throttle SUBSTR N     (the next N mutating calls on paths containing SUBSTR)
+//	fake s3put BUCKET KEY FILE (straight into S3, bypassing push's checks)
+//	fake conflict DOMAIN N     (the next N updates of DOMAIN meet ConflictException)
+//	fake warn DOMAIN TEXT      (every truststore update of DOMAIN gets this warning)
+//	fake busy DOMAIN           (the domain is UPDATING for a few polls)
+//	fake mutations SUBSTR N    (exactly N mutating calls so far on paths containing SUBSTR)
+//	fake sent TEXT             (some request body contains TEXT)
+//	fake truststore DOMAIN URI VERSION
+//	fake default-endpoint ID on|off
+func cmdFake(ts *testscript.TestScript, neg bool, args []string, f *fakeapigw.Fake) {
+	if f == nil {
+		ts.Fatalf("no fake control plane: MinIO is missing")
+	}
+	if len(args) == 0 {
+		ts.Fatalf("usage: fake VERB ...")
+	}
+	arg := func(i int, def string) string {
+		if i < len(args) {
+			return args[i]
+		}
+		return def
+	}
+	switch args[0] {
+	case "domain":
+		f.AddDomain(&fakeapigw.Domain{Name: args[1], REST: args[2] == "rest", EndpointType: arg(3, "REGIONAL"), SecurityPolicy: arg(4, "TLS_1_2"),
+			CertificateArn: arg(5, "arn:aws:acm:us-east-1:111122223333:certificate/public")})
+	case "api":
+		a := &fakeapigw.API{ID: args[1], REST: args[2] == "rest", Stages: map[string]bool{}}
+		for _, st := range args[3:] {
+			name, auto := strings.CutSuffix(st, ":auto")
+			a.Stages[name] = auto
+		}
+		f.AddAPI(a)
+	case "map":
+		f.Map(args[1], args[2], args[3])
+	case "cert":
+		f.AddCertificate(&fakeapigw.Certificate{Arn: args[1], Type: args[2], Status: args[3]})
+	case "s3put":
+		_, err := rawS3.PutObject(context.Background(), &s3.PutObjectInput{Bucket: aws.String(args[1]), Key: aws.String(args[2]),
+			Body: strings.NewReader(ts.ReadFile(args[3]))})
+		ts.Check(err)
+	case "throttle":
+		n, _ := strconv.Atoi(args[2])
+		f.Throttle(args[1], n)
+	case "conflict":
+		n, _ := strconv.Atoi(args[2])
+		f.Conflict(args[1], n)
+	case "warn":
+		f.SetWarning(args[1], strings.Join(args[2:], " "))
+	case "busy":
+		f.MarkUpdating(args[1], 3)
+	case "mutations":
+		want, _ := strconv.Atoi(args[2])
+		var got []string
+		for _, r := range f.MutatingRequests() {
+			if strings.Contains(r.Path, args[1]) {
+				got = append(got, r.Method+" "+r.Path)
+			}
+		}
+		if (len(got) == want) == neg {
+			ts.Fatalf("%d mutating requests, want %d:\n%s", len(got), want, strings.Join(got, "\n"))
+		}
+	case "sent":
+		text := strings.Join(args[1:], " ")
+		found := false
+		for _, r := range f.Requests() {
+			found = found || strings.Contains(r.Body, text)
+		}
+		if found == neg {
+			ts.Fatalf("sent %q: %v", text, found)
+		}
+	case "truststore":
+		d := f.Domain(args[1])
+		if got := fmt.Sprintf("%s %s", d.TruststoreURI, d.TruststoreVersion); (got == args[2]+" "+arg(3, "")) == neg {
+			ts.Fatalf("domain %s truststore is %q, want %q", args[1], got, args[2]+" "+arg(3, ""))
+		}
+	case "default-endpoint":
+		a := f.API(args[1])
+		if got := map[bool]string{true: "off", false: "on"}[a.DisableDefault]; (got == args[2]) == neg {
+			ts.Fatalf("API %s default endpoint is %s", args[1], got)
+		}
+	default:
+		ts.Fatalf("fake: unknown verb %q", args[0])
+	}
+}
