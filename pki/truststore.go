@@ -493,3 +493,23 @@ func topOf(e *TrustEntry) *TrustEntry {
 	}
 	return e
 }
+
+// InvalidTruststoreError is a truststore that validation refused: it
+// carries the report, whose findings say why.
+type InvalidTruststoreError struct{ Report *TruststoreReport }
+
+func (e *InvalidTruststoreError) Error() string {
+	return fmt.Sprintf("the truststore has %d error(s)", e.Report.Errors)
+}
+
+// CheckTruststore is the one gate every command passes before it uses a
+// bundle (push, serve, enable-mtls, create): validation with signatures
+// verified, refusing any error. The report comes back either way, for its
+// warnings.
+func CheckTruststore(data []byte, now time.Time) (*TruststoreReport, error) {
+	r := ValidateTruststore(data, ValidateOptions{Now: now, VerifySignatures: true})
+	if r.Errors > 0 {
+		return r, &InvalidTruststoreError{Report: r}
+	}
+	return r, nil
+}
