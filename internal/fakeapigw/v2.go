@@ -3,6 +3,8 @@ package fakeapigw
 import (
 	"encoding/json"
 	"fmt"
+	"sort"
+	"time"
 )
 
 type v2Config struct {
@@ -10,6 +12,7 @@ type v2Config struct {
 	EndpointType                        string `json:"endpointType,omitempty"`
 	SecurityPolicy                      string `json:"securityPolicy,omitempty"`
 	DomainNameStatus                    string `json:"domainNameStatus,omitempty"`
+	DomainNameStatusMessage             string `json:"domainNameStatusMessage,omitempty"`
 	OwnershipVerificationCertificateArn string `json:"ownershipVerificationCertificateArn,omitempty"`
 }
 
@@ -19,24 +22,32 @@ type mtls struct {
 	TruststoreWarnings []string `json:"truststoreWarnings,omitempty"`
 }
 
+// mtlsIn is a request's MutualTlsAuthenticationInput: absent and empty
+// differ (see the package comment).
+type mtlsIn struct {
+	TruststoreURI     *string `json:"truststoreUri"`
+	TruststoreVersion *string `json:"truststoreVersion"`
+}
+
 type v2DomainOut struct {
 	DomainName               string     `json:"domainName"`
 	DomainNameConfigurations []v2Config `json:"domainNameConfigurations"`
 	MutualTLSAuthentication  *mtls      `json:"mutualTlsAuthentication,omitempty"`
+	RoutingMode              string     `json:"routingMode"`
 }
 
 func v2View(d *Domain) v2DomainOut {
-	out := v2DomainOut{DomainName: d.Name, DomainNameConfigurations: []v2Config{{
+	out := v2DomainOut{DomainName: d.Name, RoutingMode: routingModeOf(d), DomainNameConfigurations: []v2Config{{
 		CertificateArn: d.CertificateArn, EndpointType: d.EndpointType, SecurityPolicy: d.SecurityPolicy,
-		DomainNameStatus: d.Status, OwnershipVerificationCertificateArn: d.OwnershipCertArn}}}
+		DomainNameStatus: d.Status, DomainNameStatusMessage: d.StatusMessage, OwnershipVerificationCertificateArn: d.OwnershipCertArn}}}
 	if d.TruststoreURI != "" {
 		out.MutualTLSAuthentication = &mtls{d.TruststoreURI, d.TruststoreVersion, d.Warnings}
 	}
 	return out
 }
 
-func (f *Fake) v2GetDomain(m []string, _ []byte) (int, any, *apiError) {
-	d, err := f.domain(m[1])
+func (f *Fake) v2GetDomain(c *call) (int, any, *apiError) {
+	d, err := f.domain(c.m[1])
 	if err != nil {
 		return 0, nil, err
 	}
@@ -46,60 +57,65 @@ func (f *Fake) v2GetDomain(m []string, _ []byte) (int, any, *apiError) {
 type v2DomainIn struct {
 	DomainName               string     `json:"domainName"`
 	DomainNameConfigurations []v2Config `json:"domainNameConfigurations"`
-	MutualTLSAuthentication  *mtls      `json:"mutualTlsAuthentication"`
+	MutualTLSAuthentication  *mtlsIn    `json:"mutualTlsAuthentication"`
+	RoutingMode              string     `json:"routingMode"`
 }
 
-func (f *Fake) v2UpdateDomain(m []string, body []byte) (int, any, *apiError) {
-	d, err := f.domain(m[1])
+// msgOneConfig: AWS: hashicorp/terraform-provider-aws#18312
+// ("BadRequestException: Invalid input. Expected one domain name configuration").
+const msgOneConfig = "Invalid input. Expected one domain name configuration"
+
+func (f *Fake) v2UpdateDomain(c *call) (int, any, *apiError) {
+	d, err := f.domain(c.m[1])
 	if err != nil {
 		return 0, nil, err
 	}
 	var in v2DomainIn
-	if json.Unmarshal(body, &in) != nil {
-		return 0, nil, errorf(400, "BadRequestException", "Invalid request body")
+	if json.Unmarshal(c.body, &in) != nil {
+		return 0, nil, badRequest("Invalid request body")
 	}
 	if len(in.DomainNameConfigurations) != 1 {
-		return 0, nil, errorf(400, "BadRequestException", "Expected one domain name configuration")
+		return 0, nil, badRequest(msgOneConfig)
 	}
 	if err := f.startUpdate(d); err != nil {
 		return 0, nil, err
 	}
 	cfg := in.DomainNameConfigurations[0]
 	if cfg.CertificateArn == "" || cfg.EndpointType == "" {
-		return 0, nil, errorf(400, "BadRequestException", "Domain name configuration requires certificateArn and endpointType")
+		return 0, nil, badRequest("Domain name configuration requires certificateArn and endpointType")
 	}
 	next := *d
 	next.CertificateArn, next.EndpointType, next.OwnershipCertArn = cfg.CertificateArn, cfg.EndpointType, cfg.OwnershipVerificationCertificateArn
 	if cfg.SecurityPolicy != "" {
 		next.SecurityPolicy = cfg.SecurityPolicy
 	}
-	if in.MutualTLSAuthentication != nil {
-		if err := f.applyTruststore(&next, in.MutualTLSAuthentication.TruststoreURI, in.MutualTLSAuthentication.TruststoreVersion); err != nil {
-			return 0, nil, err
-		}
+	if in.RoutingMode != "" {
+		next.RoutingMode = in.RoutingMode
 	}
-	*d = next
-	f.finishUpdate(d)
+	var ch mtlsChange
+	if m := in.MutualTLSAuthentication; m != nil {
+		ch = mtlsChange{m.TruststoreURI, m.TruststoreVersion}
+	}
+	if err := f.commit(c, d, &next, ch); err != nil {
+		return 0, nil, err
+	}
 	return 200, v2View(d), nil
 }
 
-func (f *Fake) v2CreateDomain(_ []string, body []byte) (int, any, *apiError) {
+func (f *Fake) v2CreateDomain(c *call) (int, any, *apiError) {
 	var in v2DomainIn
-	if json.Unmarshal(body, &in) != nil || in.DomainName == "" || len(in.DomainNameConfigurations) != 1 {
-		return 0, nil, errorf(400, "BadRequestException", "Expected one domain name configuration")
+	if json.Unmarshal(c.body, &in) != nil || in.DomainName == "" || len(in.DomainNameConfigurations) != 1 {
+		return 0, nil, badRequest(msgOneConfig)
 	}
 	if f.Domains[in.DomainName] != nil {
-		return 0, nil, errorf(409, "ConflictException", "The domain name you provided already exists.")
+		return 0, nil, badRequest(msgDomainExists)
 	}
 	cfg := in.DomainNameConfigurations[0]
-	d := &Domain{Name: in.DomainName, EndpointType: cfg.EndpointType, SecurityPolicy: cfg.SecurityPolicy, CertificateArn: cfg.CertificateArn, OwnershipCertArn: cfg.OwnershipVerificationCertificateArn}
-	if in.MutualTLSAuthentication != nil {
-		if err := f.applyTruststore(d, in.MutualTLSAuthentication.TruststoreURI, in.MutualTLSAuthentication.TruststoreVersion); err != nil {
-			return 0, nil, err
-		}
+	d := &Domain{Name: in.DomainName, EndpointType: cfg.EndpointType, SecurityPolicy: cfg.SecurityPolicy, CertificateArn: cfg.CertificateArn,
+		OwnershipCertArn: cfg.OwnershipVerificationCertificateArn, RoutingMode: in.RoutingMode}
+	if err := f.create(c, d, in.MutualTLSAuthentication); err != nil {
+		return 0, nil, err
 	}
-	f.Domains[d.Name] = d
-	f.finishUpdate(d)
 	return 201, v2View(d), nil
 }
 
@@ -110,33 +126,73 @@ type v2Mapping struct {
 	Stage         string `json:"stage"`
 }
 
-func (f *Fake) v2GetMappings(m []string, _ []byte) (int, any, *apiError) {
-	d, err := f.domain(m[1])
+// GetApiMappings lists every mapping, REST and HTTP alike.
+func (f *Fake) v2GetMappings(c *call) (int, any, *apiError) {
+	d, err := f.domain(c.m[1])
+	if err != nil {
+		return 0, nil, err
+	}
+	lo, hi, next, err := pageV2(c, "map/"+d.Name, len(d.Mappings))
 	if err != nil {
 		return 0, nil, err
 	}
 	items := []v2Mapping{}
-	for i, mp := range d.Mappings {
+	for i := lo; i < hi; i++ {
+		mp := d.Mappings[i]
 		items = append(items, v2Mapping{mp.APIID, fmt.Sprintf("map%d", i), mp.BasePath, mp.Stage})
 	}
-	return 200, map[string]any{"items": items}, nil
+	return 200, pageOut("items", items, "nextToken", next), nil
 }
 
-func (f *Fake) v2CreateMapping(m []string, body []byte) (int, any, *apiError) {
-	d, err := f.domain(m[1])
+func (f *Fake) v2CreateMapping(c *call) (int, any, *apiError) {
+	d, err := f.domain(c.m[1])
 	if err != nil {
 		return 0, nil, err
 	}
 	var in v2Mapping
-	if json.Unmarshal(body, &in) != nil || in.APIID == "" || in.Stage == "" {
-		return 0, nil, errorf(400, "BadRequestException", "apiId and stage are required")
+	if json.Unmarshal(c.body, &in) != nil || in.APIID == "" || in.Stage == "" {
+		return 0, nil, badRequest("apiId and stage are required")
 	}
-	if f.APIs[in.APIID] == nil {
+	a := f.APIs[in.APIID]
+	if a == nil {
 		return 0, nil, errorf(404, "NotFoundException", "Invalid API identifier specified")
+	}
+	if err := f.mappingAllowed(d, in.APIMappingKey, msgMappingExists); err != nil {
+		return 0, nil, err
+	}
+	if _, ok := a.Stages[in.Stage]; !ok {
+		return 0, nil, errorf(404, "NotFoundException", "Invalid stage identifier specified")
 	}
 	d.Mappings = append(d.Mappings, Mapping{in.APIID, in.Stage, in.APIMappingKey})
 	in.APIMappingID = fmt.Sprintf("map%d", len(d.Mappings)-1)
 	return 201, in, nil
+}
+
+// ListRoutingRules (GET /v2/domainnames/{domainName}/routingrules, SDK
+// serializer of apigatewayv2 ListRoutingRules) in priority order.
+func (f *Fake) v2ListRoutingRules(c *call) (int, any, *apiError) {
+	d, err := f.domain(c.m[1])
+	if err != nil {
+		return 0, nil, err
+	}
+	rules := append([]RoutingRule(nil), d.RoutingRules...)
+	sort.SliceStable(rules, func(i, j int) bool { return rules[i].Priority < rules[j].Priority })
+	lo, hi, next, err := pageV2(c, "rule/"+d.Name, len(rules))
+	if err != nil {
+		return 0, nil, err
+	}
+	items := []map[string]any{}
+	for i, r := range rules[lo:hi] {
+		id := fmt.Sprintf("rule%d", lo+i)
+		items = append(items, map[string]any{
+			"actions":        []any{map[string]any{"invokeApi": map[string]any{"apiId": r.APIID, "stage": r.Stage, "stripBasePath": false}}},
+			"conditions":     []any{},
+			"priority":       r.Priority,
+			"routingRuleId":  id,
+			"routingRuleArn": "arn:aws:apigateway:us-east-1:111122223333:/domainnames/" + d.Name + "/routingrules/" + id,
+		})
+	}
+	return 200, pageOut("routingRules", items, "nextToken", next), nil
 }
 
 func (f *Fake) api(id string, rest bool) (*API, *apiError) {
@@ -144,11 +200,17 @@ func (f *Fake) api(id string, rest bool) (*API, *apiError) {
 	if a == nil || a.REST != rest {
 		return nil, errorf(404, "NotFoundException", "Invalid API identifier specified")
 	}
+	if a.StageDeployment == nil {
+		a.StageDeployment = map[string]string{}
+	}
+	if a.stageCreated == nil {
+		a.stageCreated, a.stageUpdated = map[string]time.Time{}, map[string]time.Time{}
+	}
 	return a, nil
 }
 
-func (f *Fake) v2GetAPI(m []string, _ []byte) (int, any, *apiError) {
-	a, err := f.api(m[1], false)
+func (f *Fake) v2GetAPI(c *call) (int, any, *apiError) {
+	a, err := f.api(c.m[1], false)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -156,51 +218,106 @@ func (f *Fake) v2GetAPI(m []string, _ []byte) (int, any, *apiError) {
 		"apiEndpoint": "https://" + a.ID + ".execute-api.us-east-1.amazonaws.com"}, nil
 }
 
-func (f *Fake) v2UpdateAPI(m []string, body []byte) (int, any, *apiError) {
-	a, err := f.api(m[1], false)
+func (f *Fake) v2UpdateAPI(c *call) (int, any, *apiError) {
+	a, err := f.api(c.m[1], false)
 	if err != nil {
 		return 0, nil, err
 	}
 	var in struct {
 		DisableExecuteAPIEndpoint *bool `json:"disableExecuteApiEndpoint"`
 	}
-	if json.Unmarshal(body, &in) != nil {
-		return 0, nil, errorf(400, "BadRequestException", "Invalid request body")
+	if json.Unmarshal(c.body, &in) != nil {
+		return 0, nil, badRequest("Invalid request body")
 	}
 	if in.DisableExecuteAPIEndpoint != nil {
-		a.DisableDefault = *in.DisableExecuteAPIEndpoint
+		f.setDefaultEndpoint(a, *in.DisableExecuteAPIEndpoint)
 	}
-	return f.v2GetAPI(m, nil)
+	return f.v2GetAPI(c)
 }
 
-func (f *Fake) v2GetStages(m []string, _ []byte) (int, any, *apiError) {
-	a, err := f.api(m[1], false)
+func iso(t time.Time) any {
+	if t.IsZero() {
+		return nil
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func (f *Fake) v2GetStages(c *call) (int, any, *apiError) {
+	a, err := f.api(c.m[1], false)
+	if err != nil {
+		return 0, nil, err
+	}
+	names := stageNames(a)
+	lo, hi, next, err := pageV2(c, "stage/"+a.ID, len(names))
 	if err != nil {
 		return 0, nil, err
 	}
 	items := []map[string]any{}
-	for name, auto := range a.Stages {
-		items = append(items, map[string]any{"stageName": name, "autoDeploy": auto})
+	for _, name := range names[lo:hi] {
+		created, updated := stageDates(a, name)
+		item := map[string]any{"stageName": name, "autoDeploy": a.Stages[name], "createdDate": iso(created), "lastUpdatedDate": iso(updated)}
+		if id := a.StageDeployment[name]; id != "" {
+			item["deploymentId"] = id
+		}
+		items = append(items, item)
 	}
-	return 200, map[string]any{"items": items}, nil
+	return 200, pageOut("items", items, "nextToken", next), nil
 }
 
-// deploy serves CreateDeployment for both services.
-func (f *Fake) deploy(m []string, body []byte) (int, any, *apiError) {
-	a := f.APIs[m[1]]
-	if a == nil {
-		return 0, nil, errorf(404, "NotFoundException", "Invalid API identifier specified")
+func (f *Fake) v2GetDeployments(c *call) (int, any, *apiError) {
+	a, err := f.api(c.m[1], false)
+	if err != nil {
+		return 0, nil, err
 	}
+	lo, hi, next, err := pageV2(c, "dep/"+a.ID, len(a.DeploymentLog))
+	if err != nil {
+		return 0, nil, err
+	}
+	items := []map[string]any{}
+	for _, d := range a.DeploymentLog[lo:hi] {
+		items = append(items, map[string]any{"deploymentId": d.ID, "description": d.Description, "createdDate": iso(d.Created), "deploymentStatus": "DEPLOYED"})
+	}
+	return 200, pageOut("items", items, "nextToken", next), nil
+}
+
+func (f *Fake) v2Deploy(c *call) (int, any, *apiError) {
+	a, err := f.api(c.m[1], false)
+	if err != nil {
+		return 0, nil, err
+	}
+	d, err := f.deploy(c, a)
+	if err != nil {
+		return 0, nil, err
+	}
+	return 201, map[string]any{"deploymentId": d.ID, "description": d.Description, "createdDate": iso(d.Created), "deploymentStatus": "DEPLOYED"}, nil
+}
+
+// msgAutoDeploy: an auto-deploy stage is deployed by API Gateway on every
+// change and takes no CreateDeployment. AWS: "Stages for HTTP APIs"
+// (autoDeploy); the refusal is documented nowhere we found, so its wording
+// is the fake's.
+const msgAutoDeploy = "Stage %s has autoDeploy enabled: deployments to it are created by API Gateway and cannot be created manually"
+
+// deploy serves CreateDeployment for both services: the stage must exist
+// and, for an HTTP API, must not auto-deploy.
+func (f *Fake) deploy(c *call, a *API) (Deployment, *apiError) {
 	var in struct {
-		StageName string `json:"stageName"`
+		StageName   string `json:"stageName"`
+		Description string `json:"description"`
 	}
-	if json.Unmarshal(body, &in) != nil || in.StageName == "" {
-		return 0, nil, errorf(400, "BadRequestException", "stageName is required")
+	if json.Unmarshal(c.body, &in) != nil || in.StageName == "" {
+		return Deployment{}, badRequest("stageName is required")
 	}
-	if _, ok := a.Stages[in.StageName]; !ok {
-		return 0, nil, errorf(404, "NotFoundException", "Invalid stage identifier specified")
+	auto, ok := a.Stages[in.StageName]
+	if !ok {
+		return Deployment{}, errorf(404, "NotFoundException", "Invalid stage identifier specified")
 	}
+	if auto && !a.REST {
+		return Deployment{}, badRequest(msgAutoDeploy, in.StageName)
+	}
+	now := f.Clock.Now()
 	a.Deployments = append(a.Deployments, in.StageName)
-	id := fmt.Sprintf("dep%d", len(a.Deployments))
-	return 201, map[string]any{"id": id, "deploymentId": id, "deploymentStatus": "DEPLOYED"}, nil
+	d := f.newDeployment(a, in.StageName, in.Description, now)
+	a.stageUpdated[in.StageName] = now
+	return d, nil
 }

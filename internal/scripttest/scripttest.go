@@ -14,6 +14,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -192,16 +193,28 @@ func cmdWaitFile(ts *testscript.TestScript, neg bool, args []string) {
 // from the MinIO server as API Gateway reads them from S3.
 var rawS3 *s3.Client // for scripts that must put what apimtls refuses to upload
 
+// denyRead holds the buckets whose truststores the fake may not read, as
+// when a bucket policy denies API Gateway's read on the caller's behalf.
+var denyRead sync.Map
+
 func startFake(t *testing.T, minio *miniotest.Server) *fakeapigw.Fake {
 	client := s3.New(s3.Options{Region: miniotest.Region, BaseEndpoint: aws.String(minio.Endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(miniotest.AccessKey, miniotest.SecretKey, "")})
 	rawS3 = client
 	store := &s3store.Store{API: client, Region: miniotest.Region}
-	f := fakeapigw.New(func(ctx context.Context, bucket, key, version string) ([]byte, error) {
+	f := fakeapigw.New(func(ctx context.Context, _, bucket, key, version string) ([]byte, error) {
+		if _, denied := denyRead.Load(bucket); denied {
+			return nil, fmt.Errorf("s3://%s/%s: %w", bucket, key, fakeapigw.ErrAccessDenied)
+		}
 		data, _, err := store.Pull(ctx, bucket, key, version)
 		return data, err
 	})
 	f.UpdatingPolls = 2
+	// The command under test runs in a subprocess that cannot share a test
+	// clock, so waiting out AWS's quotas would take real time (30 s per
+	// domain update). Scripts run without quotas; quota behaviour is covered
+	// by the Go tests against this same fake with a TestClock.
+	f.Quotas = fakeapigw.Quotas{}
 	t.Cleanup(f.Close)
 	return f
 }
@@ -221,6 +234,10 @@ func startFake(t *testing.T, minio *miniotest.Server) *fakeapigw.Fake {
 //	fake sent TEXT             (some request body contains TEXT)
 //	fake truststore DOMAIN URI VERSION
 //	fake default-endpoint ID on|off
+//	fake deployment API STAGE DESCRIPTION AGO (a deployment made AGO ago, e.g. 48h)
+//	fake rule DOMAIN PRIORITY API STAGE        (a routing rule)
+//	fake routing-mode DOMAIN MODE              (API_MAPPING_ONLY, ROUTING_RULE_ONLY, ...)
+//	fake deny-read BUCKET                      (the fake may not read truststores in BUCKET)
 func cmdFake(ts *testscript.TestScript, neg bool, args []string, f *fakeapigw.Fake) {
 	if f == nil {
 		ts.Fatalf("no fake control plane: MinIO is missing")
@@ -293,6 +310,24 @@ func cmdFake(ts *testscript.TestScript, neg bool, args []string, f *fakeapigw.Fa
 		if got := map[bool]string{true: "off", false: "on"}[a.DisableDefault]; (got == args[2]) == neg {
 			ts.Fatalf("API %s default endpoint is %s", args[1], got)
 		}
+	case "deployment":
+		if len(args) != 5 {
+			ts.Fatalf("usage: fake deployment API STAGE DESCRIPTION AGO")
+		}
+		ago, err := time.ParseDuration(args[4])
+		ts.Check(err)
+		f.Deploy(args[1], args[2], args[3], time.Now().Add(-ago))
+	case "rule":
+		if len(args) != 5 {
+			ts.Fatalf("usage: fake rule DOMAIN PRIORITY API STAGE")
+		}
+		prio, err := strconv.Atoi(args[2])
+		ts.Check(err)
+		f.AddRoutingRule(args[1], fakeapigw.RoutingRule{Priority: prio, APIID: args[3], Stage: args[4]})
+	case "routing-mode":
+		f.SetRoutingMode(args[1], args[2])
+	case "deny-read":
+		denyRead.Store(args[1], true)
 	default:
 		ts.Fatalf("fake: unknown verb %q", args[0])
 	}
