@@ -2,9 +2,12 @@ package apigw
 
 import (
 	"context"
-	"fmt"
-
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	acmtypes "github.com/aws/aws-sdk-go-v2/service/acm/types"
@@ -94,96 +97,263 @@ func (c *Client) DetectAPI(ctx context.Context, id string) (APIType, error) {
 	return REST, nil
 }
 
-// DisableResult says what DisableDefaultEndpoint changed.
-type DisableResult struct {
-	APIID         string   `json:"api_id"`
-	APIType       APIType  `json:"api_type"`
-	WasEnabled    bool     `json:"was_enabled"`
-	Redeployed    []string `json:"redeployed_stages"`
-	AutoDeployed  []string `json:"auto_deployed_stages,omitempty"`
-	AlreadyClosed bool     `json:"already_closed"`
+// StageState is one stage of an API and whether its live deployment has
+// the default endpoint closed.
+type StageState struct {
+	Name         string     `json:"stage"`
+	AutoDeploy   bool       `json:"auto_deploy,omitempty"`
+	DeploymentID string     `json:"deployment_id,omitempty"`
+	DeployedAt   *time.Time `json:"deployed_at,omitempty"`
+	// Closed says the stage serves a deployment made after the endpoint was
+	// turned off (or deploys automatically), so execute-api is shut there.
+	Closed bool `json:"closed"`
 }
 
-// DisableDefaultEndpoint turns off the execute-api endpoint and deploys so
-// that it takes effect: HTTP API stages without auto-deploy and every REST
-// API stage (or only stage, when given) get a new deployment. It is
-// idempotent: an API whose endpoint is already off is left alone.
-func (c *Client) DisableDefaultEndpoint(ctx context.Context, id string, t APIType, stage string, dryRun bool) (*DisableResult, error) {
+// EndpointPlan is what closing an API's default endpoint involves.
+type EndpointPlan struct {
+	APIID   string  `json:"api_id"`
+	APIType APIType `json:"api_type"`
+	// Enabled is the API's flag now.
+	Enabled bool `json:"enabled"`
+	// ClosedAt is when apimtls turned the flag off, read back from the
+	// description of its deployments; nil when unknown.
+	ClosedAt *time.Time   `json:"closed_at,omitempty"`
+	Stages   []StageState `json:"stages"`
+}
+
+// NeedDeployment lists the stages still serving execute-api until they
+// get a new deployment.
+func (p *EndpointPlan) NeedDeployment() []string {
+	var out []string
+	for _, s := range p.Stages {
+		if !s.Closed && !s.AutoDeploy {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+// deployMarker starts the description of apimtls's deployments; the time
+// after it is when the flag was turned off, so a later run can tell which
+// stages still serve a deployment from before the change.
+const deployMarker = "apimtls: default execute-api endpoint closed at "
+
+// PlanDefaultEndpoint reads the API's flag, its stages and their live
+// deployments.
+func (c *Client) PlanDefaultEndpoint(ctx context.Context, id string, t APIType) (*EndpointPlan, error) {
 	on, err := c.DefaultEndpoint(ctx, id, t)
 	if err != nil {
 		return nil, err
 	}
-	res := &DisableResult{APIID: id, APIType: t, WasEnabled: on, AlreadyClosed: !on, Redeployed: []string{}}
-	if !on || dryRun {
-		return res, nil
-	}
-	// Stages first, so that a wrong --stage changes nothing.
-	stages, err := c.stages(ctx, id, t, stage)
+	plan := &EndpointPlan{APIID: id, APIType: t, Enabled: on, Stages: []StageState{}}
+	stages, err := c.stages(ctx, id, t)
 	if err != nil {
 		return nil, err
 	}
+	deps, err := c.deployments(ctx, id, t)
+	if err != nil {
+		return nil, err
+	}
+	for _, d := range deps {
+		if at, ok := strings.CutPrefix(d.description, deployMarker); ok {
+			if ts, err := time.Parse(time.RFC3339, at); err == nil && (plan.ClosedAt == nil || ts.Before(*plan.ClosedAt)) {
+				plan.ClosedAt = &ts
+			}
+		}
+	}
+	for _, st := range stages {
+		if d, ok := deps[st.DeploymentID]; ok && d.created != nil {
+			st.DeployedAt = d.created
+		}
+		// Off, and deployed since (or by apimtls, or automatically).
+		st.Closed = !on && (st.AutoDeploy || (st.DeployedAt != nil && plan.ClosedAt != nil && !st.DeployedAt.Before(*plan.ClosedAt)) ||
+			strings.HasPrefix(deps[st.DeploymentID].description, deployMarker))
+		plan.Stages = append(plan.Stages, st)
+	}
+	return plan, nil
+}
+
+// DisableResult says what DisableDefaultEndpoint changed.
+type DisableResult struct {
+	*EndpointPlan
+	WasEnabled    bool     `json:"was_enabled"`
+	Redeployed    []string `json:"redeployed_stages"`
+	AutoDeployed  []string `json:"auto_deployed_stages,omitempty"`
+	Pending       []string `json:"pending_stages,omitempty"`
+	AlreadyClosed bool     `json:"already_closed"`
+}
+
+// DisableDefaultEndpoint turns off the execute-api endpoint if it is on,
+// then deploys the chosen stages among those still serving a deployment
+// from before the change (all of them with all). A deployment publishes
+// the API's working definition to the stage, so only chosen stages get
+// one; the others are listed as Pending. Deployments are paced by
+// CreateDeployment's quota, and a re-run finishes what an earlier run left.
+func (c *Client) DisableDefaultEndpoint(ctx context.Context, plan *EndpointPlan, chosen []string, all bool, onWait OnWait) (*DisableResult, error) {
+	res := &DisableResult{EndpointPlan: plan, WasEnabled: plan.Enabled, Redeployed: []string{}}
+	need := plan.NeedDeployment()
+	deploy, err := selectStages(plan, need, chosen, all)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range plan.Stages {
+		if s.AutoDeploy {
+			res.AutoDeployed = append(res.AutoDeployed, s.Name)
+		}
+	}
+	res.AlreadyClosed = !plan.Enabled && len(need) == 0
+	if res.AlreadyClosed {
+		return res, nil
+	}
+	closedAt := plan.ClosedAt
+	if plan.Enabled {
+		now := c.clock().Now().UTC().Truncate(time.Second)
+		if err := c.closeEndpoint(ctx, plan.APIID, plan.APIType); err != nil {
+			return nil, err
+		}
+		closedAt, plan.Enabled = &now, false
+	}
+	var why string
+	if closedAt != nil {
+		why = deployMarker + closedAt.Format(time.RFC3339)
+	} else {
+		// Closed by someone else, at a time nobody recorded: a deployment
+		// now is after it, whenever it was.
+		why = deployMarker + c.clock().Now().UTC().Truncate(time.Second).Format(time.RFC3339)
+	}
+	for _, name := range deploy {
+		err := c.write(ctx, deployment, onWait, func() error { return c.createDeployment(ctx, plan.APIID, plan.APIType, name, why) })
+		if err != nil {
+			res.Pending = remove(need, res.Redeployed)
+			return res, withStages(err, plan.APIID, res.Pending)
+		}
+		res.Redeployed = append(res.Redeployed, name)
+	}
+	res.Pending = remove(need, res.Redeployed)
+	return res, nil
+}
+
+// selectStages checks the chosen stage names before anything changes.
+func selectStages(plan *EndpointPlan, need, chosen []string, all bool) ([]string, error) {
+	if all {
+		return need, nil
+	}
+	var out []string
+	for _, name := range chosen {
+		found := false
+		for _, s := range plan.Stages {
+			found = found || s.Name == name
+		}
+		if !found {
+			return nil, fmt.Errorf("API %s has no stage %q: nothing was changed", plan.APIID, name)
+		}
+		if slices.Contains(need, name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+func remove(from, these []string) []string {
+	var out []string
+	for _, s := range from {
+		if !slices.Contains(these, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func withStages(err error, id string, pending []string) error {
+	return fmt.Errorf("%w (stages of %s still serving execute-api: %s; run the command again to finish them)", err, id, strings.Join(pending, ", "))
+}
+
+func (c *Client) closeEndpoint(ctx context.Context, id string, t APIType) error {
+	var err error
 	if t == HTTP {
 		_, err = c.V2.UpdateApi(ctx, &apigatewayv2.UpdateApiInput{ApiId: aws.String(id), DisableExecuteApiEndpoint: aws.Bool(true)})
 	} else {
 		_, err = c.V1.UpdateRestApi(ctx, &apigateway.UpdateRestApiInput{RestApiId: aws.String(id), PatchOperations: []v1types.PatchOperation{
 			{Op: v1types.OpReplace, Path: aws.String("/disableExecuteApiEndpoint"), Value: aws.String("True")}}})
 	}
-	if err != nil {
-		return nil, classify(err, "disable the default endpoint of "+id)
-	}
-	const why = "apimtls: disable the default execute-api endpoint"
-	for _, st := range stages {
-		// An HTTP API stage with auto-deploy picks the change up by itself;
-		// any other stage, and every REST API stage, needs a deployment.
-		if st.autoDeploy {
-			res.AutoDeployed = append(res.AutoDeployed, st.name)
-			continue
-		}
-		if t == HTTP {
-			_, err = c.V2.CreateDeployment(ctx, &apigatewayv2.CreateDeploymentInput{ApiId: aws.String(id), StageName: aws.String(st.name), Description: aws.String(why)})
-		} else {
-			_, err = c.V1.CreateDeployment(ctx, &apigateway.CreateDeploymentInput{RestApiId: aws.String(id), StageName: aws.String(st.name), Description: aws.String(why)})
-		}
-		if err != nil {
-			return nil, classify(err, "deploy stage "+st.name+" of "+id)
-		}
-		res.Redeployed = append(res.Redeployed, st.name)
-	}
-	return res, nil
+	return classify(err, "disable the default endpoint of "+id)
 }
 
-type stageInfo struct {
-	name       string
-	autoDeploy bool
-}
-
-// stages lists an API's stages, or only the one named, which must exist.
-func (c *Client) stages(ctx context.Context, id string, t APIType, only string) ([]stageInfo, error) {
-	var all []stageInfo
+func (c *Client) createDeployment(ctx context.Context, id string, t APIType, stage, why string) error {
+	var err error
 	if t == HTTP {
-		out, err := c.V2.GetStages(ctx, &apigatewayv2.GetStagesInput{ApiId: aws.String(id)})
-		if err != nil {
-			return nil, classify(err, "list the stages of "+id)
-		}
-		for _, s := range out.Items {
-			all = append(all, stageInfo{aws.ToString(s.StageName), aws.ToBool(s.AutoDeploy)})
-		}
+		_, err = c.V2.CreateDeployment(ctx, &apigatewayv2.CreateDeploymentInput{ApiId: aws.String(id), StageName: aws.String(stage), Description: aws.String(why)}, noRetryV2)
 	} else {
+		_, err = c.V1.CreateDeployment(ctx, &apigateway.CreateDeploymentInput{RestApiId: aws.String(id), StageName: aws.String(stage), Description: aws.String(why)}, noRetryV1)
+	}
+	return classify(err, "deploy stage "+stage+" of "+id)
+}
+
+// stages lists every stage of an API with its live deployment.
+func (c *Client) stages(ctx context.Context, id string, t APIType) ([]StageState, error) {
+	var all []StageState
+	if t == REST {
 		out, err := c.V1.GetStages(ctx, &apigateway.GetStagesInput{RestApiId: aws.String(id)})
 		if err != nil {
 			return nil, classify(err, "list the stages of "+id)
 		}
 		for _, s := range out.Item {
-			all = append(all, stageInfo{name: aws.ToString(s.StageName)})
+			all = append(all, StageState{Name: aws.ToString(s.StageName), DeploymentID: aws.ToString(s.DeploymentId)})
 		}
-	}
-	if only == "" {
 		return all, nil
 	}
-	for _, s := range all {
-		if s.name == only {
-			return []stageInfo{s}, nil
+	in := &apigatewayv2.GetStagesInput{ApiId: aws.String(id)}
+	for {
+		out, err := c.V2.GetStages(ctx, in)
+		if err != nil {
+			return nil, classify(err, "list the stages of "+id)
+		}
+		for _, s := range out.Items {
+			all = append(all, StageState{Name: aws.ToString(s.StageName), AutoDeploy: aws.ToBool(s.AutoDeploy), DeploymentID: aws.ToString(s.DeploymentId)})
+		}
+		if aws.ToString(out.NextToken) == "" {
+			return all, nil
+		}
+		in.NextToken = out.NextToken
+	}
+}
+
+type deploymentInfo struct {
+	created     *time.Time
+	description string
+}
+
+// deployments reads every page of an API's deployments.
+func (c *Client) deployments(ctx context.Context, id string, t APIType) (map[string]deploymentInfo, error) {
+	out := map[string]deploymentInfo{}
+	if t == REST {
+		in := &apigateway.GetDeploymentsInput{RestApiId: aws.String(id), Limit: aws.Int32(500)}
+		for {
+			page, err := c.V1.GetDeployments(ctx, in)
+			if err != nil {
+				return nil, classify(err, "list the deployments of "+id)
+			}
+			for _, d := range page.Items {
+				out[aws.ToString(d.Id)] = deploymentInfo{d.CreatedDate, aws.ToString(d.Description)}
+			}
+			if aws.ToString(page.Position) == "" {
+				return out, nil
+			}
+			in.Position = page.Position
 		}
 	}
-	return nil, fmt.Errorf("API %s has no stage %q: nothing was changed", id, only)
+	in := &apigatewayv2.GetDeploymentsInput{ApiId: aws.String(id)}
+	for {
+		page, err := c.V2.GetDeployments(ctx, in)
+		if err != nil {
+			return nil, classify(err, "list the deployments of "+id)
+		}
+		for _, d := range page.Items {
+			out[aws.ToString(d.DeploymentId)] = deploymentInfo{d.CreatedDate, aws.ToString(d.Description)}
+		}
+		if aws.ToString(page.NextToken) == "" {
+			return out, nil
+		}
+		in.NextToken = page.NextToken
+	}
 }

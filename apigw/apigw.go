@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway"
@@ -50,18 +51,21 @@ const RequiredPolicy = "TLS_1_2"
 
 // Domain is a custom domain as both services describe it.
 type Domain struct {
-	Name              string    `json:"domain"`
-	APIType           APIType   `json:"api_type"`
-	EndpointType      string    `json:"endpoint_type"`
-	SecurityPolicy    string    `json:"security_policy"`
-	Status            string    `json:"status"`
-	StatusMessage     string    `json:"status_message,omitempty"`
-	CertificateArn    string    `json:"certificate_arn,omitempty"`
-	OwnershipCertArn  string    `json:"ownership_verification_certificate_arn,omitempty"`
-	TruststoreURI     string    `json:"truststore_uri,omitempty"`
-	TruststoreVersion string    `json:"truststore_version,omitempty"`
-	Warnings          []string  `json:"truststore_warnings,omitempty"`
-	Mappings          []Mapping `json:"mappings,omitempty"`
+	Name              string   `json:"domain"`
+	APIType           APIType  `json:"api_type"`
+	EndpointType      string   `json:"endpoint_type"`
+	SecurityPolicy    string   `json:"security_policy"`
+	Status            string   `json:"status"`
+	StatusMessage     string   `json:"status_message,omitempty"`
+	CertificateArn    string   `json:"certificate_arn,omitempty"`
+	OwnershipCertArn  string   `json:"ownership_verification_certificate_arn,omitempty"`
+	TruststoreURI     string   `json:"truststore_uri,omitempty"`
+	TruststoreVersion string   `json:"truststore_version,omitempty"`
+	Warnings          []string `json:"truststore_warnings,omitempty"`
+	// RoutingMode says whether requests are routed by API mappings, by
+	// routing rules, or rules first (docs/apigateway-rules.md).
+	RoutingMode string    `json:"routing_mode,omitempty"`
+	Mappings    []Mapping `json:"mappings,omitempty"`
 }
 
 // MTLSEnabled reports whether the domain has a truststore.
@@ -74,7 +78,21 @@ type Mapping struct {
 	Stage                  string `json:"stage"`
 	BasePath               string `json:"base_path,omitempty"`
 	DefaultEndpointEnabled bool   `json:"default_endpoint_enabled"`
+	// APIType is the mapped API's own type: one domain can serve REST and
+	// HTTP APIs together.
+	APIType APIType `json:"api_type,omitempty"`
+	// Via is "mapping" or "routing rule".
+	Via string `json:"via,omitempty"`
+	// Unused marks an API mapping the domain's routing mode ignores
+	// (ROUTING_RULE_ONLY): it routes no traffic.
+	Unused bool `json:"unused,omitempty"`
 }
+
+// Routing modes of a domain.
+const (
+	RoutingMappingOnly = "API_MAPPING_ONLY"
+	RoutingRuleOnly    = "ROUTING_RULE_ONLY"
+)
 
 // V2API lists the apigatewayv2 calls apimtls makes.
 type V2API interface {
@@ -86,7 +104,9 @@ type V2API interface {
 	GetApi(context.Context, *apigatewayv2.GetApiInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.GetApiOutput, error)
 	UpdateApi(context.Context, *apigatewayv2.UpdateApiInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.UpdateApiOutput, error)
 	GetStages(context.Context, *apigatewayv2.GetStagesInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.GetStagesOutput, error)
+	GetDeployments(context.Context, *apigatewayv2.GetDeploymentsInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.GetDeploymentsOutput, error)
 	CreateDeployment(context.Context, *apigatewayv2.CreateDeploymentInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.CreateDeploymentOutput, error)
+	ListRoutingRules(context.Context, *apigatewayv2.ListRoutingRulesInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.ListRoutingRulesOutput, error)
 }
 
 // V1API lists the apigateway calls apimtls makes.
@@ -99,6 +119,7 @@ type V1API interface {
 	GetRestApi(context.Context, *apigateway.GetRestApiInput, ...func(*apigateway.Options)) (*apigateway.GetRestApiOutput, error)
 	UpdateRestApi(context.Context, *apigateway.UpdateRestApiInput, ...func(*apigateway.Options)) (*apigateway.UpdateRestApiOutput, error)
 	GetStages(context.Context, *apigateway.GetStagesInput, ...func(*apigateway.Options)) (*apigateway.GetStagesOutput, error)
+	GetDeployments(context.Context, *apigateway.GetDeploymentsInput, ...func(*apigateway.Options)) (*apigateway.GetDeploymentsOutput, error)
 	CreateDeployment(context.Context, *apigateway.CreateDeploymentInput, ...func(*apigateway.Options)) (*apigateway.CreateDeploymentOutput, error)
 }
 
@@ -115,6 +136,11 @@ var (
 	ErrAccessDenied = errors.New("access denied")
 	ErrBadRequest   = errors.New("refused by API Gateway")
 	ErrEndpointDown = errors.New("cannot reach the endpoint")
+	ErrTimeout      = errors.New("timed out")
+	// ErrTruststoreAccess is API Gateway failing to read the truststore
+	// object on the caller's behalf (docs/apigateway-rules.md, "Reading the
+	// truststore").
+	ErrTruststoreAccess = errors.New("API Gateway cannot read the truststore")
 )
 
 // Client is API Gateway in one Region.
@@ -122,9 +148,24 @@ type Client struct {
 	V1  V1API
 	V2  V2API
 	ACM ACMAPI
-	// Backoff paces retries after throttling and conflicts; tests shorten it.
+	// Clock is what waits and polls go by (default: the wall clock).
+	Clock Clock
+	// Quotas space the calls that change things (default: AWSQuotas).
+	Quotas *Quotas
+	// Backoff paces retries after throttling and conflicts when AWS does
+	// not say how long to wait (default: DefaultBackoff).
 	Backoff Backoff
+	// Poll is the interval between reads while waiting for a domain
+	// (default: 5 s).
+	Poll  time.Duration
+	pacer pacer
 }
+
+// noRetryV1 and noRetryV2 turn the SDK's retries off for one call: apigw
+// retries the quota-bound calls itself, with AWS's intervals and a message
+// per wait; the SDK's quick retries would only burn the quota.
+func noRetryV1(o *apigateway.Options)   { o.RetryMaxAttempts = 1 }
+func noRetryV2(o *apigatewayv2.Options) { o.RetryMaxAttempts = 1 }
 
 func apiCode(err error) string {
 	var ae smithy.APIError
@@ -160,6 +201,9 @@ func classify(err error, doing string) error {
 		kind = ErrAccessDenied
 	case "BadRequestException", "ValidationException", "InvalidParameterException":
 		kind = ErrBadRequest
+		if strings.Contains(apiMessage(err), "Unable to access truststore") {
+			kind = ErrTruststoreAccess
+		}
 	default:
 		var opErr *net.OpError
 		if errors.As(err, &opErr) {

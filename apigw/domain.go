@@ -13,32 +13,73 @@ import (
 	v2types "github.com/aws/aws-sdk-go-v2/service/apigatewayv2/types"
 )
 
-// GetDomain reads a domain from the service of its API type. Both services
-// see the same Regional domains, so Auto asks apigatewayv2 and goes by the
-// API mapped to the domain: a REST API makes it a REST domain, read again
-// through apigateway; no mapping, or an HTTP API, an HTTP one.
+// GetDomain reads a domain and everything that routes traffic through it.
+// Both services see the same Regional domains, so Auto reads it through
+// apigatewayv2 (falling back to apigateway) and then goes by the APIs
+// behind it: only REST APIs make it a REST domain, updated with patch
+// operations; none, HTTP APIs or a mix, an HTTP one, updated through
+// apigatewayv2. Every mapping is typed by its own API, every page of
+// mappings is read, and routing rules count as well as mappings
+// (docs/apigateway-rules.md, "Routing").
 func (c *Client) GetDomain(ctx context.Context, name string, t APIType) (*Domain, error) {
+	d, err := c.readDomain(ctx, name, t)
+	if err != nil {
+		return nil, err
+	}
+	if d.Mappings, err = c.mappings(ctx, d); err != nil {
+		return nil, err
+	}
+	rules, err := c.routingRules(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	d.Mappings = append(d.Mappings, rules...)
+	types := map[string]APIType{}
+	for i, m := range d.Mappings {
+		if types[m.APIID] == "" {
+			if types[m.APIID], err = c.DetectAPI(ctx, m.APIID); err != nil {
+				return nil, err
+			}
+		}
+		d.Mappings[i].APIType = types[m.APIID]
+		d.Mappings[i].Unused = m.Via == ViaMapping && d.RoutingMode == RoutingRuleOnly
+	}
+	if t == Auto {
+		d.APIType = domainType(d.Mappings)
+	}
+	return d, nil
+}
+
+// How an API is routed through a domain (Mapping.Via).
+const (
+	ViaMapping = "mapping"
+	ViaRule    = "routing rule"
+)
+
+// domainType is REST when only REST APIs are mapped, else HTTP.
+func domainType(ms []Mapping) APIType {
+	rest := 0
+	for _, m := range ms {
+		if m.APIType == REST {
+			rest++
+		}
+	}
+	if rest > 0 && rest == len(ms) {
+		return REST
+	}
+	return HTTP
+}
+
+// readDomain reads the domain alone, through the service of its type.
+func (c *Client) readDomain(ctx context.Context, name string, t APIType) (*Domain, error) {
 	if t == REST {
 		return c.getV1(ctx, name)
 	}
 	d, err := c.getV2(ctx, name)
-	if t == HTTP {
-		return d, err
-	}
-	if errors.Is(err, ErrNotFound) {
+	if t == Auto && errors.Is(err, ErrNotFound) {
 		return c.getV1(ctx, name)
 	}
-	if err != nil || len(d.Mappings) == 0 {
-		return d, err
-	}
-	kind, err := c.DetectAPI(ctx, d.Mappings[0].APIID)
-	if err != nil {
-		return nil, err
-	}
-	if kind == REST {
-		return c.getV1(ctx, name)
-	}
-	return d, nil
+	return d, err
 }
 
 func (c *Client) getV2(ctx context.Context, name string) (*Domain, error) {
@@ -46,7 +87,7 @@ func (c *Client) getV2(ctx context.Context, name string) (*Domain, error) {
 	if err != nil {
 		return nil, classify(err, "get domain "+name)
 	}
-	d := &Domain{Name: name, APIType: HTTP}
+	d := &Domain{Name: name, APIType: HTTP, RoutingMode: string(out.RoutingMode)}
 	if len(out.DomainNameConfigurations) > 0 {
 		cfg := out.DomainNameConfigurations[0]
 		d.EndpointType = string(cfg.EndpointType)
@@ -59,13 +100,6 @@ func (c *Client) getV2(ctx context.Context, name string) (*Domain, error) {
 	if m := out.MutualTlsAuthentication; m != nil {
 		d.TruststoreURI, d.TruststoreVersion, d.Warnings = aws.ToString(m.TruststoreUri), aws.ToString(m.TruststoreVersion), m.TruststoreWarnings
 	}
-	maps, err := c.V2.GetApiMappings(ctx, &apigatewayv2.GetApiMappingsInput{DomainName: aws.String(name)})
-	if err != nil {
-		return nil, classify(err, "get the API mappings of "+name)
-	}
-	for _, m := range maps.Items {
-		d.Mappings = append(d.Mappings, Mapping{APIID: aws.ToString(m.ApiId), Stage: aws.ToString(m.Stage), BasePath: aws.ToString(m.ApiMappingKey)})
-	}
 	return d, nil
 }
 
@@ -76,7 +110,7 @@ func (c *Client) getV1(ctx context.Context, name string) (*Domain, error) {
 	}
 	d := &Domain{Name: name, APIType: REST, SecurityPolicy: string(out.SecurityPolicy), Status: string(out.DomainNameStatus),
 		StatusMessage: aws.ToString(out.DomainNameStatusMessage), CertificateArn: aws.ToString(out.RegionalCertificateArn),
-		OwnershipCertArn: aws.ToString(out.OwnershipVerificationCertificateArn)}
+		OwnershipCertArn: aws.ToString(out.OwnershipVerificationCertificateArn), RoutingMode: string(out.RoutingMode)}
 	if d.CertificateArn == "" {
 		d.CertificateArn = aws.ToString(out.CertificateArn)
 	}
@@ -86,14 +120,67 @@ func (c *Client) getV1(ctx context.Context, name string) (*Domain, error) {
 	if m := out.MutualTlsAuthentication; m != nil {
 		d.TruststoreURI, d.TruststoreVersion, d.Warnings = aws.ToString(m.TruststoreUri), aws.ToString(m.TruststoreVersion), m.TruststoreWarnings
 	}
-	maps, err := c.V1.GetBasePathMappings(ctx, &apigateway.GetBasePathMappingsInput{DomainName: aws.String(name)})
-	if err != nil {
-		return nil, classify(err, "get the base path mappings of "+name)
-	}
-	for _, m := range maps.Items {
-		d.Mappings = append(d.Mappings, Mapping{APIID: aws.ToString(m.RestApiId), Stage: aws.ToString(m.Stage), BasePath: aws.ToString(m.BasePath)})
-	}
 	return d, nil
+}
+
+// mappings reads every page of the domain's API mappings, through the
+// service the domain was read with.
+func (c *Client) mappings(ctx context.Context, d *Domain) ([]Mapping, error) {
+	var out []Mapping
+	if d.APIType == REST {
+		in := &apigateway.GetBasePathMappingsInput{DomainName: aws.String(d.Name), Limit: aws.Int32(500)}
+		for {
+			page, err := c.V1.GetBasePathMappings(ctx, in)
+			if err != nil {
+				return nil, classify(err, "get the base path mappings of "+d.Name)
+			}
+			for _, m := range page.Items {
+				out = append(out, Mapping{APIID: aws.ToString(m.RestApiId), Stage: aws.ToString(m.Stage), BasePath: aws.ToString(m.BasePath), Via: ViaMapping})
+			}
+			if aws.ToString(page.Position) == "" {
+				return out, nil
+			}
+			in.Position = page.Position
+		}
+	}
+	in := &apigatewayv2.GetApiMappingsInput{DomainName: aws.String(d.Name)}
+	for {
+		page, err := c.V2.GetApiMappings(ctx, in)
+		if err != nil {
+			return nil, classify(err, "get the API mappings of "+d.Name)
+		}
+		for _, m := range page.Items {
+			out = append(out, Mapping{APIID: aws.ToString(m.ApiId), Stage: aws.ToString(m.Stage), BasePath: aws.ToString(m.ApiMappingKey), Via: ViaMapping})
+		}
+		if aws.ToString(page.NextToken) == "" {
+			return out, nil
+		}
+		in.NextToken = page.NextToken
+	}
+}
+
+// routingRules reads every page of the domain's routing rules, each one an
+// API stage that receives traffic through the domain.
+func (c *Client) routingRules(ctx context.Context, name string) ([]Mapping, error) {
+	var out []Mapping
+	in := &apigatewayv2.ListRoutingRulesInput{DomainName: aws.String(name)}
+	for {
+		page, err := c.V2.ListRoutingRules(ctx, in)
+		if err != nil {
+			return nil, classify(err, "list the routing rules of "+name)
+		}
+		for _, r := range page.RoutingRules {
+			for _, a := range r.Actions {
+				if a.InvokeApi != nil {
+					out = append(out, Mapping{APIID: aws.ToString(a.InvokeApi.ApiId), Stage: aws.ToString(a.InvokeApi.Stage), Via: ViaRule})
+				}
+			}
+		}
+		if aws.ToString(page.NextToken) == "" {
+			return out, nil
+		}
+		in.NextToken = page.NextToken
+	}
 }
 
 // Truststore is a truststore URI and version; an empty URI turns mTLS off.
@@ -102,21 +189,32 @@ type Truststore struct {
 	Version string `json:"version,omitempty"`
 }
 
-// SetTruststore points the domain at ts in place: for HTTP APIs the full,
-// single domain configuration read from GetDomainName is sent again with
-// the new truststore, as API Gateway otherwise answers "Expected one domain
-// name configuration"; for REST APIs, patch operations. Throttling and a
-// concurrent update are retried with backoff.
-func (c *Client) SetTruststore(ctx context.Context, d *Domain, ts Truststore, onRetry func(error, time.Duration)) error {
-	return c.retry(ctx, onRetry, func() error {
+// Update is one change of a domain's mutual TLS.
+type Update struct {
+	Truststore Truststore
+	// OwnershipCertArn, when set and different from the domain's, is sent
+	// in the same update: one update, not two, against the 30-second quota.
+	OwnershipCertArn string
+}
+
+// SetTruststore points the domain at u.Truststore in place, in exactly one
+// update: for HTTP APIs the full, single domain configuration read from
+// GetDomainName is sent again with the new truststore, as API Gateway
+// otherwise answers "Expected one domain name configuration"; for REST
+// APIs, patch operations. The version is always sent when mTLS stays on,
+// empty to clear it, so a rollback to a truststore that had no version
+// does not keep the newer one. The update is paced by the domain quota;
+// throttling and a concurrent update are retried.
+func (c *Client) SetTruststore(ctx context.Context, d *Domain, u Update, onWait OnWait) error {
+	return c.write(ctx, domainWrite, onWait, func() error {
 		if d.APIType == HTTP {
-			return c.setV2(ctx, d.Name, ts)
+			return c.setV2(ctx, d.Name, u)
 		}
-		return c.setV1(ctx, d.Name, ts)
+		return c.setV1(ctx, d, u)
 	})
 }
 
-func (c *Client) setV2(ctx context.Context, name string, ts Truststore) error {
+func (c *Client) setV2(ctx context.Context, name string, u Update) error {
 	cur, err := c.V2.GetDomainName(ctx, &apigatewayv2.GetDomainNameInput{DomainName: aws.String(name)})
 	if err != nil {
 		return classify(err, "get domain "+name)
@@ -133,67 +231,63 @@ func (c *Client) setV2(ctx context.Context, name string, ts Truststore) error {
 		OwnershipVerificationCertificateArn: cfg.OwnershipVerificationCertificateArn,
 		IpAddressType:                       cfg.IpAddressType,
 	}
-	in := &apigatewayv2.UpdateDomainNameInput{
+	if u.OwnershipCertArn != "" {
+		send.OwnershipVerificationCertificateArn = aws.String(u.OwnershipCertArn)
+	}
+	mtls := &v2types.MutualTlsAuthenticationInput{TruststoreUri: aws.String(u.Truststore.URI)}
+	if u.Truststore.URI != "" {
+		mtls.TruststoreVersion = aws.String(u.Truststore.Version)
+	}
+	_, err = c.V2.UpdateDomainName(ctx, &apigatewayv2.UpdateDomainNameInput{
 		DomainName:               aws.String(name),
 		DomainNameConfigurations: []v2types.DomainNameConfiguration{send},
-		MutualTlsAuthentication:  &v2types.MutualTlsAuthenticationInput{TruststoreUri: aws.String(ts.URI)},
-	}
-	if ts.Version != "" {
-		in.MutualTlsAuthentication.TruststoreVersion = aws.String(ts.Version)
-	}
-	_, err = c.V2.UpdateDomainName(ctx, in)
+		MutualTlsAuthentication:  mtls,
+	}, noRetryV2)
 	return classify(err, "update domain "+name)
 }
 
-func (c *Client) setV1(ctx context.Context, name string, ts Truststore) error {
-	ops := []v1types.PatchOperation{{Op: v1types.OpReplace, Path: aws.String("/mutualTlsAuthentication/truststoreUri"), Value: aws.String(ts.URI)}}
-	if ts.URI != "" && ts.Version != "" {
-		ops = append(ops, v1types.PatchOperation{Op: v1types.OpReplace, Path: aws.String("/mutualTlsAuthentication/truststoreVersion"), Value: aws.String(ts.Version)})
+func (c *Client) setV1(ctx context.Context, d *Domain, u Update) error {
+	var ops []v1types.PatchOperation
+	if u.OwnershipCertArn != "" && u.OwnershipCertArn != d.OwnershipCertArn {
+		ops = append(ops, v1types.PatchOperation{Op: v1types.OpReplace, Path: aws.String("/ownershipVerificationCertificateArn"), Value: aws.String(u.OwnershipCertArn)})
 	}
-	_, err := c.V1.UpdateDomainName(ctx, &apigateway.UpdateDomainNameInput{DomainName: aws.String(name), PatchOperations: ops})
-	return classify(err, "update domain "+name)
+	ops = append(ops, v1types.PatchOperation{Op: v1types.OpReplace, Path: aws.String("/mutualTlsAuthentication/truststoreUri"), Value: aws.String(u.Truststore.URI)})
+	if u.Truststore.URI != "" {
+		ops = append(ops, v1types.PatchOperation{Op: v1types.OpReplace, Path: aws.String("/mutualTlsAuthentication/truststoreVersion"), Value: aws.String(u.Truststore.Version)})
+	}
+	_, err := c.V1.UpdateDomainName(ctx, &apigateway.UpdateDomainNameInput{DomainName: aws.String(d.Name), PatchOperations: ops}, noRetryV1)
+	return classify(err, "update domain "+d.Name)
 }
 
-// SetOwnershipCertificate sets the ownership verification certificate
-// alone: together with the truststore in one REST update it failed with
-// "Missing ownershipVerificationCertificate." (apigateway-mtls.md §3).
-func (c *Client) SetOwnershipCertificate(ctx context.Context, d *Domain, arn string, onRetry func(error, time.Duration)) error {
-	return c.retry(ctx, onRetry, func() error {
-		if d.APIType == REST {
-			_, err := c.V1.UpdateDomainName(ctx, &apigateway.UpdateDomainNameInput{DomainName: aws.String(d.Name), PatchOperations: []v1types.PatchOperation{
-				{Op: v1types.OpReplace, Path: aws.String("/ownershipVerificationCertificateArn"), Value: aws.String(arn)}}})
-			return classify(err, "set the ownership certificate of "+d.Name)
-		}
-		cur, err := c.V2.GetDomainName(ctx, &apigatewayv2.GetDomainNameInput{DomainName: aws.String(d.Name)})
-		if err != nil {
-			return classify(err, "get domain "+d.Name)
-		}
-		cfg := cur.DomainNameConfigurations[0]
-		_, err = c.V2.UpdateDomainName(ctx, &apigatewayv2.UpdateDomainNameInput{DomainName: aws.String(d.Name), DomainNameConfigurations: []v2types.DomainNameConfiguration{{
-			CertificateArn: cfg.CertificateArn, EndpointType: cfg.EndpointType, SecurityPolicy: cfg.SecurityPolicy,
-			OwnershipVerificationCertificateArn: aws.String(arn), IpAddressType: cfg.IpAddressType}}})
-		return classify(err, "set the ownership certificate of "+d.Name)
-	})
-}
+// Waiting statuses: the domain is being changed and will settle.
+func waiting(status string) bool { return status == StatusUpdating || status == "PENDING" }
 
-// WaitAvailable polls until the domain leaves UPDATING, calling progress
-// with each status seen.
-func (c *Client) WaitAvailable(ctx context.Context, d *Domain, poll time.Duration, progress func(status string)) (*Domain, error) {
+// WaitAvailable polls the domain until it leaves UPDATING, for at most
+// timeout, calling progress with each status seen. It returns the domain as
+// last read, with its mappings.
+func (c *Client) WaitAvailable(ctx context.Context, d *Domain, timeout time.Duration, progress func(status string)) (*Domain, error) {
+	poll := c.Poll
+	if poll <= 0 {
+		poll = 5 * time.Second
+	}
+	deadline := c.clock().Now().Add(timeout)
 	for {
-		cur, err := c.GetDomain(ctx, d.Name, d.APIType)
+		cur, err := c.readDomain(ctx, d.Name, d.APIType)
 		if err != nil {
 			return nil, err
 		}
 		if progress != nil {
 			progress(cur.Status)
 		}
-		if cur.Status != StatusUpdating && cur.Status != "PENDING" {
+		if !waiting(cur.Status) {
+			cur.APIType, cur.Mappings = d.APIType, d.Mappings
 			return cur, nil
 		}
-		select {
-		case <-ctx.Done():
-			return cur, fmt.Errorf("domain %s is still %s: %w", d.Name, cur.Status, ctx.Err())
-		case <-time.After(poll):
+		if !c.clock().Now().Before(deadline) {
+			return cur, fmt.Errorf("domain %s is still %s after %s: %w", d.Name, cur.Status, timeout, ErrTimeout)
+		}
+		if err := c.clock().Sleep(ctx, poll); err != nil {
+			return cur, fmt.Errorf("domain %s is still %s: %w", d.Name, cur.Status, err)
 		}
 	}
 }
@@ -205,14 +299,12 @@ type CreateInput struct {
 	CertificateArn   string
 	OwnershipCertArn string
 	Truststore       Truststore
-	APIID, Stage     string
-	BasePath         string
 }
 
-// CreateDomain creates a Regional TLS_1_2 domain with mTLS, and maps an API
-// to it when asked.
-func (c *Client) CreateDomain(ctx context.Context, in CreateInput, onRetry func(error, time.Duration)) error {
-	err := c.retry(ctx, onRetry, func() error {
+// CreateDomain creates a Regional TLS_1_2 domain with mTLS, paced by the
+// domain quota.
+func (c *Client) CreateDomain(ctx context.Context, in CreateInput, onWait OnWait) error {
+	return c.write(ctx, domainWrite, onWait, func() error {
 		if in.APIType == REST {
 			req := &apigateway.CreateDomainNameInput{
 				DomainName:             aws.String(in.Name),
@@ -223,7 +315,7 @@ func (c *Client) CreateDomain(ctx context.Context, in CreateInput, onRetry func(
 					TruststoreUri: aws.String(in.Truststore.URI), TruststoreVersion: optional(in.Truststore.Version)},
 				OwnershipVerificationCertificateArn: optional(in.OwnershipCertArn),
 			}
-			_, err := c.V1.CreateDomainName(ctx, req)
+			_, err := c.V1.CreateDomainName(ctx, req, noRetryV1)
 			return classify(err, "create domain "+in.Name)
 		}
 		req := &apigatewayv2.CreateDomainNameInput{
@@ -233,18 +325,20 @@ func (c *Client) CreateDomain(ctx context.Context, in CreateInput, onRetry func(
 				SecurityPolicy: v2types.SecurityPolicyTls12, OwnershipVerificationCertificateArn: optional(in.OwnershipCertArn)}},
 			MutualTlsAuthentication: &v2types.MutualTlsAuthenticationInput{TruststoreUri: aws.String(in.Truststore.URI), TruststoreVersion: optional(in.Truststore.Version)},
 		}
-		_, err := c.V2.CreateDomainName(ctx, req)
+		_, err := c.V2.CreateDomainName(ctx, req, noRetryV2)
 		return classify(err, "create domain "+in.Name)
 	})
-	if err != nil || in.APIID == "" {
-		return err
+}
+
+// Map maps an API stage to the domain (the domain's own type decides the
+// service, as for its updates).
+func (c *Client) Map(ctx context.Context, domain string, t APIType, m Mapping) error {
+	if t == REST {
+		_, err := c.V1.CreateBasePathMapping(ctx, &apigateway.CreateBasePathMappingInput{DomainName: aws.String(domain), RestApiId: aws.String(m.APIID), Stage: aws.String(m.Stage), BasePath: optional(m.BasePath)})
+		return classify(err, "map API "+m.APIID+" to "+domain)
 	}
-	if in.APIType == REST {
-		_, err = c.V1.CreateBasePathMapping(ctx, &apigateway.CreateBasePathMappingInput{DomainName: aws.String(in.Name), RestApiId: aws.String(in.APIID), Stage: aws.String(in.Stage), BasePath: optional(in.BasePath)})
-		return classify(err, "map API "+in.APIID+" to "+in.Name)
-	}
-	_, err = c.V2.CreateApiMapping(ctx, &apigatewayv2.CreateApiMappingInput{DomainName: aws.String(in.Name), ApiId: aws.String(in.APIID), Stage: aws.String(in.Stage), ApiMappingKey: optional(in.BasePath)})
-	return classify(err, "map API "+in.APIID+" to "+in.Name)
+	_, err := c.V2.CreateApiMapping(ctx, &apigatewayv2.CreateApiMappingInput{DomainName: aws.String(domain), ApiId: aws.String(m.APIID), Stage: aws.String(m.Stage), ApiMappingKey: optional(m.BasePath)})
+	return classify(err, "map API "+m.APIID+" to "+domain)
 }
 
 func optional(s string) *string {

@@ -9,7 +9,7 @@ import (
 )
 
 func TestRetry(t *testing.T) {
-	c := &Client{Backoff: Backoff{Base: time.Millisecond, Max: 4 * time.Millisecond, Attempts: 3}}
+	c := &Client{Backoff: Backoff{Base: time.Millisecond, Max: 4 * time.Millisecond, Attempts: 3}, Quotas: &Quotas{}}
 	for _, tc := range []struct {
 		name      string
 		errs      []error
@@ -24,7 +24,7 @@ func TestRetry(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			calls, waits := 0, 0
-			err := c.retry(context.Background(), func(error, time.Duration) { waits++ }, func() error {
+			err := c.write(context.Background(), domainWrite, func(Wait) { waits++ }, func() error {
 				e := tc.errs[calls]
 				calls++
 				return e
@@ -41,7 +41,7 @@ func TestRetry(t *testing.T) {
 		slow := &Client{Backoff: Backoff{Base: time.Hour, Max: time.Hour, Attempts: 5}}
 		ctx, cancel := context.WithCancel(context.Background())
 		cancel()
-		err := slow.retry(ctx, nil, func() error { return ErrThrottled })
+		err := slow.write(ctx, domainWrite, nil, func() error { return ErrThrottled })
 		if !errors.Is(err, context.Canceled) {
 			t.Fatalf("err = %v, want context.Canceled", err)
 		}

@@ -35,6 +35,9 @@ type API interface {
 	PutPublicAccessBlock(context.Context, *s3.PutPublicAccessBlockInput, ...func(*s3.Options)) (*s3.PutPublicAccessBlockOutput, error)
 	PutBucketEncryption(context.Context, *s3.PutBucketEncryptionInput, ...func(*s3.Options)) (*s3.PutBucketEncryptionOutput, error)
 	PutBucketPolicy(context.Context, *s3.PutBucketPolicyInput, ...func(*s3.Options)) (*s3.PutBucketPolicyOutput, error)
+	GetBucketPolicy(context.Context, *s3.GetBucketPolicyInput, ...func(*s3.Options)) (*s3.GetBucketPolicyOutput, error)
+	GetBucketEncryption(context.Context, *s3.GetBucketEncryptionInput, ...func(*s3.Options)) (*s3.GetBucketEncryptionOutput, error)
+	GetPublicAccessBlock(context.Context, *s3.GetPublicAccessBlockInput, ...func(*s3.Options)) (*s3.GetPublicAccessBlockOutput, error)
 	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
 	HeadObject(context.Context, *s3.HeadObjectInput, ...func(*s3.Options)) (*s3.HeadObjectOutput, error)
 	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
@@ -207,77 +210,6 @@ func (s *Store) enableVersioning(ctx context.Context, bucket string) error {
 type CreateOptions struct {
 	// RequireTLS adds a bucket policy that denies requests without TLS.
 	RequireTLS bool
-}
-
-// CreateResult says what CreateBucket did.
-type CreateResult struct {
-	Created bool
-	// Notes name settings the endpoint does not support, such as public
-	// access blocks on S3-compatible servers, which keep buckets private
-	// by default.
-	Notes []string
-}
-
-// CreateBucket makes a bucket fit for truststores: in the store's Region,
-// versioning on, public access blocked, default encryption, and optionally
-// a policy that denies non-TLS access. A bucket already owned by the caller
-// is configured the same way; one owned by someone else is ErrBucketTaken.
-func (s *Store) CreateBucket(ctx context.Context, bucket string, opts CreateOptions) (*CreateResult, error) {
-	if err := CheckBucketName(bucket); err != nil {
-		return nil, err
-	}
-	res := &CreateResult{}
-	in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
-	// us-east-1 is the one Region that refuses a LocationConstraint.
-	if s.Region != "" && s.Region != "us-east-1" {
-		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(s.Region)}
-	}
-	_, err := s.API.CreateBucket(ctx, in)
-	var owned *types.BucketAlreadyOwnedByYou
-	var taken *types.BucketAlreadyExists
-	switch {
-	case errors.As(err, &owned) || apiCode(err) == "BucketAlreadyOwnedByYou":
-	case errors.As(err, &taken) || apiCode(err) == "BucketAlreadyExists":
-		return nil, fmt.Errorf("%w: %s; choose another name", ErrBucketTaken, bucket)
-	case err != nil:
-		return nil, classify(err, "create bucket "+bucket)
-	default:
-		res.Created = true
-	}
-	if err := s.enableVersioning(ctx, bucket); err != nil {
-		return res, err
-	}
-	if _, err := s.API.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{
-		Bucket: aws.String(bucket),
-		PublicAccessBlockConfiguration: &types.PublicAccessBlockConfiguration{
-			BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true),
-			BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true),
-		},
-	}); unsupported(err) {
-		res.Notes = append(res.Notes, "the endpoint does not support public access blocks ("+apiCode(err)+")")
-	} else if err != nil {
-		return res, classify(err, "block public access on bucket "+bucket)
-	}
-	if _, err := s.API.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{
-		Bucket: aws.String(bucket),
-		ServerSideEncryptionConfiguration: &types.ServerSideEncryptionConfiguration{Rules: []types.ServerSideEncryptionRule{{
-			ApplyServerSideEncryptionByDefault: &types.ServerSideEncryptionByDefault{SSEAlgorithm: types.ServerSideEncryptionAes256},
-		}}},
-	}); unsupported(err) {
-		res.Notes = append(res.Notes, "the endpoint does not support default encryption here ("+apiCode(err)+")")
-	} else if err != nil {
-		return res, classify(err, "set default encryption on bucket "+bucket)
-	}
-	if opts.RequireTLS {
-		if _, err := s.API.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(tlsOnlyPolicy(bucket))}); err != nil {
-			return res, classify(err, "set the TLS-only policy on bucket "+bucket)
-		}
-	}
-	return res, nil
-}
-
-func tlsOnlyPolicy(bucket string) string {
-	return fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"DenyInsecureTransport","Effect":"Deny","Principal":"*","Action":"s3:*","Resource":["arn:aws:s3:::%[1]s","arn:aws:s3:::%[1]s/*"],"Condition":{"Bool":{"aws:SecureTransport":"false"}}}]}`, bucket)
 }
 
 // Version is one stored version of a truststore object.

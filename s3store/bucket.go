@@ -1,0 +1,197 @@
+package s3store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+)
+
+// CreateResult says what CreateBucket did.
+type CreateResult struct {
+	Created bool
+	// Notes say what was found and what was done: settings an existing
+	// bucket keeps, settings added, and settings the endpoint does not
+	// support (S3-compatible servers keep buckets private by default).
+	Notes []string
+}
+
+// CreateBucket makes a bucket fit for truststores: in the store's Region,
+// versioning on, public access blocked, default encryption, and optionally
+// a policy that denies non-TLS access. A bucket the caller already owns is
+// never rewritten: its settings are read, only what is missing is added
+// (the TLS-only statement merged into its policy, encryption only where
+// there is none, never a downgrade of SSE-KMS), and each finding is
+// reported. One owned by someone else is ErrBucketTaken.
+func (s *Store) CreateBucket(ctx context.Context, bucket string, opts CreateOptions) (*CreateResult, error) {
+	if err := CheckBucketName(bucket); err != nil {
+		return nil, err
+	}
+	// Ask first: in us-east-1 CreateBucket answers 200 for a bucket the
+	// caller owns, which would pass it off as new.
+	existing := true
+	if _, err := s.API.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(bucket)}); err != nil {
+		if err = classify(err, "read bucket "+bucket); !errors.Is(err, ErrNoSuchBucket) {
+			return nil, err
+		}
+		if existing, err = s.create(ctx, bucket); err != nil {
+			return nil, err
+		}
+	}
+	res := &CreateResult{Created: !existing}
+	if res.Created {
+		res.Notes = append(res.Notes, "created bucket "+bucket+" in "+s.Region+": versioned, private, encrypted")
+	} else {
+		res.Notes = append(res.Notes, "bucket "+bucket+" exists: its settings are kept and only what is missing is added")
+	}
+	steps := []func(context.Context, string, bool) (string, error){s.fitVersioning, s.fitPublicAccess, s.fitEncryption}
+	if opts.RequireTLS {
+		steps = append(steps, s.fitPolicy)
+	}
+	for _, step := range steps {
+		note, err := step(ctx, bucket, existing)
+		if err != nil {
+			return res, err
+		}
+		if note != "" {
+			res.Notes = append(res.Notes, note)
+		}
+	}
+	return res, nil
+}
+
+// create makes the bucket, and says whether it existed after all.
+func (s *Store) create(ctx context.Context, bucket string) (bool, error) {
+	in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
+	// us-east-1 is the one Region that refuses a LocationConstraint.
+	if s.Region != "" && s.Region != "us-east-1" {
+		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{LocationConstraint: types.BucketLocationConstraint(s.Region)}
+	}
+	_, err := s.API.CreateBucket(ctx, in)
+	var owned *types.BucketAlreadyOwnedByYou
+	var taken *types.BucketAlreadyExists
+	switch {
+	case errors.As(err, &owned) || apiCode(err) == "BucketAlreadyOwnedByYou":
+		return true, nil
+	case errors.As(err, &taken) || apiCode(err) == "BucketAlreadyExists":
+		return false, fmt.Errorf("%w: %s; choose another name", ErrBucketTaken, bucket)
+	case err != nil:
+		return false, classify(err, "create bucket "+bucket)
+	}
+	return false, nil
+}
+
+func (s *Store) fitVersioning(ctx context.Context, bucket string, existing bool) (string, error) {
+	if existing {
+		v, err := s.API.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(bucket)})
+		if err != nil {
+			return "", classify(err, "read versioning of bucket "+bucket)
+		}
+		if v.Status == types.BucketVersioningStatusEnabled {
+			return "", nil
+		}
+	}
+	if err := s.enableVersioning(ctx, bucket); err != nil {
+		return "", err
+	}
+	if existing {
+		return "turned versioning on (API Gateway pins a truststore by version ID)", nil
+	}
+	return "", nil
+}
+
+var allBlocked = &types.PublicAccessBlockConfiguration{
+	BlockPublicAcls: aws.Bool(true), IgnorePublicAcls: aws.Bool(true),
+	BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true),
+}
+
+func (s *Store) fitPublicAccess(ctx context.Context, bucket string, existing bool) (string, error) {
+	if existing {
+		cur, err := s.API.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(bucket)})
+		switch {
+		case err == nil:
+			c := cur.PublicAccessBlockConfiguration
+			if c != nil && aws.ToBool(c.BlockPublicAcls) && aws.ToBool(c.IgnorePublicAcls) && aws.ToBool(c.BlockPublicPolicy) && aws.ToBool(c.RestrictPublicBuckets) {
+				return "", nil
+			}
+			return "kept the bucket's public access block, which does not block everything: check that is meant", nil
+		case unsupported(err):
+			return "the endpoint does not support public access blocks (" + apiCode(err) + ")", nil
+		case apiCode(err) != "NoSuchPublicAccessBlockConfiguration":
+			return "", classify(err, "read the public access block of bucket "+bucket)
+		}
+	}
+	_, err := s.API.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(bucket), PublicAccessBlockConfiguration: allBlocked})
+	switch {
+	case unsupported(err):
+		return "the endpoint does not support public access blocks (" + apiCode(err) + ")", nil
+	case err != nil:
+		return "", classify(err, "block public access on bucket "+bucket)
+	case existing:
+		return "blocked public access (there was no public access block)", nil
+	}
+	return "", nil
+}
+
+func (s *Store) fitEncryption(ctx context.Context, bucket string, existing bool) (string, error) {
+	if existing {
+		cur, err := s.API.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: aws.String(bucket)})
+		if err == nil && cur.ServerSideEncryptionConfiguration != nil && len(cur.ServerSideEncryptionConfiguration.Rules) > 0 {
+			if d := cur.ServerSideEncryptionConfiguration.Rules[0].ApplyServerSideEncryptionByDefault; d != nil {
+				note := "kept the bucket's default encryption " + string(d.SSEAlgorithm)
+				if k := aws.ToString(d.KMSMasterKeyID); k != "" {
+					note += " (key " + k + ")"
+				}
+				return note, nil
+			}
+		}
+		if err != nil && !unsupported(err) && apiCode(err) != "ServerSideEncryptionConfigurationNotFoundError" {
+			return "", classify(err, "read the default encryption of bucket "+bucket)
+		}
+	}
+	_, err := s.API.PutBucketEncryption(ctx, &s3.PutBucketEncryptionInput{
+		Bucket: aws.String(bucket),
+		ServerSideEncryptionConfiguration: &types.ServerSideEncryptionConfiguration{Rules: []types.ServerSideEncryptionRule{{
+			ApplyServerSideEncryptionByDefault: &types.ServerSideEncryptionByDefault{SSEAlgorithm: types.ServerSideEncryptionAes256},
+		}}},
+	})
+	switch {
+	case unsupported(err):
+		return "the endpoint does not support default encryption here (" + apiCode(err) + ")", nil
+	case err != nil:
+		return "", classify(err, "set default encryption on bucket "+bucket)
+	case existing:
+		return "turned default encryption on (AES256; there was none)", nil
+	}
+	return "", nil
+}
+
+func (s *Store) fitPolicy(ctx context.Context, bucket string, existing bool) (string, error) {
+	policy := ""
+	if existing {
+		cur, err := s.API.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)})
+		if err != nil && apiCode(err) != "NoSuchBucketPolicy" {
+			return "", classify(err, "read the policy of bucket "+bucket)
+		}
+		if err == nil {
+			policy = aws.ToString(cur.Policy)
+		}
+	}
+	merged, changed, err := withTLSOnly(policy, bucket)
+	if err != nil {
+		return "", fmt.Errorf("bucket %s: %w; the policy was not changed", bucket, err)
+	}
+	if !changed {
+		return "kept the bucket policy: it already denies requests without TLS", nil
+	}
+	if _, err := s.API.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(merged)}); err != nil {
+		return "", classify(err, "set the TLS-only policy on bucket "+bucket)
+	}
+	if policy != "" {
+		return "added a statement denying requests without TLS to the bucket's policy (its other statements are kept)", nil
+	}
+	return "", nil
+}
