@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -43,24 +42,23 @@ func apigwFrom(cfg aws.Config, c *cli.Context) *apigw.Client {
 	if ep != "" {
 		base = aws.String(ep)
 	}
-	client := &apigw.Client{
-		// apigw retries throttling and conflicts itself, with the long
-		// backoff API Gateway's one-update-per-30-seconds limit needs and a
-		// message for each wait; the SDK's quick retries would hide both.
+	// Every call gets the SDK's standard retryer (throttling on reads, 5xx,
+	// network errors), with more attempts than its default for API
+	// Gateway's 10 requests per second; apigw turns it off per call for the
+	// quota-bound updates and deployments, which it retries itself with
+	// AWS's intervals and a message per wait.
+	return &apigw.Client{
 		V1: apigateway.NewFromConfig(cfg, func(o *apigateway.Options) {
 			o.BaseEndpoint = orBase(o.BaseEndpoint, base)
-			o.RetryMaxAttempts = 1
+			o.RetryMaxAttempts = sdkAttempts
 		}),
 		V2: apigatewayv2.NewFromConfig(cfg, func(o *apigatewayv2.Options) {
 			o.BaseEndpoint = orBase(o.BaseEndpoint, base)
-			o.RetryMaxAttempts = 1
+			o.RetryMaxAttempts = sdkAttempts
 		}),
-		ACM: acm.NewFromConfig(cfg, func(o *acm.Options) { o.BaseEndpoint = orBase(o.BaseEndpoint, base) }),
+		ACM:  acm.NewFromConfig(cfg, func(o *acm.Options) { o.BaseEndpoint = orBase(o.BaseEndpoint, base); o.RetryMaxAttempts = sdkAttempts }),
+		Poll: c.Duration(flagPollInterval),
 	}
-	if d := c.Duration(flagPollInterval); d > 0 && d < time.Second {
-		client.Backoff = apigw.Backoff{Base: d, Max: 4 * d, Attempts: 6}
-	}
-	return client
 }
 
 // apigwClient loads the configuration and builds the API Gateway clients,
@@ -106,6 +104,9 @@ func s3From(cfg aws.Config, c *cli.Context) (*s3store.Store, string) {
 	})
 	return &s3store.Store{API: client, Region: cfg.Region}, endpoint
 }
+
+// sdkAttempts is how many times the SDK tries a control-plane read.
+const sdkAttempts = 6
 
 func orBase(cur, flag *string) *string {
 	if flag != nil {

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -10,8 +9,9 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/apimtls/apimtls/apigw"
+	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
-	"github.com/apimtls/apimtls/s3store"
+	"github.com/apimtls/apimtls/rollout"
 )
 
 // Flag names of the domain and api commands.
@@ -55,7 +55,11 @@ func domainError(err error) error {
 	case errors.Is(err, apigw.ErrAccessDenied):
 		return withHint(err, "the caller needs apigateway:GET and apigateway:PATCH on the domain (docs/aws.md has an example policy)")
 	case errors.Is(err, apigw.ErrThrottled):
-		return withHint(err, "API Gateway allows about one domain update per 30 seconds per account; try again in a minute")
+		return withHint(err, "API Gateway allows one domain create or update per 30 seconds, one deployment per 5 seconds, and about 10 other requests per second, per account; run the command again in a minute: it finishes what is left")
+	case errors.Is(err, apigw.ErrTruststoreAccess):
+		return withHint(err, "API Gateway reads the truststore on your behalf, from its own network: a bucket policy that tests aws:SourceIp or a VPC endpoint needs the condition \"Bool\": {\"aws:ViaAWSService\": \"false\"}, and an SSE-KMS key must allow kms:Decrypt through S3 (docs/apigateway-rules.md)")
+	case errors.Is(err, apigw.ErrTimeout):
+		return withHint(err, "the update goes on at AWS; check later with apimtls domain status, or wait longer with --timeout")
 	case errors.Is(err, apigw.ErrEndpointDown):
 		return withHint(err, "check the network, --region, and --endpoint-url or AWS_ENDPOINT_URL")
 	case errors.Is(err, apigw.ErrConflict):
@@ -91,7 +95,7 @@ func truststoreFlags() []cli.Flag {
 
 func waitFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.DurationFlag{Name: flagWaitTimeout, Value: 15 * time.Minute, Usage: "how long to wait for the domain to be AVAILABLE"},
+		&cli.DurationFlag{Name: flagWaitTimeout, Value: rollout.DefaultTimeout, Usage: "how long to wait for the domain to be AVAILABLE (updates have taken 15 minutes)", Action: durationIn(flagWaitTimeout, time.Second, 24*time.Hour)},
 		&cli.BoolFlag{Name: flagNoWait, Usage: "start the update and return"},
 	}
 }
@@ -99,7 +103,7 @@ func waitFlags() []cli.Flag {
 // resolveTruststore picks the URI and version: the flags, else the last
 // push recorded in the PKI directory; a URI without a version is pinned to
 // the newest version, so the domain never follows an overwritten object.
-func resolveTruststore(c *cli.Context, store *s3store.Store) (apigw.Truststore, error) {
+func resolveTruststore(c *cli.Context, r *rollout.Rollout) (apigw.Truststore, error) {
 	ts := apigw.Truststore{URI: c.String(flagTruststoreURI), Version: c.String(flagTruststoreVersion)}
 	if ts.URI == "" {
 		if ts.Version != "" {
@@ -118,105 +122,48 @@ func resolveTruststore(c *cli.Context, store *s3store.Store) (apigw.Truststore, 
 		}
 		return apigw.Truststore{URI: last.URI, Version: last.VersionID}, nil
 	}
-	bucket, key, err := splitS3URI(ts.URI)
+	bucket, _, err := rollout.ParseURI(ts.URI)
 	if err != nil {
 		return ts, usageError{err}
 	}
-	if ts.Version == "" {
-		versions, err := store.Versions(c.Context, bucket, key)
-		if err != nil {
-			return ts, s3Error(err, bucket)
-		}
-		for _, v := range versions {
-			if v.IsLatest && !v.DeleteMarker {
-				ts.Version = v.VersionID
-			}
-		}
-		if ts.Version == "" {
-			return ts, fmt.Errorf("%s has no current version", ts.URI)
-		}
+	ts, err = r.Pin(c.Context, ts)
+	if err != nil && !errors.Is(err, rollout.ErrNoVersion) {
+		return ts, s3Error(err, bucket)
 	}
-	return ts, nil
+	return ts, err
 }
 
-func splitS3URI(uri string) (string, string, error) {
-	rest, ok := strings.CutPrefix(uri, "s3://")
-	bucket, key, ok2 := strings.Cut(rest, "/")
-	if !ok || !ok2 || bucket == "" || key == "" {
-		return "", "", fmt.Errorf("invalid truststore URI %q: use s3://bucket/key", uri)
-	}
-	if err := s3store.CheckKey(bucket, key); err != nil {
-		return "", "", err
-	}
-	return bucket, key, s3store.CheckBucketName(bucket)
-}
-
-// mtlsSetup is the start enable-mtls and create share: one AWS
-// configuration for the API Gateway clients and the S3 store the
-// truststore is read from, and the truststore resolved.
-func mtlsSetup(c *cli.Context) (*apigw.Client, *s3store.Store, apigw.Truststore, error) {
+// newRollout is the start enable-mtls, create, disable-mtls and status
+// share: one AWS configuration for the API Gateway clients and the S3 store
+// truststores are read from.
+func newRollout(c *cli.Context, format string) (*rollout.Rollout, error) {
 	cfg, err := awsConfig(c.Context, c)
 	if err != nil {
-		return nil, nil, apigw.Truststore{}, err
+		return nil, err
 	}
 	store, _ := s3From(cfg, c)
-	ts, err := resolveTruststore(c, store)
-	return apigwFrom(cfg, c), store, ts, err
+	return &rollout.Rollout{API: apigwFrom(cfg, c), Objects: store, Validate: truststoreProblems, Events: newProgress(c, format)}, nil
 }
 
-// certificateAndTruststoreProblems is the preflight enable-mtls and create
-// share: the ownership verification certificate the server certificate
-// needs, and the truststore version as API Gateway will read it.
-func certificateAndTruststoreProblems(c *cli.Context, client *apigw.Client, d *apigw.Domain, store *s3store.Store, ts apigw.Truststore) ([]string, error) {
-	var problems []string
-	own, err := client.OwnershipProblem(c.Context, d, c.String(flagOwnershipCertArn))
-	if err != nil {
-		return nil, domainError(err)
+// truststoreProblems is the validator of every workflow: the one
+// validate-and-refuse gate, its errors as lines.
+func truststoreProblems(data []byte) []string {
+	r, err := pki.CheckTruststore(data, time.Now())
+	if err == nil {
+		return nil
 	}
-	if own != "" {
-		problems = append(problems, own)
-	}
-	return append(problems, checkTruststoreObject(c.Context, store, ts)...), nil
-}
-
-// checkTruststoreObject reads the truststore version with the caller's
-// credentials, as API Gateway will, and validates it.
-func checkTruststoreObject(ctx context.Context, store *s3store.Store, ts apigw.Truststore) []string {
-	bucket, key, err := splitS3URI(ts.URI)
-	if err != nil {
-		return []string{err.Error()}
-	}
-	data, _, err := store.Pull(ctx, bucket, key, ts.Version)
-	switch {
-	case errors.Is(err, s3store.ErrAccessDenied):
-		return []string{fmt.Sprintf("cannot read %s version %s with these credentials; API Gateway reads it with the same ones, so the caller needs s3:GetObject and s3:GetObjectVersion (and kms:Decrypt for SSE-KMS), and no aws:SourceIp deny without an aws:ViaAWSService exception", ts.URI, ts.Version)}
-	case errors.Is(err, s3store.ErrNotFound), errors.Is(err, s3store.ErrNoSuchBucket):
-		return []string{fmt.Sprintf("%s version %s does not exist: API Gateway would answer \"Invalid truststore URI/versionId specified.\"", ts.URI, ts.Version)}
-	case err != nil:
-		return []string{err.Error()}
-	}
-	r := pki.ValidateTruststore(data, pki.ValidateOptions{Now: time.Now(), VerifySignatures: true})
 	var problems []string
 	for _, f := range r.Findings {
 		if f.Severity == pki.SeverityError {
-			problems = append(problems, fmt.Sprintf("truststore: [%s] %s", f.Rule, f.Message))
+			problems = append(problems, fmt.Sprintf("[%s] %s", f.Rule, f.Message))
 		}
 	}
 	return problems
 }
 
-// mtlsResult is the JSON of enable-mtls, disable-mtls and create.
-type mtlsResult struct {
-	Domain     string           `json:"domain"`
-	APIType    apigw.APIType    `json:"api_type"`
-	Previous   apigw.Truststore `json:"previous"`
-	Truststore apigw.Truststore `json:"truststore"`
-	Changed    bool             `json:"changed"`
-	DryRun     bool             `json:"dry_run"`
-	Status     string           `json:"status,omitempty"`
-	Warnings   []string         `json:"truststore_warnings"`
-	RolledBack bool             `json:"rolled_back"`
-	Problems   []string         `json:"problems,omitempty"`
+// waitOf reads --no-wait and --timeout.
+func waitOf(c *cli.Context) rollout.Wait {
+	return rollout.Wait{NoWait: c.Bool(flagNoWait), Timeout: c.Duration(flagWaitTimeout)}
 }
 
 func domainEnableCommand() *cli.Command {
@@ -271,152 +218,60 @@ func enableMTLS(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	ctx := c.Context
-	client, store, ts, err := mtlsSetup(c)
+	r, err := newRollout(c, format)
 	if err != nil {
 		return err
 	}
-	res := &mtlsResult{Domain: name, Truststore: ts, DryRun: c.Bool(flagDryRun), Warnings: []string{}}
+	ts, err := resolveTruststore(c, r)
+	if err != nil {
+		return err
+	}
+	res, err := r.EnableMTLS(c.Context, rollout.EnableInput{Domain: name, APIType: t, Truststore: ts, OwnershipCertArn: c.String(flagOwnershipCertArn),
+		DryRun: c.Bool(flagDryRun), RollbackOnWarnings: c.Bool(flagRollbackOnWarnings), Wait: waitOf(c)})
+	return reportMTLS(c, format, res, err)
+}
 
-	var problems []string
-	d, err := client.GetDomain(ctx, name, t)
-	if err == nil && d.Status == apigw.StatusUpdating && !c.Bool(flagDryRun) {
-		// Another update is running: wait for it rather than collide.
-		fmt.Fprintf(c.App.ErrWriter, "domain %s is UPDATING; waiting for the running update to finish\n", name)
-		if d, err = waitDomain(c, client, d, newProgress(c, format)); err != nil {
-			return err
+// reportMTLS prints what a domain workflow did, and turns its error into
+// the one users see, with the fix.
+func reportMTLS(c *cli.Context, format string, res *rollout.Result, err error) error {
+	var pre *rollout.PreflightError
+	var warn *rollout.WarningsError
+	var mapping *rollout.MappingError
+	switch {
+	case res == nil:
+		return domainError(err)
+	case format == outputJSON:
+		if jerr := writeJSON(c.App.Writer, res); jerr != nil {
+			return jerr
+		}
+	case errors.As(err, &pre):
+		printNotes(c.App.ErrWriter, res.Notes)
+	default:
+		w := c.App.Writer
+		printNotes(w, res.Notes)
+		if res.Summary != "" {
+			fmt.Fprintln(w, res.Summary)
+		}
+		for _, warn := range res.Warnings {
+			fmt.Fprintf(w, "truststore warning: %s\n", textsafe.Escape(warn))
+		}
+		if res.RolledBack {
+			fmt.Fprintf(w, "rolled back to %s\n", rollout.Target(res.Previous))
 		}
 	}
 	switch {
-	case errors.Is(err, apigw.ErrNotFound):
-		problems = append(problems, fmt.Sprintf("domain %s does not exist; create it with: apimtls domain create %s --certificate-arn ARN", name, name))
-	case err != nil:
-		return domainError(err)
-	default:
-		res.APIType, res.Previous = d.APIType, apigw.Truststore{URI: d.TruststoreURI, Version: d.TruststoreVersion}
-		problems = append(problems, apigw.DomainProblems(d)...)
-		more, err := certificateAndTruststoreProblems(c, client, d, store, ts)
-		if err != nil {
-			return err
-		}
-		problems = append(problems, more...)
+	case errors.As(err, &pre):
+		return withHint(err, "fix them and run the command again")
+	case errors.As(err, &warn) && warn.RolledBack:
+		return withHint(err, "fix the certificates named above: apimtls truststore validate")
+	case errors.As(err, &warn) && warn.Created:
+		return withHint(err, "fix the certificates named above and run apimtls domain enable-mtls with a new version")
+	case errors.As(err, &warn):
+		return withHint(err, "fix them and push again, or rerun with --rollback-on-warnings")
+	case errors.As(err, &mapping):
+		return withHint(domainError(err), "run the same command again: the domain is kept as it is and the mapping retried")
 	}
-	if d == nil {
-		problems = append(problems, checkTruststoreObject(ctx, store, ts)...)
-	}
-	if len(problems) > 0 {
-		res.Problems = problems
-		return preflightFailed(c, format, res)
-	}
-	if res.Previous == ts {
-		res.Status = d.Status
-		return reportMTLS(c, format, res, fmt.Sprintf("%s already uses %s version %s: nothing to change", name, ts.URI, ts.Version))
-	}
-	if res.DryRun {
-		return reportMTLS(c, format, res, planText(name, d.APIType, res.Previous, ts))
-	}
-	p := newProgress(c, format)
-	if arn := c.String(flagOwnershipCertArn); arn != "" && arn != d.OwnershipCertArn {
-		if err := client.SetOwnershipCertificate(ctx, d, arn, p.retry); err != nil {
-			return domainError(err)
-		}
-		if _, err := waitDomain(c, client, d, p); err != nil {
-			return err
-		}
-	}
-	if err := client.SetTruststore(ctx, d, ts, p.retry); err != nil {
-		return domainError(err)
-	}
-	res.Changed = true
-	if c.Bool(flagNoWait) {
-		res.Status = apigw.StatusUpdating
-		return reportMTLS(c, format, res, fmt.Sprintf("update of %s started: %s version %s (not waiting; see apimtls domain status %s)", name, ts.URI, ts.Version, name))
-	}
-	after, err := waitDomain(c, client, d, p)
-	if err != nil {
-		return err
-	}
-	res.Status = after.Status
-	if len(after.Warnings) == 0 {
-		return reportMTLS(c, format, res, fmt.Sprintf("%s now requires client certificates from %s version %s", name, ts.URI, ts.Version))
-	}
-	res.Warnings = after.Warnings
-	if c.Bool(flagRollbackOnWarnings) {
-		if err := client.SetTruststore(ctx, d, res.Previous, p.retry); err != nil {
-			return domainError(fmt.Errorf("roll back after warnings: %w", err))
-		}
-		if _, err := waitDomain(c, client, d, p); err != nil {
-			return err
-		}
-		res.RolledBack = true
-	}
-	if err := reportMTLS(c, format, res, ""); err != nil {
-		return err
-	}
-	msg := fmt.Sprintf("API Gateway reported %d truststore warning(s) for %s", len(res.Warnings), name)
-	if res.RolledBack {
-		return withHint(errors.New(msg+"; the previous truststore was restored"), "fix the certificates named above: apimtls truststore validate")
-	}
-	return withHint(errors.New(msg+": clients of those certificates will fail"), "fix them and push again, or rerun with --rollback-on-warnings")
-}
-
-func waitDomain(c *cli.Context, client *apigw.Client, d *apigw.Domain, p *progress) (*apigw.Domain, error) {
-	ctx, cancel := context.WithTimeout(c.Context, c.Duration(flagWaitTimeout))
-	defer cancel()
-	defer p.done()
-	after, err := client.WaitAvailable(ctx, d, c.Duration(flagPollInterval), p.status)
-	if err != nil {
-		return nil, withHint(domainError(err), "check later with: apimtls domain status "+d.Name)
-	}
-	if after.Status != apigw.StatusAvailable {
-		return nil, fmt.Errorf("domain %s is %s after the update: %s", d.Name, after.Status, after.StatusMessage)
-	}
-	return after, nil
-}
-
-func planText(name string, t apigw.APIType, from, to apigw.Truststore) string {
-	cur := "mutual TLS off"
-	if from.URI != "" {
-		cur = from.URI + " version " + orNone(from.Version)
-	}
-	next := "mutual TLS off"
-	if to.URI != "" {
-		next = to.URI + " version " + to.Version
-	}
-	return fmt.Sprintf("plan for %s (%s API): %s -> %s (dry run: nothing changed)", name, t, cur, next)
-}
-
-func preflightFailed(c *cli.Context, format string, res *mtlsResult) error {
-	if format == outputJSON {
-		if err := writeJSON(c.App.Writer, res); err != nil {
-			return err
-		}
-	}
-	return withHint(fmt.Errorf("preflight found %d problem(s); nothing was changed:\n  - %s", len(res.Problems), strings.Join(res.Problems, "\n  - ")), "fix them and run the command again")
-}
-
-func reportMTLS(c *cli.Context, format string, res *mtlsResult, line string) error {
-	if format == outputJSON {
-		return writeJSON(c.App.Writer, res)
-	}
-	w := c.App.Writer
-	if line != "" {
-		fmt.Fprintln(w, line)
-	}
-	for _, warn := range res.Warnings {
-		fmt.Fprintf(w, "truststore warning: %s\n", warn)
-	}
-	if res.RolledBack {
-		fmt.Fprintf(w, "rolled back to %s\n", planTarget(res.Previous))
-	}
-	return nil
-}
-
-func planTarget(ts apigw.Truststore) string {
-	if ts.URI == "" {
-		return "mutual TLS off"
-	}
-	return ts.URI + " version " + ts.Version
+	return domainError(err)
 }
 
 func domainDisableCommand() *cli.Command {
@@ -429,48 +284,22 @@ The truststore objects in S3 are kept.
 
 Example:
    apimtls domain disable-mtls api.example.com --dry-run`,
-		Flags: concatFlags(awsBaseFlags(), []cli.Flag{dryRunFlag()}, waitFlags()),
-		Action: func(c *cli.Context) error {
-			format, name, t, err := domainStart(c)
-			if err != nil {
-				return err
-			}
-			client, err := apigwClient(c.Context, c)
-			if err != nil {
-				return err
-			}
-			d, err := client.GetDomain(c.Context, name, t)
-			if err != nil {
-				return domainError(err)
-			}
-			res := &mtlsResult{Domain: name, APIType: d.APIType, Previous: apigw.Truststore{URI: d.TruststoreURI, Version: d.TruststoreVersion}, DryRun: c.Bool(flagDryRun), Warnings: []string{}, Status: d.Status}
-			if !d.MTLSEnabled() {
-				return reportMTLS(c, format, res, name+" has mutual TLS off already: nothing to change")
-			}
-			if res.DryRun {
-				return reportMTLS(c, format, res, planText(name, d.APIType, res.Previous, apigw.Truststore{}))
-			}
-			p := newProgress(c, format)
-			if err := client.SetTruststore(c.Context, d, apigw.Truststore{}, p.retry); err != nil {
-				return domainError(err)
-			}
-			res.Changed = true
-			if !c.Bool(flagNoWait) {
-				after, err := waitDomain(c, client, d, p)
-				if err != nil {
-					return err
-				}
-				res.Status = after.Status
-			}
-			return reportMTLS(c, format, res, fmt.Sprintf("%s no longer requires client certificates (it used %s)", name, planTarget(res.Previous)))
-		},
+		Flags:  concatFlags(awsBaseFlags(), []cli.Flag{dryRunFlag()}, waitFlags()),
+		Action: disableMTLS,
 	}
 }
 
-// statusView is the JSON of domain status.
-type statusView struct {
-	*apigw.Domain
-	Bypass bool `json:"default_endpoint_bypass"`
+func disableMTLS(c *cli.Context) error {
+	format, name, t, err := domainStart(c)
+	if err != nil {
+		return err
+	}
+	r, err := newRollout(c, format)
+	if err != nil {
+		return err
+	}
+	res, err := r.DisableMTLS(c.Context, rollout.DisableInput{Domain: name, APIType: t, DryRun: c.Bool(flagDryRun), Wait: waitOf(c)})
+	return reportMTLS(c, format, res, err)
 }
 
 func domainStatusCommand() *cli.Command {
@@ -490,51 +319,56 @@ Example:
 			if err != nil {
 				return err
 			}
-			client, err := apigwClient(c.Context, c)
+			r, err := newRollout(c, format)
 			if err != nil {
 				return err
 			}
-			d, err := client.GetDomain(c.Context, name, t)
+			view, err := r.DomainStatus(c.Context, name, t)
 			if err != nil {
 				return domainError(err)
 			}
-			view := statusView{Domain: d}
-			for i, m := range d.Mappings {
-				on, err := client.DefaultEndpoint(c.Context, m.APIID, d.APIType)
-				if err != nil {
-					return domainError(err)
-				}
-				d.Mappings[i].DefaultEndpointEnabled = on
-				view.Bypass = view.Bypass || on
-			}
-			if format == outputJSON {
-				return writeJSON(c.App.Writer, view)
-			}
-			w := c.App.Writer
-			tb := newTable(w)
-			tb.row("domain", d.Name)
-			tb.row("API type", string(d.APIType))
-			tb.row("endpoint", d.EndpointType)
-			tb.row("security policy", d.SecurityPolicy)
-			tb.row("status", d.Status)
-			if d.MTLSEnabled() {
-				tb.row("mutual TLS", "on: "+d.TruststoreURI+" version "+orNone(d.TruststoreVersion))
-			} else {
-				tb.row("mutual TLS", "off")
-			}
-			for _, warn := range d.Warnings {
-				tb.row("truststore warning", warn)
-			}
-			for _, m := range d.Mappings {
-				state := "default endpoint off"
-				if m.DefaultEndpointEnabled {
-					state = "default endpoint ON: bypasses mTLS; apimtls api disable-default-endpoint " + m.APIID
-				}
-				tb.row("API", fmt.Sprintf("%s stage %s path /%s: %s", m.APIID, m.Stage, strings.TrimPrefix(m.BasePath, "(none)"), state))
-			}
-			return tb.flush()
+			return printStatus(c, format, view)
 		},
 	}
+}
+
+func printStatus(c *cli.Context, format string, view *rollout.Status) error {
+	d := view.Domain
+	if format == outputJSON {
+		return writeJSON(c.App.Writer, view)
+	}
+	tb := newTable(c.App.Writer)
+	tb.row("domain", d.Name)
+	tb.row("API type", string(d.APIType))
+	tb.row("endpoint", d.EndpointType)
+	tb.row("security policy", d.SecurityPolicy)
+	tb.row("status", d.Status)
+	if d.RoutingMode != "" && d.RoutingMode != apigw.RoutingMappingOnly {
+		tb.row("routing", d.RoutingMode)
+	}
+	if d.MTLSEnabled() {
+		tb.row("mutual TLS", "on: "+d.TruststoreURI+" version "+orNone(d.TruststoreVersion))
+	} else {
+		tb.row("mutual TLS", "off")
+	}
+	for _, warn := range d.Warnings {
+		tb.row("truststore warning", textsafe.Escape(warn))
+	}
+	for _, m := range d.Mappings {
+		state := "default endpoint off"
+		switch {
+		case m.Unused:
+			state = "unused: the domain routes by routing rules only"
+		case m.DefaultEndpointEnabled:
+			state = "default endpoint ON: bypasses mTLS; apimtls api disable-default-endpoint " + m.APIID
+		}
+		what := "API"
+		if m.Via == apigw.ViaRule {
+			what = "API (routing rule)"
+		}
+		tb.row(what, fmt.Sprintf("%s (%s) stage %s path /%s: %s", m.APIID, m.APIType, m.Stage, strings.TrimPrefix(m.BasePath, "(none)"), state))
+	}
+	return tb.flush()
 }
 
 func domainCreateCommand() *cli.Command {
@@ -566,123 +400,16 @@ func createDomain(c *cli.Context) error {
 	if (c.String(flagAPIID) == "") != (c.String(flagStage) == "") {
 		return usagef("--%s and --%s go together", flagAPIID, flagStage)
 	}
-	ctx := c.Context
-	client, store, ts, err := mtlsSetup(c)
+	r, err := newRollout(c, format)
 	if err != nil {
 		return err
 	}
-	if t == apigw.Auto {
-		t = apigw.HTTP
-		if id := c.String(flagAPIID); id != "" {
-			if t, err = client.DetectAPI(ctx, id); err != nil {
-				return domainError(err)
-			}
-		}
-	}
-	res := &mtlsResult{Domain: name, APIType: t, Truststore: ts, DryRun: c.Bool(flagDryRun), Warnings: []string{}}
-	var problems []string
-	if _, err := client.GetDomain(ctx, name, apigw.Auto); err == nil {
-		problems = append(problems, fmt.Sprintf("domain %s exists; apimtls never recreates a domain: use apimtls domain enable-mtls %s", name, name))
-	} else if !errors.Is(err, apigw.ErrNotFound) {
-		return domainError(err)
-	}
-	more, err := certificateAndTruststoreProblems(c, client, &apigw.Domain{Name: name, CertificateArn: c.String(flagCertificateArn)}, store, ts)
+	ts, err := resolveTruststore(c, r)
 	if err != nil {
 		return err
 	}
-	problems = append(problems, more...)
-	if len(problems) > 0 {
-		res.Problems = problems
-		return preflightFailed(c, format, res)
-	}
-	if res.DryRun {
-		return reportMTLS(c, format, res, fmt.Sprintf("plan: create %s (%s API, REGIONAL, TLS_1_2) with %s version %s (dry run: nothing changed)", name, t, ts.URI, ts.Version))
-	}
-	p := newProgress(c, format)
-	in := apigw.CreateInput{Name: name, APIType: t, CertificateArn: c.String(flagCertificateArn), OwnershipCertArn: c.String(flagOwnershipCertArn),
-		Truststore: ts, APIID: c.String(flagAPIID), Stage: c.String(flagStage), BasePath: c.String(flagBasePath)}
-	if err := client.CreateDomain(ctx, in, p.retry); err != nil {
-		return domainError(err)
-	}
-	res.Changed = true
-	if !c.Bool(flagNoWait) {
-		after, err := waitDomain(c, client, &apigw.Domain{Name: name, APIType: t}, p)
-		if err != nil {
-			return err
-		}
-		res.Status, res.Warnings = after.Status, append(res.Warnings, after.Warnings...)
-	}
-	if err := reportMTLS(c, format, res, fmt.Sprintf("created %s with mutual TLS: %s version %s", name, ts.URI, ts.Version)); err != nil {
-		return err
-	}
-	if len(res.Warnings) > 0 {
-		return withHint(fmt.Errorf("API Gateway reported %d truststore warning(s) for %s", len(res.Warnings), name), "fix the certificates named above and run apimtls domain enable-mtls with a new version")
-	}
-	return nil
-}
-
-func apiCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "api",
-		Usage: "the APIs behind a domain",
-		Subcommands: []*cli.Command{{
-			Name:      "disable-default-endpoint",
-			Usage:     "close the execute-api endpoint that bypasses mTLS, and redeploy",
-			ArgsUsage: "API_ID",
-			Description: `HTTP APIs: UpdateApi with DisableExecuteApiEndpoint, and a new deployment of
-each stage without auto-deploy. REST APIs: UpdateRestApi with the patch
-replace /disableExecuteApiEndpoint True, and a new deployment of each stage
-(or --stage), without which the change does not take effect. An API whose
-default endpoint is off already is left alone.
-
-Example:
-   apimtls api disable-default-endpoint a1b2c3d4e5
-   apimtls api disable-default-endpoint a1b2c3d4e5 --api-type rest --stage prod`,
-			Flags: append(awsBaseFlags(), dryRunFlag(), &cli.StringFlag{Name: flagStage, Usage: "deploy only this stage"}),
-			Action: func(c *cli.Context) error {
-				format, err := commandStart(c, 1, "API_ID")
-				if err != nil {
-					return err
-				}
-				t, err := apiType(c)
-				if err != nil {
-					return err
-				}
-				id := c.Args().First()
-				client, err := apigwClient(c.Context, c)
-				if err != nil {
-					return err
-				}
-				if t == apigw.Auto {
-					if t, err = client.DetectAPI(c.Context, id); err != nil {
-						return domainError(err)
-					}
-				}
-				res, err := client.DisableDefaultEndpoint(c.Context, id, t, c.String(flagStage), c.Bool(flagDryRun))
-				if err != nil {
-					return domainError(err)
-				}
-				if format == outputJSON {
-					return writeJSON(c.App.Writer, res)
-				}
-				w := c.App.Writer
-				switch {
-				case res.AlreadyClosed:
-					fmt.Fprintf(w, "the default endpoint of %s API %s is off already: nothing to change\n", t, id)
-				case c.Bool(flagDryRun):
-					fmt.Fprintf(w, "plan: disable the default endpoint of %s API %s and redeploy its stages (dry run: nothing changed)\n", t, id)
-				default:
-					fmt.Fprintf(w, "disabled the default endpoint of %s API %s\n", t, id)
-					if len(res.Redeployed) > 0 {
-						fmt.Fprintf(w, "redeployed stages: %s\n", strings.Join(res.Redeployed, ", "))
-					}
-					if len(res.AutoDeployed) > 0 {
-						fmt.Fprintf(w, "auto-deployed stages (no deployment needed): %s\n", strings.Join(res.AutoDeployed, ", "))
-					}
-					fmt.Fprintln(w, "next: apimtls probe https://YOUR-DOMAIN/ --client NAME --default-endpoint https://"+id+".execute-api.REGION.amazonaws.com/")
-				}
-				return nil
-			},
-		}},
-	}
+	res, err := r.Create(c.Context, rollout.CreateInput{Domain: name, APIType: t, CertificateArn: c.String(flagCertificateArn), OwnershipCertArn: c.String(flagOwnershipCertArn),
+		Truststore: ts, Mapping: apigw.Mapping{APIID: c.String(flagAPIID), Stage: c.String(flagStage), BasePath: c.String(flagBasePath)},
+		DryRun: c.Bool(flagDryRun), Wait: waitOf(c)})
+	return reportMTLS(c, format, res, err)
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/urfave/cli/v2"
 
+	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -150,7 +151,8 @@ func slowKeyNotice(c *cli.Context, format string, kt pki.KeyType) {
 	}
 }
 
-func (p *progress) status(s string) {
+// Status, Wait, Note and Done make progress the rollout's Events.
+func (p *progress) Status(_, s string) {
 	if !p.on {
 		return
 	}
@@ -158,12 +160,28 @@ func (p *progress) status(s string) {
 	p.shown = true
 }
 
-func (p *progress) done() {
+// Done ends the status line.
+func (p *progress) Done() {
 	if p.shown {
 		fmt.Fprintln(p.w)
+		p.shown = false
 	}
 }
 
-func (p *progress) retry(err error, d time.Duration) {
-	fmt.Fprintf(p.w, "%s; retrying in %s\n", err, d.Round(time.Millisecond))
+// Wait tells every pause, on a terminal or not: a wait of minutes must not
+// look like a hang.
+func (p *progress) Wait(w apigw.Wait) {
+	p.Done()
+	switch {
+	case w.Err != nil:
+		fmt.Fprintf(p.w, "%s; retrying in %s\n", w.Err, w.For.Round(time.Millisecond))
+	default:
+		fmt.Fprintf(p.w, "waiting %s: API Gateway's account quota spaces domain updates 30 s and deployments 5 s apart\n", w.For.Round(time.Second))
+	}
+}
+
+// Note tells a step as it happens.
+func (p *progress) Note(s string) {
+	p.Done()
+	fmt.Fprintln(p.w, s)
 }

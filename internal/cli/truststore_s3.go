@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
 )
 
@@ -106,34 +107,31 @@ Example:
 			if err != nil {
 				return err
 			}
-			report := pki.ValidateTruststore(data, pki.ValidateOptions{Now: time.Now(), VerifySignatures: true})
-			if report.Errors > 0 {
-				printReport(c.App.ErrWriter, report, noColor(c))
-				return withHint(fmt.Errorf("%s has %d error(s): nothing uploaded", path, report.Errors), "fix it, or rebuild it: apimtls truststore build")
-			}
-			ctx := c.Context
-			store, endpoint, err := s3Store(ctx, c)
+			store, endpoint, err := s3Store(c.Context, c)
 			if err != nil {
 				return err
 			}
-			var notes []string
-			if c.Bool(flagCreateBucket) {
-				created, err := store.CreateBucket(ctx, bucket, s3store.CreateOptions{RequireTLS: c.Bool(flagRequireTLS)})
-				if err != nil {
-					return s3Error(err, bucket)
-				}
-				notes = created.Notes
-				if created.Created {
-					notes = append([]string{"created bucket " + bucket + " in " + store.Region + ": versioned, private, encrypted"}, notes...)
-				}
+			var report *pki.TruststoreReport
+			validate := func(data []byte) []string {
+				report, _ = pki.CheckTruststore(data, time.Now())
+				return truststoreProblems(data)
 			}
-			res, err := store.Push(ctx, s3store.PushInput{Bucket: bucket, Key: key, Data: data, Force: c.Bool(flagForce), EnableVersioning: c.Bool(flagEnableVersioning)})
+			out, err := rollout.Push(c.Context, store, validate, rollout.PushInput{
+				PushInput: s3store.PushInput{Bucket: bucket, Key: key, Data: data, Force: c.Bool(flagForce), EnableVersioning: c.Bool(flagEnableVersioning)},
+				Name:      path, CreateBucket: c.Bool(flagCreateBucket), RequireTLS: c.Bool(flagRequireTLS),
+				Record: func(res *s3store.PushResult) error {
+					return pki.RecordPush(dir, pki.PushedTruststore{URI: res.URI, Bucket: bucket, Key: key, VersionID: res.VersionID, SHA256: res.SHA256, Endpoint: endpoint, PushedAt: time.Now().UTC()})
+				},
+			})
+			var invalid *rollout.InvalidError
+			if errors.As(err, &invalid) {
+				printReport(c.App.ErrWriter, report, noColor(c))
+				return withHint(err, "fix it, or rebuild it: apimtls truststore build")
+			}
 			if err != nil {
 				return s3Error(err, bucket)
 			}
-			if err := pki.RecordPush(dir, pki.PushedTruststore{URI: res.URI, Bucket: bucket, Key: key, VersionID: res.VersionID, SHA256: res.SHA256, Endpoint: endpoint, PushedAt: time.Now().UTC()}); err != nil {
-				return fmt.Errorf("uploaded %s version %s, but could not record it: %w", res.URI, res.VersionID, err)
-			}
+			res, notes := out.PushResult, out.Notes
 			if format == outputJSON {
 				return writeJSON(c.App.Writer, res)
 			}
