@@ -188,3 +188,86 @@ func TestErrors(t *testing.T) {
 		})
 	}
 }
+
+// kmsBucket is the real MinIO client with one thing MinIO cannot do here:
+// a bucket whose default encryption is SSE-KMS. Any attempt to replace it
+// fails the test.
+type kmsBucket struct {
+	*s3.Client
+	t *testing.T
+}
+
+func (k kmsBucket) GetBucketEncryption(context.Context, *s3.GetBucketEncryptionInput, ...func(*s3.Options)) (*s3.GetBucketEncryptionOutput, error) {
+	return &s3.GetBucketEncryptionOutput{ServerSideEncryptionConfiguration: &types.ServerSideEncryptionConfiguration{Rules: []types.ServerSideEncryptionRule{{
+		ApplyServerSideEncryptionByDefault: &types.ServerSideEncryptionByDefault{SSEAlgorithm: types.ServerSideEncryptionAwsKms, KMSMasterKeyID: aws.String("arn:aws:kms:eu-west-1:111122223333:key/k")}}}}}, nil
+}
+
+func (k kmsBucket) PutBucketEncryption(context.Context, *s3.PutBucketEncryptionInput, ...func(*s3.Options)) (*s3.PutBucketEncryptionOutput, error) {
+	k.t.Fatal("PutBucketEncryption on a bucket that has SSE-KMS: a downgrade")
+	return nil, nil
+}
+
+// --create-bucket on a bucket the caller owns reads its settings and adds
+// only what is missing: its policy keeps its statements, SSE-KMS stays.
+func TestCreateBucketKeepsAnExistingBucket(t *testing.T) {
+	ctx := context.Background()
+	_, c := newStore(t)
+	bucket := newBucket(t)
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(bucket)}); err != nil {
+		t.Fatal(err)
+	}
+	own := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"TeamReads","Effect":"Allow","Principal":{"AWS":["*"]},"Action":["s3:GetObject"],"Resource":["arn:aws:s3:::%s/team/*"]}]}`, bucket)
+	if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(own)}); err != nil {
+		t.Fatal(err)
+	}
+	st := &s3store.Store{API: kmsBucket{c, t}, Region: miniotest.Region}
+	res, err := st.CreateBucket(ctx, bucket, s3store.CreateOptions{RequireTLS: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	notes := strings.Join(res.Notes, "\n")
+	if res.Created || !strings.Contains(notes, "exists") || !strings.Contains(notes, "kept the bucket's default encryption aws:kms") || !strings.Contains(notes, "its other statements are kept") {
+		t.Fatalf("created %v, notes:\n%s", res.Created, notes)
+	}
+	pol, err := c.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := aws.ToString(pol.Policy); !strings.Contains(p, "TeamReads") || !strings.Contains(p, "aws:SecureTransport") {
+		t.Fatalf("policy after: %s", p)
+	}
+	v, _ := c.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(bucket)})
+	if v.Status != types.BucketVersioningStatusEnabled {
+		t.Fatalf("versioning %s", v.Status)
+	}
+	// Run again: nothing left to add.
+	again, err := st.CreateBucket(ctx, bucket, s3store.CreateOptions{RequireTLS: true})
+	if err != nil || !strings.Contains(strings.Join(again.Notes, "\n"), "kept the bucket policy: it already denies requests without TLS") {
+		t.Fatalf("second run: %+v %v", again, err)
+	}
+}
+
+// The read risks of a real bucket: a policy testing the caller's network.
+func TestReadRisks(t *testing.T) {
+	ctx := context.Background()
+	st, c := newStore(t)
+	bucket := newBucket(t)
+	if _, err := st.CreateBucket(ctx, bucket, s3store.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	res, err := st.Push(ctx, s3store.PushInput{Bucket: bucket, Key: "ts.pem", Data: []byte(pemA)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if risks, err := st.ReadRisks(ctx, bucket, "ts.pem", res.VersionID); err != nil || len(risks) != 0 {
+		t.Fatalf("no policy: risks %q err %v", risks, err)
+	}
+	pol := fmt.Sprintf(`{"Version":"2012-10-17","Statement":[{"Sid":"OfficeOnly","Effect":"Deny","Principal":{"AWS":["*"]},"Action":["s3:GetObject"],"Resource":["arn:aws:s3:::%s/*"],"Condition":{"NotIpAddress":{"aws:SourceIp":["127.0.0.0/8"]}}}]}`, bucket)
+	if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(pol)}); err != nil {
+		t.Fatal(err)
+	}
+	risks, err := st.ReadRisks(ctx, bucket, "ts.pem", res.VersionID)
+	if err != nil || len(risks) != 1 || !strings.Contains(risks[0], "OfficeOnly") || !strings.Contains(risks[0], "aws:ViaAWSService") {
+		t.Fatalf("risks %q err %v", risks, err)
+	}
+}

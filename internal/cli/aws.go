@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
@@ -37,7 +38,11 @@ func awsConfig(ctx context.Context, c *cli.Context) (aws.Config, error) {
 
 // apigwFrom builds the API Gateway, API Gateway v2 and ACM clients.
 func apigwFrom(cfg aws.Config, c *cli.Context) *apigw.Client {
-	ep := c.String(flagEndpointURL)
+	return newAPIGW(cfg, c.String(flagEndpointURL), c.Duration(flagPollInterval))
+}
+
+// newAPIGW builds the clients for an endpoint ("" for AWS's own).
+func newAPIGW(cfg aws.Config, ep string, poll time.Duration) *apigw.Client {
 	var base *string
 	if ep != "" {
 		base = aws.String(ep)
@@ -57,7 +62,7 @@ func apigwFrom(cfg aws.Config, c *cli.Context) *apigw.Client {
 			o.RetryMaxAttempts = sdkAttempts
 		}),
 		ACM:  acm.NewFromConfig(cfg, func(o *acm.Options) { o.BaseEndpoint = orBase(o.BaseEndpoint, base); o.RetryMaxAttempts = sdkAttempts }),
-		Poll: c.Duration(flagPollInterval),
+		Poll: poll,
 	}
 }
 

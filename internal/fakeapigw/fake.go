@@ -256,7 +256,7 @@ func (f *Fake) URL() string { return f.server.URL }
 func (f *Fake) Close() { f.server.Close() }
 
 // Throttle makes the next n mutating calls on paths containing sub fail
-// with TooManyRequestsException (without Retry-After), whatever the quotas.
+// with TooManyRequestsException and Retry-After: 1, whatever the quotas.
 func (f *Fake) Throttle(sub string, n int) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -498,7 +498,7 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if throttled {
-		writeError(w, errorf(429, "TooManyRequestsException", "Too Many Requests"))
+		writeError(w, tooMany(time.Second))
 		return
 	}
 	for _, rt := range routes {
