@@ -1,7 +1,8 @@
 // Package apigw changes API Gateway custom domains and APIs the way
-// apigateway-mtls.md §3 and §4 say they must be changed: in place, one
-// update at a time, resending the full configuration to HTTP APIs, waiting
-// for AVAILABLE, and reading the truststore warnings. It talks to both
+// docs/apigateway-rules.md says they must be changed (#custom-domains,
+// #routing, #default-endpoint, #quotas): in place, one update at a time,
+// spaced by the account's quotas, resending the full configuration to HTTP
+// APIs, waiting for AVAILABLE, and reading the truststore warnings. It talks to both
 // services (apigatewayv2 for HTTP APIs, apigateway for REST APIs) and ACM
 // through small interfaces over the SDK clients, so the same code runs
 // against AWS and the in-process fake control plane of the tests.

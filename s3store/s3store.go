@@ -1,6 +1,6 @@
 // Package s3store keeps truststore versions in a versioned S3 bucket, the
 // way API Gateway reads them: by URI and object version, once, when a
-// domain is updated (apigateway-mtls.md §2). It talks to S3 through API, a
+// domain is updated (docs/apigateway-rules.md#s3-and-versions). It talks to S3 through API, a
 // small interface over the SDK client, so the same code runs against AWS
 // and any S3-compatible server. It never deletes an object version: old
 // versions are the rollback path.

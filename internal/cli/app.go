@@ -30,7 +30,7 @@ const (
 	envOutput   = "APIMTLS_OUTPUT"
 )
 
-// Exit codes (design.md "Command contract").
+// Exit codes (docs/pki.md states them for users).
 const (
 	exitOK      = 0
 	exitFailed  = 1
