@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math/big"
 	"strings"
 	"time"
 
@@ -51,7 +52,11 @@ type Record struct {
 	Status       string    `json:"status"`
 	KeyEncrypted bool      `json:"key_encrypted,omitempty"`
 	FromCSR      bool      `json:"from_csr,omitempty"`
-	Dir          string    `json:"dir"`
+	// RevokedAt and RevocationReason are set by a revocation; the record
+	// and its files stay.
+	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
+	RevocationReason Reason     `json:"revocation_reason,omitempty"`
+	Dir              string     `json:"dir"`
 	Files        []string  `json:"files"`
 	CreatedAt    time.Time `json:"created_at"`
 }
@@ -68,9 +73,10 @@ func (r *Record) StatusAt(t time.Time) string {
 }
 
 // SerialHex formats a serial as lowercase hexadecimal, the inventory's key.
-func SerialHex(c *x509.Certificate) string {
-	return fmt.Sprintf("%032x", c.SerialNumber)
-}
+func SerialHex(c *x509.Certificate) string { return SerialHexInt(c.SerialNumber) }
+
+// SerialHexInt formats a serial number as the inventory keys it.
+func SerialHexInt(n *big.Int) string { return fmt.Sprintf("%032x", n) }
 
 // Fingerprint is the SHA-256 of the certificate's DER, in hexadecimal.
 func Fingerprint(c *x509.Certificate) string {

@@ -10,6 +10,7 @@ import "path/filepath"
 //	clients/<name>/cert.pem, key.pem, chain.pem, <name>.p12
 //	truststore.pem                written by truststore build
 //	pushed.json                   the last truststore push
+//	crl/<ca name>.crl             a CA's latest CRL, DER (ca/<name>/crl.pem: PEM)
 //	.staging/                     issuance in progress
 type Layout struct{ Dir string }
 
@@ -58,6 +59,15 @@ func (l Layout) ClientChain(name string) string { return filepath.Join(l.ClientD
 func (l Layout) ClientP12(name string) string {
 	return filepath.Join(l.ClientDir(name), name+".p12")
 }
+
+// CRLs is the folder of the CAs' CRLs in DER, what serve and crl push read.
+func (l Layout) CRLs() string { return filepath.Join(l.Dir, crlDir) }
+
+// CRL is a CA's latest CRL, DER.
+func (l Layout) CRL(name string) string { return filepath.Join(l.Dir, crlDir, name+".crl") }
+
+// CRLPEM is a CA's latest CRL, PEM, beside its certificate.
+func (l Layout) CRLPEM(name string) string { return filepath.Join(l.CADir(name), "crl.pem") }
 
 // RecordDir is the folder of an inventory record, absolute.
 func (l Layout) RecordDir(r *Record) string { return filepath.Join(l.Dir, filepath.FromSlash(r.Dir)) }

@@ -380,6 +380,16 @@ func (s *Store) Certificate(rec *Record) (*x509.Certificate, error) {
 // LoadIssuer reads a CA's certificate and key, asking passphrase only if
 // the key is encrypted.
 func (s *Store) LoadIssuer(name string, passphrase PassphraseFunc) (Issuer, *Record, error) {
+	issuer, rec, err := s.loadIssuer(name, passphrase)
+	if err == nil && rec.Status == StatusRevoked {
+		return Issuer{}, nil, &RevokedError{Name: name}
+	}
+	return issuer, rec, err
+}
+
+// loadIssuer opens a CA's key, revoked or not (a revoked CA still signs
+// its CRL).
+func (s *Store) loadIssuer(name string, passphrase PassphraseFunc) (Issuer, *Record, error) {
 	rec, err := s.Lookup(KindRoot, name)
 	if err != nil {
 		return Issuer{}, nil, err

@@ -8,6 +8,7 @@ package s3store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/base64"
@@ -120,6 +121,8 @@ type PushInput struct {
 	// EnableVersioning turns versioning on when it is off or suspended,
 	// instead of refusing.
 	EnableVersioning bool
+	// ContentType defaults to a PEM file.
+	ContentType string
 }
 
 // PushResult says where the truststore is. Uploaded is false when the
@@ -164,7 +167,7 @@ func (s *Store) Push(ctx context.Context, in PushInput) (*PushResult, error) {
 		Key:            aws.String(in.Key),
 		Body:           bytes.NewReader(in.Data),
 		ContentLength:  aws.Int64(int64(len(in.Data))),
-		ContentType:    aws.String("application/x-pem-file"),
+		ContentType:    aws.String(cmp.Or(in.ContentType, "application/x-pem-file")),
 		ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(raw[:])),
 		Metadata:       map[string]string{metaSHA256: sum},
 	})

@@ -35,6 +35,8 @@ func caCommand() *cli.Command {
 			caIntermediateCommand(),
 			caListCommand(),
 			caShowCommand(),
+			caRevokeCommand(),
+			caCRLCommand(),
 		},
 	}
 }

@@ -36,6 +36,7 @@ func clientCommand() *cli.Command {
 			clientSignCommand(),
 			clientListCommand(),
 			clientShowCommand(),
+			clientRevokeCommand(),
 		},
 	}
 }
@@ -262,6 +263,12 @@ Example:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: flagExpiringWithin, Usage: "only clients expiring within `DURATION` (30d, 2w, 720h); exit 1 if any"},
 			&cli.StringFlag{Name: flagCA, Usage: "only clients issued by this CA"},
+			&cli.StringFlag{Name: flagStatus, Usage: "only clients that are `STATUS`: valid, revoked or expired", Action: func(_ *cli.Context, v string) error {
+				if _, ok := statusFilter[v]; !ok {
+					return usagef("--%s %q: use valid, revoked or expired", flagStatus, v)
+				}
+				return nil
+			}},
 		},
 		Action: func(c *cli.Context) error {
 			format, err := commandStart(c, 0, "none")
@@ -286,8 +293,9 @@ Example:
 					return pkiError(err, ca)
 				}
 			}
+			status := statusFilter[c.String(flagStatus)]
 			clients, err := s.List(func(r *pki.Record) bool {
-				if r.Kind != pki.KindClient || (ca != "" && r.Issuer != ca) {
+				if r.Kind != pki.KindClient || (ca != "" && r.Issuer != ca) || (status != "" && r.StatusAt(now) != status) {
 					return false
 				}
 				return !c.IsSet(flagExpiringWithin) || (r.Status != pki.StatusRevoked && r.NotAfter.Before(now.Add(within)))
@@ -326,6 +334,12 @@ Example:
 		},
 	}
 }
+
+// flagStatus filters client list; "valid" is what the inventory calls
+// active.
+const flagStatus = "status"
+
+var statusFilter = map[string]string{"": "", "valid": pki.StatusActive, "revoked": pki.StatusRevoked, "expired": pki.StatusExpired}
 
 // parseDays reads a duration that may also be in days (30d) or weeks (2w).
 func parseDays(s string) (time.Duration, error) {

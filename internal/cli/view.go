@@ -29,6 +29,8 @@ type certView struct {
 	NotAfter     time.Time   `json:"not_after"`
 	SHA256       string      `json:"sha256"`
 	Status       string      `json:"status"`
+	RevokedAt    *time.Time  `json:"revoked_at,omitempty"`
+	Reason       pki.Reason  `json:"revocation_reason,omitempty"`
 	SANs         []string    `json:"sans,omitempty"`
 	FromCSR      bool        `json:"from_csr,omitempty"`
 	Files        []string    `json:"files"`
@@ -40,7 +42,7 @@ func viewOf(dir string, r *pki.Record, now time.Time) certView {
 		Name: r.Name, Kind: r.Kind, Subject: r.Subject, Issuer: r.Issuer, IssuerSerial: r.IssuerSerial,
 		Serial: r.Serial, KeyType: r.KeyType, KeyEncrypted: r.KeyEncrypted, Level: r.Level, PathLen: r.PathLen,
 		NotBefore: r.NotBefore, NotAfter: r.NotAfter, SHA256: r.SHA256, Status: r.StatusAt(now),
-		SANs: r.SANs, FromCSR: r.FromCSR, Files: []string{},
+		SANs: r.SANs, FromCSR: r.FromCSR, Files: []string{}, RevokedAt: r.RevokedAt, Reason: r.RevocationReason,
 	}
 	for _, f := range r.Files {
 		v.Files = append(v.Files, filepath.Join(dir, filepath.FromSlash(f)))
@@ -80,6 +82,9 @@ func printDetails(w io.Writer, v certView, now time.Time) error {
 	}
 	t.row("  valid", fmt.Sprintf("%s to %s (%s)", v.NotBefore.Format(time.RFC3339), v.NotAfter.Format(time.RFC3339), remaining(v.NotAfter, now)))
 	t.row("  status", v.Status)
+	if v.RevokedAt != nil {
+		t.row("  revoked", v.RevokedAt.Format(time.RFC3339)+" ("+string(v.Reason)+")")
+	}
 	t.row("  sha256", v.SHA256)
 	for i, f := range v.Files {
 		label := ""

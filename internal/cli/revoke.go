@@ -1,0 +1,178 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/apimtls/apimtls/pki"
+)
+
+const (
+	flagReason     = "reason"
+	flagNextUpdate = "next-update"
+)
+
+func reasonFlag() cli.Flag {
+	return &cli.StringFlag{Name: flagReason, Value: string(pki.ReasonUnspecified),
+		Usage: "why: " + strings.Join(pki.Reasons(), ", "),
+		Action: func(_ *cli.Context, v string) error {
+			if _, err := pki.ParseReason(v); err != nil {
+				return usageError{err}
+			}
+			return nil
+		}}
+}
+
+func clientRevokeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "revoke",
+		Usage:     "revoke a client certificate (then publish: apimtls ca crl, apimtls crl push)",
+		ArgsUsage: "NAME|SERIAL",
+		Description: `Marks the client revoked in the inventory, with the time and the reason; the
+certificate and its files stay. Its issuer's next CRL (apimtls ca crl) lists
+it, and the authorizer refuses it once that CRL is pushed (apimtls crl push)
+and its cache expires. API Gateway itself never checks revocation
+(docs/revocation.md). Revoking twice changes nothing and says so.
+
+Example:
+   apimtls client revoke device-0042 --reason keyCompromise
+   apimtls ca crl && apimtls crl push --bucket example-mtls-truststores`,
+		Flags:  []cli.Flag{reasonFlag()},
+		Action: func(c *cli.Context) error { return revoke(c, pki.KindClient) },
+	}
+}
+
+func caRevokeCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "revoke",
+		Usage:     "revoke an intermediate CA: it joins its parent's CRL and issues nothing more",
+		ArgsUsage: "NAME",
+		Description: `Marks the intermediate revoked; its parent's next CRL lists it, and apimtls
+refuses to issue from it. A root cannot be revoked: remove it from the
+truststore instead.
+
+Example:
+   apimtls ca revoke issuing-2025 --reason superseded`,
+		Flags:  []cli.Flag{reasonFlag()},
+		Action: func(c *cli.Context) error { return revoke(c, pki.KindIntermediate) },
+	}
+}
+
+// revokeView is the JSON of client revoke and ca revoke.
+type revokeView struct {
+	certView
+	Already bool `json:"already_revoked"`
+}
+
+func revoke(c *cli.Context, kind pki.Kind) error {
+	format, err := commandStart(c, 1, "NAME")
+	if err != nil {
+		return err
+	}
+	reason, _ := pki.ParseReason(c.String(flagReason))
+	ref := c.Args().First()
+	s, err := openStore(c, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	res, err := s.Revoke(kind, ref, reason)
+	if errors.Is(err, pki.ErrRootRevoke) {
+		return withHint(err, "rotate to a new root: apimtls ca init --name NEW, truststore build, truststore push")
+	}
+	if err != nil {
+		return pkiError(err, ref)
+	}
+	r := res.Record
+	if format == outputJSON {
+		return writeJSON(c.App.Writer, revokeView{viewOf(s.Dir, r, s.Now()), res.Already})
+	}
+	if res.Already {
+		fmt.Fprintf(c.App.Writer, "%s %s (serial %s) was revoked already, on %s (%s): nothing changed\n", kindNoun(r.Kind), r.Name, r.Serial, r.RevokedAt.Format(time.RFC3339), r.RevocationReason)
+		return nil
+	}
+	fmt.Fprintf(c.App.Writer, "revoked %s %s (serial %s): %s\n", kindNoun(r.Kind), r.Name, r.Serial, r.RevocationReason)
+	fmt.Fprintf(c.App.Writer, "next: publish it: apimtls ca crl %s && apimtls crl push --bucket BUCKET\n", r.Issuer)
+	return nil
+}
+
+func caCRLCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "crl",
+		Usage:     "sign the CRL of one CA, or of every CA",
+		ArgsUsage: "[NAME]",
+		Description: `Signs an RFC 5280 v2 CRL listing every certificate the CA issued that is
+revoked, with its time and reason: a CRL number that only grows (kept in the
+inventory), the authority key identifier, thisUpdate now and nextUpdate after
+--next-update. A CA with nothing revoked gets an empty CRL, so "no CRL" never
+means "nothing revoked". Written as DER to crl/NAME.crl and as PEM to
+ca/NAME/crl.pem in the PKI directory; openssl crl -verify accepts both.
+Sign again before nextUpdate (cron): the authorizer refuses every client of a
+CA whose CRL has expired.
+
+Example:
+   apimtls ca crl
+   apimtls ca crl issuing --next-update 24h`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: flagNextUpdate, Value: "7d", Usage: "how long the CRL stays current (`DURATION`: 7d, 24h)"},
+			passphraseFileFlag(),
+		},
+		Action: signCRLs,
+	}
+}
+
+func signCRLs(c *cli.Context) error {
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	validity, err := parseDays(c.String(flagNextUpdate))
+	if err != nil || validity < time.Hour || validity > 366*24*time.Hour {
+		return usagef("--%s %q: use a duration from 1h to 366d", flagNextUpdate, c.String(flagNextUpdate))
+	}
+	s, err := openStore(c, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	names := c.Args().Slice()
+	if len(names) == 0 {
+		cas, err := s.CAs()
+		if err != nil {
+			return err
+		}
+		for _, r := range cas {
+			names = append(names, r.Name)
+		}
+	}
+	var out []*pki.CRL
+	for _, name := range names {
+		crl, err := s.SignCRL(name, passphraseFunc(secretSource{
+			what: "passphrase for CA " + name, file: c.String(flagPassphraseFile), env: envCAPassphrase,
+			hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
+		}), validity)
+		if err != nil {
+			return pkiError(err, name)
+		}
+		out = append(out, crl)
+	}
+	if format == outputJSON {
+		return writeJSON(c.App.Writer, out)
+	}
+	t := newTable(c.App.Writer, "CA", "NUMBER", "REVOKED", "NEXT UPDATE", "FILE")
+	for _, crl := range out {
+		t.row(crl.CA, fmt.Sprint(crl.Number), fmt.Sprint(crl.Revoked), crl.NextUpdate.Format(time.RFC3339), crl.DERPath)
+	}
+	return t.flush()
+}
+
+func kindNoun(k pki.Kind) string {
+	if k.IsCA() {
+		return "CA"
+	}
+	return "client"
+}

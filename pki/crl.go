@@ -1,0 +1,114 @@
+package pki
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/binary"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// crlDir holds every CA's latest CRL, DER.
+const crlDir = "crl"
+
+var bucketCRLNumbers = []byte("crl-numbers")
+
+// DefaultCRLValidity is how long a CRL stays current unless told.
+const DefaultCRLValidity = 7 * 24 * time.Hour
+
+// CRL is a signed certificate revocation list and where it was written.
+type CRL struct {
+	CA         string    `json:"ca"`
+	Number     uint64    `json:"crl_number"`
+	ThisUpdate time.Time `json:"this_update"`
+	NextUpdate time.Time `json:"next_update"`
+	Revoked    int       `json:"revoked"`
+	DERPath    string    `json:"der_path"`
+	PEMPath    string    `json:"pem_path"`
+	DER        []byte    `json:"-"`
+}
+
+// SignCRL signs an RFC 5280 v2 CRL for a CA: every certificate it issued
+// that is revoked, with time and reason code; a CRL number that only grows
+// (kept in the inventory, bumped before signing so a failure leaves a gap,
+// never a repeat); the authority key identifier; thisUpdate now and
+// nextUpdate after validity. A CA with nothing revoked gets an empty CRL,
+// so "no CRL" never means "nothing revoked". It is written atomically as
+// DER under crl/ and as PEM beside the CA certificate. A revoked CA still
+// signs its CRL: its clients' revocations must stay published.
+func (s *Store) SignCRL(name string, passphrase PassphraseFunc, validity time.Duration) (*CRL, error) {
+	if validity <= 0 {
+		validity = DefaultCRLValidity
+	}
+	issuer, rec, err := s.loadIssuer(name, passphrase)
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now().UTC().Truncate(time.Second)
+	if next := now.Add(validity); next.After(issuer.Cert.NotAfter) {
+		return nil, fmt.Errorf("a CRL of CA %q valid until %s would outlive the CA (expires %s): give a shorter --next-update", name, next.Format(time.DateOnly), issuer.Cert.NotAfter.Format(time.DateOnly))
+	}
+	revoked, err := s.RevokedBy(rec)
+	if err != nil {
+		return nil, err
+	}
+	number, err := s.nextCRLNumber(rec.Serial)
+	if err != nil {
+		return nil, err
+	}
+	tmpl := &x509.RevocationList{Number: new(big.Int).SetUint64(number), ThisUpdate: now, NextUpdate: now.Add(validity)}
+	for _, r := range revoked {
+		serial, ok := new(big.Int).SetString(r.Serial, 16)
+		if !ok {
+			return nil, fmt.Errorf("inventory record %q has serial %q, not hexadecimal", r.Name, r.Serial)
+		}
+		at := r.NotBefore
+		if r.RevokedAt != nil {
+			at = *r.RevokedAt
+		}
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{
+			SerialNumber: serial, RevocationTime: at, ReasonCode: r.RevocationReason.Code()})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer.Cert, issuer.Key)
+	if err != nil {
+		return nil, fmt.Errorf("sign the CRL of CA %q: %w", name, err)
+	}
+	l := s.Layout()
+	out := &CRL{CA: name, Number: number, ThisUpdate: now, NextUpdate: tmpl.NextUpdate, Revoked: len(revoked), DERPath: l.CRL(name), PEMPath: l.CRLPEM(name), DER: der}
+	if err := os.MkdirAll(filepath.Dir(out.DERPath), 0o755); err != nil {
+		return nil, err
+	}
+	if err := WriteFileAtomic(out.DERPath, der, 0o644); err != nil {
+		return nil, err
+	}
+	if err := WriteFileAtomic(out.PEMPath, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}), 0o644); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// nextCRLNumber bumps and returns a CA's CRL number, in its own
+// transaction.
+func (s *Store) nextCRLNumber(caSerial string) (uint64, error) {
+	var n uint64
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketCRLNumbers)
+		if err != nil {
+			return err
+		}
+		if v := b.Get([]byte(caSerial)); len(v) == 8 {
+			n = binary.BigEndian.Uint64(v)
+		}
+		n++
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], n)
+		return b.Put([]byte(caSerial), v[:])
+	})
+	return n, err
+}

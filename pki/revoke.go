@@ -1,0 +1,130 @@
+package pki
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Reason is why a certificate was revoked, as RFC 5280 §5.3.1 names it.
+type Reason string
+
+// The reasons apimtls records; each has its CRL reason code.
+const (
+	ReasonUnspecified          Reason = "unspecified"
+	ReasonKeyCompromise        Reason = "keyCompromise"
+	ReasonAffiliationChanged   Reason = "affiliationChanged"
+	ReasonSuperseded           Reason = "superseded"
+	ReasonCessationOfOperation Reason = "cessationOfOperation"
+)
+
+var reasonCodes = map[Reason]int{
+	ReasonUnspecified: 0, ReasonKeyCompromise: 1, ReasonAffiliationChanged: 3,
+	ReasonSuperseded: 4, ReasonCessationOfOperation: 5,
+}
+
+// Reasons lists the accepted reasons, for messages.
+func Reasons() []string {
+	var out []string
+	for r := range reasonCodes {
+		out = append(out, string(r))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ParseReason reads a reason by its RFC 5280 name, in any case.
+func ParseReason(s string) (Reason, error) {
+	for r := range reasonCodes {
+		if strings.EqualFold(string(r), s) {
+			return r, nil
+		}
+	}
+	return "", fmt.Errorf("unknown revocation reason %q: use one of %s", s, strings.Join(Reasons(), ", "))
+}
+
+// Code is the reason's CRL reason code.
+func (r Reason) Code() int { return reasonCodes[r] }
+
+// ErrRootRevoke refuses revoking a root: no CRL can list it, since no CA
+// signs for it; it leaves by leaving the truststore.
+var ErrRootRevoke = errors.New("a root CA cannot be revoked: nothing above it signs a CRL; remove it from the truststore (truststore build without it) and push")
+
+// RevokedError refuses to issue from a revoked CA.
+type RevokedError struct{ Name string }
+
+func (e *RevokedError) Error() string {
+	return fmt.Sprintf("CA %q is revoked: nothing more is issued from it", e.Name)
+}
+
+// Revocation is what Revoke did.
+type Revocation struct {
+	Record *Record
+	// Already says the certificate was revoked before; nothing changed.
+	Already bool
+}
+
+// Revoke marks a client (by name or serial) or an intermediate CA (by
+// name) revoked: the record and its files stay, with the time and reason,
+// and the issuer's next CRL lists it. Revoking twice changes nothing and
+// says so.
+func (s *Store) Revoke(kind Kind, ref string, reason Reason) (*Revocation, error) {
+	if _, ok := reasonCodes[reason]; !ok {
+		return nil, fmt.Errorf("unknown revocation reason %q: use one of %s", reason, strings.Join(Reasons(), ", "))
+	}
+	rec, err := s.find(kind, ref)
+	if err != nil {
+		return nil, err
+	}
+	if rec.Kind == KindRoot {
+		return nil, ErrRootRevoke
+	}
+	if rec.Status == StatusRevoked {
+		return &Revocation{Record: rec, Already: true}, nil
+	}
+	now := s.Now().UTC().Truncate(time.Second)
+	rec.Status, rec.RevokedAt, rec.RevocationReason = StatusRevoked, &now, reason
+	if err := s.db.Update(func(tx *bolt.Tx) error { return replaceRecord(tx, rec) }); err != nil {
+		return nil, fmt.Errorf("record the revocation of %s %q: %w", rec.Kind.noun(), rec.Name, err)
+	}
+	return &Revocation{Record: rec}, nil
+}
+
+// find looks a certificate up by name, or for clients by serial too.
+func (s *Store) find(kind Kind, ref string) (*Record, error) {
+	rec, err := s.Lookup(kind, ref)
+	var nf *NotFoundError
+	if err == nil || !errors.As(err, &nf) || kind.IsCA() {
+		return rec, err
+	}
+	if serial, ok := NormalizeSerial(ref); ok {
+		if r, err := s.LookupSerial(serial); err != nil || (r != nil && r.Kind == kind) {
+			return r, err
+		}
+	}
+	return nil, err
+}
+
+// replaceRecord rewrites an existing record in place: same serial, same
+// name.
+func replaceRecord(tx *bolt.Tx, r *Record) error {
+	certs := tx.Bucket(bucketCerts)
+	if certs == nil || certs.Get([]byte(r.Serial)) == nil {
+		return fmt.Errorf("no record with serial %s", r.Serial)
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return certs.Put([]byte(r.Serial), v)
+}
+
+// RevokedBy lists the revoked certificates a CA issued, by serial.
+func (s *Store) RevokedBy(ca *Record) ([]*Record, error) {
+	return s.List(func(r *Record) bool { return r.IssuerSerial == ca.Serial && r.Status == StatusRevoked && r.Serial != ca.Serial })
+}

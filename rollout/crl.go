@@ -1,0 +1,45 @@
+package rollout
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+
+	"github.com/apimtls/apimtls/s3store"
+)
+
+// CRLObject is one CA's CRL to publish.
+type CRLObject struct {
+	CA string
+	// KeyID is the CA's subject key identifier: the authorizer finds a
+	// client's CRL by its issuer's key identifier (docs/revocation.md).
+	KeyID []byte
+	DER   []byte
+}
+
+// CRLKey is where a CA's CRL lives under a prefix.
+func CRLKey(prefix string, keyID []byte) string { return prefix + hex.EncodeToString(keyID) + ".crl" }
+
+// PushedCRL is one CRL in the bucket.
+type PushedCRL struct {
+	CA string `json:"ca"`
+	*s3store.PushResult
+}
+
+// PushCRLs uploads each CA's CRL to the versioned bucket, as push does a
+// truststore: unchanged content is not uploaded again, and every version
+// ID comes back.
+func PushCRLs(ctx context.Context, b Bucket, bucket, prefix string, crls []CRLObject) ([]PushedCRL, error) {
+	var out []PushedCRL
+	for _, c := range crls {
+		if len(c.KeyID) == 0 {
+			return out, fmt.Errorf("CA %s has no subject key identifier: the authorizer could not find its CRL", c.CA)
+		}
+		res, err := b.Push(ctx, s3store.PushInput{Bucket: bucket, Key: CRLKey(prefix, c.KeyID), Data: c.DER, ContentType: "application/pkix-crl"})
+		if err != nil {
+			return out, fmt.Errorf("push the CRL of CA %s: %w", c.CA, err)
+		}
+		out = append(out, PushedCRL{CA: c.CA, PushResult: res})
+	}
+	return out, nil
+}
