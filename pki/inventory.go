@@ -57,8 +57,8 @@ type Record struct {
 	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
 	RevocationReason Reason     `json:"revocation_reason,omitempty"`
 	Dir              string     `json:"dir"`
-	Files        []string  `json:"files"`
-	CreatedAt    time.Time `json:"created_at"`
+	Files            []string   `json:"files"`
+	CreatedAt        time.Time  `json:"created_at"`
 }
 
 // StatusAt is the record's status at time t: revoked, expired or active.

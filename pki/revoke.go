@@ -126,5 +126,7 @@ func replaceRecord(tx *bolt.Tx, r *Record) error {
 
 // RevokedBy lists the revoked certificates a CA issued, by serial.
 func (s *Store) RevokedBy(ca *Record) ([]*Record, error) {
-	return s.List(func(r *Record) bool { return r.IssuerSerial == ca.Serial && r.Status == StatusRevoked && r.Serial != ca.Serial })
+	return s.List(func(r *Record) bool {
+		return r.IssuerSerial == ca.Serial && r.Status == StatusRevoked && r.Serial != ca.Serial
+	})
 }
