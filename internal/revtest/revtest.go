@@ -20,8 +20,10 @@ import (
 	cbasn1 "golang.org/x/crypto/cryptobyte/asn1"
 )
 
-// Now is the pinned clock of the tests.
-var Now = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
+// Now is the clock of the tests, fixed when they start. It is the real
+// time because the OCSP responder, MinIO and the packaged bootstrap all
+// judge certificates and CRLs by the real clock.
+var Now = time.Now().UTC().Truncate(time.Second)
 
 // CA is a certificate authority with its key.
 type CA struct {
