@@ -81,8 +81,8 @@ func authorizerPackage(c *cli.Context) error {
 		return fmt.Errorf("write %s: %w", out, err)
 	}
 	if format == outputJSON {
-		return writeJSON(c.App.Writer, map[string]any{"path": out, "arch": arch, "lambdaArchitecture": authorizer.LambdaArch(arch),
-			"runtime": "provided.al2023", "handler": "bootstrap", "bootstrapSha256": pkg.BootstrapSHA, "bytes": len(pkg.Zip)})
+		return writeJSON(c.App.Writer, map[string]any{"path": out, "arch": arch, "lambda_architecture": authorizer.LambdaArch(arch),
+			"runtime": "provided.al2023", "handler": "bootstrap", "bootstrap_sha256": pkg.BootstrapSHA, "bytes": len(pkg.Zip)})
 	}
 	fmt.Fprintf(c.App.Writer, "wrote %s (%d bytes): bootstrap for provided.al2023 on %s\n", out, len(pkg.Zip), authorizer.LambdaArch(arch))
 	fmt.Fprintf(c.App.Writer, "next: aws lambda create-function --runtime provided.al2023 --architectures %s --handler bootstrap --zip-file fileb://%s ... (docs/revocation.md)\n", authorizer.LambdaArch(arch), out)
