@@ -2,7 +2,6 @@ package authorizer_test
 
 import (
 	"archive/zip"
-	"bytes"
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
@@ -118,8 +117,8 @@ func TestPackagedBootstrapUnderRuntimeAPI(t *testing.T) {
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST", "_HANDLER=bootstrap",
 		"APIMTLS_TRUSTSTORE_URI=s3://"+w.bucket+"/truststore.pem",
 		"APIMTLS_CRL_URI=s3://"+w.bucket+"/crl/")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -171,8 +170,15 @@ func TestPackagedBootstrapUnderRuntimeAPI(t *testing.T) {
 		}
 		t.Logf("%s %s: %v in %v", id, tc.file, ctx["reason"], time.Since(sent))
 	}
-	// The denies were logged as JSON lines with their reasons.
-	logs := stderr.String()
+	// The denies were logged as JSON lines with their reasons. They are
+	// written before the answer is posted, and copied from the pipe soon
+	// after.
+	var logs string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if logs = stderr.String(); strings.Count(logs, `"msg":"deny"`) >= 3 {
+			break
+		}
+	}
 	if strings.Count(logs, `"msg":"deny"`) != 3 || !strings.Contains(logs, `"reason":"revoked"`) || !strings.Contains(logs, `"reason":"no_client_cert"`) {
 		t.Fatalf("deny logs:\n%s", logs)
 	}
