@@ -18,6 +18,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/apimtls/apimtls/authorizer"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -87,7 +88,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter:            stderr,
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
-		Commands:             []*cli.Command{quickstartCommand(), caCommand(), clientCommand(), truststoreCommand(), domainCommand(), apiCommand(), crlCommand(), serveCommand(), probeCommand(), versionCommand(), completionCommand()},
+		Commands:             []*cli.Command{quickstartCommand(), caCommand(), clientCommand(), truststoreCommand(), domainCommand(), apiCommand(), crlCommand(), authorizerCommand(), serveCommand(), probeCommand(), versionCommand(), completionCommand()},
 		Flags:                globalFlags(),
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError:         onUsageError,
@@ -157,6 +158,9 @@ func Main() int {
 	// A command lives for milliseconds and allocates a few megabytes at
 	// most; collecting less often saves a fifth of the time of a large
 	// truststore validation.
+	if runsAsAuthorizer() {
+		return authorizer.Start()
+	}
 	debug.SetGCPercent(400)
 	// SIGINT and SIGTERM cancel the context: serve shuts down cleanly, and
 	// other commands finish the step they are in rather than die midway.

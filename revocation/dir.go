@@ -1,0 +1,71 @@
+package revocation
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// LoadCRLDir reads the CRLs under dir (for serve --crl-dir): every *.crl
+// file (DER or PEM) and every *.pem file that holds an X509 CRL, at any
+// depth, so the PKI directory itself can be given. Each is matched to the
+// truststore CA whose name and key identifier it carries; its signature is
+// left to Decide, so a badly signed file is refused per request with
+// crl_bad_signature, exactly as the authorizer would. Of two CRLs for one
+// CA the one with the higher CRL number wins. A CRL that does not parse,
+// or that names no CA of the truststore, is an error naming the file.
+func LoadCRLDir(dir string, ts *Truststore) (StaticCRLs, error) {
+	set := StaticCRLs{}
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		ext := strings.ToLower(filepath.Ext(path))
+		if d.IsDir() || (ext != ".crl" && ext != ".pem") {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		if ext == ".pem" && !bytes.Contains(data, []byte("-----BEGIN X509 CRL")) {
+			return nil
+		}
+		crl, err := ParseCRL(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		ca := ts.caFor(crl)
+		if ca == nil {
+			return fmt.Errorf("%s: the CRL's issuer %q is not a CA of the truststore", path, crl.List.Issuer.String())
+		}
+		if old, ok := set[ca.KeyID]; !ok || newer(crl, old) {
+			set[ca.KeyID] = crl
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load CRLs: %w", err)
+	}
+	return set, nil
+}
+
+func newer(a, b *CRL) bool {
+	if a.List.Number != nil && b.List.Number != nil {
+		return a.List.Number.Cmp(b.List.Number) > 0
+	}
+	return a.ThisUpdate().After(b.ThisUpdate())
+}
+
+// caFor finds the CA a CRL names: issuer name and authority key identifier.
+func (t *Truststore) caFor(crl *CRL) *CA {
+	for _, ca := range t.bySubject[string(crl.List.RawIssuer)] {
+		if len(crl.List.AuthorityKeyId) == 0 || bytes.Equal(crl.List.AuthorityKeyId, ca.Cert.SubjectKeyId) {
+			return ca
+		}
+	}
+	return nil
+}
