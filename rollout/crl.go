@@ -2,7 +2,6 @@ package rollout
 
 import (
 	"context"
-	"encoding/hex"
 	"fmt"
 
 	"github.com/apimtls/apimtls/s3store"
@@ -11,14 +10,14 @@ import (
 // CRLObject is one CA's CRL to publish.
 type CRLObject struct {
 	CA string
-	// KeyID is the CA's subject key identifier: the authorizer finds a
+	// KeyID is revocation.KeyID of the CA: the authorizer finds a
 	// client's CRL by its issuer's key identifier (docs/revocation.md).
-	KeyID []byte
+	KeyID string
 	DER   []byte
 }
 
 // CRLKey is where a CA's CRL lives under a prefix.
-func CRLKey(prefix string, keyID []byte) string { return prefix + hex.EncodeToString(keyID) + ".crl" }
+func CRLKey(prefix, keyID string) string { return prefix + keyID + ".crl" }
 
 // PushedCRL is one CRL in the bucket.
 type PushedCRL struct {
@@ -32,9 +31,6 @@ type PushedCRL struct {
 func PushCRLs(ctx context.Context, b Bucket, bucket, prefix string, crls []CRLObject) ([]PushedCRL, error) {
 	var out []PushedCRL
 	for _, c := range crls {
-		if len(c.KeyID) == 0 {
-			return out, fmt.Errorf("CA %s has no subject key identifier: the authorizer could not find its CRL", c.CA)
-		}
 		res, err := b.Push(ctx, s3store.PushInput{Bucket: bucket, Key: CRLKey(prefix, c.KeyID), Data: c.DER, ContentType: "application/pkix-crl"})
 		if err != nil {
 			return out, fmt.Errorf("push the CRL of CA %s: %w", c.CA, err)

@@ -12,6 +12,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/revocation"
 	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
 )
@@ -133,7 +134,7 @@ func localCRLs(c *cli.Context) ([]rollout.CRLObject, error) {
 		if !list.NextUpdate.After(time.Now()) {
 			return nil, withHint(fmt.Errorf("the CRL of CA %s expired at %s: the authorizer would refuse every client of it", r.Name, list.NextUpdate.Format(time.RFC3339)), "sign it again: apimtls ca crl "+r.Name)
 		}
-		out = append(out, rollout.CRLObject{CA: r.Name, KeyID: cert.SubjectKeyId, DER: der})
+		out = append(out, rollout.CRLObject{CA: r.Name, KeyID: revocation.KeyID(cert), DER: der})
 	}
 	return out, nil
 }
