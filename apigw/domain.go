@@ -22,6 +22,9 @@ import (
 // mappings is read, and routing rules count as well as mappings
 // (docs/apigateway-rules.md, "Routing").
 func (c *Client) GetDomain(ctx context.Context, name string, t APIType) (*Domain, error) {
+	if t == "" {
+		t = Auto
+	}
 	d, err := c.readDomain(ctx, name, t)
 	if err != nil {
 		return nil, err

@@ -41,7 +41,7 @@ func (e *MappingError) Unwrap() error { return e.Err }
 // is refused.
 func (r *Rollout) Create(ctx context.Context, in CreateInput) (*Result, error) {
 	t := in.APIType
-	if t == apigw.Auto {
+	if t == apigw.Auto || t == "" {
 		t = apigw.HTTP
 		if in.Mapping.APIID != "" {
 			var err error

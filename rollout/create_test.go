@@ -264,3 +264,55 @@ func TestStageChoiceChecked(t *testing.T) {
 		t.Fatal("a wrong stage changed the API")
 	}
 }
+
+func TestCreateDryRun(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddAPI(&fakeapigw.API{ID: "h1", Stages: map[string]bool{"prod": false}})
+	ts := e.push("truststore.pem", caPEM(t, "root", true))
+	in := CreateInput{Domain: "dry.example.com", CertificateArn: publicCert, Truststore: ts, Mapping: apigw.Mapping{APIID: "h1", Stage: "prod"}, DryRun: true}
+	res, err := e.r.Create(ctx, in)
+	if err != nil || res.Changed || !strings.Contains(res.Summary, "plan: create dry.example.com (http API") || len(e.changes()) != 0 {
+		t.Fatalf("%+v %v %v", res, err, e.changes())
+	}
+	in.DryRun = false
+	e.fake.Throttle("/apimappings", 1)
+	_, err = e.r.Create(ctx, in)
+	var me *MappingError
+	if !errors.As(err, &me) || !strings.Contains(err.Error(), "mapping the API failed") || !errors.Is(err, apigw.ErrThrottled) {
+		t.Fatalf("err %v", err)
+	}
+	in.DryRun = true
+	if res, err = e.r.Create(ctx, in); err != nil || !strings.Contains(res.Summary, "exists as asked; map h1 stage prod") {
+		t.Fatalf("%+v %v", res, err)
+	}
+}
+
+func TestPushCRLs(t *testing.T) {
+	b := &memBucket{}
+	out, err := PushCRLs(ctx, b, "b", "crl/", []CRLObject{{CA: "root", KeyID: "ab01", DER: []byte{1}}, {CA: "issuing", KeyID: "cd02", DER: []byte{2}}})
+	if err != nil || len(out) != 2 || out[0].CA != "root" || len(b.pushed) != 2 || CRLKey("crl/", "ab01") != "crl/ab01.crl" {
+		t.Fatalf("%+v %v", out, err)
+	}
+	b.fail = s3store.ErrVersioningOff
+	if _, err := PushCRLs(ctx, b, "b", "crl/", []CRLObject{{CA: "root", KeyID: "ab01"}}); !errors.Is(err, s3store.ErrVersioningOff) || !strings.Contains(err.Error(), "CA root") {
+		t.Fatalf("err %v", err)
+	}
+}
+
+func TestQuietEventsAndURIs(t *testing.T) {
+	r := &Rollout{}
+	ev := r.events()
+	ev.Status("d", "UPDATING")
+	ev.Wait(apigw.Wait{})
+	ev.Note("n")
+	ev.Done()
+	if _, _, err := ParseURI("s3://b/"); err == nil {
+		t.Fatal("a URI without a key was accepted")
+	}
+	if b, k, err := ParseURI("s3://bucket-1/a/b.pem"); err != nil || b != "bucket-1" || k != "a/b.pem" {
+		t.Fatalf("%s %s %v", b, k, err)
+	}
+	if got := Target(apigw.Truststore{URI: "s3://b/k"}); got != "s3://b/k version (none)" {
+		t.Fatal(got)
+	}
+}
