@@ -205,6 +205,15 @@ func domainStart(c *cli.Context) (format, name string, t apigw.APIType, err erro
 	return format, c.Args().First(), t, err
 }
 
+// domainRollout is domainStart with the rollout the command runs.
+func domainRollout(c *cli.Context) (format, name string, t apigw.APIType, r *rollout.Rollout, err error) {
+	if format, name, t, err = domainStart(c); err != nil {
+		return
+	}
+	r, err = newRollout(c, format)
+	return
+}
+
 func concatFlags(groups ...[]cli.Flag) []cli.Flag {
 	var out []cli.Flag
 	for _, g := range groups {
@@ -214,11 +223,7 @@ func concatFlags(groups ...[]cli.Flag) []cli.Flag {
 }
 
 func enableMTLS(c *cli.Context) error {
-	format, name, t, err := domainStart(c)
-	if err != nil {
-		return err
-	}
-	r, err := newRollout(c, format)
+	format, name, t, r, err := domainRollout(c)
 	if err != nil {
 		return err
 	}
@@ -290,11 +295,7 @@ Example:
 }
 
 func disableMTLS(c *cli.Context) error {
-	format, name, t, err := domainStart(c)
-	if err != nil {
-		return err
-	}
-	r, err := newRollout(c, format)
+	format, name, t, r, err := domainRollout(c)
 	if err != nil {
 		return err
 	}
@@ -315,11 +316,7 @@ Example:
    apimtls domain status api.example.com`,
 		Flags: awsBaseFlags(),
 		Action: func(c *cli.Context) error {
-			format, name, t, err := domainStart(c)
-			if err != nil {
-				return err
-			}
-			r, err := newRollout(c, format)
+			format, name, t, r, err := domainRollout(c)
 			if err != nil {
 				return err
 			}
