@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,7 +101,7 @@ func client(t *testing.T, dir, name string, parent *ca, edit func(*x509.Certific
 // startGateway runs the gateway on a free loopback port until the test
 // ends and returns its URL and the path of the CA that signed its
 // certificate.
-func startGateway(t *testing.T, dir string, truststore ...*x509.Certificate) (string, string, *strings.Builder) {
+func startGateway(t *testing.T, dir string, truststore ...*x509.Certificate) (string, string, *lockedLog) {
 	t.Helper()
 	report := pki.ValidateTruststore(pki.EncodeCertificates(truststore...), pki.ValidateOptions{Now: time.Now()})
 	serverCert, serverCA, err := LocalhostCertificate(time.Now())
@@ -115,7 +116,7 @@ func startGateway(t *testing.T, dir string, truststore ...*x509.Certificate) (st
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &strings.Builder{}
+	logs := &lockedLog{}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	srv := &Server{Truststore: report, ServerCert: serverCert, Log: log.New(logs, "", 0)}
@@ -231,7 +232,26 @@ func TestGatewayWithCurlAndOpenSSL(t *testing.T) {
 	})
 }
 
-func waitFor(t *testing.T, logs *strings.Builder, want string) {
+// lockedLog is the gateway's log as the test reads it: the server's
+// goroutines write it while the test reads, so every access holds the lock.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func waitFor(t *testing.T, logs *lockedLog, want string) {
 	t.Helper()
 	for range 50 {
 		if strings.Contains(logs.String(), want) {
