@@ -251,11 +251,11 @@ Example:
 // domainStart is the start of every domain command: one DOMAIN argument,
 // the output format and the API type.
 func domainStart(c *cli.Context) (format, name string, t apigw.APIType, err error) {
-	if format, err = commandStart(c, 1, "DOMAIN"); err != nil {
+	if format, name, err = startOneArg(c, "DOMAIN"); err != nil {
 		return
 	}
 	t, err = apiType(c)
-	return format, c.Args().First(), t, err
+	return format, name, t, err
 }
 
 func concatFlags(groups ...[]cli.Flag) []cli.Flag {
@@ -640,7 +640,7 @@ Example:
    apimtls api disable-default-endpoint a1b2c3d4e5 --api-type rest --stage prod`,
 			Flags: append(awsBaseFlags(), dryRunFlag(), &cli.StringFlag{Name: flagStage, Usage: "deploy only this stage"}),
 			Action: func(c *cli.Context) error {
-				format, err := commandStart(c, 1, "API_ID")
+				format, id, err := startOneArg(c, "API_ID")
 				if err != nil {
 					return err
 				}
@@ -648,7 +648,6 @@ Example:
 				if err != nil {
 					return err
 				}
-				id := c.Args().First()
 				client, err := apigwClient(c.Context, c)
 				if err != nil {
 					return err

@@ -71,7 +71,7 @@ Example:
 			&cli.StringFlag{Name: flagURLFile, Usage: "write the URL to `FILE` once listening, for scripts"},
 		},
 		Action: func(c *cli.Context) error {
-			if _, err := commandStart(c, 0, "none"); err != nil {
+			if _, err := startNoArgs(c); err != nil {
 				return err
 			}
 			return runServe(c.Context, c, c.App.Writer, c.App.ErrWriter)
@@ -220,11 +220,11 @@ Example:
 			&cli.DurationFlag{Name: flagTimeout, Value: 10 * time.Second, Usage: "per request"},
 		},
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 1, "URL")
+			format, target, err := startOneArg(c, "URL")
 			if err != nil {
 				return err
 			}
-			opts, err := probeOptions(c, c.Args().First())
+			opts, err := probeOptions(c, target)
 			if err != nil {
 				return err
 			}

@@ -35,7 +35,7 @@ Example:
    apimtls quickstart
    apimtls quickstart --dir ./demo -o json`,
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 0, "none")
+			format, err := startNoArgs(c)
 			if err != nil {
 				return err
 			}

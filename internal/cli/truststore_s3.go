@@ -77,8 +77,9 @@ Example:
 			&cli.BoolFlag{Name: flagForce, Usage: "upload even when the newest version has the same content"},
 		),
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 1 {
-				return usagef("truststore push takes at most one FILE")
+			path, err := optionalArg(c, "FILE")
+			if err != nil {
+				return err
 			}
 			format, err := outputFormat(c)
 			if err != nil {
@@ -88,7 +89,6 @@ Example:
 			if err != nil {
 				return err
 			}
-			path := c.Args().First()
 			if path == "" {
 				path = filepath.Join(dir, pki.TruststoreFile)
 			}
@@ -182,7 +182,7 @@ Example:
    apimtls truststore versions --bucket example-mtls-truststores`,
 		Flags: awsFlags(),
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 0, "none")
+			format, err := startNoArgs(c)
 			if err != nil {
 				return err
 			}
@@ -249,7 +249,7 @@ Example:
 			&cli.StringFlag{Name: flagOut, Usage: "write to `FILE` instead of standard output"},
 		),
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 0, "none")
+			format, err := startNoArgs(c)
 			if err != nil {
 				return err
 			}
