@@ -19,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/apimtls/apimtls/gateway"
+	"github.com/apimtls/apimtls/internal/outfile"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -114,49 +115,41 @@ func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	var upstream *url.URL
-	if u := c.String(flagUpstream); u != "" {
-		if upstream, err = url.Parse(u); err != nil || upstream.Scheme == "" || upstream.Host == "" {
-			return usagef("--upstream %q is not an absolute URL", u)
+	upstream, err := upstreamURL(c.String(flagUpstream))
+	if err != nil {
+		return err
+	}
+	protected, err := outputProtection(c)
+	if err != nil {
+		return err
+	}
+	// Every output is checked before anything is served or written.
+	urlFile := c.String(flagURLFile)
+	if urlFile != "" {
+		if _, err := outfile.Check(urlFile, protected); err != nil {
+			return fmt.Errorf("--%s: %w", flagURLFile, err)
 		}
 	}
-	certFile, keyFile := c.String(flagServerCert), c.String(flagServerKey)
-	if (certFile == "") != (keyFile == "") {
-		return usagef("--%s and --%s go together", flagServerCert, flagServerKey)
+	serverCert, caOut, release, err := serverCertificate(c, tsPath, protected)
+	if err != nil {
+		return err
 	}
-	var serverCert tls.Certificate
-	caOut := ""
-	if certFile != "" {
-		if serverCert, err = tls.LoadX509KeyPair(certFile, keyFile); err != nil {
-			return fmt.Errorf("load the server certificate: %w", err)
-		}
-	} else {
-		caOut = c.String(flagServerCAOut)
-		if caOut == "" {
-			caOut = filepath.Join(filepath.Dir(tsPath), serveCAFile)
-		}
-		if caOut, err = filepath.Abs(caOut); err != nil {
-			return err
-		}
-		if serverCert, _, err = throwawayServerCert(caOut); err != nil {
-			return err
-		}
-	}
+	defer release()
 	l, u, err := listenGateway(c.String(flagListen), caOut != "")
 	if err != nil {
 		return err
+	}
+	if urlFile != "" {
+		if err := outfile.Write(urlFile, []byte(u+"\n"), outfile.Public, protected); err != nil {
+			l.Close()
+			return fmt.Errorf("--%s: %w", flagURLFile, err)
+		}
 	}
 	fmt.Fprintf(stdout, "serving %s with API Gateway's mTLS rules; truststore %s (%d certificates)\n", u, tsPath, report.Certificates)
 	if caOut != "" {
 		fmt.Fprintf(stdout, "server certificate from a throwaway CA written to %s\n", caOut)
 		fmt.Fprintf(stdout, "try:  curl --cacert %s --cert CHAIN.pem --key KEY.pem %s\n", caOut, u)
 		fmt.Fprintf(stdout, "      apimtls probe %s --ca-file %s --client NAME\n", u, caOut)
-	}
-	if f := c.String(flagURLFile); f != "" {
-		if err := pki.WriteFileAtomic(f, []byte(u+"\n"), 0o644); err != nil {
-			l.Close()
-			return err
-		}
 	}
 	srv := &gateway.Server{Truststore: report, ServerCert: serverCert, Upstream: upstream, Log: log.New(stderr, "", log.LstdFlags)}
 	if err := srv.Serve(ctx, l); err != nil {
@@ -166,14 +159,67 @@ func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 	return nil
 }
 
+func upstreamURL(s string) (*url.URL, error) {
+	if s == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, usagef("--upstream %q is not an absolute URL", s)
+	}
+	return u, nil
+}
+
+// serverCertificate loads --server-cert and --server-key, or makes a
+// throwaway localhost certificate and writes its CA (next to the
+// truststore, or to --server-ca-out) under a lock held until release: a
+// second serve pointed at the same file is refused rather than replacing
+// the CA the first one's clients trust.
+func serverCertificate(c *cli.Context, tsPath string, protected outfile.Protected) (tls.Certificate, string, func(), error) {
+	noop := func() {}
+	certFile, keyFile := c.String(flagServerCert), c.String(flagServerKey)
+	if (certFile == "") != (keyFile == "") {
+		return tls.Certificate{}, "", noop, usagef("--%s and --%s go together", flagServerCert, flagServerKey)
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return cert, "", noop, fmt.Errorf("load the server certificate: %w", err)
+		}
+		return cert, "", noop, nil
+	}
+	caOut := c.String(flagServerCAOut)
+	if caOut == "" {
+		caOut = filepath.Join(filepath.Dir(tsPath), serveCAFile)
+	}
+	caOut, err := filepath.Abs(caOut)
+	if err != nil {
+		return tls.Certificate{}, "", noop, err
+	}
+	lock, err := outfile.Acquire(caOut, protected)
+	if errors.Is(err, outfile.ErrBusy) {
+		return tls.Certificate{}, "", noop, withHint(err, "another apimtls serve trusts it: stop that one, or write this one's CA elsewhere with --"+flagServerCAOut+" FILE")
+	}
+	if err != nil {
+		return tls.Certificate{}, "", noop, fmt.Errorf("--%s: %w", flagServerCAOut, err)
+	}
+	release := func() { lock.Release() }
+	cert, _, err := throwawayServerCert(caOut, protected)
+	if err != nil {
+		release()
+		return cert, "", noop, err
+	}
+	return cert, caOut, release, nil
+}
+
 // throwawayServerCert makes a server certificate for localhost from a
 // throwaway CA, and writes that CA to caPath for clients to trust.
-func throwawayServerCert(caPath string) (tls.Certificate, *x509.Certificate, error) {
+func throwawayServerCert(caPath string, protected outfile.Protected) (tls.Certificate, *x509.Certificate, error) {
 	cert, ca, err := gateway.LocalhostCertificate(time.Now())
 	if err != nil {
 		return cert, nil, err
 	}
-	return cert, ca, pki.WriteFileAtomic(caPath, pki.EncodeCertificates(ca), 0o644)
+	return cert, ca, outfile.Write(caPath, pki.EncodeCertificates(ca), outfile.Public, protected)
 }
 
 // listenGateway listens on addr and returns the URL clients should use:

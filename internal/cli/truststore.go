@@ -131,7 +131,7 @@ Example:
 			}
 			result := buildResult{Path: out, Certificates: built.Report.Certificates, SHA256: sha256Hex(built.PEM), Written: built.Report.Errors == 0, Notes: built.Notes, Report: built.Report}
 			if built.Report.Errors == 0 {
-				if err := pki.WriteTruststore(out, built.PEM); err != nil {
+				if err := writeOutput(c, out, built.PEM); err != nil {
 					return err
 				}
 			}

@@ -270,7 +270,7 @@ Example:
 				_, err := c.App.Writer.Write(data)
 				return err
 			}
-			if err := pki.WriteFileAtomic(out, data, 0o644); err != nil {
+			if err := writeOutput(c, out, data); err != nil {
 				return err
 			}
 			res := map[string]any{"uri": s3store.URI(bucket, key), "version_id": version, "sha256": s3store.SHA256Hex(data), "bytes": len(data), "path": out}
