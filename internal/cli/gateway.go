@@ -20,6 +20,7 @@ import (
 
 	"github.com/apimtls/apimtls/gateway"
 	"github.com/apimtls/apimtls/internal/outfile"
+	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -246,11 +247,15 @@ func probeCommand() *cli.Command {
 		Usage:     "prove an endpoint enforces mTLS: refused without a certificate, accepted with one",
 		ArgsUsage: "URL",
 		Description: `Requests URL twice: without a client certificate, which must be refused
-(a handshake failure and HTTP 403 both count, and the verdict says which was
-seen), and with the client certificate, which must be let through. With
---default-endpoint, also checks that the execute-api URL refuses, since it
-bypasses mTLS. The server is verified against the system roots, --ca-file,
-or not at all with --insecure, as curl does. Exit 1 when any check fails.
+after the server asked for one (a handshake failure and HTTP 403 both
+count, and the verdict says which was seen), and with the client
+certificate, which must be let through. With --default-endpoint, also
+checks that the execute-api URL refuses, since it bypasses mTLS. The
+server is verified against the system roots, --ca-file, or not at all with
+--insecure, as curl does. A probe reports only what it saw: a name that
+does not resolve, nothing listening, a timeout, or a connection closed
+before the server asked for a certificate is "could not tell" (????), with
+the reason. Exit 1 when any check fails or could not tell.
 
 Example:
    apimtls probe https://api.example.com/health --client partner-acme \
@@ -263,7 +268,7 @@ Example:
 			&cli.StringFlag{Name: flagCAFile, Usage: "verify the server with these CA certificates instead of the system roots"},
 			&cli.BoolFlag{Name: flagInsecure, Aliases: []string{"k"}, Usage: "do not verify the server's certificate"},
 			&cli.StringFlag{Name: flagDefaultEndpoint, Usage: "the API's execute-api `URL`, which must refuse"},
-			&cli.DurationFlag{Name: flagTimeout, Value: 10 * time.Second, Usage: "per request"},
+			&cli.DurationFlag{Name: flagTimeout, Value: 10 * time.Second, Usage: "per request (1ms to 10m)", Action: durationIn(flagTimeout, time.Millisecond, 10*time.Minute)},
 		},
 		Action: func(c *cli.Context) error {
 			format, target, err := startOneArg(c, "URL")
@@ -322,8 +327,11 @@ func probeOptions(c *cli.Context, target string) (gateway.ProbeOptions, error) {
 		if err != nil {
 			return opts, err
 		}
-		certFile = filepath.Join(dir, "clients", name, "chain.pem")
-		keyFile = filepath.Join(dir, "clients", name, "key.pem")
+		l := pki.Layout{Dir: dir}
+		certFile, keyFile = l.ClientChain(name), l.ClientKey(name)
+		if _, err := os.Stat(l.ClientCert(name)); err != nil {
+			return opts, withHint(fmt.Errorf("no client named %q in %s", name, dir), "list clients with: apimtls client list")
+		}
 		if _, err := os.Stat(keyFile); err != nil {
 			return opts, withHint(fmt.Errorf("client %q has no key in %s", name, dir), "a CSR-signed client's key is on its device: use --cert and --key there; list clients with: apimtls client list")
 		}
@@ -343,19 +351,24 @@ func probeOptions(c *cli.Context, target string) (gateway.ProbeOptions, error) {
 
 func printProbe(w io.Writer, res *gateway.ProbeResult, noColor bool) {
 	for _, ch := range res.Checks {
-		verdict := "PASS"
-		attr := colorPass
-		if !ch.Pass {
+		verdict, attr := "PASS", colorPass
+		switch ch.Verdict {
+		case gateway.VerdictFail:
 			verdict, attr = "FAIL", colorFail
+		case gateway.VerdictUnknown:
+			verdict, attr = "????", colorUnknown
 		}
 		fmt.Fprintf(w, "%s  %s: %s\n", paint(w, noColor, attr, verdict), ch.Name, ch.Observed)
 		if ch.Detail != "" {
-			fmt.Fprintf(w, "      %s\n", strings.TrimSpace(ch.Detail))
+			fmt.Fprintf(w, "      %s\n", textsafe.Escape(strings.TrimSpace(ch.Detail)))
 		}
 	}
-	if res.Pass {
+	switch res.Verdict {
+	case gateway.VerdictPass:
 		fmt.Fprintf(w, "%s enforces mutual TLS\n", res.URL)
-	} else {
+	case gateway.VerdictFail:
 		fmt.Fprintf(w, "%s does not behave as a mutual TLS endpoint should\n", res.URL)
+	default:
+		fmt.Fprintf(w, "could not tell whether %s enforces mutual TLS: see the reasons above\n", res.URL)
 	}
 }

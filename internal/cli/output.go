@@ -125,8 +125,9 @@ func colorFor(s pki.Severity) color.Attribute {
 
 // Colours of verdicts.
 const (
-	colorPass = color.FgGreen
-	colorFail = color.FgRed
+	colorPass    = color.FgGreen
+	colorFail    = color.FgRed
+	colorUnknown = color.FgYellow
 )
 
 // progress reports waiting on a terminal, and says nothing when piped.

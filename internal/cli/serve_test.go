@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -85,5 +86,42 @@ func TestServeChecksOutputsFirst(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(dir, serveCAFile)); err == nil {
 		t.Error("serve wrote its CA before refusing")
+	}
+}
+
+// TestProbeReportsOnlyWhatItSaw: a listener that accepts and closes is
+// not a pass but "could not tell" (exit 1, with the reason), and a
+// negative timeout is a usage error.
+func TestProbeReportsOnlyWhatItSaw(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			c.Close()
+		}
+	}()
+	for _, tc := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"probe", "-k", "https://" + l.Addr().String() + "/"}, exitFailed, "????  without a client certificate: could not tell"},
+		{[]string{"probe", "-k", "https://" + l.Addr().String() + "/", "-o", "json"}, exitFailed, `"verdict": "could not tell"`},
+		{[]string{"probe", "-k", "https://nosuch.invalid/"}, exitFailed, "the name does not resolve"},
+		{[]string{"probe", "--timeout", "-1s", "https://localhost/"}, exitUsage, "--timeout -1s is out of range"},
+		{[]string{"probe", "--timeout", "0s", "https://localhost/"}, exitUsage, "--timeout 0s is out of range"},
+	} {
+		var out bytes.Buffer
+		code := Run(context.Background(), append([]string{"apimtls", "--dir", t.TempDir()}, tc.args...), &out, &out)
+		if code != tc.code || !strings.Contains(out.String(), tc.want) || strings.Contains(out.String(), "PASS") {
+			t.Errorf("%q: exit %d, want %d and %q:\n%s", tc.args, code, tc.code, tc.want, out.String())
+		}
 	}
 }
