@@ -177,9 +177,13 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if topic, ok := strings.CutPrefix(err.Error(), "No help topic for "); ok {
-		err = usagef("unknown command %s", topic)
+		err = unknownCommand(app, args, topic)
 	}
-	printError(stderr, err, noColor)
+	if wantsJSON(args) {
+		printJSONError(stderr, err)
+	} else {
+		printError(stderr, err, noColor)
+	}
 	return exitCode(err)
 }
 

@@ -75,11 +75,7 @@ func printError(w io.Writer, err error, noColor bool) {
 		return
 	}
 	fmt.Fprintf(w, "%s %s\n", paint(w, noColor, color.FgRed, "error:"), err)
-	var hints []string
-	var he *hintedError
-	for e := err; errors.As(e, &he); e = he.err {
-		hints = append(hints, he.hints...)
-	}
+	hints := errorHints(err)
 	var ue usageError
 	if len(hints) == 0 && (errors.As(err, &ue) || isCLIUsage(err)) {
 		hints = append(hints, "run the command with --help for its usage and an example")
