@@ -18,6 +18,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -100,7 +101,7 @@ func client(t *testing.T, dir, name string, parent *ca, edit func(*x509.Certific
 // startGateway runs the gateway on a free loopback port until the test
 // ends and returns its URL and the path of the CA that signed its
 // certificate.
-func startGateway(t *testing.T, dir string, truststore ...*x509.Certificate) (string, string, *strings.Builder) {
+func startGateway(t *testing.T, dir string, truststore ...*x509.Certificate) (string, string, *lockedLog) {
 	t.Helper()
 	report := pki.ValidateTruststore(pki.EncodeCertificates(truststore...), pki.ValidateOptions{Now: time.Now()})
 	serverCert, serverCA, err := LocalhostCertificate(time.Now())
@@ -115,7 +116,7 @@ func startGateway(t *testing.T, dir string, truststore ...*x509.Certificate) (st
 	if err != nil {
 		t.Fatal(err)
 	}
-	logs := &strings.Builder{}
+	logs := &lockedLog{}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	srv := &Server{Truststore: report, ServerCert: serverCert, Log: log.New(logs, "", 0)}
@@ -231,7 +232,26 @@ func TestGatewayWithCurlAndOpenSSL(t *testing.T) {
 	})
 }
 
-func waitFor(t *testing.T, logs *strings.Builder, want string) {
+// lockedLog is the gateway's log as the test reads it: the server's
+// goroutines write it while the test reads, so every access holds the lock.
+type lockedLog struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (l *lockedLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedLog) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}
+
+func waitFor(t *testing.T, logs *lockedLog, want string) {
 	t.Helper()
 	for range 50 {
 		if strings.Contains(logs.String(), want) {
@@ -263,43 +283,101 @@ func TestProbe(t *testing.T) {
 	defer forbidsAll.Close()
 	open := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "hello") }))
 	defer open.Close()
+	// Asks for a certificate, takes none, and answers 403 without one.
+	asks403 := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(r.TLS.PeerCertificates) == 0 {
+			w.WriteHeader(http.StatusForbidden)
+		}
+	}))
+	asks403.TLS = &tls.Config{ClientAuth: tls.RequestClientCert}
+	asks403.StartTLS()
+	defer asks403.Close()
+	plainHTTP := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}))
+	defer plainHTTP.Close()
+	closes := listener(t, func(c net.Conn) { c.Close() })
+	silent := listener(t, func(c net.Conn) { <-t.Context().Done(); c.Close() })
+	refused := freeAddr(t)
 
+	P, F, U := VerdictPass, VerdictFail, VerdictUnknown
 	for _, tc := range []struct {
-		name  string
-		opts  ProbeOptions
-		want  []bool
-		cause string
+		name    string
+		opts    ProbeOptions
+		want    []string
+		cause   string
+		verdict string
 	}{
-		{"gateway, trusted client", ProbeOptions{URL: url, RootCAs: pool, ClientCert: good}, []bool{true, true}, "refused during the TLS handshake"},
-		{"gateway, untrusted client", ProbeOptions{URL: url, RootCAs: pool, ClientCert: stranger}, []bool{true, false}, "refused with HTTP 403"},
-		{"server answering 403 to all", ProbeOptions{URL: forbidsAll.URL, Insecure: true, ClientCert: good}, []bool{true, false}, "refused with HTTP 403"},
-		{"server without mTLS", ProbeOptions{URL: open.URL, Insecure: true, ClientCert: good}, []bool{false, true}, "accepted with HTTP 200"},
-		{"default endpoint still open", ProbeOptions{URL: url, RootCAs: pool, ClientCert: good, DefaultEndpoint: open.URL, Insecure: true}, []bool{true, true, false}, "answers with HTTP 200"},
-		{"default endpoint closed", ProbeOptions{URL: url, RootCAs: pool, ClientCert: good, DefaultEndpoint: forbidsAll.URL, Insecure: true}, []bool{true, true, true}, "refused with HTTP 403"},
-		{"nothing listening", ProbeOptions{URL: "https://127.0.0.1:1/", Insecure: true}, []bool{false}, "no answer"},
-		{"server certificate not trusted", ProbeOptions{URL: url}, []bool{false}, "no answer"},
+		{"gateway, trusted client", ProbeOptions{URL: url, RootCAs: pool, ClientCert: good}, []string{P, P}, "refused during the TLS handshake", P},
+		{"gateway, untrusted client", ProbeOptions{URL: url, RootCAs: pool, ClientCert: stranger}, []string{P, F}, "refused with HTTP 403", F},
+		{"asks for a certificate, 403 without", ProbeOptions{URL: asks403.URL, Insecure: true, ClientCert: good}, []string{P, P}, "refused with HTTP 403", P},
+		{"403 to all, never asks", ProbeOptions{URL: forbidsAll.URL, Insecure: true, ClientCert: good}, []string{F, F}, "answered with HTTP 403", F},
+		{"server without mTLS", ProbeOptions{URL: open.URL, Insecure: true, ClientCert: good}, []string{F, F}, "answered with HTTP 200", F},
+		{"default endpoint still open", ProbeOptions{URL: url, RootCAs: pool, ClientCert: good, DefaultEndpoint: open.URL, Insecure: true}, []string{P, P, F}, "answers with HTTP 200", F},
+		{"default endpoint closed", ProbeOptions{URL: url, RootCAs: pool, ClientCert: good, DefaultEndpoint: forbidsAll.URL, Insecure: true}, []string{P, P, P}, "refused with HTTP 403", P},
+		{"default endpoint does not resolve", ProbeOptions{URL: url, RootCAs: pool, DefaultEndpoint: "https://nosuch.invalid/", Insecure: true}, []string{P, U}, "could not tell", U},
+		{"accepts TCP and closes", ProbeOptions{URL: "https://" + closes + "/", Insecure: true}, []string{U}, "could not tell", U},
+		{"accepts TCP and says nothing", ProbeOptions{URL: "https://" + silent + "/", Insecure: true, Timeout: 300 * time.Millisecond}, []string{U}, "could not tell", U},
+		{"not TLS", ProbeOptions{URL: strings.Replace(plainHTTP.URL, "http:", "https:", 1), Insecure: true}, []string{U}, "could not tell", U},
+		{"connection refused", ProbeOptions{URL: "https://" + refused + "/", Insecure: true}, []string{U}, "could not tell", U},
+		{"name does not resolve", ProbeOptions{URL: "https://nosuch.invalid/", Insecure: true}, []string{U}, "could not tell", U},
+		{"server certificate not trusted", ProbeOptions{URL: url}, []string{U}, "could not tell", U},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.opts.Timeout = 5 * time.Second
+			if tc.opts.Timeout == 0 {
+				tc.opts.Timeout = 5 * time.Second
+			}
 			res := Probe(context.Background(), tc.opts)
-			var got []bool
-			var observed []string
+			var got, observed, details []string
 			for _, c := range res.Checks {
-				got = append(got, c.Pass)
+				got = append(got, c.Verdict)
 				observed = append(observed, c.Observed)
+				details = append(details, c.Detail)
+				if c.Pass != (c.Verdict == VerdictPass) {
+					t.Errorf("check %q: pass %v with verdict %s", c.Name, c.Pass, c.Verdict)
+				}
+				if c.Verdict == VerdictUnknown && c.Detail == "" {
+					t.Errorf("check %q could not tell and gives no reason", c.Name)
+				}
 			}
 			if fmt.Sprint(got) != fmt.Sprint(tc.want) || !strings.Contains(strings.Join(observed, "|"), tc.cause) {
-				t.Fatalf("checks %v (%q), want %v with %q", got, observed, tc.want, tc.cause)
+				t.Fatalf("checks %v (%q; %q), want %v with %q", got, observed, details, tc.want, tc.cause)
 			}
-			allPass := true
-			for _, p := range tc.want {
-				allPass = allPass && p
-			}
-			if res.Pass != allPass {
-				t.Fatalf("Pass = %v, want %v", res.Pass, allPass)
+			if res.Verdict != tc.verdict || res.Pass != (tc.verdict == VerdictPass) {
+				t.Fatalf("verdict %s pass %v, want %s", res.Verdict, res.Pass, tc.verdict)
 			}
 		})
 	}
+}
+
+// listener accepts TCP connections on 127.0.0.1 and hands each to handle.
+func listener(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go handle(c)
+		}
+	}()
+	return l.Addr().String()
+}
+
+// freeAddr is a loopback address nothing listens on.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr
 }
 
 func TestClientCertContext(t *testing.T) {

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -26,135 +28,199 @@ type ProbeOptions struct {
 	Timeout         time.Duration
 }
 
+// Verdicts of a check and of a probe. A probe reports only what it saw:
+// when nothing it saw proves or disproves enforcement (no DNS name, no
+// listener, a timeout, a connection closed before any TLS), it could not
+// tell.
+const (
+	VerdictPass    = "pass"
+	VerdictFail    = "fail"
+	VerdictUnknown = "could not tell"
+)
+
 // Check is one verdict.
 type Check struct {
 	Name     string `json:"name"`
 	Pass     bool   `json:"pass"`
+	Verdict  string `json:"verdict"`
 	Observed string `json:"observed"`
 	Detail   string `json:"detail,omitempty"`
 	Status   int    `json:"http_status,omitempty"`
+	// AskedForCert says the server sent a TLS CertificateRequest.
+	AskedForCert bool `json:"asked_for_certificate"`
 }
 
-// ProbeResult holds every check; Pass is true when all passed.
+// ProbeResult holds every check; Pass is true when all passed, and Verdict
+// is fail when any failed, else could not tell when any could not.
 type ProbeResult struct {
-	URL    string  `json:"url"`
-	Pass   bool    `json:"pass"`
-	Checks []Check `json:"checks"`
+	URL     string  `json:"url"`
+	Pass    bool    `json:"pass"`
+	Verdict string  `json:"verdict"`
+	Checks  []Check `json:"checks"`
+}
+
+func (r *ProbeResult) add(c Check) {
+	c.Pass = c.Verdict == VerdictPass
+	r.Checks = append(r.Checks, c)
+	switch {
+	case c.Verdict == VerdictFail:
+		r.Verdict = VerdictFail
+	case c.Verdict == VerdictUnknown && r.Verdict != VerdictFail:
+		r.Verdict = VerdictUnknown
+	}
+	r.Pass = r.Verdict == VerdictPass
 }
 
 // outcome of one request.
 type outcome struct {
-	status    int
-	handshake error // the TLS handshake failed: the server refused
-	connect   error // nothing answered, or the server's certificate failed
+	status int
+	// asked: the server sent a CertificateRequest during the handshake.
+	asked bool
+	// unreachable: no TLS conversation took place (DNS, refused, timeout),
+	// or the server's own certificate failed; nothing is proven.
+	unreachable error
+	// ended: the connection ended during or right after the handshake.
+	ended error
 }
 
-// Probe requests the URL without a certificate, which must be refused (a
-// handshake failure and HTTP 403 both count, apigateway-mtls.md §5), then
-// with the client certificate, which must be let through, and optionally
-// the default endpoint, which must refuse.
+// Probe requests the URL without a certificate, which must be refused
+// after the server asked for one (a handshake failure and HTTP 403 both
+// count, apigateway-mtls.md §5), then with the client certificate,
+// which must be let through, and optionally the default endpoint, which
+// must refuse.
 func Probe(ctx context.Context, o ProbeOptions) *ProbeResult {
-	if o.Timeout == 0 {
+	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
-	res := &ProbeResult{URL: o.URL, Pass: true}
-	add := func(c Check) {
-		res.Checks = append(res.Checks, c)
-		res.Pass = res.Pass && c.Pass
-	}
-
-	without := request(ctx, o, o.URL, nil)
-	c := Check{Name: "without a client certificate", Status: without.status}
-	switch {
-	case without.connect != nil:
-		c.Observed, c.Detail = "no answer", without.connect.Error()
-	case without.handshake != nil:
-		c.Pass, c.Observed, c.Detail = true, "refused during the TLS handshake", without.handshake.Error()
-	case without.status == http.StatusForbidden:
-		c.Pass, c.Observed = true, "refused with HTTP 403"
-	default:
-		c.Observed = fmt.Sprintf("accepted with HTTP %d", without.status)
-		c.Detail = "mTLS is not enforced: anyone can call this endpoint"
-	}
-	add(c)
-
+	res := &ProbeResult{URL: o.URL, Pass: true, Verdict: VerdictPass}
+	res.add(withoutCert(request(ctx, o, o.URL, nil)))
 	if o.ClientCert != nil {
-		with := request(ctx, o, o.URL, o.ClientCert)
-		c := Check{Name: "with the client certificate", Status: with.status}
-		switch {
-		case with.connect != nil:
-			c.Observed, c.Detail = "no answer", with.connect.Error()
-		case with.handshake != nil:
-			c.Observed, c.Detail = "refused during the TLS handshake", with.handshake.Error()
-		case with.status == http.StatusForbidden:
-			c.Observed = "refused with HTTP 403"
-			c.Detail = "the truststore does not accept this certificate: run apimtls truststore verify-client"
-		default:
-			c.Pass, c.Observed = true, fmt.Sprintf("accepted with HTTP %d", with.status)
-		}
-		add(c)
+		res.add(withCert(request(ctx, o, o.URL, o.ClientCert)))
 	}
-
 	if o.DefaultEndpoint != "" {
-		d := request(ctx, o, o.DefaultEndpoint, nil)
-		c := Check{Name: "default execute-api endpoint", Status: d.status}
-		switch {
-		case d.connect != nil || d.handshake != nil:
-			c.Pass, c.Observed = true, "does not answer"
-			if d.connect != nil {
-				c.Detail = d.connect.Error()
-			}
-		case d.status == http.StatusForbidden || d.status == http.StatusNotFound:
-			c.Pass, c.Observed = true, fmt.Sprintf("refused with HTTP %d", d.status)
-		default:
-			c.Observed = fmt.Sprintf("answers with HTTP %d", d.status)
-			c.Detail = "the execute-api URL bypasses mTLS: apimtls api disable-default-endpoint, then redeploy"
-		}
-		add(c)
+		res.add(defaultEndpoint(request(ctx, o, o.DefaultEndpoint, nil)))
 	}
 	return res
 }
 
+const notAsked = "the server never asked for a client certificate: it does not do mutual TLS"
+
+func withoutCert(out outcome) Check {
+	c := Check{Name: "without a client certificate", Status: out.status, AskedForCert: out.asked}
+	switch {
+	case out.unreachable != nil:
+		c.Verdict, c.Observed, c.Detail = VerdictUnknown, "could not tell", out.unreachable.Error()
+	case out.ended != nil && out.asked:
+		c.Verdict, c.Observed, c.Detail = VerdictPass, "refused during the TLS handshake", out.ended.Error()
+	case out.ended != nil:
+		c.Verdict, c.Observed = VerdictUnknown, "could not tell"
+		c.Detail = "the connection ended before the server asked for a client certificate: " + out.ended.Error()
+	case !out.asked:
+		c.Verdict, c.Observed, c.Detail = VerdictFail, fmt.Sprintf("answered with HTTP %d", out.status), notAsked
+	case out.status == http.StatusForbidden:
+		c.Verdict, c.Observed = VerdictPass, "refused with HTTP 403"
+	default:
+		c.Verdict, c.Observed = VerdictFail, fmt.Sprintf("accepted with HTTP %d", out.status)
+		c.Detail = "mTLS is not enforced: anyone can call this endpoint"
+	}
+	return c
+}
+
+func withCert(out outcome) Check {
+	c := Check{Name: "with the client certificate", Status: out.status, AskedForCert: out.asked}
+	switch {
+	case out.unreachable != nil:
+		c.Verdict, c.Observed, c.Detail = VerdictUnknown, "could not tell", out.unreachable.Error()
+	case out.ended != nil && out.asked:
+		c.Verdict, c.Observed, c.Detail = VerdictFail, "refused during the TLS handshake", out.ended.Error()
+	case out.ended != nil:
+		c.Verdict, c.Observed = VerdictUnknown, "could not tell"
+		c.Detail = "the connection ended before the server asked for a client certificate: " + out.ended.Error()
+	case !out.asked:
+		c.Verdict, c.Observed, c.Detail = VerdictFail, fmt.Sprintf("answered with HTTP %d", out.status), notAsked
+	case out.status == http.StatusForbidden:
+		c.Verdict, c.Observed = VerdictFail, "refused with HTTP 403"
+		c.Detail = "the truststore does not accept this certificate: run apimtls truststore verify-client"
+	default:
+		c.Verdict, c.Observed = VerdictPass, fmt.Sprintf("accepted with HTTP %d", out.status)
+	}
+	return c
+}
+
+func defaultEndpoint(out outcome) Check {
+	c := Check{Name: "default execute-api endpoint", Status: out.status, AskedForCert: out.asked}
+	switch {
+	case out.unreachable != nil:
+		c.Verdict, c.Observed, c.Detail = VerdictUnknown, "could not tell", out.unreachable.Error()
+	case out.ended != nil:
+		c.Verdict, c.Observed, c.Detail = VerdictUnknown, "could not tell", "the connection ended without an HTTP answer: "+out.ended.Error()
+	case out.status == http.StatusForbidden || out.status == http.StatusNotFound:
+		c.Verdict, c.Observed = VerdictPass, fmt.Sprintf("refused with HTTP %d", out.status)
+	default:
+		c.Verdict, c.Observed = VerdictFail, fmt.Sprintf("answers with HTTP %d", out.status)
+		c.Detail = "the execute-api URL bypasses mTLS: apimtls api disable-default-endpoint, then redeploy"
+	}
+	return c
+}
+
 func request(ctx context.Context, o ProbeOptions, url string, cert *tls.Certificate) outcome {
-	cfg := &tls.Config{RootCAs: o.RootCAs, InsecureSkipVerify: o.Insecure, MinVersion: tls.VersionTLS12}
-	if cert != nil {
-		cfg.Certificates = []tls.Certificate{*cert}
+	var asked atomic.Bool
+	cfg := &tls.Config{RootCAs: o.RootCAs, InsecureSkipVerify: o.Insecure, MinVersion: tls.VersionTLS12,
+		// Called only when the server sends a CertificateRequest: the one
+		// sign that it does mutual TLS.
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			asked.Store(true)
+			if cert != nil {
+				return cert, nil
+			}
+			return &tls.Certificate{}, nil
+		},
 	}
 	tr := &http.Transport{TLSClientConfig: cfg, DisableKeepAlives: true, TLSHandshakeTimeout: o.Timeout}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr, Timeout: o.Timeout, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return outcome{connect: err}
+		return outcome{unreachable: err}
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		if refusedByPeer(err) {
-			return outcome{handshake: err}
+		if why := unreachable(err); why != "" {
+			return outcome{asked: asked.Load(), unreachable: fmt.Errorf("%s: %w", why, err)}
 		}
-		return outcome{connect: err}
+		return outcome{asked: asked.Load(), ended: err}
 	}
 	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
-	return outcome{status: resp.StatusCode}
+	return outcome{status: resp.StatusCode, asked: asked.Load()}
 }
 
-// refusedByPeer tells a server that ended the handshake (an alert, or the
-// connection closed or reset during it, as curl's exit 35 shows) from one
-// that never answered or whose own certificate failed verification.
-func refusedByPeer(err error) bool {
-	var alert tls.AlertError
+// unreachable names why no TLS conversation could be judged: the name
+// does not resolve, nothing listens, the network or the server is too
+// slow, or the server's own certificate failed verification. It returns ""
+// when the server took part in a handshake and then ended it.
+func unreachable(err error) string {
+	var dns *net.DNSError
 	var cverr *tls.CertificateVerificationError
+	var uaerr x509.UnknownAuthorityError
+	var hostErr x509.HostnameError
+	var netErr net.Error
 	var opErr *net.OpError
 	switch {
-	case errors.As(err, &cverr):
-		return false
-	case errors.As(err, &alert):
-		return true
+	case errors.As(err, &dns):
+		return "the name does not resolve"
+	case errors.As(err, &cverr), errors.As(err, &uaerr), errors.As(err, &hostErr):
+		return "the server's certificate did not verify (use --ca-file, or --insecure)"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "nothing listens there (connection refused)"
+	case errors.Is(err, context.DeadlineExceeded), errors.As(err, &netErr) && netErr.Timeout():
+		return "timed out"
+	case errors.Is(err, context.Canceled):
+		return "cancelled"
 	case errors.As(err, &opErr) && opErr.Op == "dial":
-		return false
+		return "could not connect"
+	case strings.Contains(err.Error(), "server gave HTTP response"), strings.Contains(err.Error(), "first record does not look like a TLS handshake"):
+		return "the server does not speak TLS"
 	}
-	msg := err.Error()
-	return strings.Contains(msg, "remote error") || strings.Contains(msg, "connection reset") ||
-		strings.Contains(msg, "EOF") || strings.Contains(msg, "broken pipe")
+	return ""
 }

@@ -49,7 +49,7 @@ Example:
 }
 
 func disableDefaultEndpoint(c *cli.Context) error {
-	format, err := commandStart(c, 1, "API_ID")
+	format, id, err := startOneArg(c, "API_ID")
 	if err != nil {
 		return err
 	}
@@ -60,7 +60,6 @@ func disableDefaultEndpoint(c *cli.Context) error {
 	if c.Bool(flagAllStages) && len(c.StringSlice(flagStage)) > 0 {
 		return usagef("--%s and --%s exclude each other", flagStage, flagAllStages)
 	}
-	id := c.Args().First()
 	client, err := apigwClient(c.Context, c)
 	if err != nil {
 		return err

@@ -181,9 +181,18 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 	if topic, ok := strings.CutPrefix(err.Error(), "No help topic for "); ok {
-		err = usagef("unknown command %s", topic)
+		err = unknownCommand(app, args, topic)
 	}
-	printError(stderr, err, noColor)
+	if wantsJSON(args) {
+		printJSONError(stderr, err)
+	} else {
+		printError(stderr, err, noColor)
+	}
+	return exitCode(err)
+}
+
+// exitCode is 2 for a usage error and 1 for any other failure.
+func exitCode(err error) int {
 	var ue usageError
 	if errors.As(err, &ue) || isCLIUsage(err) {
 		return exitUsage
@@ -344,23 +353,6 @@ func outputFormat(c *cli.Context) (string, error) {
 }
 
 func noColor(c *cli.Context) bool { return c.Bool(flagNoColor) }
-
-// exactArgs checks the number of positional arguments.
-func exactArgs(c *cli.Context, n int, names string) error {
-	if c.NArg() != n {
-		return usagef("%s takes %d argument(s): %s (got %d)", commandPath(c), n, names, c.NArg())
-	}
-	return nil
-}
-
-// commandStart checks the argument count and the output format: the first
-// two things every action does.
-func commandStart(c *cli.Context, n int, names string) (string, error) {
-	if err := exactArgs(c, n, names); err != nil {
-		return "", err
-	}
-	return outputFormat(c)
-}
 
 // commandPath is the full name of the running command, such as "ca show".
 func commandPath(c *cli.Context) string {

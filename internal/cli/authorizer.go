@@ -11,7 +11,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/apimtls/apimtls/authorizer"
-	"github.com/apimtls/apimtls/pki"
 )
 
 // flagArch names the Lambda architecture of authorizer package; --out is
@@ -57,7 +56,7 @@ func defaultArch() string {
 }
 
 func authorizerPackage(c *cli.Context) error {
-	format, err := commandStart(c, 0, "none")
+	format, err := startNoArgs(c)
 	if err != nil {
 		return err
 	}
@@ -68,6 +67,10 @@ func authorizerPackage(c *cli.Context) error {
 	if !slices.Contains(authorizer.Archs, arch) {
 		return usagef("--arch %q: use arm64 or amd64", c.String(flagArch))
 	}
+	out := c.String(flagOut)
+	if err := checkOutput(c, out); err != nil {
+		return err
+	}
 	pkg, err := authorizer.BuildPackage(arch)
 	var mismatch *authorizer.ArchMismatchError
 	if errors.As(err, &mismatch) {
@@ -76,9 +79,8 @@ func authorizerPackage(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	out := c.String(flagOut)
-	if err := pki.WriteFileAtomic(out, pkg.Zip, 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", out, err)
+	if err := writeOutput(c, out, pkg.Zip); err != nil {
+		return err
 	}
 	if format == outputJSON {
 		return writeJSON(c.App.Writer, map[string]any{"path": out, "arch": arch, "lambda_architecture": authorizer.LambdaArch(arch),

@@ -73,7 +73,7 @@ Example:
 			&cli.StringFlag{Name: flagPassphraseFile, Usage: "with --encrypt: read the new passphrase from `FILE` (else " + envCAPassphrase + ", else a prompt)"},
 		},
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, 0, "none"); err != nil {
+			if err := noArgs(c); err != nil {
 				return err
 			}
 			return createCA(c, "")
@@ -104,10 +104,11 @@ Example:
 			&cli.StringFlag{Name: flagNewPassphraseFile, Usage: "with --encrypt: the new key's passphrase from `FILE` (default: the parent's source)"},
 		},
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, 1, "NAME"); err != nil {
+			name, err := oneArg(c, "NAME")
+			if err != nil {
 				return err
 			}
-			return createCA(c, c.Args().First())
+			return createCA(c, name)
 		},
 	}
 }
@@ -247,7 +248,7 @@ Example:
    apimtls ca list
    apimtls ca list -o json`,
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 0, "none")
+			format, err := startNoArgs(c)
 			if err != nil {
 				return err
 			}
@@ -319,7 +320,7 @@ func caShowCommand() *cli.Command {
    apimtls ca show root
    apimtls ca show issuing -o json`,
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 1, "NAME")
+			format, name, err := startOneArg(c, "NAME")
 			if err != nil {
 				return err
 			}
@@ -328,9 +329,9 @@ func caShowCommand() *cli.Command {
 				return err
 			}
 			defer s.Close()
-			rec, err := s.Lookup(pki.KindRoot, c.Args().First())
+			rec, err := s.Lookup(pki.KindRoot, name)
 			if err != nil {
-				return pkiError(err, c.Args().First())
+				return pkiError(err, name)
 			}
 			v := viewOf(s.Dir, rec, s.Now())
 			if format == outputJSON {

@@ -79,14 +79,15 @@ Example:
 			&cli.StringFlag{Name: flagP12PasswordFile, Usage: "read the PKCS #12 password from `FILE` (else " + envP12Password + ", else a prompt)"},
 		),
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, 1, "NAME"); err != nil {
+			name, err := oneArg(c, "NAME")
+			if err != nil {
 				return err
 			}
 			kt, err := pki.ParseKeyType(c.String(flagKeyType))
 			if err != nil {
 				return usageError{err}
 			}
-			p, err := clientParams(c, c.Args().First())
+			p, err := clientParams(c, name)
 			if err != nil {
 				return err
 			}
@@ -128,10 +129,10 @@ Example:
 			&cli.StringFlag{Name: flagName, Usage: "name in the inventory (default: the CSR's common name)"},
 		),
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, 1, "CSR"); err != nil {
+			path, err := oneArg(c, "CSR")
+			if err != nil {
 				return err
 			}
-			path := c.Args().First()
 			data, err := readInput(path, 64<<10)
 			if err != nil {
 				return err
@@ -271,7 +272,7 @@ Example:
 			}},
 		},
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 0, "none")
+			format, err := startNoArgs(c)
 			if err != nil {
 				return err
 			}
@@ -374,7 +375,7 @@ func clientShowCommand() *cli.Command {
    apimtls client show partner-acme
    apimtls client show 5c:1f:...:9a -o json`,
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 1, "NAME|SERIAL")
+			format, arg, err := startOneArg(c, "NAME|SERIAL")
 			if err != nil {
 				return err
 			}
@@ -383,7 +384,6 @@ func clientShowCommand() *cli.Command {
 				return err
 			}
 			defer s.Close()
-			arg := c.Args().First()
 			rec, err := s.Lookup(pki.KindClient, arg)
 			if err != nil {
 				if serial, ok := pki.NormalizeSerial(arg); ok {

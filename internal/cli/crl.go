@@ -56,7 +56,7 @@ type crlPushView struct {
 }
 
 func pushCRLs(c *cli.Context) error {
-	format, err := commandStart(c, 0, "none")
+	format, err := startNoArgs(c)
 	if err != nil {
 		return err
 	}

@@ -198,11 +198,11 @@ Example:
 // domainStart is the start of every domain command: one DOMAIN argument,
 // the output format and the API type.
 func domainStart(c *cli.Context) (format, name string, t apigw.APIType, err error) {
-	if format, err = commandStart(c, 1, "DOMAIN"); err != nil {
+	if format, name, err = startOneArg(c, "DOMAIN"); err != nil {
 		return
 	}
 	t, err = apiType(c)
-	return format, c.Args().First(), t, err
+	return format, name, t, err
 }
 
 // domainRollout is domainStart with the rollout the command runs.

@@ -19,6 +19,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/apimtls/apimtls/gateway"
+	"github.com/apimtls/apimtls/internal/outfile"
+	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -71,7 +73,7 @@ Example:
 			&cli.StringFlag{Name: flagURLFile, Usage: "write the URL to `FILE` once listening, for scripts"},
 		},
 		Action: func(c *cli.Context) error {
-			if _, err := commandStart(c, 0, "none"); err != nil {
+			if _, err := startNoArgs(c); err != nil {
 				return err
 			}
 			return runServe(c.Context, c, c.App.Writer, c.App.ErrWriter)
@@ -114,49 +116,41 @@ func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	var upstream *url.URL
-	if u := c.String(flagUpstream); u != "" {
-		if upstream, err = url.Parse(u); err != nil || upstream.Scheme == "" || upstream.Host == "" {
-			return usagef("--upstream %q is not an absolute URL", u)
+	upstream, err := upstreamURL(c.String(flagUpstream))
+	if err != nil {
+		return err
+	}
+	protected, err := outputProtection(c)
+	if err != nil {
+		return err
+	}
+	// Every output is checked before anything is served or written.
+	urlFile := c.String(flagURLFile)
+	if urlFile != "" {
+		if _, err := outfile.Check(urlFile, protected); err != nil {
+			return fmt.Errorf("--%s: %w", flagURLFile, err)
 		}
 	}
-	certFile, keyFile := c.String(flagServerCert), c.String(flagServerKey)
-	if (certFile == "") != (keyFile == "") {
-		return usagef("--%s and --%s go together", flagServerCert, flagServerKey)
+	serverCert, caOut, release, err := serverCertificate(c, tsPath, protected)
+	if err != nil {
+		return err
 	}
-	var serverCert tls.Certificate
-	caOut := ""
-	if certFile != "" {
-		if serverCert, err = tls.LoadX509KeyPair(certFile, keyFile); err != nil {
-			return fmt.Errorf("load the server certificate: %w", err)
-		}
-	} else {
-		caOut = c.String(flagServerCAOut)
-		if caOut == "" {
-			caOut = filepath.Join(filepath.Dir(tsPath), serveCAFile)
-		}
-		if caOut, err = filepath.Abs(caOut); err != nil {
-			return err
-		}
-		if serverCert, _, err = throwawayServerCert(caOut); err != nil {
-			return err
-		}
-	}
+	defer release()
 	l, u, err := listenGateway(c.String(flagListen), caOut != "")
 	if err != nil {
 		return err
+	}
+	if urlFile != "" {
+		if err := outfile.Write(urlFile, []byte(u+"\n"), outfile.Public, protected); err != nil {
+			l.Close()
+			return fmt.Errorf("--%s: %w", flagURLFile, err)
+		}
 	}
 	fmt.Fprintf(stdout, "serving %s with API Gateway's mTLS rules; truststore %s (%d certificates)\n", u, tsPath, report.Certificates)
 	if caOut != "" {
 		fmt.Fprintf(stdout, "server certificate from a throwaway CA written to %s\n", caOut)
 		fmt.Fprintf(stdout, "try:  curl --cacert %s --cert CHAIN.pem --key KEY.pem %s\n", caOut, u)
 		fmt.Fprintf(stdout, "      apimtls probe %s --ca-file %s --client NAME\n", u, caOut)
-	}
-	if f := c.String(flagURLFile); f != "" {
-		if err := pki.WriteFileAtomic(f, []byte(u+"\n"), 0o644); err != nil {
-			l.Close()
-			return err
-		}
 	}
 	srv := &gateway.Server{Truststore: report, ServerCert: serverCert, Upstream: upstream, Log: log.New(stderr, "", log.LstdFlags)}
 	if err := srv.Serve(ctx, l); err != nil {
@@ -166,14 +160,67 @@ func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 	return nil
 }
 
+func upstreamURL(s string) (*url.URL, error) {
+	if s == "" {
+		return nil, nil
+	}
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme == "" || u.Host == "" {
+		return nil, usagef("--upstream %q is not an absolute URL", s)
+	}
+	return u, nil
+}
+
+// serverCertificate loads --server-cert and --server-key, or makes a
+// throwaway localhost certificate and writes its CA (next to the
+// truststore, or to --server-ca-out) under a lock held until release: a
+// second serve pointed at the same file is refused rather than replacing
+// the CA the first one's clients trust.
+func serverCertificate(c *cli.Context, tsPath string, protected outfile.Protected) (tls.Certificate, string, func(), error) {
+	noop := func() {}
+	certFile, keyFile := c.String(flagServerCert), c.String(flagServerKey)
+	if (certFile == "") != (keyFile == "") {
+		return tls.Certificate{}, "", noop, usagef("--%s and --%s go together", flagServerCert, flagServerKey)
+	}
+	if certFile != "" {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return cert, "", noop, fmt.Errorf("load the server certificate: %w", err)
+		}
+		return cert, "", noop, nil
+	}
+	caOut := c.String(flagServerCAOut)
+	if caOut == "" {
+		caOut = filepath.Join(filepath.Dir(tsPath), serveCAFile)
+	}
+	caOut, err := filepath.Abs(caOut)
+	if err != nil {
+		return tls.Certificate{}, "", noop, err
+	}
+	lock, err := outfile.Acquire(caOut, protected)
+	if errors.Is(err, outfile.ErrBusy) {
+		return tls.Certificate{}, "", noop, withHint(err, "another apimtls serve trusts it: stop that one, or write this one's CA elsewhere with --"+flagServerCAOut+" FILE")
+	}
+	if err != nil {
+		return tls.Certificate{}, "", noop, fmt.Errorf("--%s: %w", flagServerCAOut, err)
+	}
+	release := func() { lock.Release() }
+	cert, _, err := throwawayServerCert(caOut, protected)
+	if err != nil {
+		release()
+		return cert, "", noop, err
+	}
+	return cert, caOut, release, nil
+}
+
 // throwawayServerCert makes a server certificate for localhost from a
 // throwaway CA, and writes that CA to caPath for clients to trust.
-func throwawayServerCert(caPath string) (tls.Certificate, *x509.Certificate, error) {
+func throwawayServerCert(caPath string, protected outfile.Protected) (tls.Certificate, *x509.Certificate, error) {
 	cert, ca, err := gateway.LocalhostCertificate(time.Now())
 	if err != nil {
 		return cert, nil, err
 	}
-	return cert, ca, pki.WriteFileAtomic(caPath, pki.EncodeCertificates(ca), 0o644)
+	return cert, ca, outfile.Write(caPath, pki.EncodeCertificates(ca), outfile.Public, protected)
 }
 
 // listenGateway listens on addr and returns the URL clients should use:
@@ -200,11 +247,15 @@ func probeCommand() *cli.Command {
 		Usage:     "prove an endpoint enforces mTLS: refused without a certificate, accepted with one",
 		ArgsUsage: "URL",
 		Description: `Requests URL twice: without a client certificate, which must be refused
-(a handshake failure and HTTP 403 both count, and the verdict says which was
-seen), and with the client certificate, which must be let through. With
---default-endpoint, also checks that the execute-api URL refuses, since it
-bypasses mTLS. The server is verified against the system roots, --ca-file,
-or not at all with --insecure, as curl does. Exit 1 when any check fails.
+after the server asked for one (a handshake failure and HTTP 403 both
+count, and the verdict says which was seen), and with the client
+certificate, which must be let through. With --default-endpoint, also
+checks that the execute-api URL refuses, since it bypasses mTLS. The
+server is verified against the system roots, --ca-file, or not at all with
+--insecure, as curl does. A probe reports only what it saw: a name that
+does not resolve, nothing listening, a timeout, or a connection closed
+before the server asked for a certificate is "could not tell" (????), with
+the reason. Exit 1 when any check fails or could not tell.
 
 Example:
    apimtls probe https://api.example.com/health --client partner-acme \
@@ -217,14 +268,14 @@ Example:
 			&cli.StringFlag{Name: flagCAFile, Usage: "verify the server with these CA certificates instead of the system roots"},
 			&cli.BoolFlag{Name: flagInsecure, Aliases: []string{"k"}, Usage: "do not verify the server's certificate"},
 			&cli.StringFlag{Name: flagDefaultEndpoint, Usage: "the API's execute-api `URL`, which must refuse"},
-			&cli.DurationFlag{Name: flagTimeout, Value: 10 * time.Second, Usage: "per request"},
+			&cli.DurationFlag{Name: flagTimeout, Value: 10 * time.Second, Usage: "per request (1ms to 10m)", Action: durationIn(flagTimeout, time.Millisecond, 10*time.Minute)},
 		},
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 1, "URL")
+			format, target, err := startOneArg(c, "URL")
 			if err != nil {
 				return err
 			}
-			opts, err := probeOptions(c, c.Args().First())
+			opts, err := probeOptions(c, target)
 			if err != nil {
 				return err
 			}
@@ -276,8 +327,11 @@ func probeOptions(c *cli.Context, target string) (gateway.ProbeOptions, error) {
 		if err != nil {
 			return opts, err
 		}
-		certFile = filepath.Join(dir, "clients", name, "chain.pem")
-		keyFile = filepath.Join(dir, "clients", name, "key.pem")
+		l := pki.Layout{Dir: dir}
+		certFile, keyFile = l.ClientChain(name), l.ClientKey(name)
+		if _, err := os.Stat(l.ClientCert(name)); err != nil {
+			return opts, withHint(fmt.Errorf("no client named %q in %s", name, dir), "list clients with: apimtls client list")
+		}
 		if _, err := os.Stat(keyFile); err != nil {
 			return opts, withHint(fmt.Errorf("client %q has no key in %s", name, dir), "a CSR-signed client's key is on its device: use --cert and --key there; list clients with: apimtls client list")
 		}
@@ -297,19 +351,24 @@ func probeOptions(c *cli.Context, target string) (gateway.ProbeOptions, error) {
 
 func printProbe(w io.Writer, res *gateway.ProbeResult, noColor bool) {
 	for _, ch := range res.Checks {
-		verdict := "PASS"
-		attr := colorPass
-		if !ch.Pass {
+		verdict, attr := "PASS", colorPass
+		switch ch.Verdict {
+		case gateway.VerdictFail:
 			verdict, attr = "FAIL", colorFail
+		case gateway.VerdictUnknown:
+			verdict, attr = "????", colorUnknown
 		}
 		fmt.Fprintf(w, "%s  %s: %s\n", paint(w, noColor, attr, verdict), ch.Name, ch.Observed)
 		if ch.Detail != "" {
-			fmt.Fprintf(w, "      %s\n", strings.TrimSpace(ch.Detail))
+			fmt.Fprintf(w, "      %s\n", textsafe.Escape(strings.TrimSpace(ch.Detail)))
 		}
 	}
-	if res.Pass {
+	switch res.Verdict {
+	case gateway.VerdictPass:
 		fmt.Fprintf(w, "%s enforces mutual TLS\n", res.URL)
-	} else {
+	case gateway.VerdictFail:
 		fmt.Fprintf(w, "%s does not behave as a mutual TLS endpoint should\n", res.URL)
+	default:
+		fmt.Fprintf(w, "could not tell whether %s enforces mutual TLS: see the reasons above\n", res.URL)
 	}
 }

@@ -37,7 +37,7 @@ Example:
    apimtls version
    apimtls version -o json`,
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 0, "none")
+			format, err := startNoArgs(c)
 			if err != nil {
 				return err
 			}
@@ -69,12 +69,13 @@ func completionCommand() *cli.Command {
 Example:
    source <(apimtls completion bash)`,
 		Action: func(c *cli.Context) error {
-			if err := exactArgs(c, 1, "SHELL"); err != nil {
+			shell, err := oneArg(c, "SHELL")
+			if err != nil {
 				return err
 			}
 			app := newApp(c.App.Writer, c.App.ErrWriter)
 			var script string
-			switch shell := c.Args().First(); shell {
+			switch shell {
 			case "bash":
 				script = bashCompletion(app)
 			case "zsh":
@@ -88,7 +89,7 @@ Example:
 			default:
 				return usagef("unknown shell %q: use bash, zsh or fish", shell)
 			}
-			_, err := fmt.Fprint(c.App.Writer, script)
+			_, err = fmt.Fprint(c.App.Writer, script)
 			return err
 		},
 	}

@@ -76,11 +76,7 @@ func printError(w io.Writer, err error, noColor bool) {
 		return
 	}
 	fmt.Fprintf(w, "%s %s\n", paint(w, noColor, color.FgRed, "error:"), err)
-	var hints []string
-	var he *hintedError
-	for e := err; errors.As(e, &he); e = he.err {
-		hints = append(hints, he.hints...)
-	}
+	hints := errorHints(err)
 	var ue usageError
 	if len(hints) == 0 && (errors.As(err, &ue) || isCLIUsage(err)) {
 		hints = append(hints, "run the command with --help for its usage and an example")
@@ -126,8 +122,9 @@ func colorFor(s pki.Severity) color.Attribute {
 
 // Colours of verdicts.
 const (
-	colorPass = color.FgGreen
-	colorFail = color.FgRed
+	colorPass    = color.FgGreen
+	colorFail    = color.FgRed
+	colorUnknown = color.FgYellow
 )
 
 // progress reports waiting on a terminal, and says nothing when piped.

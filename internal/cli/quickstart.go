@@ -14,6 +14,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/apimtls/apimtls/gateway"
+	"github.com/apimtls/apimtls/internal/outfile"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -35,7 +36,7 @@ Example:
    apimtls quickstart
    apimtls quickstart --dir ./demo -o json`,
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 0, "none")
+			format, err := startNoArgs(c)
 			if err != nil {
 				return err
 			}
@@ -116,13 +117,13 @@ func quickstart(ctx context.Context, dir string, w, logw io.Writer, noColor bool
 	if r.Errors > 0 {
 		return nil, fmt.Errorf("the truststore has %d error(s)", r.Errors)
 	}
-	if err := pki.WriteTruststore(tsPath, built.PEM); err != nil {
+	if err := outfile.Write(tsPath, built.PEM, outfile.Public, protectedPaths(dir)); err != nil {
 		return nil, err
 	}
 	step(4, "truststore %s: %d CA certificates, valid for API Gateway (%d errors, %d warnings)", tsPath, r.Certificates, r.Errors, r.Warnings)
 
 	caPath := filepath.Join(dir, serveCAFile)
-	serverCert, ca, err := throwawayServerCert(caPath)
+	serverCert, ca, err := throwawayServerCert(caPath, protectedPaths(dir))
 	if err != nil {
 		return nil, err
 	}

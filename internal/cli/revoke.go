@@ -69,12 +69,11 @@ type revokeView struct {
 }
 
 func revoke(c *cli.Context, kind pki.Kind) error {
-	format, err := commandStart(c, 1, "NAME")
+	format, ref, err := startOneArg(c, "NAME")
 	if err != nil {
 		return err
 	}
 	reason, _ := pki.ParseReason(c.String(flagReason))
-	ref := c.Args().First()
 	s, err := openStore(c, true)
 	if err != nil {
 		return err
@@ -126,6 +125,10 @@ Example:
 }
 
 func signCRLs(c *cli.Context) error {
+	name, err := optionalArg(c, "NAME")
+	if err != nil {
+		return err
+	}
 	format, err := outputFormat(c)
 	if err != nil {
 		return err
@@ -139,8 +142,10 @@ func signCRLs(c *cli.Context) error {
 		return err
 	}
 	defer s.Close()
-	names := c.Args().Slice()
-	if len(names) == 0 {
+	var names []string
+	if name != "" {
+		names = append(names, name)
+	} else {
 		cas, err := s.CAs()
 		if err != nil {
 			return err

@@ -90,7 +90,7 @@ Example:
 			&cli.StringSliceFlag{Name: flagAdd, Usage: "a PEM file of outside CA certificates to merge (repeatable)"},
 		}, validateFlags()...),
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 0, "none")
+			format, err := startNoArgs(c)
 			if err != nil {
 				return err
 			}
@@ -131,7 +131,7 @@ Example:
 			}
 			result := buildResult{Path: out, Certificates: built.Report.Certificates, SHA256: sha256Hex(built.PEM), Written: built.Report.Errors == 0, Notes: built.Notes, Report: built.Report}
 			if built.Report.Errors == 0 {
-				if err := pki.WriteTruststore(out, built.PEM); err != nil {
+				if err := writeOutput(c, out, built.PEM); err != nil {
 					return err
 				}
 			}
@@ -212,7 +212,7 @@ Example:
 			&cli.BoolFlag{Name: flagVerifySignatures, Usage: "also check every signature with its issuer's key (issuers are otherwise matched by name and key identifier)"},
 		}, validateFlags()...),
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 1, "FILE")
+			format, file, err := startOneArg(c, "FILE")
 			if err != nil {
 				return err
 			}
@@ -221,7 +221,7 @@ Example:
 				return err
 			}
 			opts.VerifySignatures = c.Bool(flagVerifySignatures)
-			data, err := readTruststoreFile(c.Args().First())
+			data, err := readTruststoreFile(file)
 			if err != nil {
 				return err
 			}
@@ -230,7 +230,7 @@ Example:
 				err = writeJSON(c.App.Writer, struct {
 					File string `json:"file"`
 					*pki.TruststoreReport
-				}{c.Args().First(), r})
+				}{file, r})
 			} else {
 				printReport(c.App.Writer, r, noColor(c))
 			}
@@ -264,7 +264,7 @@ Example:
 			&cli.StringFlag{Name: flagAt, Usage: "decide at this `TIME` (RFC 3339 or YYYY-MM-DD) instead of now"},
 		},
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 1, "CERT")
+			format, cert, err := startOneArg(c, "CERT")
 			if err != nil {
 				return err
 			}
@@ -274,7 +274,7 @@ Example:
 					return usageError{err}
 				}
 			}
-			client, err := loadClientCert(c, c.Args().First())
+			client, err := loadClientCert(c, cert)
 			if err != nil {
 				return err
 			}
@@ -366,11 +366,11 @@ truststore validate to judge it.
 Example:
    apimtls truststore inspect truststore.pem`,
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 1, "FILE")
+			format, file, err := startOneArg(c, "FILE")
 			if err != nil {
 				return err
 			}
-			data, err := readTruststoreFile(c.Args().First())
+			data, err := readTruststoreFile(file)
 			if err != nil {
 				return err
 			}

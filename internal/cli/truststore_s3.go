@@ -78,8 +78,9 @@ Example:
 			&cli.BoolFlag{Name: flagForce, Usage: "upload even when the newest version has the same content"},
 		),
 		Action: func(c *cli.Context) error {
-			if c.NArg() > 1 {
-				return usagef("truststore push takes at most one FILE")
+			path, err := optionalArg(c, "FILE")
+			if err != nil {
+				return err
 			}
 			format, err := outputFormat(c)
 			if err != nil {
@@ -89,7 +90,6 @@ Example:
 			if err != nil {
 				return err
 			}
-			path := c.Args().First()
 			if path == "" {
 				path = filepath.Join(dir, pki.TruststoreFile)
 			}
@@ -180,7 +180,7 @@ Example:
    apimtls truststore versions --bucket example-mtls-truststores`,
 		Flags: awsFlags(),
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 0, "none")
+			format, err := startNoArgs(c)
 			if err != nil {
 				return err
 			}
@@ -247,13 +247,18 @@ Example:
 			&cli.StringFlag{Name: flagOut, Usage: "write to `FILE` instead of standard output"},
 		),
 		Action: func(c *cli.Context) error {
-			format, err := commandStart(c, 0, "none")
+			format, err := startNoArgs(c)
 			if err != nil {
 				return err
 			}
 			out := c.String(flagOut)
 			if format == outputJSON && out == "" {
 				return usagef("-o json needs --out FILE: the truststore itself would be the output")
+			}
+			if out != "" {
+				if err := checkOutput(c, out); err != nil {
+					return err
+				}
 			}
 			bucket, key := c.String(flagBucket), c.String(flagKey)
 			store, _, err := s3Store(c.Context, c)
@@ -268,7 +273,7 @@ Example:
 				_, err := c.App.Writer.Write(data)
 				return err
 			}
-			if err := pki.WriteFileAtomic(out, data, 0o644); err != nil {
+			if err := writeOutput(c, out, data); err != nil {
 				return err
 			}
 			res := map[string]any{"uri": s3store.URI(bucket, key), "version_id": version, "sha256": s3store.SHA256Hex(data), "bytes": len(data), "path": out}

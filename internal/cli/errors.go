@@ -1,0 +1,183 @@
+package cli
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/aws/smithy-go"
+	"github.com/urfave/cli/v2"
+	"github.com/xrash/smetrics"
+
+	"github.com/apimtls/apimtls/apigw"
+	"github.com/apimtls/apimtls/internal/outfile"
+	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/s3store"
+)
+
+// Stable error codes of -o json (docs/json.md "Errors"). Scripts branch on
+// these, never on the message; a code is never renamed.
+const (
+	codeUsage        = "usage"         // the command line is wrong (exit 2)
+	codeNotFound     = "not_found"     // a CA, client, file, domain, bucket or version does not exist
+	codeLocked       = "locked"        // another apimtls process holds the PKI directory or the file
+	codeConflict     = "conflict"      // exists already, would overwrite a key, or an update is in progress
+	codeInvalidInput = "invalid_input" // a file, name, passphrase or value was read and refused
+	codeAWS          = "aws_error"     // AWS refused, throttled, denied or could not be reached
+	codeFailed       = "failed"        // any other failure
+)
+
+// errorCode maps an error to its code: the one place that does.
+func errorCode(err error) string {
+	var (
+		ue        usageError
+		notFound  *pki.NotFoundError
+		exists    *pki.ExistsError
+		ambiguous *pki.AmbiguousIssuerError
+		invalidTS *pki.InvalidTruststoreError
+		keyType   *pki.UnsupportedKeyTypeError
+		apiErr    smithy.APIError
+	)
+	switch {
+	case errors.As(err, &ue) || isCLIUsage(err):
+		return codeUsage
+	case errors.Is(err, pki.ErrLocked), errors.Is(err, outfile.ErrBusy):
+		return codeLocked
+	case errors.As(err, &notFound), errors.Is(err, apigw.ErrNotFound), errors.Is(err, s3store.ErrNotFound),
+		errors.Is(err, s3store.ErrNoSuchBucket), errors.Is(err, fs.ErrNotExist):
+		return codeNotFound
+	case errors.As(err, &exists), errors.Is(err, outfile.ErrRefused), errors.Is(err, apigw.ErrConflict),
+		errors.Is(err, s3store.ErrBucketTaken), errors.Is(err, fs.ErrExist):
+		return codeConflict
+	case errors.As(err, &ambiguous), errors.As(err, &invalidTS), errors.As(err, &keyType),
+		errors.Is(err, pki.ErrInvalidName), errors.Is(err, pki.ErrWrongPassphrase), errors.Is(err, pki.ErrPassphraseRequired),
+		errors.Is(err, pki.ErrShortPassphrase), errors.Is(err, pki.ErrTooDeep), errors.Is(err, pki.ErrOutlivesIssuer),
+		errors.Is(err, s3store.ErrInvalidBucket):
+		return codeInvalidInput
+	case errors.Is(err, apigw.ErrThrottled), errors.Is(err, apigw.ErrAccessDenied), errors.Is(err, apigw.ErrBadRequest),
+		errors.Is(err, apigw.ErrEndpointDown), errors.Is(err, s3store.ErrAccessDenied), errors.Is(err, s3store.ErrEndpointDown),
+		errors.Is(err, s3store.ErrVersioningOff), errors.Is(err, s3store.ErrVersionSuspended), errors.As(err, &apiErr):
+		return codeAWS
+	}
+	return codeFailed
+}
+
+// jsonError is what -o json prints on standard error when a command fails.
+type jsonError struct {
+	Error struct {
+		Code    string   `json:"code"`
+		Message string   `json:"message"`
+		Hints   []string `json:"hints,omitempty"`
+	} `json:"error"`
+}
+
+// printJSONError is printError for -o json: one JSON document on standard
+// error, so that standard output keeps the command's own document, if any.
+func printJSONError(w io.Writer, err error) {
+	var se silentError
+	if errors.As(err, &se) {
+		return // the command's document on stdout says it all
+	}
+	var doc jsonError
+	doc.Error.Code, doc.Error.Message, doc.Error.Hints = errorCode(err), err.Error(), errorHints(err)
+	writeJSON(w, doc)
+}
+
+// errorHints collects the hints of an error and the errors it wraps.
+func errorHints(err error) []string {
+	var hints []string
+	var he *hintedError
+	for e := err; errors.As(e, &he); e = he.err {
+		hints = append(hints, he.hints...)
+	}
+	return hints
+}
+
+// wantsJSON reports whether the command line or APIMTLS_OUTPUT asks for
+// JSON, read from the raw arguments so that errors urfave/cli returns
+// before any action runs get the JSON shape too.
+func wantsJSON(args []string) bool {
+	format := os.Getenv(envOutput)
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			break
+		}
+		for _, name := range []string{"-o", "--o", "-" + flagOutput, "--" + flagOutput} {
+			if a == name && i+1 < len(args) {
+				format = args[i+1]
+			} else if v, ok := strings.CutPrefix(a, name+"="); ok {
+				format = v
+			}
+		}
+	}
+	return format == outputJSON
+}
+
+// unknownCommand turns urfave/cli's "No help topic for 'X'" into a usage
+// error naming the command and the closest ones, if any are close.
+func unknownCommand(app *cli.App, args []string, topic string) error {
+	name := strings.Trim(topic, "'")
+	cmds, path := app.Commands, []string{appName}
+	for _, a := range args[1:] {
+		if a == name {
+			break
+		}
+		if c := findCommand(cmds, a); c != nil && len(c.Subcommands) > 0 {
+			cmds, path = c.Subcommands, append(path, c.Name)
+		}
+	}
+	err := usagef("unknown command %q", strings.Join(append(path[1:], name), " "))
+	if s := suggestCommands(cmds, name); len(s) > 0 {
+		var hints []string
+		for _, c := range s {
+			hints = append(hints, "did you mean: "+strings.Join(append(path, c), " ")+"?")
+		}
+		return withHint(err, hints...)
+	}
+	var names []string
+	for _, c := range cmds {
+		if !c.Hidden {
+			names = append(names, c.Name)
+		}
+	}
+	return withHint(err, "the commands here are: "+strings.Join(names, ", "))
+}
+
+// suggestCommands returns the names among cmds close to typed: a prefix of
+// it, or similar by Jaro-Winkler, best first.
+func suggestCommands(cmds []*cli.Command, typed string) []string {
+	type scored struct {
+		name  string
+		score float64
+	}
+	var found []scored
+	for _, c := range cmds {
+		if c.Hidden {
+			continue
+		}
+		best := 0.0
+		for _, n := range c.Names() {
+			s := smetrics.JaroWinkler(strings.ToLower(typed), n, 0.7, 4)
+			if strings.HasPrefix(n, strings.ToLower(typed)) && len(typed) >= 2 {
+				s = 1
+			}
+			best = max(best, s)
+		}
+		if best >= 0.8 {
+			found = append(found, scored{c.Name, best})
+		}
+	}
+	sort.SliceStable(found, func(i, j int) bool { return found[i].score > found[j].score })
+	var names []string
+	for i, f := range found {
+		if i == 3 {
+			break
+		}
+		names = append(names, f.name)
+	}
+	return names
+}
