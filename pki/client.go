@@ -55,8 +55,10 @@ func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
 	if p.P12 != nil && p.CSR != nil {
 		return nil, errors.New("a PKCS #12 file needs the private key, which a CSR-signed client keeps on the device")
 	}
-	if p.Days < 0 {
-		return nil, fmt.Errorf("days must be positive, not %d", p.Days)
+	if p.Days != 0 {
+		if err := checkDays(p.Days); err != nil {
+			return nil, err
+		}
 	}
 	caName := p.CA
 	if caName == "" {
@@ -112,7 +114,7 @@ func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
 	if p.Organization != "" {
 		req.Subject.Organization = []string{p.Organization}
 	}
-	req.NotAfter = now.Add(time.Duration(days) * 24 * time.Hour)
+	req.NotAfter = now.AddDate(0, 0, days)
 	req.ClampNotAfter = clamp
 	for attempt := 0; ; attempt++ {
 		cert, err := CreateClient(s.Rand, now, issuer, req)

@@ -48,7 +48,7 @@ func craftedBundles(t testing.TB) (good string, cases []crafted) {
 		{"END of another type", a + strings.Replace(b, "END CERTIFICATE", "END X509 CRL", 1), n + 1 + strings.Count(b, "\n") - 1, "does not match the BEGIN CERTIFICATE at line " + strconv.Itoa(n+1)},
 		{"BEGIN not at line start", a + " " + b, n + 1, "does not start its line"},
 		{"END with no BEGIN", a + "-----END CERTIFICATE-----\n" + b, n + 1, "END line with no BEGIN"},
-		{"base64 past padding", aLines[0] + "\n" + body + "QUJD\n" + aLines[n-1] + "\n" + b, 1, "does not decode"},
+		{"base64 past padding", aLines[0] + "\n" + body + "QQ==\nQUJD\n" + aLines[n-1] + "\n" + b, 1, "does not decode"},
 		{"dash inside base64", aLines[0] + "\n" + aLines[1][:10] + "-" + aLines[1][11:] + "\n" + strings.Join(aLines[2:], "\n") + "\n" + b, 2, "not base64"},
 		{"empty block", "-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n" + b, 1, "is empty"},
 		{"malformed BEGIN", "-----BEGIN CERTIFICATE----\n" + body + aLines[n-1] + "\n" + b, 1, "malformed BEGIN"},

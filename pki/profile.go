@@ -174,6 +174,9 @@ func caTemplate(rand io.Reader, now time.Time, req CARequest, maxPath int) (*x50
 	if strings.TrimSpace(req.CommonName) == "" {
 		return nil, errors.New("a CA needs a common name")
 	}
+	if err := checkNotAfter(now, req.NotAfter); err != nil {
+		return nil, err
+	}
 	serial, err := NewSerial(rand)
 	if err != nil {
 		return nil, err
@@ -211,6 +214,9 @@ func CreateClient(rand io.Reader, now time.Time, issuer Issuer, req ClientReques
 	if strings.TrimSpace(req.Subject.CommonName) == "" {
 		return nil, errors.New("a client certificate needs a common name")
 	}
+	if err := checkNotAfter(now, req.NotAfter); err != nil {
+		return nil, err
+	}
 	if err := checkSANs(req.DNSNames, req.Emails, req.URIs); err != nil {
 		return nil, err
 	}
@@ -247,6 +253,15 @@ func CreateClient(rand io.Reader, now time.Time, issuer Issuer, req ClientReques
 		return nil, err
 	}
 	return signBy(rand, tmpl, issuer, req.PublicKey)
+}
+
+// checkNotAfter refuses an end that is not after now or further than
+// MaxDays away: what a wrapped or mistyped duration produces.
+func checkNotAfter(now, notAfter time.Time) error {
+	if !notAfter.After(now) || notAfter.After(now.AddDate(0, 0, MaxDays+1)) {
+		return fmt.Errorf("validity ending %s is out of range: it must end after now and within %d days", notAfter.UTC().Format(time.DateOnly), MaxDays)
+	}
+	return nil
 }
 
 // fitValidity keeps tmpl inside the issuer's validity: nothing outlives

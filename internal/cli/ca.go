@@ -65,8 +65,8 @@ Example:
 			&cli.StringFlag{Name: flagCN, Value: "apimtls Root CA", Usage: "subject common name"},
 			&cli.StringFlag{Name: flagOrg, Usage: "subject organization"},
 			keyTypeFlag(pki.DefaultRootKeyType),
-			&cli.IntFlag{Name: flagDays, Value: pki.DefaultRootDays, Usage: "validity in days"},
-			&cli.IntFlag{Name: flagMaxPathLen, Value: -1, Usage: "pathLen constraint, 0 to 3", DefaultText: "3"},
+			daysFlag("validity in days", pki.DefaultRootDays, ""),
+			maxPathLenFlag("pathLen constraint, 0 to 3", "3"),
 			&cli.BoolFlag{Name: flagEncrypt, Usage: "encrypt the CA key (PKCS #8, AES-256, PBKDF2)"},
 			&cli.StringFlag{Name: flagPassphraseFile, Usage: "with --encrypt: read the new passphrase from `FILE` (else " + envCAPassphrase + ", else a prompt)"},
 		},
@@ -95,8 +95,8 @@ Example:
 			&cli.StringFlag{Name: flagCN, Usage: "subject common name (default: NAME)"},
 			&cli.StringFlag{Name: flagOrg, Usage: "subject organization"},
 			keyTypeFlag(pki.DefaultRootKeyType),
-			&cli.IntFlag{Name: flagDays, Usage: "validity in days, shortened to the parent's end when not given", DefaultText: "1825"},
-			&cli.IntFlag{Name: flagMaxPathLen, Value: -1, Usage: "pathLen constraint", DefaultText: "the most the parent and four CA levels allow"},
+			daysFlag("validity in days, shortened to the parent's end when not given", 0, "1825"),
+			maxPathLenFlag("pathLen constraint", "the most the parent and four CA levels allow"),
 			&cli.BoolFlag{Name: flagEncrypt, Usage: "encrypt the new CA key"},
 			passphraseFileFlag(),
 			&cli.StringFlag{Name: flagNewPassphraseFile, Usage: "with --encrypt: the new key's passphrase from `FILE` (default: the parent's source)"},
@@ -119,9 +119,6 @@ func createCA(c *cli.Context, name string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	if c.IsSet(flagDays) && c.Int(flagDays) <= 0 {
-		return usagef("--days must be a positive number of days, not %d", c.Int(flagDays))
-	}
 	parent := c.String(flagParent)
 	p := pki.CAParams{
 		Name:         name,
@@ -131,12 +128,6 @@ func createCA(c *cli.Context, name string) error {
 		KeyType:      kt,
 		Days:         c.Int(flagDays),
 		MaxPathLen:   c.Int(flagMaxPathLen),
-	}
-	if c.IsSet(flagMaxPathLen) && p.MaxPathLen < 0 {
-		return usagef("--max-path-len must be 0 or more, not %d", p.MaxPathLen)
-	}
-	if parent == "" && p.MaxPathLen > pki.MaxCALevels-1 {
-		return usagef("--max-path-len %d allows more CA levels than API Gateway's %d: use 0 to %d", p.MaxPathLen, pki.MaxCALevels, pki.MaxCALevels-1)
 	}
 	if parent == "" {
 		p.Name = c.String(flagName)

@@ -6,8 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -45,7 +43,7 @@ func issuerFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagCA, Usage: "the issuing CA (default: the only CA without a CA below it)"},
 		&cli.StringFlag{Name: flagCN, Usage: "subject common name (default: NAME)"},
 		&cli.StringFlag{Name: flagOrg, Usage: "subject organization"},
-		&cli.IntFlag{Name: flagDays, Usage: "validity in days, shortened to the CA's end when not given", DefaultText: "365"},
+		daysFlag("validity in days, shortened to the CA's end when not given", 0, "365"),
 		&cli.StringSliceFlag{Name: flagDNS, Usage: "DNS name SAN (repeatable)"},
 		&cli.StringSliceFlag{Name: flagURI, Usage: "URI SAN such as spiffe://example.org/device/1 (repeatable)"},
 		&cli.StringSliceFlag{Name: flagEmail, Usage: "email SAN (repeatable)"},
@@ -189,9 +187,6 @@ func clientParams(c *cli.Context, name string) (pki.ClientParams, error) {
 	if err := pki.CheckName(name); err != nil {
 		return pki.ClientParams{}, usageError{err}
 	}
-	if c.IsSet(flagDays) && c.Int(flagDays) <= 0 {
-		return pki.ClientParams{}, usagef("--days must be a positive number of days, not %d", c.Int(flagDays))
-	}
 	uris, err := pki.ParseURIs(c.StringSlice(flagURI))
 	if err != nil {
 		return pki.ClientParams{}, usageError{err}
@@ -260,7 +255,7 @@ Example:
    apimtls client list
    apimtls client list --expiring-within 30d || mail -s "renew client certificates" ops@example.com`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: flagExpiringWithin, Usage: "only clients expiring within `DURATION` (30d, 2w, 720h); exit 1 if any"},
+			&cli.StringFlag{Name: flagExpiringWithin, Usage: "only clients expiring within `DURATION` (30d, 2w, 720h); exit 1 if any", Action: daysDurationIn(flagExpiringWithin)},
 			&cli.StringFlag{Name: flagCA, Usage: "only clients issued by this CA"},
 		},
 		Action: func(c *cli.Context) error {
@@ -325,30 +320,6 @@ Example:
 			return nil
 		},
 	}
-}
-
-// parseDays reads a duration that may also be in days (30d) or weeks (2w).
-func parseDays(s string) (time.Duration, error) {
-	bad := fmt.Errorf("invalid duration %q: use days (30d), weeks (2w) or hours (720h)", s)
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		d, err := strconv.Atoi(n)
-		if err != nil || d < 0 {
-			return 0, bad
-		}
-		return time.Duration(d) * 24 * time.Hour, nil
-	}
-	if n, ok := strings.CutSuffix(s, "w"); ok {
-		w, err := strconv.Atoi(n)
-		if err != nil || w < 0 {
-			return 0, bad
-		}
-		return time.Duration(w) * 7 * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, bad
-	}
-	return d, nil
 }
 
 func clientShowCommand() *cli.Command {

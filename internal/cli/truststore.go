@@ -47,7 +47,7 @@ func truststoreCommand() *cli.Command {
 
 func validateFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: flagExpiryWarning, Value: "30d", Usage: "warn about certificates expiring within `DURATION` (30d, 2w, 720h)"},
+		&cli.StringFlag{Name: flagExpiryWarning, Value: "30d", Usage: "warn about certificates expiring within `DURATION` (30d, 2w, 720h)", Action: daysDurationIn(flagExpiryWarning)},
 		&cli.BoolFlag{Name: flagAllowPinnedClient, Usage: "accept a self-signed client certificate pinned in the truststore"},
 	}
 }
