@@ -20,8 +20,8 @@ const (
 	// MaxDays is the longest validity apimtls issues, a hundred years:
 	// longer than any CA needs, and far from where time arithmetic and
 	// X.509's year 9999 end.
-	MaxDays = 36500
-	minPassphraseLen        = 8
+	MaxDays          = 36500
+	minPassphraseLen = 8
 )
 
 // ErrShortPassphrase is returned for a CA key passphrase too short to slow

@@ -87,7 +87,6 @@ func parseDays(s string) (time.Duration, error) {
 	return d, nil
 }
 
-
 // daysToDuration converts days, saturating where time.Duration ends (about
 // 292 years) instead of wrapping into the past, so range checks see it.
 func daysToDuration(days int) time.Duration {
