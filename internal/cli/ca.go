@@ -137,11 +137,24 @@ func createCA(c *cli.Context, name string) error {
 	if err := pki.CheckName(p.Name); err != nil {
 		return usageError{err}
 	}
-	signer := secretSource{
-		what: "passphrase for CA " + parent, file: c.String(flagPassphraseFile), env: envCAPassphrase,
-		hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
+	if c.IsSet(flagNewPassphraseFile) && !c.Bool(flagEncrypt) {
+		return usagef("--%s needs --%s", flagNewPassphraseFile, flagEncrypt)
 	}
-	p.ParentPassphrase = passphraseFunc(signer)
+	if parent == "" && c.IsSet(flagPassphraseFile) && !c.Bool(flagEncrypt) {
+		// A passphrase is never taken as a wish to encrypt: the key would
+		// be protected or not depending on a flag the user did not type.
+		return usagef("--%s needs --%s: without it the root key is written unencrypted", flagPassphraseFile, flagEncrypt)
+	}
+	if parent != "" {
+		// Every secret is asked for before the PKI directory is locked.
+		signer := secretSource{
+			what: "passphrase for CA " + parent, file: c.String(flagPassphraseFile), env: envCAPassphrase,
+			hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
+		}
+		if p.ParentPassphrase, err = issuerPassphrase(c, parent, signer); err != nil {
+			return err
+		}
+	}
 	if c.Bool(flagEncrypt) {
 		src := secretSource{
 			what: "new passphrase for CA " + p.Name, file: c.String(flagPassphraseFile), env: envCAPassphrase, confirm: true,
@@ -155,11 +168,9 @@ func createCA(c *cli.Context, name string) error {
 				src.hint = "give --" + flagNewPassphraseFile + " FILE or set " + envCAPassphrase
 			}
 		}
-		if p.Passphrase, err = src.read(); err != nil {
+		if p.Passphrase, err = src.read(c.Context); err != nil {
 			return err
 		}
-	} else if c.IsSet(flagNewPassphraseFile) {
-		return usagef("--%s needs --%s", flagNewPassphraseFile, flagEncrypt)
 	}
 
 	s, err := openStore(c, true)

@@ -92,7 +92,7 @@ Example:
 				pw, err := secretSource{
 					what: "PKCS #12 password", file: c.String(flagP12PasswordFile), env: envP12Password, confirm: true,
 					hint: "give --" + flagP12PasswordFile + " FILE or set " + envP12Password,
-				}.read()
+				}.read(c.Context)
 				if err != nil {
 					return err
 				}
@@ -191,7 +191,16 @@ func clientParams(c *cli.Context, name string) (pki.ClientParams, error) {
 	if err != nil {
 		return pki.ClientParams{}, usageError{err}
 	}
+	// Every secret is asked for before the PKI directory is locked.
+	pass, err := issuerPassphrase(c, c.String(flagCA), secretSource{
+		what: "passphrase for the issuing CA", file: c.String(flagPassphraseFile), env: envCAPassphrase,
+		hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
+	})
+	if err != nil {
+		return pki.ClientParams{}, err
+	}
 	return pki.ClientParams{
+		CAPassphrase: pass,
 		Name:         name,
 		CA:           c.String(flagCA),
 		CommonName:   c.String(flagCN),
@@ -200,10 +209,6 @@ func clientParams(c *cli.Context, name string) (pki.ClientParams, error) {
 		DNSNames:     c.StringSlice(flagDNS),
 		URIs:         uris,
 		Emails:       c.StringSlice(flagEmail),
-		CAPassphrase: passphraseFunc(secretSource{
-			what: "passphrase for the issuing CA", file: c.String(flagPassphraseFile), env: envCAPassphrase,
-			hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
-		}),
 	}, nil
 }
 
