@@ -18,7 +18,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Layout of the PKI directory (design.md "The PKI directory").
@@ -121,16 +120,20 @@ func OpenStore(dir string, write bool) (*Store, error) {
 			}
 		}
 	}
-	db, err := bolt.Open(filepath.Join(dir, inventoryFile), keyMode, &bolt.Options{Timeout: lockTimeout, ReadOnly: !write})
+	db, err := openInventory(Layout{Dir: dir}.Inventory(), write)
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("%w (waited %s for its lock on %s)", ErrLocked, lockTimeout, filepath.Join(dir, inventoryFile))
-		}
-		return nil, fmt.Errorf("open inventory: %w", err)
+		return nil, err
 	}
 	s.db, s.readOnly = db, !write
 	if write {
-		if err := db.Update(initBuckets); err != nil {
+		// A store that only refuses must leave inventory.db as it was:
+		// write the buckets only when they are missing.
+		if err := s.guard(func() error {
+			if s.db.View(func(tx *bolt.Tx) error { return checkBuckets(tx) }) == nil {
+				return nil
+			}
+			return s.db.Update(initBuckets)
+		}); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("open inventory: %w", err)
 		}
@@ -167,7 +170,7 @@ func (s *Store) recoverStaged() error {
 	for _, e := range entries {
 		path := filepath.Join(staging, e.Name())
 		var rec *Record
-		if err := s.db.View(func(tx *bolt.Tx) error {
+		if err := s.view(func(tx *bolt.Tx) error {
 			var err error
 			rec, err = getRecord(tx, e.Name())
 			return err
@@ -234,7 +237,7 @@ func (s *Store) commit(rec *Record, files []stagedFile) error {
 		rec.Files = append(rec.Files, filepath.ToSlash(filepath.Join(rec.Dir, f.name)))
 	}
 	rec.CreatedAt = s.Now().UTC()
-	if err := s.db.Update(func(tx *bolt.Tx) error { return putRecord(tx, rec) }); err != nil {
+	if err := s.guard(func() error { return s.db.Update(func(tx *bolt.Tx) error { return putRecord(tx, rec) }) }); err != nil {
 		return fmt.Errorf("record %s %q: %w", rec.Kind, rec.Name, err)
 	}
 	committed = true
@@ -357,7 +360,7 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 	if s.db == nil {
 		return nil
 	}
-	return s.db.View(fn)
+	return s.guard(func() error { return s.db.View(fn) })
 }
 
 // Certificate reads and parses the certificate of a record.
