@@ -14,8 +14,12 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/apimtls/apimtls/internal/textsafe"
 )
 
 // MaxCALevels is the deepest CA hierarchy API Gateway accepts: a root and up
@@ -189,6 +193,9 @@ func caTemplate(rand io.Reader, now time.Time, req CARequest, maxPath int) (*x50
 	if req.Organization != "" {
 		subject.Organization = []string{req.Organization}
 	}
+	if err := CheckSubject(subject); err != nil {
+		return nil, err
+	}
 	return &x509.Certificate{
 		SerialNumber: serial,
 		Subject:      subject,
@@ -206,6 +213,41 @@ func caTemplate(rand io.Reader, now time.Time, req CARequest, maxPath int) (*x50
 	}, nil
 }
 
+// ubCommonName is RFC 5280's upper bound on a common name (ub-common-name,
+// Appendix A.1), in characters; ub-organization-name is the same.
+const ubCommonName = 64
+
+// CheckSubject refuses a subject apimtls will not sign: a common name or
+// organization past RFC 5280's 64 characters, or any attribute holding a
+// control or formatting character, which no name needs and which would
+// reach terminals and logs from every tool that shows the certificate.
+func CheckSubject(n pkix.Name) error {
+	for _, f := range []struct {
+		what string
+		v    []string
+	}{{"common name", []string{n.CommonName}}, {"organization", n.Organization}} {
+		for _, v := range f.v {
+			if c := utf8.RuneCountInString(v); c > ubCommonName {
+				return fmt.Errorf("the %s is %d characters, more than the %d RFC 5280 allows", f.what, c, ubCommonName)
+			}
+		}
+	}
+	values := [][]string{{n.CommonName, n.SerialNumber}, n.Organization, n.OrganizationalUnit, n.Country, n.Province, n.Locality, n.StreetAddress, n.PostalCode}
+	for _, atv := range append(slices.Clone(n.Names), n.ExtraNames...) {
+		if s, ok := atv.Value.(string); ok {
+			values = append(values, []string{s})
+		}
+	}
+	for _, vs := range values {
+		for _, v := range vs {
+			if textsafe.HasControl(v) {
+				return fmt.Errorf("the subject holds a control or formatting character (%s): refused, since it would reach terminals and logs", textsafe.Escape(v))
+			}
+		}
+	}
+	return nil
+}
+
 // CreateClient makes a client certificate signed by issuer.
 func CreateClient(rand io.Reader, now time.Time, issuer Issuer, req ClientRequest) (*x509.Certificate, error) {
 	if _, err := KeyTypeOf(req.PublicKey); err != nil {
@@ -214,10 +256,13 @@ func CreateClient(rand io.Reader, now time.Time, issuer Issuer, req ClientReques
 	if strings.TrimSpace(req.Subject.CommonName) == "" {
 		return nil, errors.New("a client certificate needs a common name")
 	}
+	if err := CheckSubject(req.Subject); err != nil {
+		return nil, err
+	}
 	if err := checkNotAfter(now, req.NotAfter); err != nil {
 		return nil, err
 	}
-	if err := checkSANs(req.DNSNames, req.Emails, req.URIs); err != nil {
+	if err := CheckSANs(req.DNSNames, req.Emails, req.URIs); err != nil {
 		return nil, err
 	}
 	serial, err := NewSerial(rand)
@@ -301,7 +346,9 @@ func sign(rand io.Reader, tmpl, parent *x509.Certificate, pub crypto.PublicKey, 
 	return x509.ParseCertificate(der)
 }
 
-func checkSANs(dns, emails []string, uris []*url.URL) error {
+// CheckSANs refuses DNS names, email addresses and URIs that cannot be
+// subject alternative names of a client certificate.
+func CheckSANs(dns, emails []string, uris []*url.URL) error {
 	for _, d := range dns {
 		if !validDNSName(d) {
 			return fmt.Errorf("invalid DNS name %q: use letters, digits, hyphens and dots, no wildcard", d)

@@ -45,10 +45,18 @@ var ErrInvalidName = errors.New("invalid name")
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// CheckName accepts names that are safe as a single directory name.
+// windowsReserved matches the device names Windows reserves in every
+// directory, with or without an extension (CON, con.txt, COM1, LPT9.x).
+var windowsReserved = regexp.MustCompile(`(?i)^(CON|PRN|AUX|NUL|COM[1-9]|LPT[1-9])(\..*)?$`)
+
+// CheckName accepts names that are safe as a single directory name on every
+// system apimtls runs on, a PKI directory being something people copy.
 func CheckName(name string) error {
 	if !validName.MatchString(name) || strings.Contains(name, "..") {
 		return fmt.Errorf("%w %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrInvalidName, name)
+	}
+	if windowsReserved.MatchString(name) || strings.HasSuffix(name, ".") {
+		return fmt.Errorf("%w %q: Windows reserves it (device names such as CON, NUL, COM1, LPT1, and names ending in a dot): choose another", ErrInvalidName, name)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -136,6 +137,9 @@ func createCA(c *cli.Context, name string) error {
 	}
 	if err := pki.CheckName(p.Name); err != nil {
 		return usageError{err}
+	}
+	if err := pki.CheckSubject(subjectFlags(c)); err != nil {
+		return usagef("--%s/--%s: %v", flagCN, flagOrg, err)
 	}
 	if c.IsSet(flagNewPassphraseFile) && !c.Bool(flagEncrypt) {
 		return usagef("--%s needs --%s", flagNewPassphraseFile, flagEncrypt)
@@ -287,7 +291,7 @@ func printTree(w io.Writer, cas []*pki.Record, now time.Time) error {
 	t := newTable(w, "CA", "KEY", "NOT AFTER", "STATUS", "SHA-256", "SUBJECT")
 	var walk func(r *pki.Record, prefix, branch string)
 	walk = func(r *pki.Record, prefix, branch string) {
-		t.row(prefix+branch+r.Name, string(r.KeyType), r.NotAfter.Format(time.DateOnly), r.StatusAt(now), r.SHA256[:16]+"…", r.Subject)
+		t.row(prefix+branch+r.Name, string(r.KeyType), r.NotAfter.Format(time.DateOnly), r.StatusAt(now), r.SHA256[:16]+"…", textsafe.Escape(r.Subject))
 		kids := children[r.Serial]
 		next := prefix
 		switch branch {

@@ -2,6 +2,8 @@ package cli
 
 import (
 	"bytes"
+	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -191,6 +193,14 @@ func clientParams(c *cli.Context, name string) (pki.ClientParams, error) {
 	if err != nil {
 		return pki.ClientParams{}, usageError{err}
 	}
+	// Every flag value is judged here, by the checks pki signs with, so a
+	// bad --dns, --email, --uri, --cn or --org is the same usage error.
+	if err := pki.CheckSANs(c.StringSlice(flagDNS), c.StringSlice(flagEmail), uris); err != nil {
+		return pki.ClientParams{}, usageError{err}
+	}
+	if err := pki.CheckSubject(subjectFlags(c)); err != nil {
+		return pki.ClientParams{}, usageError{fmt.Errorf("--%s/--%s: %w", flagCN, flagOrg, err)}
+	}
 	// Every secret is asked for before the PKI directory is locked.
 	pass, err := issuerPassphrase(c, c.String(flagCA), secretSource{
 		what: "passphrase for the issuing CA", file: c.String(flagPassphraseFile), env: envCAPassphrase,
@@ -226,6 +236,11 @@ func issueClient(c *cli.Context, p pki.ClientParams) error {
 		slowKeyNotice(c, format, p.KeyType)
 	}
 	issued, err := s.IssueClient(p)
+	if amb := (*pki.AmbiguousIssuerError)(nil); errors.As(err, &amb) && p.CSR != nil && len(amb.Candidates) > 0 {
+		// Never point a CSR's owner at client issue: it would make a new
+		// key, when the point of a CSR is that the key stays on the device.
+		return withHint(err, "choose the CA with --ca, e.g. --ca "+amb.Candidates[0])
+	}
 	if err != nil {
 		return pkiError(err, p.Name)
 	}
@@ -364,4 +379,13 @@ func clientShowCommand() *cli.Command {
 			return printDetails(c.App.Writer, v, s.Now())
 		},
 	}
+}
+
+// subjectFlags is the subject --cn and --org ask for.
+func subjectFlags(c *cli.Context) pkix.Name {
+	n := pkix.Name{CommonName: c.String(flagCN)}
+	if o := c.String(flagOrg); o != "" {
+		n.Organization = []string{o}
+	}
+	return n
 }

@@ -301,16 +301,16 @@ Example:
 			} else {
 				w := c.App.Writer
 				if d.Accept {
-					fmt.Fprintf(w, "accept: API Gateway would accept %s\n", d.Client.Subject)
+					fmt.Fprintf(w, "accept: API Gateway would accept %s\n", textsafe.Escape(d.Client.Subject))
 				} else {
-					fmt.Fprintf(w, "reject: %s\n  %s\n  fix: %s\n", d.Reason, d.Detail, d.Fix)
+					fmt.Fprintf(w, "reject: %s\n  %s\n  fix: %s\n", d.Reason, textsafe.Escape(d.Detail), d.Fix)
 				}
 				for i, l := range d.Chain {
 					where := "client"
 					if i > 0 {
 						where = fmt.Sprintf("truststore #%d", l.Position)
 					}
-					fmt.Fprintf(w, "  %s%s  (%s, until %s)\n", strings.Repeat("  ", i), l.Subject, where, l.NotAfter.Format(time.DateOnly))
+					fmt.Fprintf(w, "  %s%s  (%s, until %s)\n", strings.Repeat("  ", i), textsafe.Escape(l.Subject), where, l.NotAfter.Format(time.DateOnly))
 				}
 			}
 			if !d.Accept {
