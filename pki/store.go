@@ -276,11 +276,13 @@ func (s *Store) Lookup(kind Kind, name string) (*Record, error) {
 		if kind.IsCA() {
 			// A hint for a mistyped CA; clients may be millions, so they
 			// are never listed to say one is missing.
-			nf.Known, err = s.caNames()
+			if nf.Known, err = s.caNames(); err != nil {
+				return nil, err // a damaged inventory, say: not "no such CA"
+			}
 		}
 		return nil, nf
 	}
-	return rec, err
+	return rec, nil
 }
 
 // caNames lists the CA names from the name index, in order, without
