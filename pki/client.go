@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"net/url"
@@ -91,9 +92,14 @@ func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
 		req = ClientRequestFromCSR(p.CSR, p.DNSNames, p.Emails, p.URIs)
 		if p.CommonName != "" {
 			req.Subject.CommonName = p.CommonName
+			req.SetSubjectAttr(oidCommonName, p.CommonName)
 		}
 		if req.Subject.CommonName == "" {
 			req.Subject.CommonName = p.Name
+			req.SetSubjectAttr(oidCommonName, p.Name)
+		}
+		if p.Organization != "" {
+			req.SetSubjectAttr(oidOrganization, p.Organization)
 		}
 	} else {
 		if key, err = GenerateKey(s.Rand, p.KeyType); err != nil {
@@ -149,6 +155,12 @@ func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
 			for _, ext := range p.CSR.Ignored {
 				issued.Notes = append(issued.Notes, "ignored the CSR's requested "+ext+": the client profile sets it")
 			}
+			for _, d := range p.CSR.Dropped {
+				issued.Notes = append(issued.Notes, "dropped "+d)
+			}
+			if req.RawSubject == nil && subjectMultiValued(p.CSR.CSR.RawSubject) {
+				issued.Notes = append(issued.Notes, "the CSR's multi-valued RDNs became one attribute per RDN, since --cn, --org or --name changed the subject")
+			}
 		}
 		return issued, nil
 	}
@@ -168,4 +180,24 @@ func EncodePKCS12(key crypto.Signer, cert *x509.Certificate, chain []*x509.Certi
 		return nil, fmt.Errorf("encode PKCS #12: %w", err)
 	}
 	return pfx, nil
+}
+
+var (
+	oidCommonName   = asn1.ObjectIdentifier{2, 5, 4, 3}
+	oidOrganization = asn1.ObjectIdentifier{2, 5, 4, 10}
+)
+
+// subjectMultiValued reports whether a DER subject has an RDN with more
+// than one attribute.
+func subjectMultiValued(raw []byte) bool {
+	var rdns pkix.RDNSequence
+	if _, err := asn1.Unmarshal(raw, &rdns); err != nil {
+		return false
+	}
+	for _, rdn := range rdns {
+		if len(rdn) > 1 {
+			return true
+		}
+	}
+	return false
 }

@@ -71,6 +71,23 @@ type ClientRequest struct {
 	IPs           []net.IP
 	NotAfter      time.Time
 	ClampNotAfter bool
+	// RawSubject, when set, is the subject exactly as a CSR encoded it,
+	// multi-valued RDNs included; it is used while Subject's attributes
+	// are the ones parsed from it (SetSubjectAttr clears it).
+	RawSubject []byte
+}
+
+// SetSubjectAttr sets one attribute of a subject taken from a CSR,
+// replacing any the CSR had with the same type.
+func (r *ClientRequest) SetSubjectAttr(oid asn1.ObjectIdentifier, value string) {
+	r.RawSubject = nil
+	names := r.Subject.ExtraNames[:0:0]
+	for _, atv := range r.Subject.ExtraNames {
+		if !atv.Type.Equal(oid) {
+			names = append(names, atv)
+		}
+	}
+	r.Subject.ExtraNames = append(names, pkix.AttributeTypeAndValue{Type: oid, Value: value})
 }
 
 // NewSerial returns 128 random bits as a positive serial number, as RFC 5280
@@ -293,6 +310,7 @@ func CreateClient(rand io.Reader, now time.Time, issuer Issuer, req ClientReques
 		EmailAddresses:        req.Emails,
 		URIs:                  req.URIs,
 		IPAddresses:           req.IPs,
+		RawSubject:            req.RawSubject,
 	}
 	if err := fitValidity(tmpl, issuer.Cert, req.ClampNotAfter); err != nil {
 		return nil, err
