@@ -389,3 +389,23 @@ func subjectFlags(c *cli.Context) pkix.Name {
 	}
 	return n
 }
+
+// clientKeyPair returns the chain and key files of a client in the
+// inventory, for commands that present it (probe --client): no such
+// client, and a client whose key stayed on its device, are told apart.
+func clientKeyPair(c *cli.Context, name string) (chain, key string, err error) {
+	s, err := openStore(c, false)
+	if err != nil {
+		return "", "", err
+	}
+	defer s.Close()
+	rec, err := s.Lookup(pki.KindClient, name)
+	if err != nil {
+		return "", "", pkiError(err, name)
+	}
+	l := s.Layout()
+	if rec.FromCSR {
+		return "", "", withHint(fmt.Errorf("client %q was signed from a CSR: its key is on its device, not in %s", name, s.Dir), "run the probe there with --cert and --key")
+	}
+	return l.ClientChain(name), l.ClientKey(name), nil
+}
