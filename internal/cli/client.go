@@ -12,6 +12,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -331,7 +332,7 @@ Example:
 			}
 			if c.IsSet(flagExpiringWithin) {
 				if len(clients) > 0 {
-					return silentError{fmt.Sprintf("%d client certificate(s) expired or expiring within %s", len(clients), c.String(flagExpiringWithin))}
+					return silentError{fmt.Sprintf("%s expired or expiring within %s", plural.Count(len(clients), "client certificate"), c.String(flagExpiringWithin))}
 				}
 				if format == outputText {
 					fmt.Fprintf(c.App.Writer, "no client certificate expires within %s\n", c.String(flagExpiringWithin))
