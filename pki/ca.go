@@ -17,7 +17,11 @@ const (
 	DefaultRootKeyType      = ECDSAP384
 	DefaultClientKeyType    = ECDSAP256
 	DefaultRootName         = "root"
-	minPassphraseLen        = 8
+	// MaxDays is the longest validity apimtls issues, a hundred years:
+	// longer than any CA needs, and far from where time arithmetic and
+	// X.509's year 9999 end.
+	MaxDays          = 36500
+	minPassphraseLen = 8
 )
 
 // ErrShortPassphrase is returned for a CA key passphrase too short to slow
@@ -74,8 +78,8 @@ func (s *Store) CreateCA(p CAParams) (*Issued, error) {
 			days = DefaultIntermediateDays
 		}
 	}
-	if days < 0 {
-		return nil, fmt.Errorf("days must be positive, not %d", days)
+	if err := checkDays(days); err != nil {
+		return nil, err
 	}
 	var (
 		parent    Issuer
@@ -104,7 +108,7 @@ func (s *Store) CreateCA(p CAParams) (*Issued, error) {
 		CommonName:    p.CommonName,
 		Organization:  p.Organization,
 		Key:           key,
-		NotAfter:      now.Add(time.Duration(days) * 24 * time.Hour),
+		NotAfter:      now.AddDate(0, 0, days),
 		MaxPathLen:    p.MaxPathLen,
 		ClampNotAfter: clamp,
 	}
@@ -159,4 +163,12 @@ func (s *Store) commitWithKey(rec *Record, cert *x509.Certificate, key crypto.Si
 	files = append(files, stagedFile{certFile, EncodeCertificate(cert.Raw), publicMode})
 	files = append(files, extra...)
 	return s.commit(rec, files)
+}
+
+// checkDays refuses a validity that is not 1 to MaxDays days.
+func checkDays(days int) error {
+	if days < 1 || days > MaxDays {
+		return fmt.Errorf("a validity of %d days is out of range: use 1 to %d", days, MaxDays)
+	}
+	return nil
 }

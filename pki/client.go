@@ -4,6 +4,7 @@ import (
 	"crypto"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"errors"
 	"fmt"
 	"net/url"
@@ -55,8 +56,10 @@ func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
 	if p.P12 != nil && p.CSR != nil {
 		return nil, errors.New("a PKCS #12 file needs the private key, which a CSR-signed client keeps on the device")
 	}
-	if p.Days < 0 {
-		return nil, fmt.Errorf("days must be positive, not %d", p.Days)
+	if p.Days != 0 {
+		if err := checkDays(p.Days); err != nil {
+			return nil, err
+		}
 	}
 	caName := p.CA
 	if caName == "" {
@@ -89,9 +92,14 @@ func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
 		req = ClientRequestFromCSR(p.CSR, p.DNSNames, p.Emails, p.URIs)
 		if p.CommonName != "" {
 			req.Subject.CommonName = p.CommonName
+			req.SetSubjectAttr(oidCommonName, p.CommonName)
 		}
 		if req.Subject.CommonName == "" {
 			req.Subject.CommonName = p.Name
+			req.SetSubjectAttr(oidCommonName, p.Name)
+		}
+		if p.Organization != "" {
+			req.SetSubjectAttr(oidOrganization, p.Organization)
 		}
 	} else {
 		if key, err = GenerateKey(s.Rand, p.KeyType); err != nil {
@@ -112,7 +120,7 @@ func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
 	if p.Organization != "" {
 		req.Subject.Organization = []string{p.Organization}
 	}
-	req.NotAfter = now.Add(time.Duration(days) * 24 * time.Hour)
+	req.NotAfter = now.AddDate(0, 0, days)
 	req.ClampNotAfter = clamp
 	for attempt := 0; ; attempt++ {
 		cert, err := CreateClient(s.Rand, now, issuer, req)
@@ -147,6 +155,12 @@ func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
 			for _, ext := range p.CSR.Ignored {
 				issued.Notes = append(issued.Notes, "ignored the CSR's requested "+ext+": the client profile sets it")
 			}
+			for _, d := range p.CSR.Dropped {
+				issued.Notes = append(issued.Notes, "dropped "+d)
+			}
+			if req.RawSubject == nil && subjectMultiValued(p.CSR.CSR.RawSubject) {
+				issued.Notes = append(issued.Notes, "the CSR's multi-valued RDNs became one attribute per RDN, since --cn, --org or --name changed the subject")
+			}
 		}
 		return issued, nil
 	}
@@ -166,4 +180,24 @@ func EncodePKCS12(key crypto.Signer, cert *x509.Certificate, chain []*x509.Certi
 		return nil, fmt.Errorf("encode PKCS #12: %w", err)
 	}
 	return pfx, nil
+}
+
+var (
+	oidCommonName   = asn1.ObjectIdentifier{2, 5, 4, 3}
+	oidOrganization = asn1.ObjectIdentifier{2, 5, 4, 10}
+)
+
+// subjectMultiValued reports whether a DER subject has an RDN with more
+// than one attribute.
+func subjectMultiValued(raw []byte) bool {
+	var rdns pkix.RDNSequence
+	if _, err := asn1.Unmarshal(raw, &rdns); err != nil {
+		return false
+	}
+	for _, rdn := range rdns {
+		if len(rdn) > 1 {
+			return true
+		}
+	}
+	return false
 }

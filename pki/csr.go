@@ -29,6 +29,35 @@ type CheckedCSR struct {
 	// client profile decides key usage, extended key usage and CA status,
 	// never the requester.
 	Ignored []string
+	// Dropped says what of the request the certificate cannot carry:
+	// otherName, x400Address, directoryName, ediPartyName and
+	// registeredID SANs, which apimtls does not issue.
+	Dropped []string
+}
+
+// sanTagNames names the GeneralName choices (RFC 5280 §4.2.1.6) that Go's
+// CSR parser skips without a word.
+var sanTagNames = map[int]string{0: "otherName", 3: "x400Address", 4: "directoryName", 5: "ediPartyName", 8: "registeredID"}
+
+// droppedSANs lists the GeneralNames of a subjectAltName extension that
+// apimtls does not issue.
+func droppedSANs(ext []byte) []string {
+	var seq asn1.RawValue
+	if rest, err := asn1.Unmarshal(ext, &seq); err != nil || len(rest) > 0 {
+		return nil // the CSR parser has refused it already
+	}
+	var out []string
+	for rest := seq.Bytes; len(rest) > 0; {
+		var gn asn1.RawValue
+		var err error
+		if rest, err = asn1.Unmarshal(rest, &gn); err != nil {
+			return out
+		}
+		if name, ok := sanTagNames[gn.Tag]; ok && gn.Class == asn1.ClassContextSpecific {
+			out = append(out, name)
+		}
+	}
+	return out
 }
 
 // CheckCSR verifies a CSR's self-signature (proof that the requester holds
@@ -48,6 +77,9 @@ func CheckCSR(csr *x509.CertificateRequest) (*CheckedCSR, error) {
 	checked := &CheckedCSR{CSR: csr, KeyType: kt}
 	for _, ext := range csr.Extensions {
 		if ext.Id.Equal(oidSubjectAltName) {
+			for _, n := range droppedSANs(ext.Value) {
+				checked.Dropped = append(checked.Dropped, "the "+n+" SAN (apimtls issues DNS, email, URI and IP SANs only)")
+			}
 			continue
 		}
 		name := extensionNames[ext.Id.String()]
@@ -75,7 +107,12 @@ func ClientRequestFromCSR(c *CheckedCSR, dns, emails []string, uris []*url.URL) 
 			req.URIs = append(req.URIs, u)
 		}
 	}
-	req.Subject.ExtraNames = nil // the parsed Names are carried over; ExtraNames would duplicate them
+	// Go writes a subject from its named fields (C, O, OU, L, ST, street,
+	// postal code, serial, CN) and drops every other attribute of a parsed
+	// one: DC, UID, emailAddress. Carrying every parsed attribute in
+	// ExtraNames, in the CSR's order, keeps them all.
+	req.Subject.ExtraNames = slices.Clone(c.CSR.Subject.Names)
+	req.RawSubject = c.CSR.RawSubject
 	return req
 }
 

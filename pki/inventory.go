@@ -79,8 +79,12 @@ func SerialHex(c *x509.Certificate) string { return SerialHexInt(c.SerialNumber)
 func SerialHexInt(n *big.Int) string { return fmt.Sprintf("%032x", n) }
 
 // Fingerprint is the SHA-256 of the certificate's DER, in hexadecimal.
-func Fingerprint(c *x509.Certificate) string {
-	sum := sha256.Sum256(c.Raw)
+func Fingerprint(c *x509.Certificate) string { return SHA256Hex(c.Raw) }
+
+// SHA256Hex is the SHA-256 of data in lowercase hexadecimal: the one
+// fingerprint apimtls prints for certificates and files alike.
+func SHA256Hex(data []byte) string {
+	sum := sha256.Sum256(data)
 	return hex.EncodeToString(sum[:])
 }
 

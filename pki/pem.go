@@ -129,32 +129,31 @@ func DecodeCertificate(data []byte) (*x509.Certificate, error) {
 	return certs[0], nil
 }
 
-// DecodeCertificates parses every PEM CERTIFICATE block in data. Any other
-// block, or text that is not PEM, is an error that names its line.
+// DecodeCertificates parses every PEM CERTIFICATE block in data, read as
+// strictly as a truststore (readPEM). Any other block is an error that
+// names its line; text around the blocks is allowed, as in the output of
+// openssl x509 -text.
 func DecodeCertificates(data []byte) ([]*x509.Certificate, error) {
-	var certs []*x509.Certificate
-	rest := data
-	for {
-		line := lineOf(data, rest)
-		block, next := pem.Decode(rest)
-		if block == nil {
-			if len(bytes.TrimSpace(rest)) > 0 && len(certs) == 0 {
-				return nil, fmt.Errorf("line %d: not a PEM certificate", line)
-			}
-			break
+	blocks, text, perr := readPEM(data)
+	if perr != nil {
+		return nil, perr
+	}
+	if len(blocks) == 0 {
+		if len(text) > 0 {
+			return nil, fmt.Errorf("line %d: not a PEM certificate", text[0])
 		}
-		if block.Type != blockCertificate {
-			return nil, fmt.Errorf("line %d: PEM block is %q, not CERTIFICATE", blockLine(data, rest), block.Type)
+		return nil, errors.New("no PEM certificate found")
+	}
+	certs := make([]*x509.Certificate, 0, len(blocks))
+	for _, b := range blocks {
+		if b.Type != blockCertificate {
+			return nil, fmt.Errorf("line %d: PEM block is %q, not CERTIFICATE", b.Line, b.Type)
 		}
-		cert, err := x509.ParseCertificate(block.Bytes)
+		cert, err := x509.ParseCertificate(b.Bytes)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: parse certificate: %w", blockLine(data, rest), err)
+			return nil, fmt.Errorf("line %d: parse certificate: %w", b.Line, err)
 		}
 		certs = append(certs, cert)
-		rest = next
-	}
-	if len(certs) == 0 {
-		return nil, errors.New("no PEM certificate found")
 	}
 	return certs, nil
 }
@@ -171,31 +170,33 @@ func DecodeCSR(data []byte) (*x509.CertificateRequest, error) {
 	}
 	der := data
 	if bytes.Contains(data, []byte("-----BEGIN")) {
-		block, _ := pem.Decode(data)
-		if block == nil {
-			return nil, errors.New("malformed PEM")
+		blocks, _, perr := readPEM(data)
+		switch {
+		case perr != nil:
+			return nil, perr
+		case len(blocks) != 1:
+			return nil, fmt.Errorf("%d PEM blocks: a CSR file holds exactly one", len(blocks))
+		case blocks[0].Type != blockCSR && blocks[0].Type != blockCSRLegacy:
+			return nil, fmt.Errorf("line %d: PEM block is %q, not CERTIFICATE REQUEST", blocks[0].Line, blocks[0].Type)
 		}
-		if block.Type != blockCSR && block.Type != blockCSRLegacy {
-			return nil, fmt.Errorf("line %d: PEM block is %q, not CERTIFICATE REQUEST", blockLine(data, data), block.Type)
-		}
-		der = block.Bytes
+		der = blocks[0].Bytes
 	}
 	csr, err := x509.ParseCertificateRequest(der)
-	if err != nil {
-		return nil, fmt.Errorf("parse CSR: %w", err)
+	if err == nil {
+		return csr, nil
 	}
-	return csr, nil
+	// The DER parser's own message is a dump of ASN.1 tags; say what the
+	// data is instead.
+	if _, cerr := x509.ParseCertificate(der); cerr == nil {
+		return nil, errors.New("this is a certificate, not a certificate signing request")
+	}
+	if bytes.Equal(der, data) && !bytes.Contains(data, []byte("-----BEGIN")) && (len(data) < 2 || data[0] != 0x30) {
+		return nil, errors.New("neither a PEM nor a DER certificate signing request")
+	}
+	return nil, errors.New("the data does not parse as a PKCS #10 certificate signing request")
 }
 
 // lineOf returns the 1-based line in data where rest begins.
 func lineOf(data, rest []byte) int {
 	return bytes.Count(data[:len(data)-len(rest)], []byte("\n")) + 1
-}
-
-// blockLine returns the line of the next "-----BEGIN" in rest.
-func blockLine(data, rest []byte) int {
-	if i := bytes.Index(rest, []byte("-----BEGIN")); i >= 0 {
-		return lineOf(data, rest[i:])
-	}
-	return lineOf(data, rest)
 }

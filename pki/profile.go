@@ -14,8 +14,12 @@ import (
 	"net"
 	"net/mail"
 	"net/url"
+	"slices"
 	"strings"
 	"time"
+	"unicode/utf8"
+
+	"github.com/apimtls/apimtls/internal/textsafe"
 )
 
 // MaxCALevels is the deepest CA hierarchy API Gateway accepts: a root and up
@@ -67,6 +71,23 @@ type ClientRequest struct {
 	IPs           []net.IP
 	NotAfter      time.Time
 	ClampNotAfter bool
+	// RawSubject, when set, is the subject exactly as a CSR encoded it,
+	// multi-valued RDNs included; it is used while Subject's attributes
+	// are the ones parsed from it (SetSubjectAttr clears it).
+	RawSubject []byte
+}
+
+// SetSubjectAttr sets one attribute of a subject taken from a CSR,
+// replacing any the CSR had with the same type.
+func (r *ClientRequest) SetSubjectAttr(oid asn1.ObjectIdentifier, value string) {
+	r.RawSubject = nil
+	names := r.Subject.ExtraNames[:0:0]
+	for _, atv := range r.Subject.ExtraNames {
+		if !atv.Type.Equal(oid) {
+			names = append(names, atv)
+		}
+	}
+	r.Subject.ExtraNames = append(names, pkix.AttributeTypeAndValue{Type: oid, Value: value})
 }
 
 // NewSerial returns 128 random bits as a positive serial number, as RFC 5280
@@ -174,6 +195,9 @@ func caTemplate(rand io.Reader, now time.Time, req CARequest, maxPath int) (*x50
 	if strings.TrimSpace(req.CommonName) == "" {
 		return nil, errors.New("a CA needs a common name")
 	}
+	if err := checkNotAfter(now, req.NotAfter); err != nil {
+		return nil, err
+	}
 	serial, err := NewSerial(rand)
 	if err != nil {
 		return nil, err
@@ -185,6 +209,9 @@ func caTemplate(rand io.Reader, now time.Time, req CARequest, maxPath int) (*x50
 	subject := pkix.Name{CommonName: req.CommonName}
 	if req.Organization != "" {
 		subject.Organization = []string{req.Organization}
+	}
+	if err := CheckSubject(subject); err != nil {
+		return nil, err
 	}
 	return &x509.Certificate{
 		SerialNumber: serial,
@@ -203,6 +230,41 @@ func caTemplate(rand io.Reader, now time.Time, req CARequest, maxPath int) (*x50
 	}, nil
 }
 
+// ubCommonName is RFC 5280's upper bound on a common name (ub-common-name,
+// Appendix A.1), in characters; ub-organization-name is the same.
+const ubCommonName = 64
+
+// CheckSubject refuses a subject apimtls will not sign: a common name or
+// organization past RFC 5280's 64 characters, or any attribute holding a
+// control or formatting character, which no name needs and which would
+// reach terminals and logs from every tool that shows the certificate.
+func CheckSubject(n pkix.Name) error {
+	for _, f := range []struct {
+		what string
+		v    []string
+	}{{"common name", []string{n.CommonName}}, {"organization", n.Organization}} {
+		for _, v := range f.v {
+			if c := utf8.RuneCountInString(v); c > ubCommonName {
+				return fmt.Errorf("the %s is %d characters, more than the %d RFC 5280 allows", f.what, c, ubCommonName)
+			}
+		}
+	}
+	values := [][]string{{n.CommonName, n.SerialNumber}, n.Organization, n.OrganizationalUnit, n.Country, n.Province, n.Locality, n.StreetAddress, n.PostalCode}
+	for _, atv := range append(slices.Clone(n.Names), n.ExtraNames...) {
+		if s, ok := atv.Value.(string); ok {
+			values = append(values, []string{s})
+		}
+	}
+	for _, vs := range values {
+		for _, v := range vs {
+			if textsafe.HasControl(v) {
+				return fmt.Errorf("the subject holds a control or formatting character (%s): refused, since it would reach terminals and logs", textsafe.Escape(v))
+			}
+		}
+	}
+	return nil
+}
+
 // CreateClient makes a client certificate signed by issuer.
 func CreateClient(rand io.Reader, now time.Time, issuer Issuer, req ClientRequest) (*x509.Certificate, error) {
 	if _, err := KeyTypeOf(req.PublicKey); err != nil {
@@ -211,7 +273,13 @@ func CreateClient(rand io.Reader, now time.Time, issuer Issuer, req ClientReques
 	if strings.TrimSpace(req.Subject.CommonName) == "" {
 		return nil, errors.New("a client certificate needs a common name")
 	}
-	if err := checkSANs(req.DNSNames, req.Emails, req.URIs); err != nil {
+	if err := CheckSubject(req.Subject); err != nil {
+		return nil, err
+	}
+	if err := checkNotAfter(now, req.NotAfter); err != nil {
+		return nil, err
+	}
+	if err := CheckSANs(req.DNSNames, req.Emails, req.URIs); err != nil {
 		return nil, err
 	}
 	serial, err := NewSerial(rand)
@@ -242,11 +310,21 @@ func CreateClient(rand io.Reader, now time.Time, issuer Issuer, req ClientReques
 		EmailAddresses:        req.Emails,
 		URIs:                  req.URIs,
 		IPAddresses:           req.IPs,
+		RawSubject:            req.RawSubject,
 	}
 	if err := fitValidity(tmpl, issuer.Cert, req.ClampNotAfter); err != nil {
 		return nil, err
 	}
 	return signBy(rand, tmpl, issuer, req.PublicKey)
+}
+
+// checkNotAfter refuses an end that is not after now or further than
+// MaxDays away: what a wrapped or mistyped duration produces.
+func checkNotAfter(now, notAfter time.Time) error {
+	if !notAfter.After(now) || notAfter.After(now.AddDate(0, 0, MaxDays+1)) {
+		return fmt.Errorf("validity ending %s is out of range: it must end after now and within %d days", notAfter.UTC().Format(time.DateOnly), MaxDays)
+	}
+	return nil
 }
 
 // fitValidity keeps tmpl inside the issuer's validity: nothing outlives
@@ -286,7 +364,9 @@ func sign(rand io.Reader, tmpl, parent *x509.Certificate, pub crypto.PublicKey, 
 	return x509.ParseCertificate(der)
 }
 
-func checkSANs(dns, emails []string, uris []*url.URL) error {
+// CheckSANs refuses DNS names, email addresses and URIs that cannot be
+// subject alternative names of a client certificate.
+func CheckSANs(dns, emails []string, uris []*url.URL) error {
 	for _, d := range dns {
 		if !validDNSName(d) {
 			return fmt.Errorf("invalid DNS name %q: use letters, digits, hyphens and dots, no wildcard", d)

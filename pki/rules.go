@@ -29,6 +29,7 @@ type Rule struct {
 const (
 	RuleEmpty           = "empty-file"
 	RuleNotPEM          = "not-pem"
+	RuleMalformedPEM    = "malformed-pem"
 	RuleNotCertificate  = "non-certificate-block"
 	RuleUnparsable      = "unparsable-certificate"
 	RuleTooMany         = "too-many-certificates"
@@ -56,6 +57,7 @@ const (
 var TruststoreRules = []Rule{
 	{RuleEmpty, SeverityError, "the file is empty", "build it with: apimtls truststore build"},
 	{RuleNotPEM, SeverityError, "the file holds no PEM block (DER, PKCS #7 binary, or something else)", "a truststore is PEM CERTIFICATE blocks (-----BEGIN CERTIFICATE-----); convert a DER certificate with: openssl x509 -inform der -in FILE -out FILE.pem"},
+	{RuleMalformedPEM, SeverityError, "a PEM structure that readers could read differently: a block with no END, text, a blank line or a second BEGIN inside a block, PEM headers, base64 that does not decode", "rebuild the file from the certificates themselves (apimtls truststore build), or repair the block at the line named"},
 	{RuleNotCertificate, SeverityError, "a PEM block is not a CERTIFICATE (a private key, a CSR, a PKCS #7 bundle...)", "remove the block; for PKCS #7 extract the certificates with: openssl pkcs7 -print_certs -in FILE"},
 	{RuleUnparsable, SeverityError, "a CERTIFICATE block does not parse as X.509", "replace it with the CA's certificate as its issuer publishes it"},
 	{RuleTooMany, SeverityError, "more than 1,000 certificates: API Gateway's limit", "split clients across CAs so that fewer CAs need trusting, or drop unused CAs"},
@@ -88,9 +90,9 @@ func RuleByID(id string) Rule {
 	panic("pki: unknown truststore rule " + id)
 }
 
-// RulesMarkdown renders the rules as the Markdown table docs/truststore.md
+// rulesMarkdown renders the rules as the Markdown table docs/truststore.md
 // carries, so the page is written from the same data the validator uses.
-func RulesMarkdown() string {
+func rulesMarkdown() string {
 	var b strings.Builder
 	b.WriteString("| rule | severity | what | fix |\n|---|---|---|---|\n")
 	for _, r := range TruststoreRules {

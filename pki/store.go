@@ -18,7 +18,6 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
-	berrors "go.etcd.io/bbolt/errors"
 )
 
 // Layout of the PKI directory (design.md "The PKI directory").
@@ -46,10 +45,18 @@ var ErrInvalidName = errors.New("invalid name")
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
-// CheckName accepts names that are safe as a single directory name.
+// windowsReserved matches the device names Windows reserves in every
+// directory, with or without an extension (CON, con.txt, COM1, LPT9.x).
+var windowsReserved = regexp.MustCompile(`(?i)^(CON|PRN|AUX|NUL|COM[1-9]|LPT[1-9])(\..*)?$`)
+
+// CheckName accepts names that are safe as a single directory name on every
+// system apimtls runs on, a PKI directory being something people copy.
 func CheckName(name string) error {
 	if !validName.MatchString(name) || strings.Contains(name, "..") {
 		return fmt.Errorf("%w %q: use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit", ErrInvalidName, name)
+	}
+	if windowsReserved.MatchString(name) || strings.HasSuffix(name, ".") {
+		return fmt.Errorf("%w %q: Windows reserves it (device names such as CON, NUL, COM1, LPT1, and names ending in a dot): choose another", ErrInvalidName, name)
 	}
 	return nil
 }
@@ -121,16 +128,20 @@ func OpenStore(dir string, write bool) (*Store, error) {
 			}
 		}
 	}
-	db, err := bolt.Open(filepath.Join(dir, inventoryFile), keyMode, &bolt.Options{Timeout: lockTimeout, ReadOnly: !write})
+	db, err := openInventory(Layout{Dir: dir}.Inventory(), write)
 	if err != nil {
-		if errors.Is(err, berrors.ErrTimeout) {
-			return nil, fmt.Errorf("%w (waited %s for its lock on %s)", ErrLocked, lockTimeout, filepath.Join(dir, inventoryFile))
-		}
-		return nil, fmt.Errorf("open inventory: %w", err)
+		return nil, err
 	}
 	s.db, s.readOnly = db, !write
 	if write {
-		if err := db.Update(initBuckets); err != nil {
+		// A store that only refuses must leave inventory.db as it was:
+		// write the buckets only when they are missing.
+		if err := s.guard(func() error {
+			if s.db.View(func(tx *bolt.Tx) error { return checkBuckets(tx) }) == nil {
+				return nil
+			}
+			return s.db.Update(initBuckets)
+		}); err != nil {
 			db.Close()
 			return nil, fmt.Errorf("open inventory: %w", err)
 		}
@@ -167,7 +178,7 @@ func (s *Store) recoverStaged() error {
 	for _, e := range entries {
 		path := filepath.Join(staging, e.Name())
 		var rec *Record
-		if err := s.db.View(func(tx *bolt.Tx) error {
+		if err := s.view(func(tx *bolt.Tx) error {
 			var err error
 			rec, err = getRecord(tx, e.Name())
 			return err
@@ -234,7 +245,7 @@ func (s *Store) commit(rec *Record, files []stagedFile) error {
 		rec.Files = append(rec.Files, filepath.ToSlash(filepath.Join(rec.Dir, f.name)))
 	}
 	rec.CreatedAt = s.Now().UTC()
-	if err := s.db.Update(func(tx *bolt.Tx) error { return putRecord(tx, rec) }); err != nil {
+	if err := s.guard(func() error { return s.db.Update(func(tx *bolt.Tx) error { return putRecord(tx, rec) }) }); err != nil {
 		return fmt.Errorf("record %s %q: %w", rec.Kind, rec.Name, err)
 	}
 	committed = true
@@ -265,11 +276,13 @@ func (s *Store) Lookup(kind Kind, name string) (*Record, error) {
 		if kind.IsCA() {
 			// A hint for a mistyped CA; clients may be millions, so they
 			// are never listed to say one is missing.
-			nf.Known, err = s.caNames()
+			if nf.Known, err = s.caNames(); err != nil {
+				return nil, err // a damaged inventory, say: not "no such CA"
+			}
 		}
 		return nil, nf
 	}
-	return rec, err
+	return rec, nil
 }
 
 // caNames lists the CA names from the name index, in order, without
@@ -357,7 +370,7 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 	if s.db == nil {
 		return nil
 	}
-	return s.db.View(fn)
+	return s.guard(func() error { return s.db.View(fn) })
 }
 
 // Certificate reads and parses the certificate of a record.

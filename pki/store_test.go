@@ -348,7 +348,7 @@ func TestCheckCSRRefuses(t *testing.T) {
 		want string
 	}{
 		{"empty", nil, "empty CSR"},
-		{"garbage", []byte("hello, this is not a CSR"), "parse CSR"},
+		{"garbage", []byte("hello, this is not a CSR"), "neither a PEM nor a DER"},
 		{"certificate instead", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1}}), `"CERTIFICATE", not CERTIFICATE REQUEST`},
 		{"huge", make([]byte, maxCSRBytes+1), "more than"},
 		{"tampered", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: tampered}), "signature does not verify"},

@@ -3,7 +3,6 @@ package pki
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"runtime"
@@ -102,6 +101,20 @@ func (r *TruststoreReport) Has(rule string) bool {
 	return slices.ContainsFunc(r.Findings, func(f Finding) bool { return f.Rule == rule })
 }
 
+// ReadingFindings returns the findings by which the bundle could not be
+// read as certificates: malformed PEM, blocks that are not certificates
+// (a private key among them), certificates that do not parse, no PEM.
+func (r *TruststoreReport) ReadingFindings() []Finding {
+	var out []Finding
+	for _, f := range r.Findings {
+		switch f.Rule {
+		case RuleMalformedPEM, RuleNotPEM, RuleNotCertificate, RuleUnparsable:
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
 // Certificates returns the distinct certificates of the bundle, in order.
 func (r *TruststoreReport) Certs() []*x509.Certificate {
 	var out []*x509.Certificate
@@ -148,7 +161,7 @@ func ValidateTruststore(data []byte, opts ValidateOptions) *TruststoreReport {
 
 // pemItem is one thing found while scanning a bundle, in file order.
 type pemItem struct {
-	kind    byte // 'c' certificate, 'o' other block, 't' text outside, 'm' malformed
+	kind    byte // 'c' certificate, 'o' other block, 't' text outside
 	line    int
 	typ     string
 	der     []byte
@@ -158,55 +171,30 @@ type pemItem struct {
 	sha256  string
 }
 
-// lineCounter turns offsets into line numbers, scanning each byte once
-// however many blocks a bundle has.
-type lineCounter struct {
-	data []byte
-	off  int
-	line int
-}
-
-func (lc *lineCounter) at(off int) int {
-	if off < lc.off { // never happens in a forward scan; stay correct anyway
-		lc.off, lc.line = 0, 1
-	}
-	lc.line += bytes.Count(lc.data[lc.off:off], []byte("\n"))
-	lc.off = off
-	return lc.line
-}
-
-// parseBlocks reads every PEM block, reporting blocks that are not
-// certificates and text around them. Certificates are parsed in parallel:
-// with signature checks they are most of the cost of a large bundle.
+// parseBlocks reads every PEM block strictly (readPEM), reporting blocks
+// that are not certificates, text around them and any structure readers
+// could disagree on. Certificates are parsed in parallel: with signature
+// checks they are most of the cost of a large bundle.
 func parseBlocks(r *TruststoreReport, data []byte) {
-	begin := []byte("-----BEGIN ")
-	lc := &lineCounter{data: data, line: 1}
-	offset := func(b []byte) int { return len(data) - len(b) }
+	blocks, textLines, perr := readPEM(data)
+	if perr != nil {
+		r.add(RuleMalformedPEM, perr.Error(), perr.Line, nil)
+	}
 	var items []pemItem
-	rest := data
-	for {
-		i := bytes.Index(rest, begin)
-		if i < 0 {
-			if len(bytes.TrimSpace(rest)) > 0 {
-				items = append(items, pemItem{kind: 't', line: lc.at(offset(skipSpace(rest)))})
-			}
-			break
-		}
-		if len(bytes.TrimSpace(rest[:i])) > 0 {
-			items = append(items, pemItem{kind: 't', line: lc.at(offset(skipSpace(rest)))})
-		}
-		line := lc.at(offset(rest[i:]))
-		block, next := pem.Decode(rest[i:])
-		if block == nil {
-			items = append(items, pemItem{kind: 'm', line: line})
-			break
-		}
-		rest = next
-		if block.Type != blockCertificate {
-			items = append(items, pemItem{kind: 'o', line: line, typ: block.Type})
+	for _, l := range textLines {
+		items = append(items, pemItem{kind: 't', line: l})
+	}
+	for _, b := range blocks {
+		if b.Type != blockCertificate {
+			items = append(items, pemItem{kind: 'o', line: b.Line, typ: b.Type})
 			continue
 		}
-		items = append(items, pemItem{kind: 'c', line: line, der: block.Bytes})
+		items = append(items, pemItem{kind: 'c', line: b.Line, der: b.Bytes})
+	}
+	slices.SortStableFunc(items, func(a, b pemItem) int { return a.line - b.line })
+	if perr == nil && len(blocks) == 0 && len(textLines) > 0 {
+		notPEM(r, data)
+		return
 	}
 	parallel(len(items), func(i int) {
 		it := &items[i]
@@ -218,16 +206,10 @@ func parseBlocks(r *TruststoreReport, data []byte) {
 		}
 	})
 	seen := map[string]bool{}
-	for i, it := range items {
+	for _, it := range items {
 		switch it.kind {
 		case 't':
-			if len(r.Entries) == 0 && r.Certificates == 0 && !r.Has(RuleNotCertificate) && i == len(items)-1 && i == 0 {
-				notPEM(r, data)
-				return
-			}
 			r.add(RuleTextOutside, fmt.Sprintf("line %d: text outside the PEM blocks", it.line), it.line, nil)
-		case 'm':
-			r.add(RuleNotPEM, fmt.Sprintf("line %d: a PEM block starts here but is malformed", it.line), it.line, nil)
 		case 'o':
 			r.add(RuleNotCertificate, nonCertificateMessage(it.typ, it.line), it.line, nil)
 		case 'c':
@@ -270,10 +252,6 @@ func parallel(n int, fn func(int)) {
 		}()
 	}
 	wg.Wait()
-}
-
-func skipSpace(b []byte) []byte {
-	return b[len(b)-len(bytes.TrimLeft(b, " \t\r\n")):]
 }
 
 func notPEM(r *TruststoreReport, data []byte) {

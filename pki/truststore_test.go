@@ -139,7 +139,7 @@ func TestRulesTable(t *testing.T) {
 	if i < 0 || j < i {
 		t.Fatalf("%s lacks the %q and %q markers", path, begin, end)
 	}
-	want := string(doc[:i+len(begin)]) + RulesMarkdown() + string(doc[j:])
+	want := string(doc[:i+len(begin)]) + rulesMarkdown() + string(doc[j:])
 	if *updateDocs {
 		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
 			t.Fatal(err)

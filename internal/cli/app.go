@@ -88,7 +88,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter:            stderr,
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
-		Commands:             []*cli.Command{quickstartCommand(), caCommand(), clientCommand(), truststoreCommand(), domainCommand(), apiCommand(), crlCommand(), authorizerCommand(), serveCommand(), probeCommand(), versionCommand(), completionCommand()},
+		Commands:             []*cli.Command{quickstartCommand(), caCommand(), clientCommand(), truststoreCommand(), domainCommand(), apiCommand(), crlCommand(), authorizerCommand(), serveCommand(), probeCommand(), storeCommand(), versionCommand(), completionCommand()},
 		Flags:                globalFlags(),
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError:         onUsageError,
@@ -336,7 +336,7 @@ func openStore(c *cli.Context, write bool) (*pki.Store, error) {
 	}
 	s, err := pki.OpenStore(dir, write)
 	if err != nil {
-		return nil, err
+		return nil, inventoryHint(err)
 	}
 	s.Warn = func(msg string) { printWarning(c.App.ErrWriter, msg, noColor(c)) }
 	return s, nil

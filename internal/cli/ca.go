@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -67,8 +68,8 @@ Example:
 			&cli.StringFlag{Name: flagCN, Value: "apimtls Root CA", Usage: "subject common name"},
 			&cli.StringFlag{Name: flagOrg, Usage: "subject organization"},
 			keyTypeFlag(pki.DefaultRootKeyType),
-			&cli.IntFlag{Name: flagDays, Value: pki.DefaultRootDays, Usage: "validity in days"},
-			&cli.IntFlag{Name: flagMaxPathLen, Value: -1, Usage: "pathLen constraint, 0 to 3", DefaultText: "3"},
+			daysFlag("validity in days", pki.DefaultRootDays, ""),
+			maxPathLenFlag("pathLen constraint, 0 to 3", "3"),
 			&cli.BoolFlag{Name: flagEncrypt, Usage: "encrypt the CA key (PKCS #8, AES-256, PBKDF2)"},
 			&cli.StringFlag{Name: flagPassphraseFile, Usage: "with --encrypt: read the new passphrase from `FILE` (else " + envCAPassphrase + ", else a prompt)"},
 		},
@@ -97,8 +98,8 @@ Example:
 			&cli.StringFlag{Name: flagCN, Usage: "subject common name (default: NAME)"},
 			&cli.StringFlag{Name: flagOrg, Usage: "subject organization"},
 			keyTypeFlag(pki.DefaultRootKeyType),
-			&cli.IntFlag{Name: flagDays, Usage: "validity in days, shortened to the parent's end when not given", DefaultText: "1825"},
-			&cli.IntFlag{Name: flagMaxPathLen, Value: -1, Usage: "pathLen constraint", DefaultText: "the most the parent and four CA levels allow"},
+			daysFlag("validity in days, shortened to the parent's end when not given", 0, "1825"),
+			maxPathLenFlag("pathLen constraint", "the most the parent and four CA levels allow"),
 			&cli.BoolFlag{Name: flagEncrypt, Usage: "encrypt the new CA key"},
 			passphraseFileFlag(),
 			&cli.StringFlag{Name: flagNewPassphraseFile, Usage: "with --encrypt: the new key's passphrase from `FILE` (default: the parent's source)"},
@@ -122,9 +123,6 @@ func createCA(c *cli.Context, name string) error {
 	if err != nil {
 		return usageError{err}
 	}
-	if c.IsSet(flagDays) && c.Int(flagDays) <= 0 {
-		return usagef("--days must be a positive number of days, not %d", c.Int(flagDays))
-	}
 	parent := c.String(flagParent)
 	p := pki.CAParams{
 		Name:         name,
@@ -135,12 +133,6 @@ func createCA(c *cli.Context, name string) error {
 		Days:         c.Int(flagDays),
 		MaxPathLen:   c.Int(flagMaxPathLen),
 	}
-	if c.IsSet(flagMaxPathLen) && p.MaxPathLen < 0 {
-		return usagef("--max-path-len must be 0 or more, not %d", p.MaxPathLen)
-	}
-	if parent == "" && p.MaxPathLen > pki.MaxCALevels-1 {
-		return usagef("--max-path-len %d allows more CA levels than API Gateway's %d: use 0 to %d", p.MaxPathLen, pki.MaxCALevels, pki.MaxCALevels-1)
-	}
 	if parent == "" {
 		p.Name = c.String(flagName)
 	} else if p.CommonName == "" {
@@ -149,11 +141,27 @@ func createCA(c *cli.Context, name string) error {
 	if err := pki.CheckName(p.Name); err != nil {
 		return usageError{err}
 	}
-	signer := secretSource{
-		what: "passphrase for CA " + parent, file: c.String(flagPassphraseFile), env: envCAPassphrase,
-		hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
+	if err := pki.CheckSubject(subjectFlags(c)); err != nil {
+		return usagef("--%s/--%s: %v", flagCN, flagOrg, err)
 	}
-	p.ParentPassphrase = passphraseFunc(signer)
+	if c.IsSet(flagNewPassphraseFile) && !c.Bool(flagEncrypt) {
+		return usagef("--%s needs --%s", flagNewPassphraseFile, flagEncrypt)
+	}
+	if parent == "" && c.IsSet(flagPassphraseFile) && !c.Bool(flagEncrypt) {
+		// A passphrase is never taken as a wish to encrypt: the key would
+		// be protected or not depending on a flag the user did not type.
+		return usagef("--%s needs --%s: without it the root key is written unencrypted", flagPassphraseFile, flagEncrypt)
+	}
+	if parent != "" {
+		// Every secret is asked for before the PKI directory is locked.
+		signer := secretSource{
+			what: "passphrase for CA " + parent, file: c.String(flagPassphraseFile), env: envCAPassphrase,
+			hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
+		}
+		if p.ParentPassphrase, err = issuerPassphrase(c, parent, signer); err != nil {
+			return err
+		}
+	}
 	if c.Bool(flagEncrypt) {
 		src := secretSource{
 			what: "new passphrase for CA " + p.Name, file: c.String(flagPassphraseFile), env: envCAPassphrase, confirm: true,
@@ -167,11 +175,9 @@ func createCA(c *cli.Context, name string) error {
 				src.hint = "give --" + flagNewPassphraseFile + " FILE or set " + envCAPassphrase
 			}
 		}
-		if p.Passphrase, err = src.read(); err != nil {
+		if p.Passphrase, err = src.read(c.Context); err != nil {
 			return err
 		}
-	} else if c.IsSet(flagNewPassphraseFile) {
-		return usagef("--%s needs --%s", flagNewPassphraseFile, flagEncrypt)
 	}
 
 	s, err := openStore(c, true)
@@ -288,7 +294,7 @@ func printTree(w io.Writer, cas []*pki.Record, now time.Time) error {
 	t := newTable(w, "CA", "KEY", "NOT AFTER", "STATUS", "SHA-256", "SUBJECT")
 	var walk func(r *pki.Record, prefix, branch string)
 	walk = func(r *pki.Record, prefix, branch string) {
-		t.row(prefix+branch+r.Name, string(r.KeyType), r.NotAfter.Format(time.DateOnly), r.StatusAt(now), r.SHA256[:16]+"…", r.Subject)
+		t.row(prefix+branch+r.Name, string(r.KeyType), r.NotAfter.Format(time.DateOnly), r.StatusAt(now), r.SHA256[:16]+"…", textsafe.Escape(r.Subject))
 		kids := children[r.Serial]
 		next := prefix
 		switch branch {

@@ -2,16 +2,17 @@ package cli
 
 import (
 	"bytes"
+	"crypto/x509/pkix"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -46,7 +47,7 @@ func issuerFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagCA, Usage: "the issuing CA (default: the only CA without a CA below it)"},
 		&cli.StringFlag{Name: flagCN, Usage: "subject common name (default: NAME)"},
 		&cli.StringFlag{Name: flagOrg, Usage: "subject organization"},
-		&cli.IntFlag{Name: flagDays, Usage: "validity in days, shortened to the CA's end when not given", DefaultText: "365"},
+		daysFlag("validity in days, shortened to the CA's end when not given", 0, "365"),
 		&cli.StringSliceFlag{Name: flagDNS, Usage: "DNS name SAN (repeatable)"},
 		&cli.StringSliceFlag{Name: flagURI, Usage: "URI SAN such as spiffe://example.org/device/1 (repeatable)"},
 		&cli.StringSliceFlag{Name: flagEmail, Usage: "email SAN (repeatable)"},
@@ -96,7 +97,7 @@ Example:
 				pw, err := secretSource{
 					what: "PKCS #12 password", file: c.String(flagP12PasswordFile), env: envP12Password, confirm: true,
 					hint: "give --" + flagP12PasswordFile + " FILE or set " + envP12Password,
-				}.read()
+				}.read(c.Context)
 				if err != nil {
 					return err
 				}
@@ -191,14 +192,28 @@ func clientParams(c *cli.Context, name string) (pki.ClientParams, error) {
 	if err := pki.CheckName(name); err != nil {
 		return pki.ClientParams{}, usageError{err}
 	}
-	if c.IsSet(flagDays) && c.Int(flagDays) <= 0 {
-		return pki.ClientParams{}, usagef("--days must be a positive number of days, not %d", c.Int(flagDays))
-	}
 	uris, err := pki.ParseURIs(c.StringSlice(flagURI))
 	if err != nil {
 		return pki.ClientParams{}, usageError{err}
 	}
+	// Every flag value is judged here, by the checks pki signs with, so a
+	// bad --dns, --email, --uri, --cn or --org is the same usage error.
+	if err := pki.CheckSANs(c.StringSlice(flagDNS), c.StringSlice(flagEmail), uris); err != nil {
+		return pki.ClientParams{}, usageError{err}
+	}
+	if err := pki.CheckSubject(subjectFlags(c)); err != nil {
+		return pki.ClientParams{}, usageError{fmt.Errorf("--%s/--%s: %w", flagCN, flagOrg, err)}
+	}
+	// Every secret is asked for before the PKI directory is locked.
+	pass, err := issuerPassphrase(c, c.String(flagCA), secretSource{
+		what: "passphrase for the issuing CA", file: c.String(flagPassphraseFile), env: envCAPassphrase,
+		hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
+	})
+	if err != nil {
+		return pki.ClientParams{}, err
+	}
 	return pki.ClientParams{
+		CAPassphrase: pass,
 		Name:         name,
 		CA:           c.String(flagCA),
 		CommonName:   c.String(flagCN),
@@ -207,10 +222,6 @@ func clientParams(c *cli.Context, name string) (pki.ClientParams, error) {
 		DNSNames:     c.StringSlice(flagDNS),
 		URIs:         uris,
 		Emails:       c.StringSlice(flagEmail),
-		CAPassphrase: passphraseFunc(secretSource{
-			what: "passphrase for the issuing CA", file: c.String(flagPassphraseFile), env: envCAPassphrase,
-			hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
-		}),
 	}, nil
 }
 
@@ -228,6 +239,11 @@ func issueClient(c *cli.Context, p pki.ClientParams) error {
 		slowKeyNotice(c, format, p.KeyType)
 	}
 	issued, err := s.IssueClient(p)
+	if amb := (*pki.AmbiguousIssuerError)(nil); errors.As(err, &amb) && p.CSR != nil && len(amb.Candidates) > 0 {
+		// Never point a CSR's owner at client issue: it would make a new
+		// key, when the point of a CSR is that the key stays on the device.
+		return withHint(err, "choose the CA with --ca, e.g. --ca "+amb.Candidates[0])
+	}
 	if err != nil {
 		return pkiError(err, p.Name)
 	}
@@ -262,7 +278,7 @@ Example:
    apimtls client list
    apimtls client list --expiring-within 30d || mail -s "renew client certificates" ops@example.com`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: flagExpiringWithin, Usage: "only clients expiring within `DURATION` (30d, 2w, 720h); exit 1 if any"},
+			&cli.StringFlag{Name: flagExpiringWithin, Usage: "only clients expiring within `DURATION` (30d, 2w, 720h); exit 1 if any", Action: daysDurationIn(flagExpiringWithin)},
 			&cli.StringFlag{Name: flagCA, Usage: "only clients issued by this CA"},
 			&cli.StringFlag{Name: flagStatus, Usage: "only clients that are `STATUS`: valid, revoked or expired", Action: func(_ *cli.Context, v string) error {
 				if _, ok := statusFilter[v]; !ok {
@@ -325,7 +341,7 @@ Example:
 			}
 			if c.IsSet(flagExpiringWithin) {
 				if len(clients) > 0 {
-					return silentError{fmt.Sprintf("%d client certificate(s) expired or expiring within %s", len(clients), c.String(flagExpiringWithin))}
+					return silentError{fmt.Sprintf("%s expired or expiring within %s", plural.Count(len(clients), "client certificate"), c.String(flagExpiringWithin))}
 				}
 				if format == outputText {
 					fmt.Fprintf(c.App.Writer, "no client certificate expires within %s\n", c.String(flagExpiringWithin))
@@ -341,30 +357,6 @@ Example:
 const flagStatus = "status"
 
 var statusFilter = map[string]string{"": "", "valid": pki.StatusActive, "revoked": pki.StatusRevoked, "expired": pki.StatusExpired}
-
-// parseDays reads a duration that may also be in days (30d) or weeks (2w).
-func parseDays(s string) (time.Duration, error) {
-	bad := fmt.Errorf("invalid duration %q: use days (30d), weeks (2w) or hours (720h)", s)
-	if n, ok := strings.CutSuffix(s, "d"); ok {
-		d, err := strconv.Atoi(n)
-		if err != nil || d < 0 {
-			return 0, bad
-		}
-		return time.Duration(d) * 24 * time.Hour, nil
-	}
-	if n, ok := strings.CutSuffix(s, "w"); ok {
-		w, err := strconv.Atoi(n)
-		if err != nil || w < 0 {
-			return 0, bad
-		}
-		return time.Duration(w) * 7 * 24 * time.Hour, nil
-	}
-	d, err := time.ParseDuration(s)
-	if err != nil || d < 0 {
-		return 0, bad
-	}
-	return d, nil
-}
 
 func clientShowCommand() *cli.Command {
 	return &cli.Command{
@@ -402,4 +394,33 @@ func clientShowCommand() *cli.Command {
 			return printDetails(c.App.Writer, v, s.Now())
 		},
 	}
+}
+
+// subjectFlags is the subject --cn and --org ask for.
+func subjectFlags(c *cli.Context) pkix.Name {
+	n := pkix.Name{CommonName: c.String(flagCN)}
+	if o := c.String(flagOrg); o != "" {
+		n.Organization = []string{o}
+	}
+	return n
+}
+
+// clientKeyPair returns the chain and key files of a client in the
+// inventory, for commands that present it (probe --client): no such
+// client, and a client whose key stayed on its device, are told apart.
+func clientKeyPair(c *cli.Context, name string) (chain, key string, err error) {
+	s, err := openStore(c, false)
+	if err != nil {
+		return "", "", err
+	}
+	defer s.Close()
+	rec, err := s.Lookup(pki.KindClient, name)
+	if err != nil {
+		return "", "", pkiError(err, name)
+	}
+	l := s.Layout()
+	if rec.FromCSR {
+		return "", "", withHint(fmt.Errorf("client %q was signed from a CSR: its key is on its device, not in %s", name, s.Dir), "run the probe there with --cert and --key")
+	}
+	return l.ClientChain(name), l.ClientKey(name), nil
 }

@@ -1,9 +1,15 @@
 package cli
 
 import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/apimtls/apimtls/pki"
 )
 
 // Every number and duration a user types is range-checked at its flag, so
@@ -28,4 +34,64 @@ func durationIn(name string, min, max time.Duration) func(*cli.Context, time.Dur
 		}
 		return nil
 	}
+}
+
+// daysDurationIn is a StringFlag Action for a duration in days, weeks or hours
+// (parseDays), accepting 0 to max.
+func daysDurationIn(name string) func(*cli.Context, string) error {
+	const max = time.Duration(pki.MaxDays) * 24 * time.Hour
+	return func(_ *cli.Context, v string) error {
+		d, err := parseDays(v)
+		if err != nil {
+			return usagef("--%s: %v", name, err)
+		}
+		if d > max {
+			return usagef("--%s %s is out of range: use 0d to %dd", name, v, pki.MaxDays)
+		}
+		return nil
+	}
+}
+
+// daysFlag is --days, range-checked to 1..pki.MaxDays at the flag.
+func daysFlag(usage string, def int, defText string) cli.Flag {
+	return &cli.IntFlag{Name: flagDays, Value: def, Usage: usage, DefaultText: defText, Action: intIn(flagDays, 1, pki.MaxDays)}
+}
+
+// maxPathLenFlag is --max-path-len: 0 to the most API Gateway's CA levels
+// allow; the parent's own limit is pki's to check.
+func maxPathLenFlag(usage, defText string) cli.Flag {
+	return &cli.IntFlag{Name: flagMaxPathLen, Value: -1, Usage: usage, DefaultText: defText, Action: intIn(flagMaxPathLen, 0, pki.MaxCALevels-1)}
+}
+
+// parseDays reads a duration that may also be in days (30d) or weeks (2w).
+func parseDays(s string) (time.Duration, error) {
+	bad := fmt.Errorf("invalid duration %q: use days (30d), weeks (2w) or hours (720h)", s)
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		d, err := strconv.Atoi(n)
+		if err != nil || d < 0 {
+			return 0, bad
+		}
+		return daysToDuration(d), nil
+	}
+	if n, ok := strings.CutSuffix(s, "w"); ok {
+		w, err := strconv.Atoi(n)
+		if err != nil || w < 0 || w > math.MaxInt/7 {
+			return 0, bad
+		}
+		return daysToDuration(w * 7), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, bad
+	}
+	return d, nil
+}
+
+// daysToDuration converts days, saturating where time.Duration ends (about
+// 292 years) instead of wrapping into the past, so range checks see it.
+func daysToDuration(days int) time.Duration {
+	if days > int(math.MaxInt64/int64(24*time.Hour)) {
+		return math.MaxInt64
+	}
+	return time.Duration(days) * 24 * time.Hour
 }

@@ -10,7 +10,6 @@ import (
 	"log"
 	"net"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -323,17 +322,9 @@ func probeOptions(c *cli.Context, target string) (gateway.ProbeOptions, error) {
 		if certFile != "" || keyFile != "" {
 			return opts, usagef("--%s excludes --%s and --%s", flagClient, flagCert, flagKeyFile)
 		}
-		dir, err := pkiDir(c)
-		if err != nil {
+		var err error
+		if certFile, keyFile, err = clientKeyPair(c, name); err != nil {
 			return opts, err
-		}
-		l := pki.Layout{Dir: dir}
-		certFile, keyFile = l.ClientChain(name), l.ClientKey(name)
-		if _, err := os.Stat(l.ClientCert(name)); err != nil {
-			return opts, withHint(fmt.Errorf("no client named %q in %s", name, dir), "list clients with: apimtls client list")
-		}
-		if _, err := os.Stat(keyFile); err != nil {
-			return opts, withHint(fmt.Errorf("client %q has no key in %s", name, dir), "a CSR-signed client's key is on its device: use --cert and --key there; list clients with: apimtls client list")
 		}
 	}
 	if (certFile == "") != (keyFile == "") {

@@ -137,29 +137,28 @@ func signCRLs(c *cli.Context) error {
 	if err != nil || validity < time.Hour || validity > 366*24*time.Hour {
 		return usagef("--%s %q: use a duration from 1h to 366d", flagNextUpdate, c.String(flagNextUpdate))
 	}
+	names, err := crlNames(c, name)
+	if err != nil {
+		return err
+	}
+	// Every passphrase before the lock: a prompt must never hold it.
+	passphrases := map[string]pki.PassphraseFunc{}
+	for _, n := range names {
+		if passphrases[n], err = issuerPassphrase(c, n, secretSource{
+			what: "passphrase for CA " + n, file: c.String(flagPassphraseFile), env: envCAPassphrase,
+			hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
+		}); err != nil {
+			return err
+		}
+	}
 	s, err := openStore(c, true)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
-	var names []string
-	if name != "" {
-		names = append(names, name)
-	} else {
-		cas, err := s.CAs()
-		if err != nil {
-			return err
-		}
-		for _, r := range cas {
-			names = append(names, r.Name)
-		}
-	}
 	var out []*pki.CRL
 	for _, name := range names {
-		crl, err := s.SignCRL(name, passphraseFunc(secretSource{
-			what: "passphrase for CA " + name, file: c.String(flagPassphraseFile), env: envCAPassphrase,
-			hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
-		}), validity)
+		crl, err := s.SignCRL(name, passphrases[name], validity)
 		if err != nil {
 			return pkiError(err, name)
 		}
@@ -180,4 +179,22 @@ func kindNoun(k pki.Kind) string {
 		return "CA"
 	}
 	return "client"
+}
+
+// crlNames is the CA named, or every CA.
+func crlNames(c *cli.Context, name string) ([]string, error) {
+	if name != "" {
+		return []string{name}, nil
+	}
+	s, err := openStore(c, false)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	cas, err := s.CAs()
+	var names []string
+	for _, r := range cas {
+		names = append(names, r.Name)
+	}
+	return names, err
 }

@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -14,6 +12,8 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/apimtls/apimtls/internal/plural"
+	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -47,7 +47,7 @@ func truststoreCommand() *cli.Command {
 
 func validateFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: flagExpiryWarning, Value: "30d", Usage: "warn about certificates expiring within `DURATION` (30d, 2w, 720h)"},
+		&cli.StringFlag{Name: flagExpiryWarning, Value: "30d", Usage: "warn about certificates expiring within `DURATION` (30d, 2w, 720h)", Action: daysDurationIn(flagExpiryWarning)},
 		&cli.BoolFlag{Name: flagAllowPinnedClient, Usage: "accept a self-signed client certificate pinned in the truststore"},
 	}
 }
@@ -129,7 +129,7 @@ Example:
 			if out, err = filepath.Abs(out); err != nil {
 				return err
 			}
-			result := buildResult{Path: out, Certificates: built.Report.Certificates, SHA256: sha256Hex(built.PEM), Written: built.Report.Errors == 0, Notes: built.Notes, Report: built.Report}
+			result := buildResult{Path: out, Certificates: built.Report.Certificates, SHA256: pki.SHA256Hex(built.PEM), Written: built.Report.Errors == 0, Notes: built.Notes, Report: built.Report}
 			if built.Report.Errors == 0 {
 				if err := writeOutput(c, out, built.PEM); err != nil {
 					return err
@@ -167,22 +167,24 @@ type buildResult struct {
 	Report       *pki.TruststoreReport `json:"report"`
 }
 
-func sha256Hex(b []byte) string {
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
-}
-
 // printReport writes the summary, then one block per finding.
 func printReport(w io.Writer, r *pki.TruststoreReport, noColor bool) {
 	earliest := "none"
 	if r.EarliestExpiry != nil {
 		earliest = r.EarliestExpiry.Format(time.DateOnly)
 	}
-	fmt.Fprintf(w, "%d certificates, %d roots, deepest chain %d CA levels, earliest expiry %s, %d bytes: %d errors, %d warnings\n",
-		r.Certificates, r.Roots, r.DeepestChain, earliest, r.Bytes, r.Errors, r.Warnings)
-	for _, f := range r.Findings {
+	fmt.Fprintf(w, "%s, %s, deepest chain %s, earliest expiry %s, %s: %s, %s\n",
+		plural.Count(r.Certificates, "certificate"), plural.Count(r.Roots, "root"), plural.Count(r.DeepestChain, "CA level"), earliest,
+		plural.Count(r.Bytes, "byte"), plural.Count(r.Errors, "error"), plural.Count(r.Warnings, "warning"))
+	printFindings(w, r.Findings, noColor)
+}
+
+// printFindings writes one block per finding. Messages quote subjects and
+// PEM types from the file: they are escaped for the terminal.
+func printFindings(w io.Writer, findings []pki.Finding, noColor bool) {
+	for _, f := range findings {
 		label := paint(w, noColor, colorFor(f.Severity), string(f.Severity))
-		fmt.Fprintf(w, "%s [%s] %s\n", label, f.Rule, f.Message)
+		fmt.Fprintf(w, "%s [%s] %s\n", label, f.Rule, textsafe.Escape(f.Message))
 		if f.Certificate != nil && f.Certificate.SHA256 != "" {
 			fmt.Fprintf(w, "  certificate %d, line %d: serial %s, sha256 %s\n", f.Certificate.Position, f.Certificate.Line, f.Certificate.Serial, f.Certificate.SHA256)
 		}
@@ -299,16 +301,16 @@ Example:
 			} else {
 				w := c.App.Writer
 				if d.Accept {
-					fmt.Fprintf(w, "accept: API Gateway would accept %s\n", d.Client.Subject)
+					fmt.Fprintf(w, "accept: API Gateway would accept %s\n", textsafe.Escape(d.Client.Subject))
 				} else {
-					fmt.Fprintf(w, "reject: %s\n  %s\n  fix: %s\n", d.Reason, d.Detail, d.Fix)
+					fmt.Fprintf(w, "reject: %s\n  %s\n  fix: %s\n", d.Reason, textsafe.Escape(d.Detail), d.Fix)
 				}
 				for i, l := range d.Chain {
 					where := "client"
 					if i > 0 {
 						where = fmt.Sprintf("truststore #%d", l.Position)
 					}
-					fmt.Fprintf(w, "  %s%s  (%s, until %s)\n", strings.Repeat("  ", i), l.Subject, where, l.NotAfter.Format(time.DateOnly))
+					fmt.Fprintf(w, "  %s%s  (%s, until %s)\n", strings.Repeat("  ", i), textsafe.Escape(l.Subject), where, l.NotAfter.Format(time.DateOnly))
 				}
 			}
 			if !d.Accept {
@@ -376,13 +378,27 @@ Example:
 			}
 			r := pki.ValidateTruststore(data, pki.ValidateOptions{Now: time.Now()})
 			nodes := inspectNodes(r)
+			unread := r.ReadingFindings()
 			if format == outputJSON {
-				return writeJSON(c.App.Writer, nodes)
+				err = writeJSON(c.App.Writer, nodes)
+			} else if len(nodes) > 0 {
+				printInspectTree(c.App.Writer, r)
+			}
+			if err != nil {
+				return err
+			}
+			if len(unread) > 0 {
+				// What inspect cannot show as a certificate (a private key,
+				// a malformed block) is never passed over in silence.
+				if format == outputText {
+					printFindings(c.App.Writer, unread, noColor(c))
+				}
+				return withHint(fmt.Errorf("%s holds what is not a readable certificate (%s)", c.Args().First(), plural.Count(len(unread), "finding")),
+					"see every finding with: apimtls truststore validate "+c.Args().First())
 			}
 			if len(nodes) == 0 {
 				return withHint(errors.New("no certificate found"), "truststore validate explains why")
 			}
-			printInspectTree(c.App.Writer, r)
 			return nil
 		},
 	}
@@ -449,7 +465,7 @@ func printInspectTree(w io.Writer, r *pki.TruststoreReport) {
 		if !e.Cert.IsCA {
 			what = "not a CA"
 		}
-		fmt.Fprintf(w, "%s#%d %s  [%s, %s, %s to %s]\n%s   sha256 %s\n", indent, e.Ref.Position, e.Ref.Subject, what, keyTypeText(e.Cert),
+		fmt.Fprintf(w, "%s#%d %s  [%s, %s, %s to %s]\n%s   sha256 %s\n", indent, e.Ref.Position, textsafe.Escape(e.Ref.Subject), what, keyTypeText(e.Cert),
 			e.Cert.NotBefore.UTC().Format(time.DateOnly), e.Cert.NotAfter.UTC().Format(time.DateOnly), indent, e.Ref.SHA256)
 		for _, k := range children[e] {
 			walk(k, indent+"    ")
@@ -458,5 +474,5 @@ func printInspectTree(w io.Writer, r *pki.TruststoreReport) {
 	for _, t := range tops {
 		walk(t, "")
 	}
-	fmt.Fprintf(w, "%d certificates, %d roots, deepest chain %d CA levels\n", r.Certificates, r.Roots, r.DeepestChain)
+	fmt.Fprintf(w, "%s, %s, deepest chain %s\n", plural.Count(r.Certificates, "certificate"), plural.Count(r.Roots, "root"), plural.Count(r.DeepestChain, "CA level"))
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -59,7 +60,7 @@ func printDetails(w io.Writer, v certView, now time.Time) error {
 		kind += fmt.Sprintf(" CA, level %d of at most %d", v.Level, pki.MaxCALevels)
 	}
 	t.row("  kind", kind)
-	t.row("  subject", v.Subject)
+	t.row("  subject", textsafe.Escape(v.Subject))
 	if v.Issuer != "" {
 		t.row("  issuer", v.Issuer+" (serial "+v.IssuerSerial+")")
 	} else {
@@ -78,7 +79,7 @@ func printDetails(w io.Writer, v certView, now time.Time) error {
 		t.row("  path len", pathLenText(*v.PathLen))
 	}
 	if len(v.SANs) > 0 {
-		t.row("  SANs", strings.Join(v.SANs, ", "))
+		t.row("  SANs", textsafe.Escape(strings.Join(v.SANs, ", ")))
 	}
 	t.row("  valid", fmt.Sprintf("%s to %s (%s)", v.NotBefore.Format(time.RFC3339), v.NotAfter.Format(time.RFC3339), remaining(v.NotAfter, now)))
 	t.row("  status", v.Status)
@@ -123,7 +124,7 @@ func remaining(t, now time.Time) string {
 
 func printNotes(w io.Writer, notes []string) {
 	for _, n := range notes {
-		fmt.Fprintln(w, "note: "+n)
+		fmt.Fprintln(w, "note: "+textsafe.Escape(n))
 	}
 }
 

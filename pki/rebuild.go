@@ -1,0 +1,194 @@
+package pki
+
+import (
+	"bytes"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Rebuilt is the outcome of RebuildInventory.
+type Rebuilt struct {
+	// DamagedKept is where the damaged inventory now lies, never deleted;
+	// empty when there was none.
+	DamagedKept string   `json:"damaged_kept,omitempty"`
+	CAs         int      `json:"cas"`
+	Clients     int      `json:"clients"`
+	Notes       []string `json:"notes,omitempty"`
+}
+
+// ErrInventoryIntact is returned when RebuildInventory is asked to replace
+// an inventory that opens and reads: it holds what the files do not (such
+// as revocations), so it is never replaced on a whim.
+var ErrInventoryIntact = errors.New("the inventory is not damaged")
+
+// RebuildInventory makes a new inventory from the certificate files of the
+// PKI directory (ca/*/cert.pem, clients/*/cert.pem), after moving a
+// damaged inventory.db aside to inventory.db.damaged-TIME. It refuses when
+// the inventory opens and reads.
+func RebuildInventory(dir string, now time.Time) (*Rebuilt, error) {
+	l := Layout{Dir: dir}
+	path := l.Inventory()
+	if _, err := os.Stat(path); err == nil {
+		if s, err := OpenStore(dir, false); err == nil {
+			_, lerr := s.List(nil)
+			s.Close()
+			if lerr == nil {
+				return nil, fmt.Errorf("%w: %s opens and reads", ErrInventoryIntact, path)
+			}
+		} else if !errors.As(err, new(*InventoryDamagedError)) {
+			return nil, err
+		}
+	}
+	records, notes, err := recordsFromFiles(l)
+	if err != nil {
+		return nil, err
+	}
+	tmp := path + ".rebuild"
+	os.Remove(tmp) // a previous rebuild that died; never the inventory itself
+	db, err := bolt.Open(tmp, keyMode, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		return nil, fmt.Errorf("create new inventory: %w", err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, r := range records {
+			if err := putRecord(tx, r); err != nil {
+				return fmt.Errorf("record %s %q: %w", r.Kind, r.Name, err)
+			}
+		}
+		return initBuckets(tx)
+	})
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return nil, err
+	}
+	out := &Rebuilt{Notes: notes}
+	if _, err := os.Stat(path); err == nil {
+		out.DamagedKept = fmt.Sprintf("%s.damaged-%s", path, now.UTC().Format("20060102T150405Z"))
+		if err := renameNoReplace(path, out.DamagedKept); err != nil {
+			os.Remove(tmp)
+			return nil, fmt.Errorf("keep the damaged inventory aside: %w", err)
+		}
+	}
+	if err := renameNoReplace(tmp, path); err != nil {
+		return nil, fmt.Errorf("move the new inventory into place: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return nil, err
+	}
+	for _, r := range records {
+		if r.Kind.IsCA() {
+			out.CAs++
+		} else {
+			out.Clients++
+		}
+	}
+	return out, nil
+}
+
+// recordsFromFiles reads every CA and client directory into records,
+// linking each certificate to its issuing CA by key identifier and name.
+func recordsFromFiles(l Layout) ([]*Record, []string, error) {
+	type found struct {
+		rec  *Record
+		cert *x509.Certificate
+	}
+	var cas, clients []found
+	var notes []string
+	read := func(base string, kind Kind) ([]found, error) {
+		entries, err := os.ReadDir(base)
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		var out []found
+		for _, e := range entries {
+			if !e.IsDir() || CheckName(e.Name()) != nil {
+				continue
+			}
+			d := filepath.Join(base, e.Name())
+			data, err := os.ReadFile(filepath.Join(d, certFile))
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("skipped %s: %v", d, err))
+				continue
+			}
+			cert, err := DecodeCertificate(data)
+			if err != nil {
+				notes = append(notes, fmt.Sprintf("skipped %s: %v", d, err))
+				continue
+			}
+			k := kind
+			if kind.IsCA() && !isSelfIssued(cert) {
+				k = KindIntermediate
+			}
+			rec := newRecord(k, e.Name(), cert)
+			rec.Dir = filepath.ToSlash(filepath.Join(filepath.Base(base), e.Name()))
+			files, _ := os.ReadDir(d)
+			for _, f := range files {
+				rec.Files = append(rec.Files, rec.Dir+"/"+f.Name())
+			}
+			key, err := os.ReadFile(filepath.Join(d, keyFile))
+			rec.KeyEncrypted = err == nil && bytes.Contains(key, []byte("-----BEGIN "+blockEncryptedKey))
+			rec.FromCSR = kind == KindClient && errors.Is(err, os.ErrNotExist)
+			if info, err := os.Stat(filepath.Join(d, certFile)); err == nil {
+				rec.CreatedAt = info.ModTime().UTC()
+			}
+			out = append(out, found{rec, cert})
+		}
+		return out, nil
+	}
+	var err error
+	if cas, err = read(l.CAs(), KindRoot); err != nil {
+		return nil, nil, err
+	}
+	if clients, err = read(l.Clients(), KindClient); err != nil {
+		return nil, nil, err
+	}
+	issuerOf := func(c *x509.Certificate) *found {
+		for i := range cas {
+			if ca := &cas[i]; ca.cert != c && issuedBy(c, ca.cert) && c.CheckSignatureFrom(ca.cert) == nil {
+				return ca
+			}
+		}
+		return nil
+	}
+	var records []*Record
+	for i := range cas {
+		ca := &cas[i]
+		ca.rec.Level = 1
+		for p, seen := ca, 0; p.rec.Kind == KindIntermediate && seen <= MaxCALevels; seen++ {
+			up := issuerOf(p.cert)
+			if up == nil {
+				notes = append(notes, fmt.Sprintf("CA %q: its issuer is not in %s", ca.rec.Name, l.CAs()))
+				break
+			}
+			if p == ca {
+				ca.rec.Issuer, ca.rec.IssuerSerial = up.rec.Name, up.rec.Serial
+			}
+			ca.rec.Level++
+			p = up
+		}
+		records = append(records, ca.rec)
+	}
+	for _, c := range clients {
+		if up := issuerOf(c.cert); up != nil {
+			c.rec.Issuer, c.rec.IssuerSerial = up.rec.Name, up.rec.Serial
+		} else {
+			notes = append(notes, fmt.Sprintf("client %q: its issuing CA is not in %s", c.rec.Name, l.CAs()))
+		}
+		records = append(records, c.rec)
+	}
+	slices.SortFunc(records, func(a, b *Record) int { return a.Level - b.Level })
+	return records, notes, nil
+}
