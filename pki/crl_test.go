@@ -116,3 +116,39 @@ func TestCRLOutlivingTheCA(t *testing.T) {
 		t.Fatalf("%+v %v", crl, err)
 	}
 }
+
+// store rebuild reads the folders: a revocation and the CRL numbers must
+// survive it, or a rebuilt inventory would quietly un-revoke a device.
+func TestRevocationSurvivesRebuild(t *testing.T) {
+	s := revocationStore(t)
+	if _, err := s.Revoke(KindClient, "alice", ReasonKeyCompromise); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SignCRL("issuing", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SignCRL("issuing", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	dir := s.Dir
+	s.Close()
+	if err := os.WriteFile(filepath.Join(dir, "inventory.db"), []byte("garbage, not bbolt"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := RebuildInventory(dir, testNow); err != nil {
+		t.Fatal(err)
+	}
+	r, err := OpenStore(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	alice, err := r.Lookup(KindClient, "alice")
+	if err != nil || alice.Status != StatusRevoked || alice.RevocationReason != ReasonKeyCompromise || alice.RevokedAt == nil {
+		t.Fatalf("after rebuild alice is %+v (%v)", alice, err)
+	}
+	crl, err := r.SignCRL("issuing", nil, 0)
+	if err != nil || crl.Number != 3 || crl.Revoked != 1 {
+		t.Fatalf("after rebuild: CRL %+v %v; want number 3 with alice", crl, err)
+	}
+}

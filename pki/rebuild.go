@@ -3,6 +3,7 @@ package pki
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -61,6 +62,9 @@ func RebuildInventory(dir string, now time.Time) (*Rebuilt, error) {
 			if err := putRecord(tx, r); err != nil {
 				return fmt.Errorf("record %s %q: %w", r.Kind, r.Name, err)
 			}
+		}
+		if err := restoreCRLNumbers(tx, l, records); err != nil {
+			return err
 		}
 		return initBuckets(tx)
 	})
@@ -141,6 +145,9 @@ func recordsFromFiles(l Layout) ([]*Record, []string, error) {
 			key, err := os.ReadFile(filepath.Join(d, keyFile))
 			rec.KeyEncrypted = err == nil && bytes.Contains(key, []byte("-----BEGIN "+blockEncryptedKey))
 			rec.FromCSR = kind == KindClient && errors.Is(err, os.ErrNotExist)
+			if err := readRevocation(d, rec); err != nil {
+				notes = append(notes, err.Error()+": kept the certificate as not revoked; revoke it again")
+			}
 			if info, err := os.Stat(filepath.Join(d, certFile)); err == nil {
 				rec.CreatedAt = info.ModTime().UTC()
 			}
@@ -191,4 +198,32 @@ func recordsFromFiles(l Layout) ([]*Record, []string, error) {
 	}
 	slices.SortFunc(records, func(a, b *Record) int { return a.Level - b.Level })
 	return records, notes, nil
+}
+
+// restoreCRLNumbers carries each CA's CRL number on from its last signed
+// CRL, so that numbers keep growing across a rebuild.
+func restoreCRLNumbers(tx *bolt.Tx, l Layout, records []*Record) error {
+	b, err := tx.CreateBucketIfNotExists(bucketCRLNumbers)
+	if err != nil {
+		return err
+	}
+	for _, r := range records {
+		if !r.Kind.IsCA() {
+			continue
+		}
+		der, err := os.ReadFile(l.CRL(r.Name))
+		if err != nil {
+			continue
+		}
+		list, err := x509.ParseRevocationList(der)
+		if err != nil || list.Number == nil || !list.Number.IsUint64() {
+			continue
+		}
+		var v [8]byte
+		binary.BigEndian.PutUint64(v[:], list.Number.Uint64())
+		if err := b.Put([]byte(r.Serial), v[:]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

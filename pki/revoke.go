@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
@@ -89,10 +91,46 @@ func (s *Store) Revoke(kind Kind, ref string, reason Reason) (*Revocation, error
 	}
 	now := s.Now().UTC().Truncate(time.Second)
 	rec.Status, rec.RevokedAt, rec.RevocationReason = StatusRevoked, &now, reason
+	// The revocation is written beside the certificate first, so that
+	// store rebuild, which reads the folders, never forgets it.
+	note := filepath.Join(s.Layout().RecordDir(rec), revocationFile)
+	data, err := json.Marshal(revocationNote{RevokedAt: now, Reason: reason})
+	if err != nil {
+		return nil, err
+	}
+	if err := WriteFileAtomic(note, data, 0o644); err != nil {
+		return nil, fmt.Errorf("record the revocation of %s %q: %w", rec.Kind.noun(), rec.Name, err)
+	}
 	if err := s.db.Update(func(tx *bolt.Tx) error { return replaceRecord(tx, rec) }); err != nil {
+		os.Remove(note)
 		return nil, fmt.Errorf("record the revocation of %s %q: %w", rec.Kind.noun(), rec.Name, err)
 	}
 	return &Revocation{Record: rec}, nil
+}
+
+// revocationFile, in a revoked certificate's folder, holds when and why.
+const revocationFile = "revocation.json"
+
+type revocationNote struct {
+	RevokedAt time.Time `json:"revoked_at"`
+	Reason    Reason    `json:"reason"`
+}
+
+// readRevocation applies a folder's revocation note to its record.
+func readRevocation(dir string, rec *Record) error {
+	data, err := os.ReadFile(filepath.Join(dir, revocationFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	var n revocationNote
+	if err := json.Unmarshal(data, &n); err != nil || n.RevokedAt.IsZero() {
+		return fmt.Errorf("%s is damaged: %v", filepath.Join(dir, revocationFile), err)
+	}
+	rec.Status, rec.RevokedAt, rec.RevocationReason = StatusRevoked, &n.RevokedAt, n.Reason
+	return nil
 }
 
 // find looks a certificate up by name, or for clients by serial too.
