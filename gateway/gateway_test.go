@@ -395,3 +395,37 @@ func TestClientCertContext(t *testing.T) {
 		t.Fatalf("context %+v", cc)
 	}
 }
+
+// A certificate is outside input: its subject must not forge a log line
+// or paint the terminal of whoever reads the serve log.
+func TestLogEscapesCertificateStrings(t *testing.T) {
+	dir := t.TempDir()
+	root := mkCA(t, nil, "Root")
+	other := mkCA(t, nil, "Other")
+	url, caPath, logs := startGateway(t, dir, root.cert)
+	evil := "mallory\n2026/12/01 12:00:00 accept CN=admin\x1b[31m"
+	for _, issuer := range []*ca{root, other} {
+		certFile, keyFile := client(t, dir, "evil", issuer, func(c *x509.Certificate) { c.Subject.CommonName = evil })
+		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		data, _ := os.ReadFile(caPath)
+		pool.AppendCertsFromPEM(data)
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}}}
+		resp, err := hc.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	waitFor(t, logs, "reject")
+	out := logs.String()
+	if strings.Contains(out, "\x1b") || strings.Contains(out, "\n2026/12/01 12:00:00 accept CN=admin") {
+		t.Fatalf("a certificate's subject reached the log raw:\n%q", out)
+	}
+	if !strings.Contains(out, `mallory\n2026`) {
+		t.Fatalf("the subject is not in the log, escaped:\n%q", out)
+	}
+}

@@ -26,6 +26,9 @@ type ProbeOptions struct {
 	// DefaultEndpoint, when set, is the execute-api URL that must refuse.
 	DefaultEndpoint string
 	Timeout         time.Duration
+	// ClientRevoked says the client certificate is revoked: then a 403 is
+	// what must happen (revocation enforced) and a 200 is the failure.
+	ClientRevoked bool
 }
 
 // Verdicts of a check and of a probe. A probe reports only what it saw:
@@ -95,7 +98,7 @@ func Probe(ctx context.Context, o ProbeOptions) *ProbeResult {
 	res := &ProbeResult{URL: o.URL, Pass: true, Verdict: VerdictPass}
 	res.add(withoutCert(request(ctx, o, o.URL, nil)))
 	if o.ClientCert != nil {
-		res.add(withCert(request(ctx, o, o.URL, o.ClientCert)))
+		res.add(withCert(request(ctx, o, o.URL, o.ClientCert), o.ClientRevoked))
 	}
 	if o.DefaultEndpoint != "" {
 		res.add(defaultEndpoint(request(ctx, o, o.DefaultEndpoint, nil)))
@@ -126,8 +129,11 @@ func withoutCert(out outcome) Check {
 	return c
 }
 
-func withCert(out outcome) Check {
+func withCert(out outcome, revoked bool) Check {
 	c := Check{Name: "with the client certificate", Status: out.status, AskedForCert: out.asked}
+	if revoked {
+		c.Name = "with the revoked client certificate"
+	}
 	switch {
 	case out.unreachable != nil:
 		c.Verdict, c.Observed, c.Detail = VerdictUnknown, "could not tell", out.unreachable.Error()
@@ -138,9 +144,15 @@ func withCert(out outcome) Check {
 		c.Detail = "the connection ended before the server asked for a client certificate: " + out.ended.Error()
 	case !out.asked:
 		c.Verdict, c.Observed, c.Detail = VerdictFail, fmt.Sprintf("answered with HTTP %d", out.status), notAsked
+	case out.status == http.StatusForbidden && revoked:
+		c.Verdict, c.Observed = VerdictPass, "refused with HTTP 403"
+		c.Detail = "the certificate is revoked: revocation is enforced"
 	case out.status == http.StatusForbidden:
 		c.Verdict, c.Observed = VerdictFail, "refused with HTTP 403"
-		c.Detail = "the truststore does not accept this certificate: run apimtls truststore verify-client"
+		c.Detail = "the truststore does not accept this certificate, or it is revoked: run apimtls truststore verify-client"
+	case revoked:
+		c.Verdict, c.Observed = VerdictFail, fmt.Sprintf("accepted with HTTP %d", out.status)
+		c.Detail = "a revoked certificate got in: revocation is not enforced (no authorizer, its CRL not pushed yet, or a cached result: docs/revocation.md)"
 	default:
 		c.Verdict, c.Observed = VerdictPass, fmt.Sprintf("accepted with HTTP %d", out.status)
 	}

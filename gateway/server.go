@@ -17,7 +17,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/revocation"
 )
 
 // ClientCertHeader carries the clientCert context, as JSON, to --upstream.
@@ -33,6 +35,10 @@ type Server struct {
 	// Upstream, when set, receives accepted requests with the context in
 	// ClientCertHeader; otherwise the server answers with the context.
 	Upstream *url.URL
+	// Revocation, when set, is the authorizer's own decision applied after
+	// the handshake: a revoked client, or one whose CA's CRL is missing,
+	// expired or badly signed, gets 403 as the authorizer would give it.
+	Revocation *revocation.Checker
 	// Log receives one line per decision, in API Gateway's words.
 	Log *log.Logger
 	Now func() time.Time
@@ -100,11 +106,18 @@ func (s *Server) handler() http.Handler {
 		now := s.Now()
 		d := pki.VerifyClient(s.Truststore, client, now)
 		if !d.Accept {
-			s.Log.Printf("reject %s: %s (%s)", client.Subject, d.Reason, d.Detail)
+			s.Log.Printf("reject %s: %s (%s)", textsafe.Escape(client.Subject.String()), d.Reason, textsafe.Escape(d.Detail))
 			forbidden(w)
 			return
 		}
-		s.Log.Printf("accept %s, serial %x, %s %s", client.Subject, client.SerialNumber, r.Method, r.URL.Path)
+		if s.Revocation != nil {
+			if rd := s.Revocation.Decide(r.Context(), client, now); !rd.Allow {
+				s.Log.Printf("reject %s: %s (%s)", textsafe.Escape(client.Subject.String()), rd.Reason, textsafe.Escape(rd.Detail))
+				forbidden(w)
+				return
+			}
+		}
+		s.Log.Printf("accept %s, serial %x, %s %s", textsafe.Escape(client.Subject.String()), client.SerialNumber, r.Method, textsafe.Escape(r.URL.Path))
 		rc := newRequestContext(client, r.Method, r.URL.Path, now)
 		if proxy != nil {
 			ctx, err := json.Marshal(rc.RequestContext.Authentication.ClientCert)

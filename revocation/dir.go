@@ -2,11 +2,14 @@ package revocation
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 )
 
 // LoadCRLDir reads the CRLs under dir (for serve --crl-dir): every *.crl
@@ -68,4 +71,58 @@ func (t *Truststore) caFor(crl *CRL) *CA {
 		}
 	}
 	return nil
+}
+
+// DirCRLs is a directory of CRLs that follows changes: the set is read
+// again when a file under dir is added, removed or rewritten (looked at
+// most once a second), so a revocation signed while serve runs takes
+// effect without a restart. A directory that no longer loads fails closed:
+// every lookup returns its error until it loads again.
+type DirCRLs struct {
+	Dir        string
+	Truststore *Truststore
+	// Now is the clock of the once-a-second look (default time.Now).
+	Now func() time.Time
+
+	mu      sync.Mutex
+	set     StaticCRLs
+	err     error
+	stamp   string
+	checked time.Time
+}
+
+// CRL implements CRLSource.
+func (d *DirCRLs) CRL(ctx context.Context, ca *CA) (*CRL, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	now := time.Now
+	if d.Now != nil {
+		now = d.Now
+	}
+	if t := now(); d.set == nil && d.err == nil || t.Sub(d.checked) >= time.Second {
+		d.checked = t
+		if stamp := dirStamp(d.Dir); stamp != d.stamp || (d.set == nil && d.err == nil) {
+			d.stamp = stamp
+			d.set, d.err = LoadCRLDir(d.Dir, d.Truststore)
+		}
+	}
+	if d.err != nil {
+		return nil, &InvalidCRLError{Where: d.Dir, Err: d.err}
+	}
+	return d.set.CRL(ctx, ca)
+}
+
+// dirStamp names every file under dir with its size and time.
+func dirStamp(dir string) string {
+	var b strings.Builder
+	filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return nil
+		}
+		if info, err := e.Info(); err == nil {
+			fmt.Fprintf(&b, "%s %d %d\n", path, info.Size(), info.ModTime().UnixNano())
+		}
+		return nil
+	})
+	return b.String()
 }

@@ -409,18 +409,25 @@ func subjectFlags(c *cli.Context) pkix.Name {
 // inventory, for commands that present it (probe --client): no such
 // client, and a client whose key stayed on its device, are told apart.
 func clientKeyPair(c *cli.Context, name string) (chain, key string, err error) {
+	chain, key, _, err = clientKeyPairStatus(c, name)
+	return chain, key, err
+}
+
+// clientKeyPairStatus is clientKeyPair with whether the inventory has the
+// client revoked.
+func clientKeyPairStatus(c *cli.Context, name string) (chain, key string, revoked bool, err error) {
 	s, err := openStore(c, false)
 	if err != nil {
-		return "", "", err
+		return "", "", false, err
 	}
 	defer s.Close()
 	rec, err := s.Lookup(pki.KindClient, name)
 	if err != nil {
-		return "", "", pkiError(err, name)
+		return "", "", false, pkiError(err, name)
 	}
 	l := s.Layout()
 	if rec.FromCSR {
-		return "", "", withHint(fmt.Errorf("client %q was signed from a CSR: its key is on its device, not in %s", name, s.Dir), "run the probe there with --cert and --key")
+		return "", "", false, withHint(fmt.Errorf("client %q was signed from a CSR: its key is on its device, not in %s", name, s.Dir), "run the probe there with --cert and --key")
 	}
-	return l.ClientChain(name), l.ClientKey(name), nil
+	return l.ClientChain(name), l.ClientKey(name), rec.Status == pki.StatusRevoked, nil
 }

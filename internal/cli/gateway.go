@@ -10,6 +10,7 @@ import (
 	"log"
 	"net"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -19,8 +20,10 @@ import (
 
 	"github.com/apimtls/apimtls/gateway"
 	"github.com/apimtls/apimtls/internal/outfile"
+	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/revocation"
 )
 
 // Flag names of serve and probe.
@@ -38,6 +41,8 @@ const (
 	flagInsecure        = "insecure"
 	flagDefaultEndpoint = "default-endpoint"
 	flagTimeout         = "timeout"
+	flagCRLDir          = "crl-dir"
+	flagNoRevocation    = "no-revocation"
 	serveCAFile         = "serve-ca.pem"
 )
 
@@ -70,6 +75,8 @@ Example:
 			&cli.StringFlag{Name: flagServerCAOut, Usage: "where to write the throwaway CA that signs the localhost certificate"},
 			&cli.StringFlag{Name: flagUpstream, Usage: "proxy accepted requests to this `URL`"},
 			&cli.StringFlag{Name: flagURLFile, Usage: "write the URL to `FILE` once listening, for scripts"},
+			&cli.StringFlag{Name: flagCRLDir, Usage: "check revocation with the CRLs in `DIR`, as the authorizer does (default: crl/ in the PKI directory, when apimtls ca crl has written it)"},
+			&cli.BoolFlag{Name: flagNoRevocation, Usage: "do not check revocation, as API Gateway without an authorizer"},
 		},
 		Action: func(c *cli.Context) error {
 			if _, err := startNoArgs(c); err != nil {
@@ -99,11 +106,49 @@ func loadTruststoreForServing(path string) (*pki.TruststoreReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := pki.ValidateTruststore(data, pki.ValidateOptions{Now: time.Now(), VerifySignatures: true})
-	if r.Errors > 0 {
-		return r, withHint(fmt.Errorf("%s has %d error(s)", path, r.Errors), "see them with: apimtls truststore validate "+path)
+	r, err := pki.CheckTruststore(data, time.Now())
+	if err != nil {
+		return r, withHint(fmt.Errorf("%s has %s", path, plural.Count(r.Errors, "error")), "see them with: apimtls truststore validate "+path)
 	}
 	return r, nil
+}
+
+// serveRevocation is the authorizer's decision for serve: --crl-dir, else
+// the PKI directory's crl/ when ca crl has written it, else none (said at
+// start). The truststore is the one served.
+func serveRevocation(c *cli.Context, tsPath string) (*revocation.Checker, string, error) {
+	dir := c.String(flagCRLDir)
+	if c.Bool(flagNoRevocation) {
+		if dir != "" {
+			return nil, "", usagef("--%s and --%s exclude each other", flagCRLDir, flagNoRevocation)
+		}
+		return nil, "", nil
+	}
+	if dir == "" {
+		pkiDir, err := pkiDir(c)
+		if err != nil {
+			return nil, "", err
+		}
+		dir = pki.Layout{Dir: pkiDir}.CRLs()
+		if entries, err := os.ReadDir(dir); err != nil || len(entries) == 0 {
+			return nil, "", nil
+		}
+	} else if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		return nil, "", usagef("--%s %s: not a directory", flagCRLDir, dir)
+	}
+	data, err := readTruststoreFile(tsPath)
+	if err != nil {
+		return nil, "", err
+	}
+	ts, err := revocation.ParseTruststore(data)
+	if err != nil {
+		return nil, "", err
+	}
+	crls := &revocation.DirCRLs{Dir: dir, Truststore: ts}
+	if _, err := revocation.LoadCRLDir(dir, ts); err != nil {
+		return nil, "", withHint(err, "sign them again: apimtls ca crl")
+	}
+	return &revocation.Checker{Truststore: ts, CRLs: crls}, dir, nil
 }
 
 func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) error {
@@ -112,6 +157,10 @@ func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 		return err
 	}
 	report, err := loadTruststoreForServing(tsPath)
+	if err != nil {
+		return err
+	}
+	checker, crlDir, err := serveRevocation(c, tsPath)
 	if err != nil {
 		return err
 	}
@@ -151,7 +200,10 @@ func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 		fmt.Fprintf(stdout, "try:  curl --cacert %s --cert CHAIN.pem --key KEY.pem %s\n", caOut, u)
 		fmt.Fprintf(stdout, "      apimtls probe %s --ca-file %s --client NAME\n", u, caOut)
 	}
-	srv := &gateway.Server{Truststore: report, ServerCert: serverCert, Upstream: upstream, Log: log.New(stderr, "", log.LstdFlags)}
+	if checker != nil {
+		fmt.Fprintf(stdout, "revocation: the authorizer's check with the CRLs in %s (read again when they change)\n", crlDir)
+	}
+	srv := &gateway.Server{Truststore: report, ServerCert: serverCert, Upstream: upstream, Revocation: checker, Log: log.New(stderr, "", log.LstdFlags)}
 	if err := srv.Serve(ctx, l); err != nil {
 		return err
 	}
@@ -323,7 +375,7 @@ func probeOptions(c *cli.Context, target string) (gateway.ProbeOptions, error) {
 			return opts, usagef("--%s excludes --%s and --%s", flagClient, flagCert, flagKeyFile)
 		}
 		var err error
-		if certFile, keyFile, err = clientKeyPair(c, name); err != nil {
+		if certFile, keyFile, opts.ClientRevoked, err = clientKeyPairStatus(c, name); err != nil {
 			return opts, err
 		}
 	}
