@@ -2,6 +2,8 @@ package main
 
 import (
 	"os"
+	"os/exec"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
@@ -19,4 +21,67 @@ func TestMain(m *testing.M) {
 // TestScripts runs the end-to-end CLI scripts in testdata/script.
 func TestScripts(t *testing.T) {
 	scripttest.Run(t, "testdata/script")
+}
+
+// The README's package map says what each package may import; this keeps
+// it true. A package missing from the map, or importing an apimtls package
+// the map does not allow, fails.
+func TestPackageMapHolds(t *testing.T) {
+	readme, err := os.ReadFile("README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	const module = "github.com/apimtls/apimtls"
+	allowed := map[string][]string{}
+	for _, line := range strings.Split(string(readme), "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) != 5 || !strings.HasPrefix(strings.TrimSpace(cells[1]), "`") {
+			continue
+		}
+		pkg := strings.Trim(strings.Fields(strings.TrimSpace(cells[1]))[0], "`")
+		var may []string
+		for _, p := range strings.Split(cells[3], ",") {
+			if p = strings.Trim(strings.TrimSpace(p), "`"); p != "" && p != "none" && !strings.Contains(p, " ") {
+				may = append(may, p)
+			}
+		}
+		allowed[pkg] = may
+	}
+	out, err := exec.Command("go", "list", "-f", "{{.ImportPath}} {{join .Imports \" \"}}", "./...").Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		f := strings.Fields(line)
+		pkg := strings.TrimPrefix(strings.TrimPrefix(f[0], module), "/")
+		if pkg == "" {
+			pkg = "."
+		}
+		may, ok := allowed[pkg]
+		if !ok {
+			t.Errorf("package %s is not in README's package map", pkg)
+			continue
+		}
+		if pkg == "internal/cli" || pkg == "." {
+			continue // "every package below" / only internal/cli
+		}
+		for _, imp := range f[1:] {
+			rel, ours := strings.CutPrefix(imp, module+"/")
+			if ours && !contains(may, rel) {
+				t.Errorf("%s imports %s, which README's package map does not allow", pkg, rel)
+			}
+		}
+	}
+	if len(allowed) < 10 {
+		t.Fatalf("read only %d rows of the package map: the table changed shape", len(allowed))
+	}
+}
+
+func contains(s []string, v string) bool {
+	for _, x := range s {
+		if x == v {
+			return true
+		}
+	}
+	return false
 }
