@@ -11,7 +11,7 @@ import (
 )
 
 // apigwTime is how API Gateway writes certificate dates in the request
-// context, for example "Aug  5 09:36:04 2021 GMT" (apigateway-mtls.md §5).
+// context, for example "Aug  5 09:36:04 2021 GMT" (docs/apigateway-rules.md#what-clients-and-backends-see).
 const apigwTime = "Jan _2 15:04:05 2006 GMT"
 
 // ClientCert is the clientCert object API Gateway puts in the request

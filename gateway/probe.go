@@ -88,7 +88,7 @@ type outcome struct {
 
 // Probe requests the URL without a certificate, which must be refused
 // after the server asked for one (a handshake failure and HTTP 403 both
-// count, apigateway-mtls.md §5), then with the client certificate,
+// count, docs/apigateway-rules.md#what-clients-and-backends-see), then with the client certificate,
 // which must be let through, and optionally the default endpoint, which
 // must refuse.
 func Probe(ctx context.Context, o ProbeOptions) *ProbeResult {

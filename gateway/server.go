@@ -56,7 +56,7 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 		Certificates: []tls.Certificate{s.ServerCert},
 		// The TLS_1_2 security policy that mTLS requires: with it API
 		// Gateway ends a handshake without a client certificate, which
-		// curl reports as exit 35 (apigateway-mtls.md §5).
+		// curl reports as exit 35 (docs/apigateway-rules.md#what-clients-and-backends-see).
 		MinVersion: tls.VersionTLS12,
 		MaxVersion: tls.VersionTLS12,
 		// Any certificate is taken at the TLS layer, with proof that the

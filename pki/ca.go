@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// Validity defaults (design.md and the issue that introduced them).
+// Validity defaults (docs/pki.md).
 const (
 	DefaultRootDays         = 3650
 	DefaultIntermediateDays = 5 * 365

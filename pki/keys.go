@@ -18,7 +18,7 @@ type KeyType string
 
 // The key types apimtls generates and accepts. API Gateway requires RSA keys
 // of at least 2048 bits or ECDSA keys of at least 256 bits; P-521 has been
-// reported as unsupported and Ed25519 is not listed (apigateway-mtls.md §1),
+// reported as unsupported and Ed25519 is not listed (docs/apigateway-rules.md#truststore),
 // so neither is offered.
 const (
 	RSA2048   KeyType = "rsa-2048"

@@ -24,7 +24,7 @@ import (
 
 // MaxCALevels is the deepest CA hierarchy API Gateway accepts: a root and up
 // to three intermediates. A client issued by a fifth level is refused
-// (apigateway-mtls.md §1).
+// (docs/apigateway-rules.md#truststore).
 const MaxCALevels = 4
 
 // backdate moves NotBefore into the past so that a verifier whose clock runs
@@ -150,7 +150,7 @@ func CreateRoot(rand io.Reader, now time.Time, req CARequest) (*x509.Certificate
 		return nil, err
 	}
 	// RFC 5280 lets a self-signed certificate omit the authority key
-	// identifier; design.md wants one on every certificate, and a root's
+	// identifier; docs/pki.md promises one on every certificate, and a root's
 	// is its own subject key identifier.
 	tmpl.AuthorityKeyId = tmpl.SubjectKeyId
 	tmpl.SignatureAlgorithm = signatureAlgorithm(kt)

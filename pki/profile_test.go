@@ -70,7 +70,7 @@ func TestNewSerialIs128BitPositiveAndRandom(t *testing.T) {
 }
 
 // TestProfiles issues a root, an intermediate and a client for every key
-// type and checks each field design.md's security rules name.
+// type and checks each field docs/pki.md's certificate profiles name.
 func TestProfiles(t *testing.T) {
 	for _, kt := range KeyTypes {
 		t.Run(string(kt), func(t *testing.T) {

@@ -53,7 +53,7 @@ const (
 )
 
 // TruststoreRules lists every rule of `truststore validate`, errors first,
-// as apigateway-mtls.md "Local validation rules" states them.
+// as docs/truststore.md#rules states them.
 var TruststoreRules = []Rule{
 	{RuleEmpty, SeverityError, "the file is empty", "build it with: apimtls truststore build"},
 	{RuleNotPEM, SeverityError, "the file holds no PEM block (DER, PKCS #7 binary, or something else)", "a truststore is PEM CERTIFICATE blocks (-----BEGIN CERTIFICATE-----); convert a DER certificate with: openssl x509 -inform der -in FILE -out FILE.pem"},

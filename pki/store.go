@@ -20,7 +20,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// Layout of the PKI directory (design.md "The PKI directory").
+// Layout of the PKI directory (docs/pki.md).
 const (
 	caDir         = "ca"
 	clientsDir    = "clients"

@@ -13,7 +13,7 @@ import (
 	"time"
 )
 
-// API Gateway's truststore limits (apigateway-mtls.md §1).
+// API Gateway's truststore limits (docs/apigateway-rules.md#truststore).
 const (
 	MaxTruststoreCerts   = 1000
 	MaxTruststoreBytes   = 1 << 20
@@ -127,7 +127,7 @@ func (r *TruststoreReport) Certs() []*x509.Certificate {
 }
 
 // ValidateTruststore checks a truststore file against API Gateway's rules
-// and apimtls's own (apigateway-mtls.md "Local validation rules"). It never
+// and apimtls's own (docs/truststore.md#rules). It never
 // fails: everything wrong is a finding.
 func ValidateTruststore(data []byte, opts ValidateOptions) *TruststoreReport {
 	if opts.ExpiryWarning == 0 {

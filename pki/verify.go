@@ -8,7 +8,7 @@ import (
 )
 
 // The reasons API Gateway gives when it refuses a client certificate, in
-// its own words where they are known (apigateway-mtls.md §5).
+// its own words where they are known (docs/apigateway-rules.md#what-clients-and-backends-see).
 const (
 	ReasonNoIssuer        = "Could not find issuer for certificate"
 	ReasonInsecureSig     = "Client cert using an insecure Signature Algorithm"
