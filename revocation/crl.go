@@ -132,8 +132,11 @@ func split(der []byte) (skeleton []byte, revoked cryptobyte.String, err error) {
 	if tbs.PeekASN1Tag(cbasn1.INTEGER) && !tbs.ReadASN1Element(&el, cbasn1.INTEGER) {
 		return bad("version")
 	}
-	if !tbs.ReadASN1Element(&el, cbasn1.SEQUENCE) || !tbs.ReadASN1Element(&el, cbasn1.SEQUENCE) {
-		return bad("signature or issuer")
+	if !tbs.ReadASN1Element(&el, cbasn1.SEQUENCE) {
+		return bad("signature")
+	}
+	if !tbs.ReadASN1Element(&el, cbasn1.SEQUENCE) {
+		return bad("issuer")
 	}
 	if !readTime(&tbs) {
 		return bad("thisUpdate")

@@ -405,16 +405,8 @@ func subjectFlags(c *cli.Context) pkix.Name {
 	return n
 }
 
-// clientKeyPair returns the chain and key files of a client in the
-// inventory, for commands that present it (probe --client): no such
-// client, and a client whose key stayed on its device, are told apart.
-func clientKeyPair(c *cli.Context, name string) (chain, key string, err error) {
-	chain, key, _, err = clientKeyPairStatus(c, name)
-	return chain, key, err
-}
-
-// clientKeyPairStatus is clientKeyPair with whether the inventory has the
-// client revoked.
+// clientKeyPairStatus is a client's chain and key files, and whether the
+// inventory has it revoked.
 func clientKeyPairStatus(c *cli.Context, name string) (chain, key string, revoked bool, err error) {
 	s, err := openStore(c, false)
 	if err != nil {
