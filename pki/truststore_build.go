@@ -3,7 +3,6 @@ package pki
 import (
 	"crypto/x509"
 	"fmt"
-	"path/filepath"
 	"sort"
 )
 
@@ -97,6 +96,3 @@ func (s *Store) BuildTruststore(names []string, extra []*x509.Certificate, opts 
 func WriteTruststore(path string, data []byte) error {
 	return WriteFileAtomic(path, data, publicMode)
 }
-
-// TruststorePath is the default truststore in the PKI directory.
-func (s *Store) TruststorePath() string { return filepath.Join(s.Dir, TruststoreFile) }

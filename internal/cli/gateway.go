@@ -96,7 +96,7 @@ func defaultTruststore(c *cli.Context) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, pki.TruststoreFile), nil
+	return pki.Layout{Dir: dir}.Truststore(), nil
 }
 
 // loadTruststoreForServing reads and validates a truststore, refusing one

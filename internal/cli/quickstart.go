@@ -113,7 +113,7 @@ func quickstart(ctx context.Context, dir string, w, logw io.Writer, noColor bool
 	if err != nil {
 		return nil, err
 	}
-	tsPath, r := s.TruststorePath(), built.Report
+	tsPath, r := s.Layout().Truststore(), built.Report
 	if r.Errors > 0 {
 		return nil, fmt.Errorf("the truststore has %d error(s)", r.Errors)
 	}

@@ -89,73 +89,95 @@ Example:
 			&cli.StringSliceFlag{Name: flagCA, Usage: "an issuing CA to include with its chain (repeatable; default: all)"},
 			&cli.StringSliceFlag{Name: flagAdd, Usage: "a PEM file of outside CA certificates to merge (repeatable)"},
 		}, validateFlags()...),
-		Action: func(c *cli.Context) error {
-			format, err := startNoArgs(c)
-			if err != nil {
-				return err
-			}
-			var extra []*x509.Certificate
-			for _, f := range c.StringSlice(flagAdd) {
-				data, err := readTruststoreFile(f)
-				if err != nil {
-					return err
-				}
-				certs, err := pki.DecodeCertificates(data)
-				if err != nil {
-					return fmt.Errorf("--add %s: %w", f, err)
-				}
-				extra = append(extra, certs...)
-			}
-			s, err := openStore(c, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			opts, err := validateOptions(c, s.Now())
-			if err != nil {
-				return err
-			}
-			built, err := s.BuildTruststore(c.StringSlice(flagCA), extra, opts)
-			if err != nil {
-				if amb := (*pki.AmbiguousIssuerError)(nil); errors.As(err, &amb) {
-					return withHint(errors.New("no valid CA to put in a truststore"), "apimtls ca init")
-				}
-				return pkiError(err, "")
-			}
-			out := c.String(flagOut)
-			if out == "" {
-				out = s.TruststorePath()
-			}
-			if out, err = filepath.Abs(out); err != nil {
-				return err
-			}
-			result := buildResult{Path: out, Certificates: built.Report.Certificates, SHA256: pki.SHA256Hex(built.PEM), Written: built.Report.Errors == 0, Notes: built.Notes, Report: built.Report}
-			if built.Report.Errors == 0 {
-				if err := writeOutput(c, out, built.PEM); err != nil {
-					return err
-				}
-			}
-			if format == outputJSON {
-				if err := writeJSON(c.App.Writer, result); err != nil {
-					return err
-				}
-			} else {
-				w := c.App.Writer
-				if result.Written {
-					fmt.Fprintf(w, "Wrote %s: %d CA certificates, sha256 %s\n", out, result.Certificates, result.SHA256)
-				}
-				printNotes(w, built.Notes)
-				printReport(w, built.Report, noColor(c))
-			}
-			if !result.Written {
-				return withHint(fmt.Errorf("the truststore has %d error(s) and was not written", built.Report.Errors), "fix the CAs named above, or leave them out with --ca")
-			}
-			if format == outputText {
-				fmt.Fprintf(c.App.Writer, "next: apimtls truststore verify-client --truststore %s CLIENT\n", out)
-			}
-			return nil
-		},
+		Action: truststoreBuild,
 	}
+}
+
+func truststoreBuild(c *cli.Context) error {
+	format, err := startNoArgs(c)
+	if err != nil {
+		return err
+	}
+	extra, err := addedCAs(c)
+	if err != nil {
+		return err
+	}
+	built, out, err := buildTruststore(c, extra)
+	if err != nil {
+		return err
+	}
+	result := buildResult{Path: out, Certificates: built.Report.Certificates, SHA256: pki.SHA256Hex(built.PEM), Written: built.Report.Errors == 0, Notes: built.Notes, Report: built.Report}
+	if result.Written {
+		if err := writeOutput(c, out, built.PEM); err != nil {
+			return err
+		}
+	}
+	if err := printBuilt(c, format, result); err != nil {
+		return err
+	}
+	if !result.Written {
+		return withHint(fmt.Errorf("the truststore has %s and was not written", plural.Count(built.Report.Errors, "error")), "fix the CAs named above, or leave them out with --ca")
+	}
+	return nil
+}
+
+// addedCAs reads the --add files.
+func addedCAs(c *cli.Context) ([]*x509.Certificate, error) {
+	var extra []*x509.Certificate
+	for _, f := range c.StringSlice(flagAdd) {
+		data, err := readTruststoreFile(f)
+		if err != nil {
+			return nil, err
+		}
+		certs, err := pki.DecodeCertificates(data)
+		if err != nil {
+			return nil, fmt.Errorf("--add %s: %w", f, err)
+		}
+		extra = append(extra, certs...)
+	}
+	return extra, nil
+}
+
+// buildTruststore bundles the chosen CAs, and says where it goes.
+func buildTruststore(c *cli.Context, extra []*x509.Certificate) (*pki.BuiltTruststore, string, error) {
+	s, err := openStore(c, false)
+	if err != nil {
+		return nil, "", err
+	}
+	defer s.Close()
+	opts, err := validateOptions(c, s.Now())
+	if err != nil {
+		return nil, "", err
+	}
+	built, err := s.BuildTruststore(c.StringSlice(flagCA), extra, opts)
+	if amb := (*pki.AmbiguousIssuerError)(nil); errors.As(err, &amb) {
+		return nil, "", withHint(errors.New("no valid CA to put in a truststore"), "apimtls ca init")
+	}
+	if err != nil {
+		return nil, "", pkiError(err, "")
+	}
+	out := c.String(flagOut)
+	if out == "" {
+		out = s.Layout().Truststore()
+	}
+	out, err = filepath.Abs(out)
+	return built, out, err
+}
+
+func printBuilt(c *cli.Context, format string, result buildResult) error {
+	if format == outputJSON {
+		return writeJSON(c.App.Writer, result)
+	}
+	w := c.App.Writer
+	if result.Written {
+		fmt.Fprintf(w, "Wrote %s: %s, sha256 %s\n", result.Path, plural.Count(result.Certificates, "CA certificate"), result.SHA256)
+	}
+	printNotes(w, result.Notes)
+	printReport(w, result.Report, noColor(c))
+	if result.Written {
+		fmt.Fprintf(w, "next: apimtls truststore verify-client --truststore %s CLIENT\n", result.Path)
+	}
+	return nil
 }
 
 type buildResult struct {
@@ -286,7 +308,7 @@ Example:
 				if err != nil {
 					return err
 				}
-				tsPath = filepath.Join(dir, pki.TruststoreFile)
+				tsPath = pki.Layout{Dir: dir}.Truststore()
 			}
 			data, err := readTruststoreFile(tsPath)
 			if err != nil {

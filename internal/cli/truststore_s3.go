@@ -1,13 +1,15 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"io"
 	"time"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
@@ -77,85 +79,105 @@ Example:
 			&cli.BoolFlag{Name: flagRequireTLS, Usage: "with --create-bucket: a bucket policy denying non-TLS requests"},
 			&cli.BoolFlag{Name: flagForce, Usage: "upload even when the newest version has the same content"},
 		),
-		Action: func(c *cli.Context) error {
-			path, err := optionalArg(c, "FILE")
-			if err != nil {
-				return err
-			}
-			format, err := outputFormat(c)
-			if err != nil {
-				return err
-			}
-			dir, err := pkiDir(c)
-			if err != nil {
-				return err
-			}
-			if path == "" {
-				path = filepath.Join(dir, pki.TruststoreFile)
-			}
-			bucket, key := c.String(flagBucket), c.String(flagKey)
-			if err := s3store.CheckBucketName(bucket); err != nil {
-				return usageError{err}
-			}
-			if err := s3store.CheckKey(bucket, key); err != nil {
-				return usageError{err}
-			}
-			if c.Bool(flagRequireTLS) && !c.Bool(flagCreateBucket) {
-				return usagef("--%s needs --%s", flagRequireTLS, flagCreateBucket)
-			}
-			data, err := readTruststoreFile(path)
-			if err != nil {
-				return err
-			}
-			store, endpoint, err := s3Store(c.Context, c)
-			if err != nil {
-				return err
-			}
-			var report *pki.TruststoreReport
-			validate := func(data []byte) []string {
-				report, _ = pki.CheckTruststore(data, time.Now())
-				return truststoreProblems(data)
-			}
-			out, err := rollout.Push(c.Context, store, validate, rollout.PushInput{
-				PushInput: s3store.PushInput{Bucket: bucket, Key: key, Data: data, Force: c.Bool(flagForce), EnableVersioning: c.Bool(flagEnableVersioning)},
-				Name:      path, CreateBucket: c.Bool(flagCreateBucket), RequireTLS: c.Bool(flagRequireTLS),
-				Record: func(res *s3store.PushResult) error {
-					return pki.RecordPush(dir, pki.PushedTruststore{URI: res.URI, Bucket: bucket, Key: key, VersionID: res.VersionID, SHA256: res.SHA256, Endpoint: endpoint, PushedAt: time.Now().UTC()})
-				},
-			})
-			var invalid *rollout.InvalidError
-			if errors.As(err, &invalid) {
-				printReport(c.App.ErrWriter, report, noColor(c))
-				return withHint(err, "fix it, or rebuild it: apimtls truststore build")
-			}
-			if err != nil {
-				return s3Error(err, bucket)
-			}
-			res, notes := out.PushResult, out.Notes
-			if format == outputJSON {
-				return writeJSON(c.App.Writer, res)
-			}
-			w := c.App.Writer
-			if report.Warnings > 0 {
-				printReport(c.App.ErrWriter, report, noColor(c))
-			}
-			printNotes(w, notes)
-			if res.Uploaded {
-				fmt.Fprintf(w, "Uploaded %s (%d certificates)\n", res.URI, report.Certificates)
-			} else {
-				fmt.Fprintf(w, "Unchanged: the newest version of %s already has this content; nothing uploaded\n", res.URI)
-			}
-			t := newTable(w)
-			t.row("  uri", res.URI)
-			t.row("  version", res.VersionID)
-			t.row("  sha256", res.SHA256)
-			if err := t.flush(); err != nil {
-				return err
-			}
-			fmt.Fprintf(w, "next: point the domain at exactly this version: --truststore-uri %s --truststore-version %s\n", res.URI, res.VersionID)
-			return nil
-		},
+		Action: truststorePush,
 	}
+}
+
+// pushRequest is what truststore push was asked.
+type pushRequest struct {
+	format, dir, path string
+	input             rollout.PushInput
+}
+
+func parsePush(c *cli.Context) (*pushRequest, error) {
+	path, err := optionalArg(c, "FILE")
+	if err != nil {
+		return nil, err
+	}
+	format, err := outputFormat(c)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := pkiDir(c)
+	if err != nil {
+		return nil, err
+	}
+	if path == "" {
+		path = pki.Layout{Dir: dir}.Truststore()
+	}
+	bucket, key := c.String(flagBucket), c.String(flagKey)
+	if err := s3store.CheckBucketName(bucket); err != nil {
+		return nil, usageError{err}
+	}
+	if err := s3store.CheckKey(bucket, key); err != nil {
+		return nil, usageError{err}
+	}
+	if c.Bool(flagRequireTLS) && !c.Bool(flagCreateBucket) {
+		return nil, usagef("--%s needs --%s", flagRequireTLS, flagCreateBucket)
+	}
+	data, err := readTruststoreFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return &pushRequest{format: format, dir: dir, path: path, input: rollout.PushInput{
+		PushInput: s3store.PushInput{Bucket: bucket, Key: key, Data: data, Force: c.Bool(flagForce), EnableVersioning: c.Bool(flagEnableVersioning)},
+		Name:      path, CreateBucket: c.Bool(flagCreateBucket), RequireTLS: c.Bool(flagRequireTLS),
+	}}, nil
+}
+
+func truststorePush(c *cli.Context) error {
+	req, err := parsePush(c)
+	if err != nil {
+		return err
+	}
+	store, endpoint, err := s3Store(c.Context, c)
+	if err != nil {
+		return err
+	}
+	var report *pki.TruststoreReport
+	validate := func(data []byte) []string {
+		report, _ = pki.CheckTruststore(data, time.Now())
+		return truststoreProblems(data)
+	}
+	in := req.input
+	in.Record = func(res *s3store.PushResult) error {
+		return pki.RecordPush(req.dir, pki.PushedTruststore{URI: res.URI, Bucket: res.Bucket, Key: res.Key, VersionID: res.VersionID, SHA256: res.SHA256, Endpoint: endpoint, PushedAt: time.Now().UTC()})
+	}
+	out, err := rollout.Push(c.Context, store, validate, in)
+	var invalid *rollout.InvalidError
+	if errors.As(err, &invalid) {
+		printReport(c.App.ErrWriter, report, noColor(c))
+		return withHint(err, "fix it, or rebuild it: apimtls truststore build")
+	}
+	if err != nil {
+		return s3Error(err, in.Bucket)
+	}
+	if req.format == outputJSON {
+		return writeJSON(c.App.Writer, out.PushResult)
+	}
+	if report.Warnings > 0 {
+		printReport(c.App.ErrWriter, report, noColor(c))
+	}
+	return printPushed(c.App.Writer, out, report.Certificates)
+}
+
+func printPushed(w io.Writer, out *rollout.PushOutcome, certificates int) error {
+	res := out.PushResult
+	printNotes(w, out.Notes)
+	if res.Uploaded {
+		fmt.Fprintf(w, "Uploaded %s (%s)\n", res.URI, plural.Count(certificates, "certificate"))
+	} else {
+		fmt.Fprintf(w, "Unchanged: the newest version of %s already has this content; nothing uploaded\n", res.URI)
+	}
+	t := newTable(w)
+	t.row("  uri", res.URI)
+	t.row("  version", res.VersionID)
+	t.row("  sha256", res.SHA256)
+	if err := t.flush(); err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "next: point the domain at exactly this version: --truststore-uri %s --truststore-version %s\n", res.URI, res.VersionID)
+	return nil
 }
 
 // versionView is a stored truststore version and what it holds.
@@ -178,58 +200,73 @@ them.
 
 Example:
    apimtls truststore versions --bucket example-mtls-truststores`,
-		Flags: awsFlags(),
-		Action: func(c *cli.Context) error {
-			format, err := startNoArgs(c)
-			if err != nil {
-				return err
-			}
-			bucket, key := c.String(flagBucket), c.String(flagKey)
-			store, _, err := s3Store(c.Context, c)
-			if err != nil {
-				return err
-			}
-			versions, err := store.Versions(c.Context, bucket, key)
-			if err != nil {
-				return s3Error(err, bucket)
-			}
-			views := make([]versionView, 0, len(versions))
-			for _, v := range versions {
-				view := versionView{Version: v}
-				if !v.DeleteMarker {
-					data, _, err := store.Pull(c.Context, bucket, key, v.VersionID)
-					if err != nil {
-						return s3Error(err, bucket)
-					}
-					r := pki.ValidateTruststore(data, pki.ValidateOptions{Now: time.Now()})
-					view.SHA256, view.Certificates, view.EarliestExpiry, view.Errors = s3store.SHA256Hex(data), r.Certificates, r.EarliestExpiry, r.Errors
-				}
-				views = append(views, view)
-			}
-			if format == outputJSON {
-				return writeJSON(c.App.Writer, views)
-			}
-			if len(views) == 0 {
-				fmt.Fprintf(c.App.Writer, "no versions of %s\n", s3store.URI(bucket, key))
-				return nil
-			}
-			t := newTable(c.App.Writer, "VERSION", "LAST MODIFIED", "SIZE", "CERTS", "EARLIEST EXPIRY", "")
-			for _, v := range views {
-				expiry, note := "-", ""
-				if v.EarliestExpiry != nil {
-					expiry = v.EarliestExpiry.Format(time.DateOnly)
-				}
-				if v.IsLatest {
-					note = "latest"
-				}
-				if v.DeleteMarker {
-					note += " (delete marker)"
-				}
-				t.row(v.VersionID, v.LastModified.Format(time.RFC3339), fmt.Sprint(v.Size), fmt.Sprint(v.Certificates), expiry, note)
-			}
-			return t.flush()
-		},
+		Flags:  awsFlags(),
+		Action: truststoreVersions,
 	}
+}
+
+func truststoreVersions(c *cli.Context) error {
+	format, err := startNoArgs(c)
+	if err != nil {
+		return err
+	}
+	bucket, key := c.String(flagBucket), c.String(flagKey)
+	store, _, err := s3Store(c.Context, c)
+	if err != nil {
+		return err
+	}
+	views, err := versionViews(c.Context, store, bucket, key)
+	if err != nil {
+		return s3Error(err, bucket)
+	}
+	if format == outputJSON {
+		return writeJSON(c.App.Writer, views)
+	}
+	if len(views) == 0 {
+		fmt.Fprintf(c.App.Writer, "no versions of %s\n", s3store.URI(bucket, key))
+		return nil
+	}
+	return printVersions(c.App.Writer, views)
+}
+
+// versionViews reads every version and what it holds.
+func versionViews(ctx context.Context, store *s3store.Store, bucket, key string) ([]versionView, error) {
+	versions, err := store.Versions(ctx, bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	views := make([]versionView, 0, len(versions))
+	for _, v := range versions {
+		view := versionView{Version: v}
+		if !v.DeleteMarker {
+			data, _, err := store.Pull(ctx, bucket, key, v.VersionID)
+			if err != nil {
+				return nil, err
+			}
+			r := pki.ValidateTruststore(data, pki.ValidateOptions{Now: time.Now()})
+			view.SHA256, view.Certificates, view.EarliestExpiry, view.Errors = s3store.SHA256Hex(data), r.Certificates, r.EarliestExpiry, r.Errors
+		}
+		views = append(views, view)
+	}
+	return views, nil
+}
+
+func printVersions(w io.Writer, views []versionView) error {
+	t := newTable(w, "VERSION", "LAST MODIFIED", "SIZE", "CERTS", "EARLIEST EXPIRY", "")
+	for _, v := range views {
+		expiry, note := "-", ""
+		if v.EarliestExpiry != nil {
+			expiry = v.EarliestExpiry.Format(time.DateOnly)
+		}
+		if v.IsLatest {
+			note = "latest"
+		}
+		if v.DeleteMarker {
+			note += " (delete marker)"
+		}
+		t.row(v.VersionID, v.LastModified.Format(time.RFC3339), fmt.Sprint(v.Size), fmt.Sprint(v.Certificates), expiry, note)
+	}
+	return t.flush()
 }
 
 func truststorePullCommand() *cli.Command {
@@ -246,42 +283,43 @@ Example:
 			&cli.StringFlag{Name: flagVersion, Usage: "the object version ID (default: the newest)"},
 			&cli.StringFlag{Name: flagOut, Usage: "write to `FILE` instead of standard output"},
 		),
-		Action: func(c *cli.Context) error {
-			format, err := startNoArgs(c)
-			if err != nil {
-				return err
-			}
-			out := c.String(flagOut)
-			if format == outputJSON && out == "" {
-				return usagef("-o json needs --out FILE: the truststore itself would be the output")
-			}
-			if out != "" {
-				if err := checkOutput(c, out); err != nil {
-					return err
-				}
-			}
-			bucket, key := c.String(flagBucket), c.String(flagKey)
-			store, _, err := s3Store(c.Context, c)
-			if err != nil {
-				return err
-			}
-			data, version, err := store.Pull(c.Context, bucket, key, c.String(flagVersion))
-			if err != nil {
-				return s3Error(err, bucket)
-			}
-			if out == "" {
-				_, err := c.App.Writer.Write(data)
-				return err
-			}
-			if err := writeOutput(c, out, data); err != nil {
-				return err
-			}
-			res := map[string]any{"uri": s3store.URI(bucket, key), "version_id": version, "sha256": s3store.SHA256Hex(data), "bytes": len(data), "path": out}
-			if format == outputJSON {
-				return writeJSON(c.App.Writer, res)
-			}
-			fmt.Fprintf(c.App.Writer, "Wrote %s: %s version %s, %d bytes\n", out, s3store.URI(bucket, key), version, len(data))
-			return nil
-		},
+		Action: truststorePull,
 	}
+}
+
+func truststorePull(c *cli.Context) error {
+	format, err := startNoArgs(c)
+	if err != nil {
+		return err
+	}
+	out := c.String(flagOut)
+	if format == outputJSON && out == "" {
+		return usagef("-o json needs --out FILE: the truststore itself would be the output")
+	}
+	if out != "" {
+		if err := checkOutput(c, out); err != nil {
+			return err
+		}
+	}
+	bucket, key := c.String(flagBucket), c.String(flagKey)
+	store, _, err := s3Store(c.Context, c)
+	if err != nil {
+		return err
+	}
+	data, version, err := store.Pull(c.Context, bucket, key, c.String(flagVersion))
+	if err != nil {
+		return s3Error(err, bucket)
+	}
+	if out == "" {
+		_, err := c.App.Writer.Write(data)
+		return err
+	}
+	if err := writeOutput(c, out, data); err != nil {
+		return err
+	}
+	if format == outputJSON {
+		return writeJSON(c.App.Writer, map[string]any{"uri": s3store.URI(bucket, key), "version_id": version, "sha256": s3store.SHA256Hex(data), "bytes": len(data), "path": out})
+	}
+	fmt.Fprintf(c.App.Writer, "Wrote %s: %s version %s, %d bytes\n", out, s3store.URI(bucket, key), version, len(data))
+	return nil
 }

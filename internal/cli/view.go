@@ -2,12 +2,13 @@ package cli
 
 import (
 	"fmt"
-	"github.com/urfave/cli/v2"
 	"io"
 	"math"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/urfave/cli/v2"
 
 	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
