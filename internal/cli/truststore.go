@@ -235,38 +235,40 @@ Example:
 			&cli.BoolFlag{Name: flagStrict, Usage: "exit 1 on warnings too"},
 			&cli.BoolFlag{Name: flagVerifySignatures, Usage: "also check every signature with its issuer's key (issuers are otherwise matched by name and key identifier)"},
 		}, validateFlags()...),
-		Action: func(c *cli.Context) error {
-			format, file, err := startOneArg(c, "FILE")
-			if err != nil {
-				return err
-			}
-			opts, err := validateOptions(c, time.Now())
-			if err != nil {
-				return err
-			}
-			opts.VerifySignatures = c.Bool(flagVerifySignatures)
-			data, err := readTruststoreFile(file)
-			if err != nil {
-				return err
-			}
-			r := pki.ValidateTruststore(data, opts)
-			if format == outputJSON {
-				err = writeJSON(c.App.Writer, struct {
-					File string `json:"file"`
-					*pki.TruststoreReport
-				}{file, r})
-			} else {
-				printReport(c.App.Writer, r, noColor(c))
-			}
-			if err != nil {
-				return err
-			}
-			if r.Errors > 0 || (c.Bool(flagStrict) && r.Warnings > 0) {
-				return silentError{}
-			}
-			return nil
-		},
+		Action: truststoreValidate,
 	}
+}
+
+func truststoreValidate(c *cli.Context) error {
+	format, file, err := startOneArg(c, "FILE")
+	if err != nil {
+		return err
+	}
+	opts, err := validateOptions(c, time.Now())
+	if err != nil {
+		return err
+	}
+	opts.VerifySignatures = c.Bool(flagVerifySignatures)
+	data, err := readTruststoreFile(file)
+	if err != nil {
+		return err
+	}
+	r := pki.ValidateTruststore(data, opts)
+	if format == outputJSON {
+		err = writeJSON(c.App.Writer, struct {
+			File string `json:"file"`
+			*pki.TruststoreReport
+		}{file, r})
+	} else {
+		printReport(c.App.Writer, r, noColor(c))
+	}
+	if err != nil {
+		return err
+	}
+	if r.Errors > 0 || (c.Bool(flagStrict) && r.Warnings > 0) {
+		return silentError{}
+	}
+	return nil
 }
 
 func truststoreVerifyClientCommand() *cli.Command {
@@ -287,59 +289,57 @@ Example:
 			&cli.StringFlag{Name: flagTruststore, Usage: "the truststore `FILE` (default: truststore.pem in the PKI directory)"},
 			&cli.StringFlag{Name: flagAt, Usage: "decide at this `TIME` (RFC 3339 or YYYY-MM-DD) instead of now"},
 		},
-		Action: func(c *cli.Context) error {
-			format, cert, err := startOneArg(c, "CERT")
-			if err != nil {
-				return err
-			}
-			at := time.Now()
-			if v := c.String(flagAt); v != "" {
-				if at, err = parseTime(v); err != nil {
-					return usageError{err}
-				}
-			}
-			client, err := loadClientCert(c, cert)
-			if err != nil {
-				return err
-			}
-			tsPath := c.String(flagTruststore)
-			if tsPath == "" {
-				dir, err := pkiDir(c)
-				if err != nil {
-					return err
-				}
-				tsPath = pki.Layout{Dir: dir}.Truststore()
-			}
-			data, err := readTruststoreFile(tsPath)
-			if err != nil {
-				return err
-			}
-			report := pki.ValidateTruststore(data, pki.ValidateOptions{Now: at})
-			d := pki.VerifyClient(report, client, at)
-			if format == outputJSON {
-				if err := writeJSON(c.App.Writer, d); err != nil {
-					return err
-				}
-			} else {
-				w := c.App.Writer
-				if d.Accept {
-					fmt.Fprintf(w, "accept: API Gateway would accept %s\n", textsafe.Escape(d.Client.Subject))
-				} else {
-					fmt.Fprintf(w, "reject: %s\n  %s\n  fix: %s\n", d.Reason, textsafe.Escape(d.Detail), d.Fix)
-				}
-				for i, l := range d.Chain {
-					where := "client"
-					if i > 0 {
-						where = fmt.Sprintf("truststore #%d", l.Position)
-					}
-					fmt.Fprintf(w, "  %s%s  (%s, until %s)\n", strings.Repeat("  ", i), textsafe.Escape(l.Subject), where, l.NotAfter.Format(time.DateOnly))
-				}
-			}
-			if !d.Accept {
-				return silentError{}
-			}
-			return nil
-		},
+		Action: truststoreVerifyClient,
+	}
+}
+
+func truststoreVerifyClient(c *cli.Context) error {
+	format, cert, err := startOneArg(c, "CERT")
+	if err != nil {
+		return err
+	}
+	at := time.Now()
+	if v := c.String(flagAt); v != "" {
+		if at, err = parseTime(v); err != nil {
+			return usageError{err}
+		}
+	}
+	client, err := loadClientCert(c, cert)
+	if err != nil {
+		return err
+	}
+	tsPath, err := defaultTruststore(c)
+	if err != nil {
+		return err
+	}
+	data, err := readTruststoreFile(tsPath)
+	if err != nil {
+		return err
+	}
+	d := pki.VerifyClient(pki.ValidateTruststore(data, pki.ValidateOptions{Now: at}), client, at)
+	if format == outputJSON {
+		err = writeJSON(c.App.Writer, d)
+	} else {
+		printVerdict(c.App.Writer, d)
+	}
+	if err == nil && !d.Accept {
+		return silentError{}
+	}
+	return err
+}
+
+func printVerdict(w io.Writer, d *pki.ClientDecision) {
+	if d.Accept {
+		fmt.Fprintf(w, "accept: API Gateway would accept %s\n", textsafe.Escape(d.Client.Subject))
+	} else {
+		fmt.Fprintf(w, "reject: %s\n  %s\n  fix: %s\n", d.Reason, textsafe.Escape(d.Detail), d.Fix)
+	}
+	for i, l := range d.Chain {
+		where := "client"
+		if i > 0 {
+			where = fmt.Sprintf("truststore #%d", l.Position)
+		}
+		fmt.Fprintf(w, "  %s%s  (%s, until %s)\n", strings.Repeat("  ", i), textsafe.Escape(l.Subject), where, l.NotAfter.Format(time.DateOnly))
 	}
 }
 
@@ -389,41 +389,43 @@ truststore validate to judge it.
 
 Example:
    apimtls truststore inspect truststore.pem`,
-		Action: func(c *cli.Context) error {
-			format, file, err := startOneArg(c, "FILE")
-			if err != nil {
-				return err
-			}
-			data, err := readTruststoreFile(file)
-			if err != nil {
-				return err
-			}
-			r := pki.ValidateTruststore(data, pki.ValidateOptions{Now: time.Now()})
-			nodes := inspectNodes(r)
-			unread := r.ReadingFindings()
-			if format == outputJSON {
-				err = writeJSON(c.App.Writer, nodes)
-			} else if len(nodes) > 0 {
-				printInspectTree(c.App.Writer, r)
-			}
-			if err != nil {
-				return err
-			}
-			if len(unread) > 0 {
-				// What inspect cannot show as a certificate (a private key,
-				// a malformed block) is never passed over in silence.
-				if format == outputText {
-					printFindings(c.App.Writer, unread, noColor(c))
-				}
-				return withHint(fmt.Errorf("%s holds what is not a readable certificate (%s)", c.Args().First(), plural.Count(len(unread), "finding")),
-					"see every finding with: apimtls truststore validate "+c.Args().First())
-			}
-			if len(nodes) == 0 {
-				return withHint(errors.New("no certificate found"), "truststore validate explains why")
-			}
-			return nil
-		},
+		Action: truststoreInspect,
 	}
+}
+
+func truststoreInspect(c *cli.Context) error {
+	format, file, err := startOneArg(c, "FILE")
+	if err != nil {
+		return err
+	}
+	data, err := readTruststoreFile(file)
+	if err != nil {
+		return err
+	}
+	r := pki.ValidateTruststore(data, pki.ValidateOptions{Now: time.Now()})
+	nodes := inspectNodes(r)
+	unread := r.ReadingFindings()
+	if format == outputJSON {
+		err = writeJSON(c.App.Writer, nodes)
+	} else if len(nodes) > 0 {
+		printInspectTree(c.App.Writer, r)
+	}
+	if err != nil {
+		return err
+	}
+	if len(unread) > 0 {
+		// What inspect cannot show as a certificate (a private key,
+		// a malformed block) is never passed over in silence.
+		if format == outputText {
+			printFindings(c.App.Writer, unread, noColor(c))
+		}
+		return withHint(fmt.Errorf("%s holds what is not a readable certificate (%s)", c.Args().First(), plural.Count(len(unread), "finding")),
+			"see every finding with: apimtls truststore validate "+c.Args().First())
+	}
+	if len(nodes) == 0 {
+		return withHint(errors.New("no certificate found"), "truststore validate explains why")
+	}
+	return nil
 }
 
 type inspectNode struct {
