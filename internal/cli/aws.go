@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -109,6 +110,13 @@ func s3From(cfg aws.Config, c *cli.Context) (*s3store.Store, string) {
 	})
 	return &s3store.Store{API: client, Region: cfg.Region}, endpoint
 }
+
+// noCredentials recognises the SDK finding no credentials at all.
+func noCredentials(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "get credentials:")
+}
+
+const credentialsHint = "no AWS credentials were found: set AWS_PROFILE (aws sso login / aws configure), or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY"
 
 // sdkAttempts is how many times the SDK tries a control-plane read.
 const sdkAttempts = 6

@@ -52,6 +52,8 @@ func apiType(c *cli.Context) (apigw.APIType, error) {
 // domainError adds the fix to the errors users meet with API Gateway.
 func domainError(err error) error {
 	switch {
+	case noCredentials(err):
+		return withHint(err, credentialsHint)
 	case errors.Is(err, apigw.ErrAccessDenied):
 		return withHint(err, "the caller needs apigateway:GET and apigateway:PATCH on the domain (docs/aws.md has an example policy)")
 	case errors.Is(err, apigw.ErrThrottled):

@@ -69,7 +69,11 @@ type revokeView struct {
 }
 
 func revoke(c *cli.Context, kind pki.Kind) error {
-	format, ref, err := startOneArg(c, "NAME")
+	name := "NAME|SERIAL"
+	if kind.IsCA() {
+		name = "NAME"
+	}
+	format, ref, err := startOneArg(c, name)
 	if err != nil {
 		return err
 	}

@@ -40,6 +40,8 @@ func awsFlags() []cli.Flag {
 // s3Error adds the fix to the errors users meet with S3.
 func s3Error(err error, bucket string) error {
 	switch {
+	case noCredentials(err):
+		return withHint(err, credentialsHint)
 	case errors.Is(err, s3store.ErrVersioningOff), errors.Is(err, s3store.ErrVersionSuspended):
 		return withHint(err, "turn it on: rerun with --enable-versioning, or aws s3api put-bucket-versioning --bucket "+bucket+" --versioning-configuration Status=Enabled")
 	case errors.Is(err, s3store.ErrNoSuchBucket):
