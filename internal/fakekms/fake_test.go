@@ -226,4 +226,3 @@ func TestSignaturesVerify(t *testing.T) {
 		}
 	}
 }
-
