@@ -53,7 +53,7 @@ type Record struct {
 	KeyEncrypted bool      `json:"key_encrypted,omitempty"`
 	// KMSKeyARN is set for a CA whose key lives in AWS KMS (no key.pem).
 	KMSKeyARN string `json:"kms_key_arn,omitempty"`
-	FromCSR      bool      `json:"from_csr,omitempty"`
+	FromCSR   bool   `json:"from_csr,omitempty"`
 	// RevokedAt and RevocationReason are set by a revocation; the record
 	// and its files stay.
 	RevokedAt        *time.Time `json:"revoked_at,omitempty"`

@@ -175,7 +175,8 @@ func (f *Fake) SetEnabled(ref string, enabled bool) error {
 }
 
 // Calls returns how many times operation ("Sign"...) was called, refused
-// calls included.
+// calls included; "Sign/RAW" and "Sign/DIGEST" count the signatures made
+// with each message type.
 func (f *Fake) Calls(op string) int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -639,6 +640,7 @@ func (f *Fake) sign(in signInput) (any, error) {
 	if in.DryRun {
 		return nil, &apiError{412, "DryRunOperationException", "The request would have succeeded, but the DryRun option is set."}
 	}
+	f.calls["Sign/"+mt]++ // what Calls("Sign/RAW") and Calls("Sign/DIGEST") count
 	var opts crypto.SignerOpts = h
 	if strings.HasPrefix(in.SigningAlgorithm, "RSASSA_PSS_") {
 		opts = &rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: h}
