@@ -3,7 +3,9 @@ package pki
 import (
 	"context"
 	"crypto"
+	"crypto/ecdsa"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/x509"
 	"fmt"
 	"os"
@@ -252,5 +254,63 @@ func BenchmarkSignCertificate(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestKMSSignerDigest: Sign (a digest computed by the caller, DIGEST) with
+// every padding and hash KMS offers for the key, verified with the key from
+// GetPublicKey; what the key cannot do is refused before any request.
+func TestKMSSignerDigest(t *testing.T) {
+	s, f, _ := kmsStore(t)
+	for _, c := range []struct {
+		spec string
+		opts []crypto.SignerOpts
+		bad  []crypto.SignerOpts
+	}{
+		{"ECC_NIST_P256", []crypto.SignerOpts{crypto.SHA256}, []crypto.SignerOpts{crypto.SHA384, crypto.SHA512, crypto.SHA1}},
+		{"ECC_NIST_P384", []crypto.SignerOpts{crypto.SHA384}, []crypto.SignerOpts{crypto.SHA256}},
+		{"RSA_2048", []crypto.SignerOpts{crypto.SHA256, crypto.SHA384, crypto.SHA512,
+			&rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthEqualsHash, Hash: crypto.SHA256},
+			&rsa.PSSOptions{SaltLength: 64, Hash: crypto.SHA512}},
+			[]crypto.SignerOpts{&rsa.PSSOptions{SaltLength: rsa.PSSSaltLengthAuto, Hash: crypto.SHA256}, crypto.SHA1}},
+	} {
+		k, err := createKMSKey(s.KMS, "d-"+strings.ToLower(c.spec), c.spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range c.opts {
+			h := o.HashFunc().New()
+			h.Write([]byte("message"))
+			digest := h.Sum(nil)
+			sig, err := k.Sign(rand.Reader, digest, o)
+			if err != nil {
+				t.Fatalf("%s %v: %v", c.spec, o, err)
+			}
+			var verr error
+			switch pub := k.Public().(type) {
+			case *ecdsa.PublicKey:
+				if !ecdsa.VerifyASN1(pub, digest, sig) {
+					verr = fmt.Errorf("bad ECDSA signature")
+				}
+			case *rsa.PublicKey:
+				if pss, ok := o.(*rsa.PSSOptions); ok {
+					verr = rsa.VerifyPSS(pub, o.HashFunc(), digest, sig, &rsa.PSSOptions{SaltLength: pss.HashFunc().Size()})
+				} else {
+					verr = rsa.VerifyPKCS1v15(pub, o.HashFunc(), digest, sig)
+				}
+			}
+			if verr != nil {
+				t.Fatalf("%s %v: %v", c.spec, o, verr)
+			}
+		}
+		before := f.Calls("Sign")
+		for _, o := range c.bad {
+			if _, err := k.Sign(rand.Reader, make([]byte, max(o.HashFunc().Size(), 20)), o); err == nil {
+				t.Fatalf("%s signed with %v", c.spec, o)
+			}
+		}
+		if f.Calls("Sign") != before {
+			t.Fatalf("%s: a refused algorithm reached KMS", c.spec)
+		}
 	}
 }

@@ -240,6 +240,8 @@ func pkiError(err error, name string) error {
 		return withHint(err, "ask for fewer --days, or leave --days out to end with the issuer")
 	case errors.Is(err, pki.ErrShortPassphrase):
 		return withHint(err, "choose a longer passphrase")
+	case kmsDenied(err):
+		return withHint(err, "the AWS identity needs kms:Sign, kms:GetPublicKey and kms:DescribeKey on the CA's KMS key (docs/team.md); check it with: aws sts get-caller-identity")
 	}
 	return err
 }

@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
+	"github.com/aws/smithy-go"
 	"github.com/urfave/cli/v2"
 
 	"github.com/apimtls/apimtls/pki"
@@ -89,6 +91,12 @@ func kmsConfig(c *cli.Context) pki.KMSConfig {
 			fmt.Fprintf(c.App.ErrWriter, "note: KMS request quota reached (ThrottlingException); signing again in %s (retry %d)\n", wait.Round(time.Millisecond), attempt)
 		},
 	}
+}
+
+// kmsDenied tells a KMS AccessDeniedException, which deserves a hint.
+func kmsDenied(err error) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == "AccessDeniedException"
 }
 
 // keyLocationText is how ca show and ca list name where a CA key lives.
