@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -149,8 +150,9 @@ func TestQuota(t *testing.T) {
 	f := New().Start()
 	defer f.Close()
 	f.Quota = Quota{ECC: 3}
-	now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	f.Now = func() time.Time { return now } // one window, whatever the machine's speed
+	var now atomic.Int64 // the handler reads it on the server's goroutine
+	now.Store(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC).Unix())
+	f.Now = func() time.Time { return time.Unix(now.Load(), 0) } // one window, whatever the machine's speed
 	c := f.Client()
 	key := newKey(t, c, types.KeySpecEccNistP256)
 	var throttled int
@@ -165,7 +167,7 @@ func TestQuota(t *testing.T) {
 	if throttled != 2 {
 		t.Fatalf("%d of 5 throttled with a quota of 3 per second, want 2", throttled)
 	}
-	now = now.Add(time.Second) // the next second has room again
+	now.Add(1) // the next second has room again
 	if _, err := c.Sign(context.Background(), &kms.SignInput{KeyId: aws.String(key), Message: []byte("m"), SigningAlgorithm: "ECDSA_SHA_256"}); err != nil {
 		t.Fatalf("a new second: %v", err)
 	}
