@@ -44,6 +44,9 @@ type CAParams struct {
 	Passphrase []byte
 	// ParentPassphrase opens the parent's key if it is encrypted.
 	ParentPassphrase PassphraseFunc
+	// KMS, when set, puts the CA's key in AWS KMS instead of key.pem;
+	// KeyType and Passphrase are then unused.
+	KMS *KMSKey
 }
 
 // Issued is the outcome of creating a certificate.
@@ -60,6 +63,9 @@ type Issued struct {
 func (s *Store) CreateCA(p CAParams) (*Issued, error) {
 	if err := CheckName(p.Name); err != nil {
 		return nil, err
+	}
+	if p.KMS != nil && len(p.Passphrase) > 0 {
+		return nil, errors.New("a CA key in KMS is not encrypted with a passphrase: KMS keeps it")
 	}
 	if len(p.Passphrase) > 0 && len(p.Passphrase) < minPassphraseLen {
 		return nil, ErrShortPassphrase
@@ -99,7 +105,7 @@ func (s *Store) CreateCA(p CAParams) (*Issued, error) {
 			return nil, fmt.Errorf("CA %q is %s and cannot issue", p.Parent, st)
 		}
 	}
-	key, err := GenerateKey(s.Rand, p.KeyType)
+	key, kmsKey, err := s.newCAKey(p)
 	if err != nil {
 		return nil, err
 	}
@@ -134,7 +140,12 @@ func (s *Store) CreateCA(p CAParams) (*Issued, error) {
 		}
 		rec.Dir = filepath.ToSlash(filepath.Join(caDir, p.Name))
 		rec.KeyEncrypted = len(p.Passphrase) > 0
-		err = s.commitWithKey(rec, cert, key, p.Passphrase, nil)
+		if kmsKey != nil {
+			rec.KMSKeyARN = kmsKey.ARN()
+			err = s.commitWithKey(rec, cert, nil, nil, []stagedFile{{kmsFile, encodeKMSFile(kmsKey), publicMode}})
+		} else {
+			err = s.commitWithKey(rec, cert, key, p.Passphrase, nil)
+		}
 		if errors.Is(err, errSerialInUse) && attempt < 3 {
 			continue
 		}
@@ -171,4 +182,31 @@ func checkDays(days int) error {
 		return fmt.Errorf("a validity of %d days is out of range: use 1 to %d", days, MaxDays)
 	}
 	return nil
+}
+
+// newCAKey makes the new CA's key: a local key, or a KMS key created for it
+// or named by the user (then checked: SIGN_VERIFY, a supported spec,
+// enabled). The KMS signer is returned twice, as the key and as itself.
+func (s *Store) newCAKey(p CAParams) (crypto.Signer, *KMSSigner, error) {
+	if p.KMS == nil {
+		key, err := GenerateKey(s.Rand, p.KeyType)
+		return key, nil, err
+	}
+	var (
+		k   *KMSSigner
+		err error
+	)
+	if p.KMS.KeyID != "" {
+		k, err = OpenKMSSigner(s.KMS, p.KMS.KeyID)
+	} else {
+		spec, perr := ParseKMSKeySpec(p.KMS.Spec)
+		if perr != nil {
+			return nil, nil, perr
+		}
+		k, err = createKMSKey(s.KMS, p.Name, spec)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	return k, k, nil
 }

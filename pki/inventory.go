@@ -51,7 +51,9 @@ type Record struct {
 	SANs         []string  `json:"sans,omitempty"`
 	Status       string    `json:"status"`
 	KeyEncrypted bool      `json:"key_encrypted,omitempty"`
-	FromCSR      bool      `json:"from_csr,omitempty"`
+	// KMSKeyARN is set for a CA whose key lives in AWS KMS (no key.pem).
+	KMSKeyARN string `json:"kms_key_arn,omitempty"`
+	FromCSR   bool   `json:"from_csr,omitempty"`
 	// RevokedAt and RevocationReason are set by a revocation; the record
 	// and its files stay.
 	RevokedAt        *time.Time `json:"revoked_at,omitempty"`

@@ -145,6 +145,9 @@ func recordsFromFiles(l Layout) ([]*Record, []string, error) {
 			key, err := os.ReadFile(filepath.Join(d, keyFile))
 			rec.KeyEncrypted = err == nil && bytes.Contains(key, []byte("-----BEGIN "+blockEncryptedKey))
 			rec.FromCSR = kind == KindClient && errors.Is(err, os.ErrNotExist)
+			if err := readKMSFile(d, rec); err != nil {
+				notes = append(notes, err.Error()+": the CA's key location is unknown; restore the file")
+			}
 			if err := readRevocation(d, rec); err != nil {
 				notes = append(notes, err.Error()+": kept the certificate as not revoked; revoke it again")
 			}

@@ -101,6 +101,8 @@ type Store struct {
 	// Warn receives advice that does not stop the command, such as a key
 	// file readable by others.
 	Warn func(string)
+	// KMS reaches AWS KMS for CAs whose key lives there.
+	KMS KMSConfig
 
 	db       *bolt.DB
 	readOnly bool
@@ -410,6 +412,10 @@ func (s *Store) loadIssuer(name string, passphrase PassphraseFunc) (Issuer, *Rec
 	cert, err := s.Certificate(rec)
 	if err != nil {
 		return Issuer{}, nil, err
+	}
+	if rec.KMSKeyARN != "" {
+		issuer, err := s.loadKMSIssuer(rec, cert)
+		return issuer, rec, err
 	}
 	keyPath := filepath.Join(s.Dir, rec.Dir, keyFile)
 	if loose, mode := LoosePermissions(keyPath); loose {

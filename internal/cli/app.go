@@ -339,6 +339,7 @@ func openStore(c *cli.Context, write bool) (*pki.Store, error) {
 		return nil, inventoryHint(err)
 	}
 	s.Warn = func(msg string) { printWarning(c.App.ErrWriter, msg, noColor(c)) }
+	s.KMS = kmsConfig(c)
 	return s, nil
 }
 

@@ -62,8 +62,9 @@ that API Gateway's limit of four CA levels allows.
 
 Example:
    apimtls ca init --cn "Example Corp Root CA" --org "Example Corp"
-   apimtls ca init --key-type rsa-4096 --encrypt --passphrase-file ./root.pass`,
-		Flags: []cli.Flag{
+   apimtls ca init --key-type rsa-4096 --encrypt --passphrase-file ./root.pass
+   apimtls ca init --kms --kms-key-spec ECC_NIST_P384     (key in AWS KMS, alias alias/apimtls/root)`,
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: flagName, Value: pki.DefaultRootName, Usage: "name of the CA in the PKI directory"},
 			&cli.StringFlag{Name: flagCN, Value: "apimtls Root CA", Usage: "subject common name"},
 			&cli.StringFlag{Name: flagOrg, Usage: "subject organization"},
@@ -72,7 +73,7 @@ Example:
 			maxPathLenFlag("pathLen constraint, 0 to 3", "3"),
 			&cli.BoolFlag{Name: flagEncrypt, Usage: "encrypt the CA key (PKCS #8, AES-256, PBKDF2)"},
 			&cli.StringFlag{Name: flagPassphraseFile, Usage: "with --encrypt: read the new passphrase from `FILE` (else " + envCAPassphrase + ", else a prompt)"},
-		},
+		}, kmsFlags()...),
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
 				return err
@@ -92,8 +93,10 @@ runs past the parent's. apimtls refuses a fifth CA level, since API Gateway
 rejects clients issued that deep, and any pathLen the parent does not allow.
 
 Example:
-   apimtls ca intermediate issuing --parent root --cn "Example Issuing CA"`,
-		Flags: []cli.Flag{
+   apimtls ca intermediate issuing --parent root --cn "Example Issuing CA"
+   apimtls ca intermediate issuing --parent root --kms     (an offline root signs a KMS-held issuing CA)
+   apimtls ca intermediate issuing --parent root --kms-key-id alias/team/issuing`,
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: flagParent, Required: true, Usage: "the CA that signs this one"},
 			&cli.StringFlag{Name: flagCN, Usage: "subject common name (default: NAME)"},
 			&cli.StringFlag{Name: flagOrg, Usage: "subject organization"},
@@ -103,7 +106,7 @@ Example:
 			&cli.BoolFlag{Name: flagEncrypt, Usage: "encrypt the new CA key"},
 			passphraseFileFlag(),
 			&cli.StringFlag{Name: flagNewPassphraseFile, Usage: "with --encrypt: the new key's passphrase from `FILE` (default: the parent's source)"},
-		},
+		}, kmsFlags()...),
 		Action: func(c *cli.Context) error {
 			name, err := oneArg(c, "NAME")
 			if err != nil {
@@ -140,6 +143,9 @@ func createCA(c *cli.Context, name string) error {
 	}
 	if err := pki.CheckName(p.Name); err != nil {
 		return usageError{err}
+	}
+	if p.KMS, err = kmsKeyFlags(c); err != nil {
+		return err
 	}
 	if err := pki.CheckSubject(subjectFlags(c)); err != nil {
 		return usagef("--%s/--%s: %v", flagCN, flagOrg, err)
@@ -185,7 +191,9 @@ func createCA(c *cli.Context, name string) error {
 		return err
 	}
 	defer s.Close()
-	slowKeyNotice(c, format, p.KeyType)
+	if p.KMS == nil {
+		slowKeyNotice(c, format, p.KeyType)
+	}
 	issued, err := s.CreateCA(p)
 	if err != nil {
 		return pkiError(err, p.Name)
@@ -232,6 +240,8 @@ func pkiError(err error, name string) error {
 		return withHint(err, "ask for fewer --days, or leave --days out to end with the issuer")
 	case errors.Is(err, pki.ErrShortPassphrase):
 		return withHint(err, "choose a longer passphrase")
+	case kmsDenied(err):
+		return withHint(err, "the AWS identity needs kms:Sign, kms:GetPublicKey and kms:DescribeKey on the CA's KMS key (docs/team.md); check it with: aws sts get-caller-identity")
 	}
 	return err
 }
@@ -291,10 +301,10 @@ func printTree(w io.Writer, cas []*pki.Record, now time.Time) error {
 	for _, r := range cas {
 		children[r.IssuerSerial] = append(children[r.IssuerSerial], r)
 	}
-	t := newTable(w, "CA", "KEY", "NOT AFTER", "STATUS", "SHA-256", "SUBJECT")
+	t := newTable(w, "CA", "KEY", "NOT AFTER", "STATUS", "SHA-256", "KEY IN", "SUBJECT")
 	var walk func(r *pki.Record, prefix, branch string)
 	walk = func(r *pki.Record, prefix, branch string) {
-		t.row(prefix+branch+r.Name, string(r.KeyType), r.NotAfter.Format(time.DateOnly), r.StatusAt(now), r.SHA256[:16]+"…", textsafe.Escape(r.Subject))
+		t.row(prefix+branch+r.Name, string(r.KeyType), r.NotAfter.Format(time.DateOnly), r.StatusAt(now), r.SHA256[:16]+"…", keyLocationText(r.KeyLocation()), textsafe.Escape(r.Subject))
 		kids := children[r.Serial]
 		next := prefix
 		switch branch {

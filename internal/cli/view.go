@@ -35,8 +35,10 @@ type certView struct {
 	Reason       pki.Reason  `json:"revocation_reason,omitempty"`
 	SANs         []string    `json:"sans,omitempty"`
 	FromCSR      bool        `json:"from_csr,omitempty"`
-	Files        []string    `json:"files"`
-	Notes        []string    `json:"notes,omitempty"`
+	// KeyLocation says where a CA's key lives; CAs only.
+	KeyLocation *pki.KeyRef `json:"key_location,omitempty"`
+	Files       []string    `json:"files"`
+	Notes       []string    `json:"notes,omitempty"`
 }
 
 func viewOf(dir string, r *pki.Record, now time.Time) certView {
@@ -45,6 +47,10 @@ func viewOf(dir string, r *pki.Record, now time.Time) certView {
 		Serial: r.Serial, KeyType: r.KeyType, KeyEncrypted: r.KeyEncrypted, Level: r.Level, PathLen: r.PathLen,
 		NotBefore: r.NotBefore, NotAfter: r.NotAfter, SHA256: r.SHA256, Status: r.StatusAt(now),
 		SANs: r.SANs, FromCSR: r.FromCSR, Files: []string{}, RevokedAt: r.RevokedAt, Reason: r.RevocationReason,
+	}
+	if r.Kind.IsCA() {
+		loc := r.KeyLocation()
+		v.KeyLocation = &loc
 	}
 	for _, f := range r.Files {
 		v.Files = append(v.Files, filepath.Join(dir, filepath.FromSlash(f)))
@@ -76,6 +82,9 @@ func printDetails(w io.Writer, v certView, now time.Time) error {
 		key += ", key held by the requester (signed from a CSR)"
 	}
 	t.row("  key", key)
+	if v.KeyLocation != nil {
+		t.row("  key in", keyLocationText(*v.KeyLocation))
+	}
 	if v.PathLen != nil {
 		t.row("  path len", pathLenText(*v.PathLen))
 	}

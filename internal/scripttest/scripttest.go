@@ -43,6 +43,7 @@ func Run(t *testing.T, dir string) {
 	if minio != nil {
 		fake = startFake(t, minio)
 	}
+	kmsFake := startKMS(t)
 	testscript.Run(t, testscript.Params{
 		Dir:                 dir,
 		RequireExplicitExec: true,
@@ -63,6 +64,7 @@ func Run(t *testing.T, dir string) {
 				}
 				env.Setenv("AWS_ENDPOINT_URL_S3", minio.Endpoint)
 			}
+			setKMSEnv(env, kmsFake)
 			for _, tool := range []string{"openssl"} {
 				if _, err := exec.LookPath(tool); err != nil && os.Getenv("CI") == "true" {
 					return fmt.Errorf("%s is not installed; CI must install it", tool)
@@ -82,6 +84,7 @@ func Run(t *testing.T, dir string) {
 			"json":     cmdJSON,
 			"waitfile": cmdWaitFile,
 			"fake":     func(ts *testscript.TestScript, neg bool, args []string) { cmdFake(ts, neg, args, fake) },
+			"kms":      func(ts *testscript.TestScript, neg bool, args []string) { cmdKMS(ts, neg, args, kmsFake) },
 			"jsonenv": func(ts *testscript.TestScript, neg bool, args []string) {
 				if len(args) != 2 {
 					ts.Fatalf("usage: jsonenv VAR PATH")
