@@ -185,7 +185,9 @@ func TestAuthorizers(t *testing.T) {
 		return err
 	}
 	wantErr(t, req(func(in *apigatewayv2.CreateAuthorizerInput) { in.AuthorizerUri = fn.FunctionArn }), "BadRequestException", "Invalid Authorizer URI")
-	wantErr(t, req(func(in *apigatewayv2.CreateAuthorizerInput) { in.AuthorizerUri = aws.String(strings.Replace(uri, ":auth/", ":gone/", 1)) }), "BadRequestException", "does not exist")
+	wantErr(t, req(func(in *apigatewayv2.CreateAuthorizerInput) {
+		in.AuthorizerUri = aws.String(strings.Replace(uri, ":auth/", ":gone/", 1))
+	}), "BadRequestException", "does not exist")
 	wantErr(t, req(func(in *apigatewayv2.CreateAuthorizerInput) { in.AuthorizerPayloadFormatVersion = nil }), "BadRequestException", "must be 1.0 or 2.0")
 	wantErr(t, req(func(in *apigatewayv2.CreateAuthorizerInput) { in.AuthorizerPayloadFormatVersion = aws.String("1.0") }), "BadRequestException", "only supported with authorizerPayloadFormatVersion 2.0")
 	wantErr(t, req(func(in *apigatewayv2.CreateAuthorizerInput) { in.AuthorizerResultTtlInSeconds = aws.Int32(60) }), "BadRequestException", "Identity source is required when caching is enabled")
