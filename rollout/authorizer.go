@@ -565,7 +565,11 @@ func (p *planner) function() {
 	name, env, arch := p.in.FunctionName, Env(p.in), lambdaArch(p.in.Arch)
 	fn := p.o.fn
 	if fn == nil {
-		p.functionArn = fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", p.in.Region, accountOf(p.roleArn), name)
+		account := accountOf(p.roleArn)
+		if account == "" {
+			account = "ACCOUNT" // known once the role exists
+		}
+		p.functionArn = fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", p.in.Region, account, name)
 		p.add("create function", name, fmt.Sprintf("%s on %s, environment %s", Runtime, arch, envText(env)), func(ctx context.Context) error {
 			var out *lambda.CreateFunctionOutput
 			err := p.r.retryRole(ctx, func() error {
@@ -665,7 +669,7 @@ func (p *planner) authorizer() {
 		p.add("update authorizer", AuthorizerName, authorizerDetail(want), func(ctx context.Context) error {
 			want := p.r.wantAuthorizer(p.o.t, p.functionArn, p.in.CacheTTL)
 			want.ID = a.ID
-			_, err := p.r.API.PutAuthorizer(ctx, p.in.APIID, p.o.t, want, p.r.events().Wait)
+			_, err := p.r.API.PutAuthorizer(ctx, p.in.APIID, p.o.t, want, p.r.controlWait)
 			return err
 		})
 		p.res.AuthorizerID = a.ID
@@ -673,7 +677,7 @@ func (p *planner) authorizer() {
 	}
 	p.authID = "(new)"
 	p.add("create authorizer", AuthorizerName, authorizerDetail(want), func(ctx context.Context) error {
-		id, err := p.r.API.PutAuthorizer(ctx, p.in.APIID, p.o.t, p.r.wantAuthorizer(p.o.t, p.functionArn, p.in.CacheTTL), p.r.events().Wait)
+		id, err := p.r.API.PutAuthorizer(ctx, p.in.APIID, p.o.t, p.r.wantAuthorizer(p.o.t, p.functionArn, p.in.CacheTTL), p.r.controlWait)
 		p.authID, p.res.AuthorizerID = id, id
 		return err
 	})
@@ -707,7 +711,7 @@ func (p *planner) attach(selected map[string]bool) {
 			final.AuthorizationType, final.AuthorizerID = "CUSTOM", p.authID
 			rt := rt
 			p.add("attach authorizer to", rt.Key, "", func(ctx context.Context) error {
-				return p.r.API.SetRouteAuth(ctx, p.in.APIID, p.o.t, rt, p.authID, p.r.events().Wait)
+				return p.r.API.SetRouteAuth(ctx, p.in.APIID, p.o.t, rt, p.authID, p.r.controlWait)
 			})
 		}
 		p.finalRoutes = append(p.finalRoutes, final)
@@ -737,7 +741,7 @@ func (p *planner) deploy() {
 			if err != nil {
 				return err
 			}
-			return p.r.API.Deploy(ctx, p.in.APIID, p.o.t, stage, marker(routes), p.r.events().Wait)
+			return p.r.API.Deploy(ctx, p.in.APIID, p.o.t, stage, marker(routes), p.r.controlWait)
 		})
 	}
 }
@@ -804,7 +808,7 @@ func (r *Rollout) waitFunction(ctx context.Context, name string) error {
 		if !r.clock().Now().Before(deadline) {
 			return fmt.Errorf("function %s still %s/%s after 5 minutes", name, c.State, c.LastUpdateStatus)
 		}
-		r.events().Wait(apigw.Wait{Reason: "function " + string(c.State) + ", update " + string(c.LastUpdateStatus), For: time.Second})
+		r.events().Wait(apigw.Wait{Reason: "function not ready", Err: fmt.Errorf("function %s is %s, last update %s", name, c.State, c.LastUpdateStatus), For: time.Second})
 		if err := r.clock().Sleep(ctx, time.Second); err != nil {
 			return err
 		}
@@ -906,7 +910,7 @@ func (r *Rollout) RemoveAuthorizer(ctx context.Context, in RemoveInput) (*Author
 			final.AuthorizationType, final.AuthorizerID = "NONE", ""
 			rt := rt
 			p.add("detach authorizer from", rt.Key, "", func(ctx context.Context) error {
-				return r.API.SetRouteAuth(ctx, in.APIID, t, rt, "", r.events().Wait)
+				return r.API.SetRouteAuth(ctx, in.APIID, t, rt, "", r.controlWait)
 			})
 		}
 		p.finalRoutes = append(p.finalRoutes, final)
@@ -916,7 +920,7 @@ func (r *Rollout) RemoveAuthorizer(ctx context.Context, in RemoveInput) (*Author
 	}
 	if authID != "" {
 		p.add("delete authorizer", AuthorizerName, authID, func(ctx context.Context) error {
-			return r.API.DeleteAuthorizer(ctx, in.APIID, t, authID, r.events().Wait)
+			return r.API.DeleteAuthorizer(ctx, in.APIID, t, authID, r.controlWait)
 		})
 	}
 	if o.fn != nil {
@@ -997,4 +1001,14 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// controlWait tells the waits of authorizer and route changes, except the
+// sub-second pacing between them (10 requests per second), which would
+// print a line per route.
+func (r *Rollout) controlWait(w apigw.Wait) {
+	if w.Reason == "pacing" && w.For < time.Second {
+		return
+	}
+	r.events().Wait(w)
 }
