@@ -35,7 +35,10 @@ func withLambda(c *cli.Context, r *rollout.Rollout) (string, error) {
 	if ep := c.String(flagEndpointURL); ep != "" {
 		base = aws.String(ep)
 	}
-	r.Lambda = lambda.NewFromConfig(cfg, func(o *lambda.Options) { o.BaseEndpoint = orBase(o.BaseEndpoint, base); o.RetryMaxAttempts = sdkAttempts })
+	r.Lambda = lambda.NewFromConfig(cfg, func(o *lambda.Options) {
+		o.BaseEndpoint = orBase(o.BaseEndpoint, base)
+		o.RetryMaxAttempts = sdkAttempts
+	})
 	r.IAM = iam.NewFromConfig(cfg, func(o *iam.Options) { o.BaseEndpoint = orBase(o.BaseEndpoint, base); o.RetryMaxAttempts = sdkAttempts })
 	return cfg.Region, nil
 }
