@@ -45,10 +45,13 @@ type Quotas struct {
 	DomainWrite time.Duration
 	// Deployment is the interval between CreateDeployment calls.
 	Deployment time.Duration
+	// Control is the interval between other changes (authorizers, routes,
+	// methods): the account's 10 requests per second.
+	Control time.Duration
 }
 
 // AWSQuotas are the limits AWS documents.
-var AWSQuotas = Quotas{DomainWrite: 30 * time.Second, Deployment: 5 * time.Second}
+var AWSQuotas = Quotas{DomainWrite: 30 * time.Second, Deployment: 5 * time.Second, Control: 100 * time.Millisecond}
 
 // Backoff is how long to wait before retry n (from 0) when AWS gives no
 // Retry-After, and how many retries to make.
@@ -88,6 +91,7 @@ type kind int
 const (
 	domainWrite kind = iota
 	deployment
+	control
 )
 
 // pacer remembers when this process last made each kind of quota-bound
@@ -109,8 +113,11 @@ func (c *Client) interval(k kind) time.Duration {
 	if q == nil {
 		q = &AWSQuotas
 	}
-	if k == domainWrite {
+	switch k {
+	case domainWrite:
 		return q.DomainWrite
+	case control:
+		return q.Control
 	}
 	return q.Deployment
 }

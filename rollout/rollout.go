@@ -49,6 +49,9 @@ type Rollout struct {
 	Objects  Objects
 	Validate Validator
 	Events   Events
+	// Lambda and IAM deploy the revocation authorizer (authorizer.go).
+	Lambda LambdaAPI
+	IAM    IAMAPI
 }
 
 func (r *Rollout) events() Events {

@@ -44,7 +44,7 @@ Example:
 				&cli.StringFlag{Name: flagOut, Value: "authorizer.zip", Usage: "the zip to write (replaced atomically)"},
 			},
 			Action: authorizerPackage,
-		}},
+		}, authorizerDeployCommand(), authorizerStatusCommand(), authorizerRemoveCommand()},
 	}
 }
 

@@ -134,10 +134,17 @@ type Request struct {
 	Query  string
 	Body   string
 	Caller string // access key ID from the SigV4 Authorization header
+	// Action is the IAM query action (IAM calls are all POST /).
+	Action string
 }
 
 // Mutating reports whether the request changes anything.
-func (r Request) Mutating() bool { return r.Method != http.MethodGet }
+func (r Request) Mutating() bool {
+	if r.Action != "" {
+		return !strings.HasPrefix(r.Action, "Get") && !strings.HasPrefix(r.Action, "List")
+	}
+	return r.Method != http.MethodGet
+}
 
 // Routing modes of a custom domain name (apigatewayv2 spelling; the
 // apigateway view spells API_MAPPING as BASE_PATH_MAPPING). AWS: "Set the
@@ -187,6 +194,9 @@ type RoutingRule struct {
 type Deployment struct {
 	ID, Stage, Description string
 	Created                time.Time
+	// Auth is the authorization of every route or method the deployment
+	// serves (see Route).
+	Auth map[string]string
 }
 
 // API is an HTTP API or a REST API.
@@ -206,8 +216,11 @@ type API struct {
 	// EndpointChangedAt is when UpdateRestApi or UpdateApi last changed
 	// disableExecuteApiEndpoint.
 	EndpointChangedAt time.Time
-	stageCreated      map[string]time.Time
-	stageUpdated      map[string]time.Time
+	// Routes are the HTTP API's routes or the REST API's methods.
+	Routes       []*Route
+	Authorizers  []*Authorizer
+	stageCreated map[string]time.Time
+	stageUpdated map[string]time.Time
 }
 
 // Certificate is an ACM certificate.
@@ -221,7 +234,15 @@ type Fake struct {
 	Domains map[string]*Domain
 	APIs    map[string]*API
 	Certs   map[string]*Certificate
-	Read    ReadObject
+	// Functions and Roles are the fake's Lambda and IAM (lambda.go,
+	// iam.go), in Account.
+	Functions map[string]*Function
+	Roles     map[string]*Role
+	Account   string
+	// RolePropagation is how long a new role is refused by Lambda;
+	// FunctionSettle how long a function is Pending or updating.
+	RolePropagation, FunctionSettle time.Duration
+	Read                            ReadObject
 	// Clock is used for everything time-based: quotas, deployment and
 	// stage dates, certificate validity in truststore warnings.
 	Clock Clock
@@ -238,12 +259,16 @@ type Fake struct {
 	tokens                          float64
 	tokensAt                        time.Time
 	deploymentSeq                   int
+	seq, roleSeq                    int
+	region                          string
 }
 
 // New starts a fake on a loopback port with AWS's quotas and the real
 // clock; stop it with Close.
 func New(read ReadObject) *Fake {
 	f := &Fake{Domains: map[string]*Domain{}, APIs: map[string]*API{}, Certs: map[string]*Certificate{}, Read: read,
+		Functions: map[string]*Function{}, Roles: map[string]*Role{}, Account: "111122223333", region: "us-east-1",
+		RolePropagation: DefaultRolePropagation, FunctionSettle: DefaultFunctionSettle,
 		Clock: realClock{}, Quotas: AWSQuotas, UpdatingPolls: 2, throttle: map[string]int{}, tokens: math.NaN()}
 	f.server = httptest.NewServer(f)
 	return f
@@ -338,7 +363,7 @@ func (f *Fake) Deploy(apiID, stage, description string, created time.Time) {
 
 func (f *Fake) newDeployment(a *API, stage, description string, created time.Time) Deployment {
 	f.deploymentSeq++
-	d := Deployment{ID: fmt.Sprintf("dep%04d", f.deploymentSeq), Stage: stage, Description: description, Created: created}
+	d := Deployment{ID: fmt.Sprintf("dep%04d", f.deploymentSeq), Stage: stage, Description: description, Created: created, Auth: snapshot(a)}
 	a.DeploymentLog = append(a.DeploymentLog, d)
 	if stage != "" {
 		a.StageDeployment[stage] = d.ID
@@ -425,6 +450,7 @@ type call struct {
 	body   []byte
 	query  url.Values
 	caller string
+	region string // from the SigV4 credential scope
 }
 
 type quotaKind int
@@ -466,7 +492,25 @@ var routes = []route{
 	{"POST", regexp.MustCompile(`^/restapis/([^/]+)/deployments$`), quotaDeployment, (*Fake).v1Deploy},
 }
 
-var credentialRE = regexp.MustCompile(`Credential=([^/,\s]+)/`)
+var (
+	credentialRE = regexp.MustCompile(`Credential=([^/,\s]+)/`)
+	scopeRE      = regexp.MustCompile(`Credential=[^/,\s]+/\d+/([a-z0-9-]+)/`)
+)
+
+// regionOf reads the Region from the SigV4 credential scope.
+func regionOf(r *http.Request) string {
+	if m := scopeRE.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+		return m[1]
+	}
+	return "us-east-1"
+}
+
+func unescapePath(s string) string {
+	if u, err := url.PathUnescape(s); err == nil {
+		return u
+	}
+	return s
+}
 
 // callerOf returns the access key ID that signed a request (SigV4:
 // "Authorization: AWS4-HMAC-SHA256 Credential=AKID/date/region/service/aws4_request, ...").
@@ -479,10 +523,20 @@ func callerOf(r *http.Request) string {
 
 // ServeHTTP dispatches one call.
 func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, _ := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-	c := &call{ctx: r.Context(), body: body, query: r.URL.Query(), caller: callerOf(r)}
+	// Lambda takes deployment packages of up to 70,167,211 bytes inline
+	// (base64 in JSON): "Lambda quotas".
+	body, _ := io.ReadAll(io.LimitReader(r.Body, 96<<20))
+	c := &call{ctx: r.Context(), body: body, query: r.URL.Query(), caller: callerOf(r), region: regionOf(r)}
+	var form url.Values
+	isIAM := r.Method == http.MethodPost && r.URL.Path == "/" && strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-www-form-urlencoded")
+	rec := Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: string(body), Caller: c.caller}
+	if isIAM {
+		form, _ = url.ParseQuery(string(body))
+		rec.Action = form.Get("Action")
+	}
 	f.mu.Lock()
-	f.requests = append(f.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Body: string(body), Caller: c.caller})
+	f.region = c.region
+	f.requests = append(f.requests, rec)
 	throttled := false
 	if r.Method != http.MethodGet {
 		for sub, n := range f.throttle {
@@ -493,6 +547,14 @@ func (f *Fake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.mu.Unlock()
+	if isIAM {
+		f.iam(w, form)
+		return
+	}
+	if strings.HasPrefix(r.URL.Path, "/2015-03-31/") {
+		f.lambda(w, r, c)
+		return
+	}
 	if target := r.Header.Get("X-Amz-Target"); target != "" {
 		f.acm(w, target, body)
 		return

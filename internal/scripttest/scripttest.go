@@ -59,7 +59,7 @@ func Run(t *testing.T, dir string) {
 				n := buckets.Add(1)
 				env.Setenv("BUCKET", fmt.Sprintf("apimtls-script-%d-%d", os.Getpid()%100000, n))
 				env.Setenv("DOMAIN", fmt.Sprintf("api%d.example.com", n))
-				for _, svc := range []string{"API_GATEWAY", "APIGATEWAYV2", "ACM"} {
+				for _, svc := range []string{"API_GATEWAY", "APIGATEWAYV2", "ACM", "LAMBDA", "IAM"} {
 					env.Setenv("AWS_ENDPOINT_URL_"+svc, fake.URL())
 				}
 				env.Setenv("AWS_ENDPOINT_URL_S3", minio.Endpoint)
@@ -218,6 +218,9 @@ func startFake(t *testing.T, minio *miniotest.Server) *fakeapigw.Fake {
 	// domain update). Scripts run without quotas; quota behaviour is covered
 	// by the Go tests against this same fake with a TestClock.
 	f.Quotas = fakeapigw.Quotas{}
+	// Likewise IAM's propagation delay and Lambda's Pending state, covered
+	// by the rollout tests on a TestClock.
+	f.RolePropagation, f.FunctionSettle = 0, 0
 	t.Cleanup(f.Close)
 	return f
 }
@@ -241,6 +244,9 @@ func startFake(t *testing.T, minio *miniotest.Server) *fakeapigw.Fake {
 //	fake rule DOMAIN PRIORITY API STAGE        (a routing rule)
 //	fake routing-mode DOMAIN MODE              (API_MAPPING_ONLY, ROUTING_RULE_ONLY, ...)
 //	fake deny-read BUCKET                      (the fake may not read truststores in BUCKET)
+//	fake routes API KEY...                     (routes or REST methods, as 'GET /pets')
+//	fake served API STAGE ROUTE AUTH           (the stage serves ROUTE as NONE or CUSTOM)
+//	fake function NAME present|absent
 func cmdFake(ts *testscript.TestScript, neg bool, args []string, f *fakeapigw.Fake) {
 	if f == nil {
 		ts.Fatalf("no fake control plane: MinIO is missing")
@@ -329,6 +335,18 @@ func cmdFake(ts *testscript.TestScript, neg bool, args []string, f *fakeapigw.Fa
 		f.AddRoutingRule(args[1], fakeapigw.RoutingRule{Priority: prio, APIID: args[3], Stage: args[4]})
 	case "routing-mode":
 		f.SetRoutingMode(args[1], args[2])
+	case "routes":
+		f.AddRoutes(args[1], args[2:]...)
+	case "served":
+		got := f.StageAuth(args[1], args[2])[args[3]]
+		if (strings.HasPrefix(got, args[4]) && got != "") == neg {
+			ts.Fatalf("stage %s of %s serves %s as %q, want %s", args[2], args[1], args[3], got, args[4])
+		}
+	case "function":
+		_, ok := f.Function(args[1])
+		if (ok == (args[2] == "present")) == neg {
+			ts.Fatalf("function %s present: %v", args[1], ok)
+		}
 	case "deny-read":
 		denyRead.Store(args[1], true)
 	default:

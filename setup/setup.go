@@ -1,0 +1,496 @@
+// Package setup takes a custom domain from nothing to enforced mutual TLS
+// in one run: root and issuing CA, clients, truststore, push, the domain,
+// the APIs' default endpoints, and the revocation authorizer. Every step
+// checks the real state first and runs only when something is missing, so
+// a finished setup changes nothing, and a run that failed part-way is
+// finished by the next one without repeating what was done.
+package setup
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/apimtls/apimtls/apigw"
+	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/rollout"
+	"github.com/apimtls/apimtls/s3store"
+)
+
+// Names setup gives the CAs it makes.
+const (
+	RootName    = pki.DefaultRootName
+	IssuingName = "issuing"
+)
+
+// Input is what apimtls setup was asked.
+type Input struct {
+	// Dir is the PKI directory.
+	Dir            string
+	Domain         string
+	Bucket, Key    string
+	CertificateArn string
+	// APIIDs are the APIs behind the domain; the first is mapped (at
+	// Stage) when the domain is created.
+	APIIDs  []string
+	Stage   string
+	Clients []string
+	// Authorizer deploys the revocation authorizer on every API.
+	Authorizer   bool
+	CreateBucket bool
+	DryRun       bool
+	Region       string
+	// Package and Arch are the authorizer's deployment zip.
+	Package []byte
+	Arch    string
+	Wait    rollout.Wait
+}
+
+// Step states.
+const (
+	StateDone    = "in place" // found done, not touched
+	StateTodo    = "to do"    // planned
+	StateRan     = "done"     // carried out by this run
+	StateFailed  = "failed"
+	StateSkipped = "skipped"
+)
+
+// Step is one step of the plan and what became of it.
+type Step struct {
+	Name   string `json:"step"`
+	State  string `json:"state"`
+	Detail string `json:"detail,omitempty"`
+	Error  string `json:"error,omitempty"`
+	check  func(ctx context.Context) (bool, string, error)
+	run    func(ctx context.Context) (string, error)
+}
+
+// Result is the plan and each step's outcome (setup's JSON).
+type Result struct {
+	Domain  string `json:"domain"`
+	Steps   []Step `json:"steps"`
+	Changed bool   `json:"changed"`
+	DryRun  bool   `json:"dry_run"`
+	Summary string `json:"-"`
+}
+
+// Runner carries out setup.
+type Runner struct {
+	Rollout *rollout.Rollout
+	Bucket  rollout.Bucket
+	// AfterStep, when set, is called after each step that ran; an error
+	// stops the run there (tests inject crashes with it).
+	AfterStep func(name string) error
+	store     *pki.Store
+	pushed    apigw.Truststore
+}
+
+// StepError is a step that failed: the steps before it are in place and
+// the next run continues from it.
+type StepError struct {
+	Step string
+	Err  error
+}
+
+func (e *StepError) Error() string {
+	return fmt.Sprintf("step %q failed: %v; every step before it is in place, and running setup again continues from here", e.Step, e.Err)
+}
+
+func (e *StepError) Unwrap() error { return e.Err }
+
+// Run plans every step, then (unless DryRun) runs those not in place.
+func (r *Runner) Run(ctx context.Context, in Input) (*Result, error) {
+	if err := check(&in); err != nil {
+		return nil, err
+	}
+	var st *pki.Store
+	var err error
+	if in.DryRun {
+		// A dry run creates nothing, not even the PKI directory.
+		if _, serr := os.Stat(pki.Layout{Dir: in.Dir}.Inventory()); serr == nil {
+			if st, err = pki.OpenStore(in.Dir, false); err != nil {
+				return nil, err
+			}
+		}
+	} else {
+		if err := os.MkdirAll(in.Dir, 0o700); err != nil {
+			return nil, err
+		}
+		if st, err = pki.OpenStore(in.Dir, true); err != nil {
+			return nil, err
+		}
+	}
+	if st != nil {
+		defer st.Close()
+	}
+	r.store = st
+	res := &Result{Domain: in.Domain, DryRun: in.DryRun}
+	res.Steps = r.steps(in)
+	// The plan: every check against the state before anything runs. A
+	// step after one to do is to do too when it depends on it.
+	blocked := false
+	for i := range res.Steps {
+		s := &res.Steps[i]
+		if blocked {
+			s.State = StateTodo
+			continue
+		}
+		done, detail, err := s.check(ctx)
+		if err != nil {
+			return res, fmt.Errorf("plan step %q: %w", s.Name, err)
+		}
+		s.Detail = detail
+		s.State = StateDone
+		if !done {
+			s.State = StateTodo
+			blocked = true
+		}
+	}
+	if in.DryRun {
+		res.Summary = summary(res)
+		return res, nil
+	}
+	for i := range res.Steps {
+		s := &res.Steps[i]
+		done, detail, err := s.check(ctx)
+		if err == nil && done {
+			s.State, s.Detail = StateDone, detail
+			continue
+		}
+		if err == nil {
+			detail, err = s.run(ctx)
+		}
+		if err != nil {
+			s.State, s.Error = StateFailed, err.Error()
+			for j := i + 1; j < len(res.Steps); j++ {
+				res.Steps[j].State = StateSkipped
+			}
+			res.Summary = summary(res)
+			return res, &StepError{Step: s.Name, Err: err}
+		}
+		s.State, s.Detail, res.Changed = StateRan, detail, true
+		if r.AfterStep != nil {
+			if err := r.AfterStep(s.Name); err != nil {
+				for j := i + 1; j < len(res.Steps); j++ {
+					res.Steps[j].State = StateSkipped
+				}
+				return res, &StepError{Step: s.Name, Err: err}
+			}
+		}
+	}
+	res.Summary = summary(res)
+	return res, nil
+}
+
+func check(in *Input) error {
+	if in.Domain == "" || in.Bucket == "" {
+		return errors.New("setup needs --domain and --bucket")
+	}
+	if in.Key == "" {
+		in.Key = "truststore.pem"
+	}
+	if in.Stage == "" {
+		in.Stage = "$default"
+	}
+	if in.Authorizer && len(in.APIIDs) == 0 {
+		return errors.New("--authorizer needs --api-id: the APIs whose routes it guards")
+	}
+	return s3store.CheckBucketName(in.Bucket)
+}
+
+func summary(res *Result) string {
+	var lines []string
+	todo := 0
+	for _, s := range res.Steps {
+		if s.State == StateTodo || s.State == StateRan || s.State == StateFailed {
+			todo++
+		}
+		line := fmt.Sprintf("  %-10s %s", s.State, s.Name)
+		if s.Detail != "" {
+			line += ": " + s.Detail
+		}
+		if s.Error != "" {
+			line += ": " + s.Error
+		}
+		lines = append(lines, line)
+	}
+	head := fmt.Sprintf("setup of %s:", res.Domain)
+	switch {
+	case todo == 0:
+		head = fmt.Sprintf("setup of %s is complete: nothing to do", res.Domain)
+	case res.DryRun:
+		head = fmt.Sprintf("plan for %s (dry run: nothing changed):", res.Domain)
+	}
+	return head + "\n" + strings.Join(lines, "\n")
+}
+
+func (r *Runner) exists(kind pki.Kind, name string) (bool, error) {
+	if r.store == nil {
+		return false, nil
+	}
+	_, err := r.store.Lookup(kind, name)
+	var nf *pki.NotFoundError
+	if errors.As(err, &nf) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+func (r *Runner) steps(in Input) []Step {
+	var steps []Step
+	steps = append(steps, Step{Name: "root CA " + RootName,
+		check: func(context.Context) (bool, string, error) {
+			ok, err := r.exists(pki.KindRoot, RootName)
+			return ok, "", err
+		},
+		run: func(context.Context) (string, error) {
+			ca, err := r.store.CreateCA(pki.CAParams{Name: RootName, CommonName: "apimtls Root CA", KeyType: pki.DefaultRootKeyType, MaxPathLen: -1})
+			if err != nil {
+				return "", err
+			}
+			return ca.Record.Subject, nil
+		}})
+	steps = append(steps, Step{Name: "issuing CA " + IssuingName,
+		check: func(context.Context) (bool, string, error) {
+			ok, err := r.exists(pki.KindIntermediate, IssuingName)
+			return ok, "", err
+		},
+		run: func(context.Context) (string, error) {
+			ca, err := r.store.CreateCA(pki.CAParams{Name: IssuingName, Parent: RootName, CommonName: "apimtls Issuing CA", KeyType: pki.DefaultRootKeyType, MaxPathLen: -1})
+			if err != nil {
+				return "", err
+			}
+			return ca.Record.Subject, nil
+		}})
+	for _, name := range in.Clients {
+		steps = append(steps, Step{Name: "client " + name,
+			check: func(context.Context) (bool, string, error) {
+				ok, err := r.exists(pki.KindClient, name)
+				return ok, "", err
+			},
+			run: func(context.Context) (string, error) {
+				_, err := r.store.IssueClient(pki.ClientParams{Name: name, CA: IssuingName, KeyType: pki.DefaultClientKeyType})
+				if err != nil {
+					return "", err
+				}
+				return "in " + pki.Layout{Dir: in.Dir}.ClientDir(name), nil
+			}})
+	}
+	steps = append(steps, r.truststoreSteps(in)...)
+	steps = append(steps, r.domainStep(in))
+	steps = append(steps, r.endpointSteps(in)...)
+	if in.Authorizer {
+		for _, id := range in.APIIDs {
+			steps = append(steps, r.authorizerStep(in, id))
+		}
+	}
+	return steps
+}
+
+// built is the truststore the PKI directory's CAs make now.
+func (r *Runner) built() ([]byte, error) {
+	b, err := r.store.BuildTruststore(nil, nil, pki.ValidateOptions{})
+	if err != nil {
+		return nil, err
+	}
+	if b.Report.Errors > 0 {
+		return nil, fmt.Errorf("the truststore has %d error(s): apimtls truststore validate", b.Report.Errors)
+	}
+	return b.PEM, nil
+}
+
+func (r *Runner) truststoreSteps(in Input) []Step {
+	path := pki.Layout{Dir: in.Dir}.Truststore()
+	var steps []Step
+	steps = append(steps, Step{Name: "truststore build",
+		check: func(context.Context) (bool, string, error) {
+			if r.store == nil {
+				return false, "", nil
+			}
+			want, err := r.built()
+			if err != nil {
+				return false, "", err
+			}
+			have, err := os.ReadFile(path)
+			return err == nil && bytes.Equal(have, want), path, nil
+		},
+		run: func(context.Context) (string, error) {
+			want, err := r.built()
+			if err != nil {
+				return "", err
+			}
+			if problems := r.Rollout.Validate(want); len(problems) > 0 {
+				return "", fmt.Errorf("truststore refused: %s", strings.Join(problems, "; "))
+			}
+			return path, pki.WriteTruststore(path, want)
+		}})
+	if in.CreateBucket {
+		steps = append(steps, Step{Name: "bucket " + in.Bucket,
+			check: func(ctx context.Context) (bool, string, error) {
+				_, err := r.Rollout.Objects.Versions(ctx, in.Bucket, in.Key)
+				if errors.Is(err, s3store.ErrNoSuchBucket) {
+					return false, "versioned, private, encrypted", nil
+				}
+				return err == nil, "", err
+			},
+			run: func(ctx context.Context) (string, error) {
+				out, err := r.Bucket.CreateBucket(ctx, in.Bucket, s3store.CreateOptions{RequireTLS: true})
+				if err != nil {
+					return "", err
+				}
+				return strings.Join(out.Notes, "; "), nil
+			}})
+	}
+	uri := "s3://" + in.Bucket + "/" + in.Key
+	steps = append(steps, Step{Name: "truststore push",
+		check: func(ctx context.Context) (bool, string, error) {
+			local, err := os.ReadFile(path)
+			if err != nil {
+				return false, uri, nil
+			}
+			ts, err := r.Rollout.Pin(ctx, apigw.Truststore{URI: uri})
+			if err != nil {
+				if errors.Is(err, rollout.ErrNoVersion) || errors.Is(err, s3store.ErrNoSuchBucket) || errors.Is(err, s3store.ErrNotFound) {
+					return false, uri, nil
+				}
+				return false, "", err
+			}
+			remote, _, err := r.Rollout.Objects.Pull(ctx, in.Bucket, in.Key, ts.Version)
+			if err != nil || !bytes.Equal(remote, local) {
+				return false, uri, nil
+			}
+			r.pushed = ts
+			return true, uri + " version " + ts.Version, nil
+		},
+		run: func(ctx context.Context) (string, error) {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return "", err
+			}
+			out, err := rollout.Push(ctx, r.Bucket, r.Rollout.Validate, rollout.PushInput{PushInput: s3store.PushInput{Bucket: in.Bucket, Key: in.Key, Data: data}, Name: path,
+				Record: func(p *s3store.PushResult) error {
+					return pki.RecordPush(in.Dir, pki.PushedTruststore{URI: p.URI, Bucket: in.Bucket, Key: in.Key, VersionID: p.VersionID, PushedAt: time.Now().UTC()})
+				}})
+			if err != nil {
+				return "", err
+			}
+			r.pushed = apigw.Truststore{URI: out.URI, Version: out.VersionID}
+			return out.URI + " version " + out.VersionID, nil
+		}})
+	return steps
+}
+
+func (r *Runner) domainStep(in Input) Step {
+	return Step{Name: "domain " + in.Domain,
+		check: func(ctx context.Context) (bool, string, error) {
+			d, err := r.Rollout.API.GetDomain(ctx, in.Domain, apigw.Auto)
+			if errors.Is(err, apigw.ErrNotFound) {
+				if in.CertificateArn == "" {
+					return false, "", fmt.Errorf("domain %s does not exist: give --certificate-arn (an ACM certificate for it) to create it", in.Domain)
+				}
+				return false, "create with mutual TLS", nil
+			}
+			if err != nil {
+				return false, "", err
+			}
+			if r.pushed.URI == "" {
+				return false, "point at the pushed truststore", nil
+			}
+			ok := d.TruststoreURI == r.pushed.URI && d.TruststoreVersion == r.pushed.Version
+			return ok, "mutual TLS with " + rollout.Target(r.pushed), nil
+		},
+		run: func(ctx context.Context) (string, error) {
+			_, err := r.Rollout.API.GetDomain(ctx, in.Domain, apigw.Auto)
+			var res *rollout.Result
+			if errors.Is(err, apigw.ErrNotFound) {
+				ci := rollout.CreateInput{Domain: in.Domain, APIType: apigw.Auto, CertificateArn: in.CertificateArn, Truststore: r.pushed, Wait: in.Wait}
+				if len(in.APIIDs) > 0 {
+					ci.Mapping = apigw.Mapping{APIID: in.APIIDs[0], Stage: in.Stage}
+				}
+				res, err = r.Rollout.Create(ctx, ci)
+			} else if err == nil {
+				res, err = r.Rollout.EnableMTLS(ctx, rollout.EnableInput{Domain: in.Domain, APIType: apigw.Auto, Truststore: r.pushed, Wait: in.Wait})
+			}
+			if err != nil {
+				return "", err
+			}
+			return res.Summary, nil
+		}}
+}
+
+// endpointSteps close the default endpoint of every API given and every
+// API mapped to the domain.
+func (r *Runner) endpointSteps(in Input) []Step {
+	var steps []Step
+	for _, id := range in.APIIDs {
+		steps = append(steps, Step{Name: "default endpoint of " + id,
+			check: func(ctx context.Context) (bool, string, error) {
+				t, err := r.Rollout.API.DetectAPI(ctx, id)
+				if err != nil {
+					return false, "", err
+				}
+				plan, err := r.Rollout.API.PlanDefaultEndpoint(ctx, id, t)
+				if err != nil {
+					return false, "", err
+				}
+				if !plan.Enabled && len(plan.NeedDeployment()) == 0 {
+					return true, "closed", nil
+				}
+				return false, "close it (execute-api bypasses mTLS) and deploy its stages", nil
+			},
+			run: func(ctx context.Context) (string, error) {
+				t, err := r.Rollout.API.DetectAPI(ctx, id)
+				if err != nil {
+					return "", err
+				}
+				plan, err := r.Rollout.API.PlanDefaultEndpoint(ctx, id, t)
+				if err != nil {
+					return "", err
+				}
+				out, err := r.Rollout.API.DisableDefaultEndpoint(ctx, plan, nil, true, r.onWait)
+				if err != nil {
+					return "", err
+				}
+				return fmt.Sprintf("closed; redeployed %s", strings.Join(out.Redeployed, ", ")), nil
+			}})
+	}
+	return steps
+}
+
+func (r *Runner) authorizerStep(in Input, id string) Step {
+	ai := rollout.AuthorizerInput{APIID: id, Region: in.Region, Bucket: in.Bucket, Key: in.Key, Prefix: "crl/", Arch: in.Arch, Package: in.Package}
+	return Step{Name: "revocation authorizer on " + id,
+		check: func(ctx context.Context) (bool, string, error) {
+			plan := ai
+			plan.DryRun = true
+			res, err := r.Rollout.DeployAuthorizer(ctx, plan)
+			if err != nil {
+				return false, "", err
+			}
+			return len(res.Changes) == 0, fmt.Sprintf("%d %s", len(res.Changes), plural(len(res.Changes), "change")), nil
+		},
+		run: func(ctx context.Context) (string, error) {
+			res, err := r.Rollout.DeployAuthorizer(ctx, ai)
+			if err != nil {
+				return "", err
+			}
+			return res.Summary, nil
+		}}
+}
+
+func plural(n int, w string) string {
+	if n == 1 {
+		return w
+	}
+	return w + "s"
+}
+
+func (r *Runner) onWait(w apigw.Wait) {
+	if r.Rollout.Events != nil {
+		r.Rollout.Events.Wait(w)
+	}
+}

@@ -1,0 +1,312 @@
+package setup
+
+import (
+	"archive/zip"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/acm"
+	"github.com/aws/aws-sdk-go-v2/service/apigateway"
+	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
+	"github.com/aws/aws-sdk-go-v2/service/iam"
+	"github.com/aws/aws-sdk-go-v2/service/lambda"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/apimtls/apimtls/apigw"
+	"github.com/apimtls/apimtls/internal/fakeapigw"
+	"github.com/apimtls/apimtls/internal/miniotest"
+	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/rollout"
+	"github.com/apimtls/apimtls/s3store"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	miniotest.StopShared()
+	os.Exit(code)
+}
+
+var (
+	ctx       = context.Background()
+	bucketSeq atomic.Int64
+)
+
+const certArn = "arn:aws:acm:eu-west-1:111122223333:certificate/public"
+
+type env struct {
+	t     *testing.T
+	fake  *fakeapigw.Fake
+	store *s3store.Store
+	raw   *s3.Client
+	r     *Runner
+	in    Input
+}
+
+// newEnv: the fake control plane (AWS's quotas, IAM propagation and Lambda
+// states) on a test clock, MinIO for S3, an empty PKI directory, an HTTP API
+// with routes, and no domain, bucket or authorizer yet.
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	srv := miniotest.Shared(t)
+	raw := s3.New(s3.Options{Region: miniotest.Region, BaseEndpoint: aws.String(srv.Endpoint), UsePathStyle: true,
+		Credentials: credentials.NewStaticCredentialsProvider(miniotest.AccessKey, miniotest.SecretKey, "")})
+	store := &s3store.Store{API: raw, Region: miniotest.Region}
+	clock := fakeapigw.NewTestClock(time.Now())
+	f := fakeapigw.New(func(ctx context.Context, _, bucket, key, version string) ([]byte, error) {
+		data, _, err := store.Pull(ctx, bucket, key, version)
+		return data, err
+	})
+	f.Clock = clock
+	t.Cleanup(f.Close)
+	f.AddCertificate(&fakeapigw.Certificate{Arn: certArn, Type: "AMAZON_ISSUED", Status: "ISSUED"})
+	f.AddAPI(&fakeapigw.API{ID: "h1", Stages: map[string]bool{"$default": true}})
+	f.AddRoutes("h1", "GET /pets", "POST /pets")
+	creds := credentials.NewStaticCredentialsProvider("AKIDCALLER", "secret", "")
+	ep := aws.String(f.URL())
+	// Every call takes 100 ms of the test clock, as a real round trip takes
+	// time: without it, the reads of one run would exceed the account's
+	// 10 requests per second at a single instant.
+	hc := &http.Client{Transport: latency{clock}}
+	api := &apigw.Client{
+		V1:    apigateway.New(apigateway.Options{Region: "eu-west-1", BaseEndpoint: ep, Credentials: creds, RetryMaxAttempts: 1, HTTPClient: hc}),
+		V2:    apigatewayv2.New(apigatewayv2.Options{Region: "eu-west-1", BaseEndpoint: ep, Credentials: creds, RetryMaxAttempts: 1, HTTPClient: hc}),
+		ACM:   acm.New(acm.Options{Region: "eu-west-1", BaseEndpoint: ep, Credentials: creds, RetryMaxAttempts: 1}),
+		Clock: clock, Poll: time.Second,
+	}
+	ro := &rollout.Rollout{API: api, Objects: store,
+		Validate: func(data []byte) []string {
+			if _, err := pki.CheckTruststore(data, time.Now()); err != nil {
+				return []string{err.Error()}
+			}
+			return nil
+		},
+		Lambda: lambda.New(lambda.Options{Region: "eu-west-1", BaseEndpoint: ep, Credentials: creds, RetryMaxAttempts: 1}),
+		IAM:    iam.New(iam.Options{Region: "eu-west-1", BaseEndpoint: ep, Credentials: creds, RetryMaxAttempts: 1}),
+	}
+	bucket := fmt.Sprintf("apimtls-setup-%d-%d", os.Getpid()%100000, bucketSeq.Add(1))
+	e := &env{t: t, fake: f, store: store, raw: raw, r: &Runner{Rollout: ro, Bucket: store}}
+	e.in = Input{Dir: filepath.Join(t.TempDir(), "pki"), Domain: "api.example.com", Bucket: bucket, CertificateArn: certArn,
+		APIIDs: []string{"h1"}, Clients: []string{"alice"}, Authorizer: true, CreateBucket: true, Region: "eu-west-1",
+		Package: bootstrapZip(t), Arch: "arm64", Wait: rollout.Wait{Timeout: time.Hour}}
+	return e
+}
+
+type latency struct{ clock *fakeapigw.TestClock }
+
+func (l latency) RoundTrip(r *http.Request) (*http.Response, error) {
+	l.clock.Advance(100 * time.Millisecond)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func bootstrapZip(t *testing.T) []byte {
+	var b bytes.Buffer
+	zw := zip.NewWriter(&b)
+	h := &zip.FileHeader{Name: "bootstrap"}
+	h.SetMode(0o755)
+	w, _ := zw.CreateHeader(h)
+	w.Write([]byte("bootstrap"))
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+func (e *env) run() (*Result, error) {
+	return e.r.Run(ctx, e.in)
+}
+
+func ran(res *Result) []string {
+	var out []string
+	for _, s := range res.Steps {
+		if s.State == StateRan {
+			out = append(out, s.Name)
+		}
+	}
+	return out
+}
+
+func names(res *Result) []string {
+	var out []string
+	for _, s := range res.Steps {
+		out = append(out, s.Name)
+	}
+	return out
+}
+
+// versions counts the truststore's versions in the bucket.
+func (e *env) versions() int {
+	v, err := e.store.Versions(ctx, e.in.Bucket, "truststore.pem")
+	if errors.Is(err, s3store.ErrNoSuchBucket) {
+		return -1
+	}
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return len(v)
+}
+
+// finished checks the end state of a complete setup, and that nothing
+// was made twice.
+func (e *env) finished() {
+	t := e.t
+	t.Helper()
+	last, err := pki.LastPush(e.in.Dir)
+	if err != nil || last == nil {
+		t.Fatalf("no push recorded: %v", err)
+	}
+	d := e.fake.Domain("api.example.com")
+	if d.TruststoreURI != "s3://"+e.in.Bucket+"/truststore.pem" || d.TruststoreVersion != last.VersionID || len(d.Mappings) != 1 {
+		t.Fatalf("domain %s %s (pushed %s), %d mappings", d.TruststoreURI, d.TruststoreVersion, last.VersionID, len(d.Mappings))
+	}
+	if n := e.versions(); n != 1 {
+		t.Fatalf("%d truststore versions in the bucket, want 1", n)
+	}
+	if !e.fake.API("h1").DisableDefault {
+		t.Fatal("default endpoint of h1 still on")
+	}
+	if a := e.fake.Authorizers("h1"); len(a) != 1 {
+		t.Fatalf("%d authorizers", len(a))
+	}
+	fn, ok := e.fake.Function("apimtls-authorizer-h1")
+	if !ok || len(fn.Policy) != 1 {
+		t.Fatalf("function %v, %d permissions", ok, len(fn.Policy))
+	}
+	for k, v := range e.fake.StageAuth("h1", "$default") {
+		if !strings.HasPrefix(v, "CUSTOM:") {
+			t.Fatalf("%s served as %s", k, v)
+		}
+	}
+	if _, err := os.Stat(pki.Layout{Dir: e.in.Dir}.ClientCert("alice")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSetupFromNothingThenNothingToDo(t *testing.T) {
+	e := newEnv(t)
+	res, err := e.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := strings.Join(ran(res), ","), strings.Join(names(res), ","); got != want {
+		t.Fatalf("ran %q, want every step %q", got, want)
+	}
+	e.finished()
+	before := len(e.fake.MutatingRequests())
+	res, err = e.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Changed || len(ran(res)) != 0 || !strings.Contains(res.Summary, "nothing to do") {
+		t.Fatalf("second run: changed %v, ran %q\n%s", res.Changed, ran(res), res.Summary)
+	}
+	if n := len(e.fake.MutatingRequests()) - before; n != 0 {
+		t.Fatalf("second run made %d changes at AWS", n)
+	}
+	e.finished()
+}
+
+func TestSetupDryRunChangesNothing(t *testing.T) {
+	e := newEnv(t)
+	e.in.DryRun = true
+	res, err := e.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(e.fake.MutatingRequests()) != 0 || e.versions() != -1 || res.Changed {
+		t.Fatalf("dry run changed things: %d requests, bucket versions %d", len(e.fake.MutatingRequests()), e.versions())
+	}
+	if _, err := os.Stat(e.in.Dir); !os.IsNotExist(err) {
+		t.Fatalf("dry run made the PKI directory: %v", err)
+	}
+	for _, s := range res.Steps {
+		if s.State != StateTodo {
+			t.Fatalf("step %q is %s in a plan from nothing", s.Name, s.State)
+		}
+	}
+	// Half-done: the dry run plans only what is left and changes nothing.
+	e.in.DryRun = false
+	e.in.Authorizer = false
+	if _, err := e.run(); err != nil {
+		t.Fatal(err)
+	}
+	e.in.DryRun, e.in.Authorizer = true, true
+	before := len(e.fake.MutatingRequests())
+	res, err = e.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := res.Steps[len(res.Steps)-1]
+	if last.State != StateTodo || res.Steps[0].State != StateDone || len(e.fake.MutatingRequests()) != before || e.versions() != 1 {
+		t.Fatalf("plan %+v; %d new requests", res.Steps, len(e.fake.MutatingRequests())-before)
+	}
+}
+
+var errCrash = errors.New("crash injected")
+
+// A crash after each step; the next run finishes without repeating a
+// finished step or making anything twice.
+func TestSetupResumesAfterACrashInEachStep(t *testing.T) {
+	all := []string{"root CA root", "issuing CA issuing", "client alice", "truststore build", "bucket ", "truststore push", "domain api.example.com",
+		"default endpoint of h1", "revocation authorizer on h1"}
+	for k := range all {
+		t.Run(fmt.Sprint(k), func(t *testing.T) {
+			e := newEnv(t)
+			all[4] = "bucket " + e.in.Bucket
+			n := 0
+			e.r.AfterStep = func(name string) error {
+				if n++; n == k+1 {
+					return errCrash
+				}
+				return nil
+			}
+			res, err := e.run()
+			var se *StepError
+			if !errors.As(err, &se) || se.Step != all[k] || strings.Join(names(res), ",") != strings.Join(all, ",") {
+				t.Fatalf("crash after %q: err %v, steps %q", all[k], err, names(res))
+			}
+			e.r.AfterStep = nil
+			res, err = e.run()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got, want := strings.Join(ran(res), ","), strings.Join(all[k+1:], ","); got != want {
+				t.Fatalf("re-run ran %q, want only %q", got, want)
+			}
+			e.finished()
+		})
+	}
+}
+
+// A failure says which step and why, and the next run continues there.
+func TestSetupFailureNamesTheStep(t *testing.T) {
+	e := newEnv(t)
+	e.in.CertificateArn = ""
+	res, err := e.run()
+	var se *StepError
+	if !errors.As(err, &se) || !strings.Contains(err.Error(), "give --certificate-arn") {
+		t.Fatalf("err %v", err)
+	}
+	if res == nil || res.Steps[0].State != StateRan {
+		t.Fatalf("steps before the failure should have run: %+v", res)
+	}
+	e.in.CertificateArn = certArn
+	res, err = e.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ran(res)[0] != "domain api.example.com" {
+		t.Fatalf("re-run ran %q", ran(res))
+	}
+	e.finished()
+}
