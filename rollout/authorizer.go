@@ -275,16 +275,15 @@ func decodeDoc(s string) string {
 
 // observed is what exists now.
 type observed struct {
-	t           apigw.APIType
-	role        *iam.GetRoleOutput
-	rolePolicy  string
-	fn          *ltypes.FunctionConfiguration
-	statement   string // our statement's SourceArn, "" if absent
-	statements  int    // statements in the function policy
-	authorizer  *apigw.Authorizer
-	routes      []apigw.Route
-	stages      []apigw.StageDeployment
-	otherAuthIn []string
+	t          apigw.APIType
+	role       *iam.GetRoleOutput
+	rolePolicy string
+	fn         *ltypes.FunctionConfiguration
+	statement  string // our statement's SourceArn, "" if absent
+	statements int    // statements in the function policy
+	authorizer *apigw.Authorizer
+	routes     []apigw.Route
+	stages     []apigw.StageDeployment
 }
 
 func (r *Rollout) observe(ctx context.Context, apiID string, t apigw.APIType, function string) (*observed, error) {
