@@ -15,6 +15,7 @@ import (
 
 	"github.com/apimtls/apimtls/gateway"
 	"github.com/apimtls/apimtls/internal/outfile"
+	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -88,6 +89,29 @@ func quickstart(ctx context.Context, dir string, w, logw io.Writer, noColor bool
 		fmt.Fprintf(w, "%d. "+format+"\n", append([]any{n}, args...)...)
 	}
 	fmt.Fprintf(w, "apimtls quickstart in %s\n", dir)
+	report, err := quickstartPKI(dir, step)
+	if err != nil {
+		return nil, err
+	}
+	l := pki.Layout{Dir: dir}
+	caPath := filepath.Join(dir, serveCAFile)
+	url, probe, err := quickstartProbe(ctx, report, caPath, l, logw, step)
+	if err != nil {
+		return nil, err
+	}
+	printProbe(w, probe, noColor)
+	step(7, "gateway stopped. Try it yourself:")
+	chain, key := l.ClientChain(quickstartClient), l.ClientKey(quickstartClient)
+	fmt.Fprintf(w, "   APIMTLS_DIR=%s apimtls serve --listen 127.0.0.1:8443 &\n", dir)
+	fmt.Fprintf(w, "   curl --cacert %s --cert %s --key %s https://localhost:8443/\n", caPath, chain, key)
+	fmt.Fprintf(w, "   curl --cacert %s https://localhost:8443/    # refused: no client certificate\n", caPath)
+	fmt.Fprintln(w, "next, on AWS: apimtls truststore push --bucket YOUR-BUCKET --create-bucket")
+	return &quickstartResult{Dir: dir, Truststore: l.Truststore(), Client: l.ClientDir(quickstartClient), URL: url, Probe: probe}, nil
+}
+
+// quickstartPKI makes the root, the issuing CA, the client and the
+// truststore (steps 1 to 4).
+func quickstartPKI(dir string, step func(int, string, ...any)) (*pki.TruststoreReport, error) {
 	s, err := pki.OpenStore(dir, true)
 	if err != nil {
 		return nil, err
@@ -107,54 +131,50 @@ func quickstart(ctx context.Context, dir string, w, logw io.Writer, noColor bool
 	if err != nil {
 		return nil, err
 	}
-	clientDir := filepath.Join(dir, filepath.FromSlash(client.Record.Dir))
-	step(3, "client certificate %q (clientAuth only) in %s", client.Record.Subject, clientDir)
+	step(3, "client certificate %q (clientAuth only) in %s", client.Record.Subject, s.Layout().RecordDir(client.Record))
 	built, err := s.BuildTruststore(nil, nil, pki.ValidateOptions{})
 	if err != nil {
 		return nil, err
 	}
-	tsPath, r := s.Layout().Truststore(), built.Report
+	r := built.Report
 	if r.Errors > 0 {
-		return nil, fmt.Errorf("the truststore has %d error(s)", r.Errors)
+		return nil, fmt.Errorf("the truststore has %s", plural.Count(r.Errors, "error"))
 	}
-	if err := outfile.Write(tsPath, built.PEM, outfile.Public, protectedPaths(dir)); err != nil {
+	if err := outfile.Write(s.Layout().Truststore(), built.PEM, outfile.Public, protectedPaths(dir)); err != nil {
 		return nil, err
 	}
-	step(4, "truststore %s: %d CA certificates, valid for API Gateway (%d errors, %d warnings)", tsPath, r.Certificates, r.Errors, r.Warnings)
+	step(4, "truststore %s: %s, valid for API Gateway (%s, %s)", s.Layout().Truststore(), plural.Count(r.Certificates, "CA certificate"), plural.Count(r.Errors, "error"), plural.Count(r.Warnings, "warning"))
+	return r, nil
+}
 
-	caPath := filepath.Join(dir, serveCAFile)
-	serverCert, ca, err := throwawayServerCert(caPath, protectedPaths(dir))
+// quickstartProbe runs the local gateway and probes it with the client
+// (steps 5 and 6).
+func quickstartProbe(ctx context.Context, r *pki.TruststoreReport, caPath string, l pki.Layout, logw io.Writer, step func(int, string, ...any)) (string, *gateway.ProbeResult, error) {
+	serverCert, ca, err := throwawayServerCert(caPath, protectedPaths(l.Dir))
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
-	l, url, err := listenGateway("127.0.0.1:0", true)
+	listener, url, err := listenGateway("127.0.0.1:0", true)
 	if err != nil {
-		return nil, err
+		return "", nil, err
 	}
 	srvCtx, stop := context.WithCancel(ctx)
 	srv := &gateway.Server{Truststore: r, ServerCert: serverCert, Log: log.New(logw, "  gateway: ", 0)}
 	done := make(chan error, 1)
-	go func() { done <- srv.Serve(srvCtx, l) }()
+	go func() { done <- srv.Serve(srvCtx, listener) }()
 	step(5, "local gateway with API Gateway's mTLS rules on %s", url)
-
 	pool := x509.NewCertPool()
 	pool.AddCert(ca)
-	pair, err := tls.LoadX509KeyPair(filepath.Join(clientDir, "chain.pem"), filepath.Join(clientDir, "key.pem"))
+	pair, err := tls.LoadX509KeyPair(l.ClientChain(quickstartClient), l.ClientKey(quickstartClient))
 	if err != nil {
 		stop()
-		return nil, err
+		return "", nil, err
 	}
 	probe := gateway.Probe(ctx, gateway.ProbeOptions{URL: url, RootCAs: pool, ClientCert: &pair, Timeout: 5 * time.Second})
 	step(6, "probe:")
-	printProbe(w, probe, noColor)
 	stop()
 	if err := <-done; err != nil {
-		return nil, fmt.Errorf("stop the gateway: %w", err)
+		return "", nil, fmt.Errorf("stop the gateway: %w", err)
 	}
-	step(7, "gateway stopped. Try it yourself:")
-	fmt.Fprintf(w, "   APIMTLS_DIR=%s apimtls serve --listen 127.0.0.1:8443 &\n", dir)
-	fmt.Fprintf(w, "   curl --cacert %s --cert %s --key %s https://localhost:8443/\n", caPath, filepath.Join(clientDir, "chain.pem"), filepath.Join(clientDir, "key.pem"))
-	fmt.Fprintf(w, "   curl --cacert %s https://localhost:8443/    # refused: no client certificate\n", caPath)
-	fmt.Fprintln(w, "next, on AWS: apimtls truststore push --bucket YOUR-BUCKET --create-bucket")
-	return &quickstartResult{Dir: dir, Truststore: tsPath, Client: clientDir, URL: url, Probe: probe}, nil
+	return url, probe, nil
 }
