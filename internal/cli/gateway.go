@@ -152,19 +152,7 @@ func serveRevocation(c *cli.Context, tsPath string) (*revocation.Checker, string
 }
 
 func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) error {
-	tsPath, err := defaultTruststore(c)
-	if err != nil {
-		return err
-	}
-	report, err := loadTruststoreForServing(tsPath)
-	if err != nil {
-		return err
-	}
-	checker, crlDir, err := serveRevocation(c, tsPath)
-	if err != nil {
-		return err
-	}
-	upstream, err := upstreamURL(c.String(flagUpstream))
+	srv, tsPath, crlDir, err := serveServer(c, stderr)
 	if err != nil {
 		return err
 	}
@@ -194,21 +182,47 @@ func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 			return fmt.Errorf("--%s: %w", flagURLFile, err)
 		}
 	}
-	fmt.Fprintf(stdout, "serving %s with API Gateway's mTLS rules; truststore %s (%d certificates)\n", u, tsPath, report.Certificates)
-	if caOut != "" {
-		fmt.Fprintf(stdout, "server certificate from a throwaway CA written to %s\n", caOut)
-		fmt.Fprintf(stdout, "try:  curl --cacert %s --cert CHAIN.pem --key KEY.pem %s\n", caOut, u)
-		fmt.Fprintf(stdout, "      apimtls probe %s --ca-file %s --client NAME\n", u, caOut)
-	}
-	if checker != nil {
-		fmt.Fprintf(stdout, "revocation: the authorizer's check with the CRLs in %s (read again when they change)\n", crlDir)
-	}
-	srv := &gateway.Server{Truststore: report, ServerCert: serverCert, Upstream: upstream, Revocation: checker, Log: log.New(stderr, "", log.LstdFlags)}
+	printServing(stdout, u, tsPath, srv.Truststore.Certificates, caOut, crlDir)
+	srv.ServerCert = serverCert
 	if err := srv.Serve(ctx, l); err != nil {
 		return err
 	}
 	fmt.Fprintln(stdout, "stopped")
 	return nil
+}
+
+// serveServer is the gateway serve runs, from its flags: the truststore,
+// the revocation check and the upstream; the server certificate comes
+// after.
+func serveServer(c *cli.Context, stderr io.Writer) (srv *gateway.Server, tsPath, crlDir string, err error) {
+	if tsPath, err = defaultTruststore(c); err != nil {
+		return nil, "", "", err
+	}
+	report, err := loadTruststoreForServing(tsPath)
+	if err != nil {
+		return nil, "", "", err
+	}
+	checker, crlDir, err := serveRevocation(c, tsPath)
+	if err != nil {
+		return nil, "", "", err
+	}
+	upstream, err := upstreamURL(c.String(flagUpstream))
+	if err != nil {
+		return nil, "", "", err
+	}
+	return &gateway.Server{Truststore: report, Upstream: upstream, Revocation: checker, Log: log.New(stderr, "", log.LstdFlags)}, tsPath, crlDir, nil
+}
+
+func printServing(w io.Writer, u, tsPath string, certs int, caOut, crlDir string) {
+	fmt.Fprintf(w, "serving %s with API Gateway's mTLS rules; truststore %s (%s)\n", u, tsPath, plural.Count(certs, "certificate"))
+	if caOut != "" {
+		fmt.Fprintf(w, "server certificate from a throwaway CA written to %s\n", caOut)
+		fmt.Fprintf(w, "try:  curl --cacert %s --cert CHAIN.pem --key KEY.pem %s\n", caOut, u)
+		fmt.Fprintf(w, "      apimtls probe %s --ca-file %s --client NAME\n", u, caOut)
+	}
+	if crlDir != "" {
+		fmt.Fprintf(w, "revocation: the authorizer's check with the CRLs in %s (read again when they change)\n", crlDir)
+	}
 }
 
 func upstreamURL(s string) (*url.URL, error) {
