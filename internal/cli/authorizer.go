@@ -60,12 +60,9 @@ func authorizerPackage(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	arch := c.String(flagArch)
-	if arch == "x86_64" {
-		arch = "amd64"
-	}
-	if !slices.Contains(authorizer.Archs, arch) {
-		return usagef("--arch %q: use arm64 or amd64", c.String(flagArch))
+	arch, err := archOf(c)
+	if err != nil {
+		return err
 	}
 	out := c.String(flagOut)
 	if err := checkOutput(c, out); err != nil {
@@ -89,4 +86,16 @@ func authorizerPackage(c *cli.Context) error {
 	fmt.Fprintf(c.App.Writer, "wrote %s (%d bytes): bootstrap for provided.al2023 on %s\n", out, len(pkg.Zip), authorizer.LambdaArch(arch))
 	fmt.Fprintf(c.App.Writer, "next: aws lambda create-function --runtime provided.al2023 --architectures %s --handler bootstrap --zip-file fileb://%s ... (docs/revocation.md)\n", authorizer.LambdaArch(arch), out)
 	return nil
+}
+
+// archOf reads --arch: arm64 or amd64 (x86_64 is amd64).
+func archOf(c *cli.Context) (string, error) {
+	arch := c.String(flagArch)
+	if arch == "x86_64" {
+		arch = "amd64"
+	}
+	if !slices.Contains(authorizer.Archs, arch) {
+		return "", usagef("--arch %q: use arm64 or amd64", c.String(flagArch))
+	}
+	return arch, nil
 }

@@ -4,13 +4,13 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"slices"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/urfave/cli/v2"
 
+	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/authorizer"
 	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/rollout"
@@ -99,12 +99,9 @@ func authorizerDeploy(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	arch := c.String(flagArch)
-	if arch == "x86_64" {
-		arch = "amd64"
-	}
-	if !slices.Contains(authorizer.Archs, arch) {
-		return usagef("--arch %q: use arm64 or amd64", c.String(flagArch))
+	arch, err := archOf(c)
+	if err != nil {
+		return err
 	}
 	zip, err := authorizerZip(c, arch)
 	if err != nil {
@@ -162,19 +159,8 @@ Example:
 }
 
 func authorizerStatus(c *cli.Context) error {
-	format, err := startNoArgs(c)
+	format, t, r, err := authorizerStart(c)
 	if err != nil {
-		return err
-	}
-	t, err := apiType(c)
-	if err != nil {
-		return err
-	}
-	r, err := newRollout(c, format)
-	if err != nil {
-		return err
-	}
-	if _, err := withLambda(c, r); err != nil {
 		return err
 	}
 	res, err := r.AuthorizerStatus(c.Context, c.String(flagAPIID), t)
@@ -201,23 +187,28 @@ Example:
 }
 
 func authorizerRemove(c *cli.Context) error {
-	format, err := startNoArgs(c)
+	format, t, r, err := authorizerStart(c)
 	if err != nil {
-		return err
-	}
-	t, err := apiType(c)
-	if err != nil {
-		return err
-	}
-	r, err := newRollout(c, format)
-	if err != nil {
-		return err
-	}
-	if _, err := withLambda(c, r); err != nil {
 		return err
 	}
 	res, err := r.RemoveAuthorizer(c.Context, rollout.RemoveInput{APIID: c.String(flagAPIID), APIType: t, FunctionName: c.String(flagFunctionName), DryRun: c.Bool(flagDryRun)})
 	return reportAuthorizer(c, format, res, err)
+}
+
+// authorizerStart is the start of authorizer status and remove: no
+// arguments, the output format, the API type, and a rollout with Lambda.
+func authorizerStart(c *cli.Context) (format string, t apigw.APIType, r *rollout.Rollout, err error) {
+	if format, err = startNoArgs(c); err != nil {
+		return
+	}
+	if t, err = apiType(c); err != nil {
+		return
+	}
+	if r, err = newRollout(c, format); err != nil {
+		return
+	}
+	_, err = withLambda(c, r)
+	return
 }
 
 // reportAuthorizer prints a plan, a result or a status.

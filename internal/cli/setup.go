@@ -3,11 +3,9 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"slices"
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/apimtls/apimtls/authorizer"
 	"github.com/apimtls/apimtls/setup"
 )
 
@@ -67,9 +65,9 @@ func setupAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	arch := c.String(flagArch)
-	if !slices.Contains(authorizer.Archs, arch) {
-		return usagef("--arch %q: use arm64 or amd64", arch)
+	arch, err := archOf(c)
+	if err != nil {
+		return err
 	}
 	var zip []byte
 	if c.Bool(flagAuthorizer) {
