@@ -302,20 +302,17 @@ func (c *Client) stages(ctx context.Context, id string, t APIType) ([]StageState
 		}
 		return all, nil
 	}
-	in := &apigatewayv2.GetStagesInput{ApiId: aws.String(id)}
-	for {
-		out, err := c.V2.GetStages(ctx, in)
+	return every(func(token *string) ([]StageState, *string, error) {
+		page, err := c.V2.GetStages(ctx, &apigatewayv2.GetStagesInput{ApiId: aws.String(id), NextToken: token})
 		if err != nil {
-			return nil, classify(err, "list the stages of "+id)
+			return nil, nil, classify(err, "list the stages of "+id)
 		}
-		for _, s := range out.Items {
-			all = append(all, StageState{Name: aws.ToString(s.StageName), AutoDeploy: aws.ToBool(s.AutoDeploy), DeploymentID: aws.ToString(s.DeploymentId)})
+		var out []StageState
+		for _, s := range page.Items {
+			out = append(out, StageState{Name: aws.ToString(s.StageName), AutoDeploy: aws.ToBool(s.AutoDeploy), DeploymentID: aws.ToString(s.DeploymentId)})
 		}
-		if aws.ToString(out.NextToken) == "" {
-			return all, nil
-		}
-		in.NextToken = out.NextToken
-	}
+		return out, page.NextToken, nil
+	})
 }
 
 type deploymentInfo struct {
@@ -323,37 +320,43 @@ type deploymentInfo struct {
 	description string
 }
 
+type deploymentWithID struct {
+	id string
+	deploymentInfo
+}
+
 // deployments reads every page of an API's deployments.
 func (c *Client) deployments(ctx context.Context, id string, t APIType) (map[string]deploymentInfo, error) {
-	out := map[string]deploymentInfo{}
+	var all []deploymentWithID
+	var err error
 	if t == REST {
-		in := &apigateway.GetDeploymentsInput{RestApiId: aws.String(id), Limit: aws.Int32(500)}
-		for {
-			page, err := c.V1.GetDeployments(ctx, in)
+		all, err = every(func(pos *string) ([]deploymentWithID, *string, error) {
+			page, err := c.V1.GetDeployments(ctx, &apigateway.GetDeploymentsInput{RestApiId: aws.String(id), Limit: aws.Int32(500), Position: pos})
 			if err != nil {
-				return nil, classify(err, "list the deployments of "+id)
+				return nil, nil, classify(err, "list the deployments of "+id)
 			}
+			var out []deploymentWithID
 			for _, d := range page.Items {
-				out[aws.ToString(d.Id)] = deploymentInfo{d.CreatedDate, aws.ToString(d.Description)}
+				out = append(out, deploymentWithID{aws.ToString(d.Id), deploymentInfo{d.CreatedDate, aws.ToString(d.Description)}})
 			}
-			if aws.ToString(page.Position) == "" {
-				return out, nil
+			return out, page.Position, nil
+		})
+	} else {
+		all, err = every(func(token *string) ([]deploymentWithID, *string, error) {
+			page, err := c.V2.GetDeployments(ctx, &apigatewayv2.GetDeploymentsInput{ApiId: aws.String(id), NextToken: token})
+			if err != nil {
+				return nil, nil, classify(err, "list the deployments of "+id)
 			}
-			in.Position = page.Position
-		}
+			var out []deploymentWithID
+			for _, d := range page.Items {
+				out = append(out, deploymentWithID{aws.ToString(d.DeploymentId), deploymentInfo{d.CreatedDate, aws.ToString(d.Description)}})
+			}
+			return out, page.NextToken, nil
+		})
 	}
-	in := &apigatewayv2.GetDeploymentsInput{ApiId: aws.String(id)}
-	for {
-		page, err := c.V2.GetDeployments(ctx, in)
-		if err != nil {
-			return nil, classify(err, "list the deployments of "+id)
-		}
-		for _, d := range page.Items {
-			out[aws.ToString(d.DeploymentId)] = deploymentInfo{d.CreatedDate, aws.ToString(d.Description)}
-		}
-		if aws.ToString(page.NextToken) == "" {
-			return out, nil
-		}
-		in.NextToken = page.NextToken
+	out := map[string]deploymentInfo{}
+	for _, d := range all {
+		out[d.id] = d.deploymentInfo
 	}
+	return out, err
 }

@@ -46,40 +46,38 @@ func (a Authorizer) Same(b Authorizer) bool {
 // Routes lists every route (HTTP) or method (REST) of an API, in key order.
 func (c *Client) Routes(ctx context.Context, id string, t APIType) ([]Route, error) {
 	var out []Route
+	var err error
 	if t == REST {
-		in := &apigateway.GetResourcesInput{RestApiId: aws.String(id), Embed: []string{"methods"}, Limit: aws.Int32(500)}
-		for {
-			page, err := c.V1.GetResources(ctx, in)
+		out, err = every(func(pos *string) ([]Route, *string, error) {
+			page, err := c.V1.GetResources(ctx, &apigateway.GetResourcesInput{RestApiId: aws.String(id), Embed: []string{"methods"}, Limit: aws.Int32(500), Position: pos})
 			if err != nil {
-				return nil, classify(err, "list the resources of "+id)
+				return nil, nil, classify(err, "list the resources of "+id)
 			}
+			var rs []Route
 			for _, r := range page.Items {
 				for verb, m := range r.ResourceMethods {
-					out = append(out, Route{Key: verb + " " + aws.ToString(r.Path), ID: aws.ToString(r.Id),
+					rs = append(rs, Route{Key: verb + " " + aws.ToString(r.Path), ID: aws.ToString(r.Id),
 						AuthorizationType: aws.ToString(m.AuthorizationType), AuthorizerID: aws.ToString(m.AuthorizerId)})
 				}
 			}
-			if aws.ToString(page.Position) == "" {
-				break
-			}
-			in.Position = page.Position
-		}
+			return rs, page.Position, nil
+		})
 	} else {
-		in := &apigatewayv2.GetRoutesInput{ApiId: aws.String(id)}
-		for {
-			page, err := c.V2.GetRoutes(ctx, in)
+		out, err = every(func(token *string) ([]Route, *string, error) {
+			page, err := c.V2.GetRoutes(ctx, &apigatewayv2.GetRoutesInput{ApiId: aws.String(id), NextToken: token})
 			if err != nil {
-				return nil, classify(err, "list the routes of "+id)
+				return nil, nil, classify(err, "list the routes of "+id)
 			}
+			var rs []Route
 			for _, r := range page.Items {
-				out = append(out, Route{Key: aws.ToString(r.RouteKey), ID: aws.ToString(r.RouteId),
+				rs = append(rs, Route{Key: aws.ToString(r.RouteKey), ID: aws.ToString(r.RouteId),
 					AuthorizationType: string(r.AuthorizationType), AuthorizerID: aws.ToString(r.AuthorizerId)})
 			}
-			if aws.ToString(page.NextToken) == "" {
-				break
-			}
-			in.NextToken = page.NextToken
-		}
+			return rs, page.NextToken, nil
+		})
+	}
+	if err != nil {
+		return nil, err
 	}
 	for i := range out {
 		if out[i].AuthorizationType == "" {
@@ -92,40 +90,33 @@ func (c *Client) Routes(ctx context.Context, id string, t APIType) ([]Route, err
 
 // Authorizers lists an API's authorizers.
 func (c *Client) Authorizers(ctx context.Context, id string, t APIType) ([]Authorizer, error) {
-	var out []Authorizer
 	if t == REST {
-		in := &apigateway.GetAuthorizersInput{RestApiId: aws.String(id), Limit: aws.Int32(500)}
-		for {
-			page, err := c.V1.GetAuthorizers(ctx, in)
+		return every(func(pos *string) ([]Authorizer, *string, error) {
+			page, err := c.V1.GetAuthorizers(ctx, &apigateway.GetAuthorizersInput{RestApiId: aws.String(id), Limit: aws.Int32(500), Position: pos})
 			if err != nil {
-				return nil, classify(err, "list the authorizers of "+id)
+				return nil, nil, classify(err, "list the authorizers of "+id)
 			}
+			var out []Authorizer
 			for _, a := range page.Items {
 				out = append(out, Authorizer{ID: aws.ToString(a.Id), Name: aws.ToString(a.Name), Type: string(a.Type), URI: aws.ToString(a.AuthorizerUri),
 					TTL: aws.ToInt32(a.AuthorizerResultTtlInSeconds), IdentitySource: splitSources(aws.ToString(a.IdentitySource))})
 			}
-			if aws.ToString(page.Position) == "" {
-				return out, nil
-			}
-			in.Position = page.Position
-		}
+			return out, page.Position, nil
+		})
 	}
-	in := &apigatewayv2.GetAuthorizersInput{ApiId: aws.String(id)}
-	for {
-		page, err := c.V2.GetAuthorizers(ctx, in)
+	return every(func(token *string) ([]Authorizer, *string, error) {
+		page, err := c.V2.GetAuthorizers(ctx, &apigatewayv2.GetAuthorizersInput{ApiId: aws.String(id), NextToken: token})
 		if err != nil {
-			return nil, classify(err, "list the authorizers of "+id)
+			return nil, nil, classify(err, "list the authorizers of "+id)
 		}
+		var out []Authorizer
 		for _, a := range page.Items {
 			out = append(out, Authorizer{ID: aws.ToString(a.AuthorizerId), Name: aws.ToString(a.Name), Type: string(a.AuthorizerType), URI: aws.ToString(a.AuthorizerUri),
 				TTL: aws.ToInt32(a.AuthorizerResultTtlInSeconds), IdentitySource: a.IdentitySource, PayloadVersion: aws.ToString(a.AuthorizerPayloadFormatVersion),
 				SimpleResponses: aws.ToBool(a.EnableSimpleResponses)})
 		}
-		if aws.ToString(page.NextToken) == "" {
-			return out, nil
-		}
-		in.NextToken = page.NextToken
-	}
+		return out, page.NextToken, nil
+	})
 }
 
 func splitSources(s string) []string {

@@ -129,49 +129,41 @@ func (c *Client) getV1(ctx context.Context, name string) (*Domain, error) {
 // mappings reads every page of the domain's API mappings, through the
 // service the domain was read with.
 func (c *Client) mappings(ctx context.Context, d *Domain) ([]Mapping, error) {
-	var out []Mapping
 	if d.APIType == REST {
-		in := &apigateway.GetBasePathMappingsInput{DomainName: aws.String(d.Name), Limit: aws.Int32(500)}
-		for {
-			page, err := c.V1.GetBasePathMappings(ctx, in)
+		return every(func(pos *string) ([]Mapping, *string, error) {
+			page, err := c.V1.GetBasePathMappings(ctx, &apigateway.GetBasePathMappingsInput{DomainName: aws.String(d.Name), Limit: aws.Int32(500), Position: pos})
 			if err != nil {
-				return nil, classify(err, "get the base path mappings of "+d.Name)
+				return nil, nil, classify(err, "get the base path mappings of "+d.Name)
 			}
+			var out []Mapping
 			for _, m := range page.Items {
 				out = append(out, Mapping{APIID: aws.ToString(m.RestApiId), Stage: aws.ToString(m.Stage), BasePath: aws.ToString(m.BasePath), Via: ViaMapping})
 			}
-			if aws.ToString(page.Position) == "" {
-				return out, nil
-			}
-			in.Position = page.Position
-		}
+			return out, page.Position, nil
+		})
 	}
-	in := &apigatewayv2.GetApiMappingsInput{DomainName: aws.String(d.Name)}
-	for {
-		page, err := c.V2.GetApiMappings(ctx, in)
+	return every(func(token *string) ([]Mapping, *string, error) {
+		page, err := c.V2.GetApiMappings(ctx, &apigatewayv2.GetApiMappingsInput{DomainName: aws.String(d.Name), NextToken: token})
 		if err != nil {
-			return nil, classify(err, "get the API mappings of "+d.Name)
+			return nil, nil, classify(err, "get the API mappings of "+d.Name)
 		}
+		var out []Mapping
 		for _, m := range page.Items {
 			out = append(out, Mapping{APIID: aws.ToString(m.ApiId), Stage: aws.ToString(m.Stage), BasePath: aws.ToString(m.ApiMappingKey), Via: ViaMapping})
 		}
-		if aws.ToString(page.NextToken) == "" {
-			return out, nil
-		}
-		in.NextToken = page.NextToken
-	}
+		return out, page.NextToken, nil
+	})
 }
 
 // routingRules reads every page of the domain's routing rules, each one an
 // API stage that receives traffic through the domain.
 func (c *Client) routingRules(ctx context.Context, name string) ([]Mapping, error) {
-	var out []Mapping
-	in := &apigatewayv2.ListRoutingRulesInput{DomainName: aws.String(name)}
-	for {
-		page, err := c.V2.ListRoutingRules(ctx, in)
+	return every(func(token *string) ([]Mapping, *string, error) {
+		page, err := c.V2.ListRoutingRules(ctx, &apigatewayv2.ListRoutingRulesInput{DomainName: aws.String(name), NextToken: token})
 		if err != nil {
-			return nil, classify(err, "list the routing rules of "+name)
+			return nil, nil, classify(err, "list the routing rules of "+name)
 		}
+		var out []Mapping
 		for _, r := range page.RoutingRules {
 			for _, a := range r.Actions {
 				if a.InvokeApi != nil {
@@ -179,11 +171,8 @@ func (c *Client) routingRules(ctx context.Context, name string) ([]Mapping, erro
 				}
 			}
 		}
-		if aws.ToString(page.NextToken) == "" {
-			return out, nil
-		}
-		in.NextToken = page.NextToken
-	}
+		return out, page.NextToken, nil
+	})
 }
 
 // Truststore is a truststore URI and version; an empty URI turns mTLS off.

@@ -61,3 +61,25 @@ func TestDomainProblems(t *testing.T) {
 		t.Fatalf("problems %q, want three", p)
 	}
 }
+
+func TestEveryReadsEveryPage(t *testing.T) {
+	pages := map[string][]int{"": {1, 2}, "b": {3}, "c": {4, 5}}
+	next := map[string]string{"": "b", "b": "c", "c": ""}
+	var seen []string
+	got, err := every(func(tok *string) ([]int, *string, error) {
+		k := ""
+		if tok != nil {
+			k = *tok
+		}
+		seen = append(seen, k)
+		n := next[k]
+		return pages[k], &n, nil
+	})
+	if err != nil || fmt.Sprint(got) != "[1 2 3 4 5]" || len(seen) != 3 {
+		t.Fatalf("got %v after pages %q, err %v", got, seen, err)
+	}
+	boom := errors.New("boom")
+	if _, err := every(func(*string) ([]int, *string, error) { return nil, nil, boom }); !errors.Is(err, boom) {
+		t.Fatalf("err %v", err)
+	}
+}
