@@ -74,3 +74,13 @@ func (l Layout) RecordDir(r *Record) string { return filepath.Join(l.Dir, filepa
 
 // Layout is the store's directory layout.
 func (s *Store) Layout() Layout { return Layout{Dir: s.Dir} }
+
+// Rotation is the phase record of the rotation of CA name (rotate ca).
+func (l Layout) Rotation(name string) string {
+	return filepath.Join(l.Dir, rotationDir, name+".json")
+}
+
+// Rotations is the folder of every rotation record.
+func (l Layout) Rotations() string { return filepath.Join(l.Dir, rotationDir) }
+
+const rotationDir = "rotation"

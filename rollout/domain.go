@@ -182,6 +182,9 @@ func (r *Rollout) DisableMTLS(ctx context.Context, in DisableInput) (*Result, er
 type Status struct {
 	*apigw.Domain
 	Bypass bool `json:"default_endpoint_bypass"`
+	// Rotations are the CA rotations in progress on the domain, as the
+	// PKI directory records them (set by the CLI; rotate status).
+	Rotations []string `json:"rotations_in_progress,omitempty"`
 }
 
 // DomainStatus reads the domain, every mapping and routing rule, and the

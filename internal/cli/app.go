@@ -88,7 +88,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter:            stderr,
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
-		Commands:             []*cli.Command{quickstartCommand(), caCommand(), clientCommand(), truststoreCommand(), domainCommand(), apiCommand(), crlCommand(), authorizerCommand(), setupCommand(), serveCommand(), probeCommand(), storeCommand(), versionCommand(), completionCommand()},
+		Commands:             []*cli.Command{quickstartCommand(), caCommand(), clientCommand(), truststoreCommand(), domainCommand(), apiCommand(), crlCommand(), authorizerCommand(), setupCommand(), rotateCommand(), serveCommand(), probeCommand(), storeCommand(), versionCommand(), completionCommand()},
 		Flags:                globalFlags(),
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError:         onUsageError,

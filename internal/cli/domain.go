@@ -12,6 +12,7 @@ import (
 	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/rollout"
+	"github.com/apimtls/apimtls/rotate"
 )
 
 // Flag names of the domain and api commands.
@@ -326,6 +327,11 @@ Example:
 			if err != nil {
 				return domainError(err)
 			}
+			if dir, derr := pkiDir(c); derr == nil {
+				if view.Rotations, err = rotate.InProgress(dir, name); err != nil {
+					return err
+				}
+			}
 			return printStatus(c, format, view)
 		},
 	}
@@ -352,6 +358,9 @@ func printStatus(c *cli.Context, format string, view *rollout.Status) error {
 	}
 	for _, warn := range d.Warnings {
 		tb.row("truststore warning", textsafe.Escape(warn))
+	}
+	for _, r := range view.Rotations {
+		tb.row("rotation in progress", r+": apimtls rotate status")
 	}
 	for _, m := range d.Mappings {
 		state := "default endpoint off"

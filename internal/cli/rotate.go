@@ -1,0 +1,189 @@
+package cli
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/apimtls/apimtls/rotate"
+)
+
+// Flag names of rotate.
+const (
+	flagSuccessor = "successor"
+	flagFinish    = "finish"
+	flagSettle    = "settle"
+	flagExport    = "export"
+)
+
+func rotateCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "rotate",
+		Usage: "replace a CA behind a custom domain without refusing a client",
+		Subcommands: []*cli.Command{{
+			Name:      "ca",
+			Usage:     "rotate an issuing CA (or the root) in recorded, resumable phases",
+			ArgsUsage: "NAME",
+			Description: `Runs the phases not yet reached, recording each in rotation/NAME.json:
+  1. the successor CA (--successor, default NAME-2): same parent and
+     profile; a root's successor is a new root;
+  2. a truststore trusting both, pushed to --bucket/--key, the domain
+     pointed at it, then --settle (API Gateway takes about a minute to load
+     a truststore on every node);
+  3. every valid client of NAME whose key apimtls holds re-issued by the
+     successor as CLIENT.SUCCESSOR (same subject, SANs and key type; the old
+     record stays, linked), and the CSR-signed devices listed: they must
+     send new CSRs (--export FILE writes that list as JSON);
+  4. only with --finish, and only when no unexpired, unrevoked client still
+     depends on NAME (or --force, which lists who will be refused): the
+     truststore without NAME, pushed, pointed at, settled. crl push keeps
+     publishing NAME's CRL.
+A run after a crash continues from the phase reached; a run with nothing
+left to do changes nothing.
+
+Example:
+   apimtls rotate ca issuing --domain api.example.com --bucket my-pki
+   apimtls rotate ca issuing --domain api.example.com --bucket my-pki --finish`,
+			Flags: concatFlags(awsBaseFlags(), waitFlags(), []cli.Flag{
+				&cli.StringFlag{Name: flagDomain, Required: true, Usage: "the custom domain whose truststore changes"},
+				&cli.StringFlag{Name: flagBucket, Required: true, Usage: "the bucket of the truststore"},
+				&cli.StringFlag{Name: flagKey, Value: "truststore.pem", Usage: "the truststore's key"},
+				&cli.StringFlag{Name: flagSuccessor, Usage: "the successor CA's name (default: NAME-2, or NAME-N+1)"},
+				&cli.BoolFlag{Name: flagFinish, Usage: "phase 4: drop the old CA once nothing valid depends on it"},
+				&cli.BoolFlag{Name: flagForce, Usage: "with --finish: drop it even so, refusing the clients listed"},
+				&cli.DurationFlag{Name: flagSettle, Value: rotate.DefaultSettle, Usage: "wait after pointing the domain, for every API Gateway node to load the truststore", Action: durationIn(flagSettle, 0, time.Hour)},
+				&cli.StringFlag{Name: flagExport, Usage: "write the CSR-signed devices that must send new CSRs to this file (JSON)"},
+			}),
+			Action: rotateCA,
+		}, {
+			Name:      "status",
+			Usage:     "show each CA rotation and the phase it reached",
+			ArgsUsage: "[NAME]",
+			Action:    rotateStatus,
+		}},
+	}
+}
+
+func rotateCA(c *cli.Context) error {
+	format, name, err := startOneArg(c, "NAME")
+	if err != nil {
+		return err
+	}
+	if c.Bool(flagForce) && !c.Bool(flagFinish) {
+		return usagef("--%s goes with --%s", flagForce, flagFinish)
+	}
+	dir, err := pkiDir(c)
+	if err != nil {
+		return err
+	}
+	export := c.String(flagExport)
+	if export != "" {
+		if err := checkOutput(c, export); err != nil {
+			return err
+		}
+	}
+	r, err := newRollout(c, format)
+	if err != nil {
+		return err
+	}
+	store, _, err := s3Store(c.Context, c)
+	if err != nil {
+		return err
+	}
+	settle := c.Duration(flagSettle)
+	if settle == 0 {
+		settle = -1 // --settle 0: no wait
+	}
+	res, err := (&rotate.Runner{Rollout: r, Bucket: store}).Run(c.Context, rotate.Input{Dir: dir, CA: name, Successor: c.String(flagSuccessor),
+		Domain: c.String(flagDomain), Bucket: c.String(flagBucket), Key: c.String(flagKey), Finish: c.Bool(flagFinish), Force: c.Bool(flagForce),
+		Settle: settle, Wait: waitOf(c)})
+	if res == nil {
+		return domainError(err)
+	}
+	if export != "" {
+		data, jerr := json.MarshalIndent(res.Devices, "", "  ")
+		if jerr != nil {
+			return jerr
+		}
+		if werr := writeOutput(c, export, append(data, '\n')); werr != nil {
+			return werr
+		}
+	}
+	if perr := printRotation(c, format, res); perr != nil {
+		return perr
+	}
+	var de *rotate.DependentsError
+	if errors.As(err, &de) {
+		return withHint(err, "revoke them, wait for them to expire, or re-issue them from "+res.Successor+"; or drop the CA anyway with --finish --force")
+	}
+	if err != nil {
+		return withHint(domainError(err), "fix it, then run the same apimtls rotate ca again: it continues from phase "+fmt.Sprint(res.Phase+1))
+	}
+	return nil
+}
+
+func printRotation(c *cli.Context, format string, res *rotate.Result) error {
+	if format == outputJSON {
+		return writeJSON(c.App.Writer, res)
+	}
+	w := c.App.Writer
+	if !res.Changed {
+		fmt.Fprintln(w, "nothing to do: "+res.Summary())
+	} else {
+		fmt.Fprintln(w, res.Summary())
+	}
+	for _, x := range res.Reissued {
+		fmt.Fprintf(w, "  re-issued %s as %s (serial %s)\n", x.Name, x.NewName, x.SupersededBy)
+	}
+	for _, d := range res.Devices {
+		fmt.Fprintf(w, "  device %s must send a new CSR (its certificate expires %s)\n", d.Name, d.NotAfter.Format(time.DateOnly))
+	}
+	for _, d := range res.Refused {
+		fmt.Fprintf(w, "  refused from now on: %s\n", d.Name)
+	}
+	if res.Phase == rotate.PhaseReissued && len(res.Dependents) == 0 {
+		fmt.Fprintln(w, "nothing depends on "+res.CA+" any more: finish with --finish")
+	}
+	return nil
+}
+
+func rotateStatus(c *cli.Context) error {
+	name, err := optionalArg(c, "NAME")
+	if err != nil {
+		return err
+	}
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	dir, err := pkiDir(c)
+	if err != nil {
+		return err
+	}
+	recs, err := rotate.List(dir)
+	if err != nil {
+		return err
+	}
+	out := []*rotate.Record{}
+	for _, r := range recs {
+		if name == "" || r.CA == name {
+			out = append(out, r)
+		}
+	}
+	if name != "" && len(out) == 0 {
+		return fmt.Errorf("no rotation of CA %s in %s", name, dir)
+	}
+	if format == outputJSON {
+		return writeJSON(c.App.Writer, out)
+	}
+	if len(out) == 0 {
+		fmt.Fprintln(c.App.Writer, "no CA rotation")
+	}
+	for _, r := range out {
+		fmt.Fprintf(c.App.Writer, "%s (domain %s, since %s)\n", r.Summary(), r.Domain, r.StartedAt.Format(time.DateOnly))
+	}
+	return nil
+}
