@@ -245,7 +245,7 @@ func TestRotateWithoutRefusingAClient(t *testing.T) {
 	}
 
 	e.in.Finish = true
-	res, err = e.run()
+	_, err = e.run()
 	var de *DependentsError
 	if !errors.As(err, &de) || len(de.Dependents) != 1 || de.Dependents[0].Name != "dev" || len(e.fake.MutatingRequests()) != before {
 		t.Fatalf("--finish with a valid device of the old CA: %v", err)
