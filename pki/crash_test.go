@@ -18,6 +18,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("PKI_TEST_HELPER") == "issue" {
 		os.Exit(helperIssue())
 	}
+	if os.Getenv("PKI_TEST_HELPER") == "bulk" {
+		os.Exit(helperBulk())
+	}
 	os.Exit(m.Run())
 }
 

@@ -31,7 +31,11 @@ func (k Kind) IsCA() bool { return k == KindRoot || k == KindIntermediate }
 const (
 	StatusActive  = "active"
 	StatusRevoked = "revoked"
-	StatusExpired = "expired" // computed when shown, never stored
+	// StatusSuperseded marks a client certificate that a renewal replaced:
+	// its record stays, reachable by serial, and SupersededBy names the new
+	// one; the client's name points at the new record.
+	StatusSuperseded = "superseded"
+	StatusExpired    = "expired" // computed when shown, never stored
 )
 
 // Record is the inventory's entry for one certificate. It holds no secret.
@@ -56,15 +60,20 @@ type Record struct {
 	// and its files stay.
 	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
 	RevocationReason Reason     `json:"revocation_reason,omitempty"`
-	Dir              string     `json:"dir"`
-	Files            []string   `json:"files"`
-	CreatedAt        time.Time  `json:"created_at"`
+	// SupersededBy and Renews link a renewed certificate to its
+	// successor and back.
+	SupersededBy string    `json:"superseded_by,omitempty"`
+	Renews       string    `json:"renews,omitempty"`
+	Dir          string    `json:"dir"`
+	Files        []string  `json:"files"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
-// StatusAt is the record's status at time t: revoked, expired or active.
+// StatusAt is the record's status at time t: revoked, superseded, expired
+// or active.
 func (r *Record) StatusAt(t time.Time) string {
-	if r.Status == StatusRevoked {
-		return StatusRevoked
+	if r.Status == StatusRevoked || r.Status == StatusSuperseded {
+		return r.Status
 	}
 	if !t.Before(r.NotAfter) {
 		return StatusExpired
