@@ -262,6 +262,9 @@ func (s *Store) buildStaged(ic *clientCA, p BulkParams, i int, now time.Time, di
 	if it.Days != 0 {
 		c.Days = it.Days
 	}
+	if it.KeyType != "" {
+		c.KeyType = it.KeyType
+	}
 	if it.CSR != nil {
 		c.P12 = nil
 	}

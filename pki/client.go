@@ -157,6 +157,13 @@ func (s *Store) buildClient(ic *clientCA, p ClientParams, now time.Time) (*built
 		if p.Organization != "" {
 			req.SetSubjectAttr(oidOrganization, p.Organization)
 		}
+		if p.subject != nil {
+			// A renewal from a new CSR: the key is the CSR's, the subject
+			// and SANs the old certificate's.
+			req.Subject, req.RawSubject = p.subject.Subject, p.subject.RawSubject
+			req.Subject.ExtraNames = slices.Clone(p.subject.Subject.Names)
+			req.DNSNames, req.Emails, req.URIs, req.IPs = p.subject.DNSNames, p.subject.EmailAddresses, p.subject.URIs, p.subject.IPAddresses
+		}
 	} else {
 		key = p.key
 		if key == nil {

@@ -21,6 +21,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv("PKI_TEST_HELPER") == "bulk" {
 		os.Exit(helperBulk())
 	}
+	if os.Getenv("PKI_TEST_HELPER") == "renew" {
+		os.Exit(helperRenew())
+	}
 	os.Exit(m.Run())
 }
 
