@@ -172,3 +172,20 @@ func (s *Store) ClientsExpiring(t time.Time, ca string) ([]*Record, error) {
 		return r.Kind == KindClient && r.Status == StatusActive && r.NotAfter.Before(t) && (ca == "" || r.Issuer == ca)
 	})
 }
+
+// putUnnamed records a superseded certificate: by serial only, the name
+// belonging to its successor.
+func putUnnamed(tx *bolt.Tx, r *Record) error {
+	if err := initBuckets(tx); err != nil {
+		return err
+	}
+	certs := tx.Bucket(bucketCerts)
+	if certs.Get([]byte(r.Serial)) != nil {
+		return errSerialInUse
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return certs.Put([]byte(r.Serial), v)
+}

@@ -109,8 +109,34 @@ func TestRenew(t *testing.T) {
 	if dc.Subject.CommonName != "dev" || !publicKeysEqual(dc.PublicKey, key2.Public()) || !dev2.FromCSR {
 		t.Fatalf("CSR renewal: CN %q, from_csr %v", dc.Subject.CommonName, dev2.FromCSR)
 	}
+	before, err := s.List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s.Close()
 	checkConsistent(t, s.Dir)
+	// store rebuild restores the superseded records and their links.
+	os.Remove(s.Layout().Inventory())
+	if _, err := RebuildInventory(s.Dir, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	s, err = OpenStore(s.Dir, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	for _, r := range before {
+		got, err := s.LookupSerial(r.Serial)
+		if err != nil || got == nil {
+			t.Fatalf("%s lost by rebuild: %v", r.Serial, err)
+		}
+		if got.Status != r.Status || got.SupersededBy != r.SupersededBy || got.Renews != r.Renews || got.Dir != r.Dir {
+			t.Errorf("rebuilt %s %s: status %s→%s superseded_by %q→%q renews %q→%q", r.Name, r.Serial, r.Status, got.Status, r.SupersededBy, got.SupersededBy, r.Renews, got.Renews)
+		}
+	}
+	if cur, err := s.Lookup(KindClient, "acme"); err != nil || cur.Serial != again.Serial {
+		t.Fatalf("after rebuild acme is %v, %v", cur, err)
+	}
 }
 
 func helperRenew() int {

@@ -37,6 +37,7 @@ func clientCommand() *cli.Command {
 			clientSignCommand(),
 			clientListCommand(),
 			clientShowCommand(),
+			clientRenewCommand(),
 			clientRevokeCommand(),
 		},
 	}
@@ -330,9 +331,9 @@ Example:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: flagExpiringWithin, Usage: "only clients expiring within `DURATION` (30d, 2w, 720h); exit 1 if any", Action: daysDurationIn(flagExpiringWithin)},
 			&cli.StringFlag{Name: flagCA, Usage: "only clients issued by this CA"},
-			&cli.StringFlag{Name: flagStatus, Usage: "only clients that are `STATUS`: valid, revoked or expired", Action: func(_ *cli.Context, v string) error {
+			&cli.StringFlag{Name: flagStatus, Usage: "only clients that are `STATUS`: valid, revoked, expired or superseded", Action: func(_ *cli.Context, v string) error {
 				if _, ok := statusFilter[v]; !ok {
-					return usagef("--%s %q: use valid, revoked or expired", flagStatus, v)
+					return usagef("--%s %q: use valid, revoked, expired or superseded", flagStatus, v)
 				}
 				return nil
 			}},
@@ -365,7 +366,7 @@ Example:
 				if r.Kind != pki.KindClient || (ca != "" && r.Issuer != ca) || (status != "" && r.StatusAt(now) != status) {
 					return false
 				}
-				return !c.IsSet(flagExpiringWithin) || (r.Status != pki.StatusRevoked && r.NotAfter.Before(now.Add(within)))
+				return !c.IsSet(flagExpiringWithin) || (r.Status == pki.StatusActive && r.NotAfter.Before(now.Add(within)))
 			})
 			if err != nil {
 				return err
@@ -406,7 +407,7 @@ Example:
 // active.
 const flagStatus = "status"
 
-var statusFilter = map[string]string{"": "", "valid": pki.StatusActive, "revoked": pki.StatusRevoked, "expired": pki.StatusExpired}
+var statusFilter = map[string]string{"": "", "valid": pki.StatusActive, "revoked": pki.StatusRevoked, "expired": pki.StatusExpired, "superseded": pki.StatusSuperseded}
 
 func clientShowCommand() *cli.Command {
 	return &cli.Command{
