@@ -38,6 +38,7 @@ func clientCommand() *cli.Command {
 			clientListCommand(),
 			clientShowCommand(),
 			clientRenewCommand(),
+			clientExportCommand(),
 			clientRevokeCommand(),
 		},
 	}
