@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"crypto/x509/pkix"
 	"fmt"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -118,5 +120,65 @@ func BenchmarkBareLoop(b *testing.B) {
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
 		})
+	}
+}
+
+// largeStore is a store with n client records (no files: listing and
+// showing read only the inventory).
+func largeStore(b testing.TB, dir string, n int) *Store {
+	s, err := OpenStore(dir, true)
+	if err != nil {
+		b.Fatal(err)
+	}
+	root := createRootCA(b, s, "root", nil)
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		for i := range n {
+			r := &Record{Serial: fmt.Sprintf("%032x", i+1), Kind: KindClient, Name: fmt.Sprintf("device-%06d", i), Subject: fmt.Sprintf("CN=device-%06d", i),
+				Issuer: "root", IssuerSerial: root.Record.Serial, KeyType: ECDSAP256, NotBefore: testNow, NotAfter: testNow.AddDate(0, 0, i%400),
+				SHA256: fmt.Sprintf("%064x", i), SANs: []string{fmt.Sprintf("device-%06d.example.com", i)}, Status: StatusActive,
+				Dir: fmt.Sprintf("clients/device-%06d", i), Files: []string{"clients/x/key.pem", "clients/x/cert.pem", "clients/x/chain.pem"}, CreatedAt: testNow}
+			if err := putRecord(tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return s
+}
+
+// TestMakeLargeInventory writes a 100,000-client inventory into
+// $APIMTLS_MAKE_INVENTORY for timing the CLI by hand (bench/fleet.sh).
+func TestMakeLargeInventory(t *testing.T) {
+	dir := os.Getenv("APIMTLS_MAKE_INVENTORY")
+	if dir == "" {
+		t.Skip("set APIMTLS_MAKE_INVENTORY=DIR")
+	}
+	largeStore(t, dir, 100_000).Close()
+}
+
+// BenchmarkList100k lists 100,000 clients from the inventory, as client
+// list does.
+func BenchmarkList100k(b *testing.B) {
+	s := largeStore(b, filepath.Join(b.TempDir(), "pki"), 100_000)
+	defer s.Close()
+	for b.Loop() {
+		recs, err := s.List(func(r *Record) bool { return r.Kind == KindClient })
+		if err != nil || len(recs) != 100_000 {
+			b.Fatal(len(recs), err)
+		}
+	}
+}
+
+// BenchmarkShow100k looks one client up by name among 100,000.
+func BenchmarkShow100k(b *testing.B) {
+	s := largeStore(b, filepath.Join(b.TempDir(), "pki"), 100_000)
+	defer s.Close()
+	for i := 0; b.Loop(); i++ {
+		if _, err := s.Lookup(KindClient, fmt.Sprintf("device-%06d", i%100_000)); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

@@ -410,16 +410,15 @@ func (s *Store) LookupSerial(serial string) (*Record, error) {
 	return rec, err
 }
 
-// List returns the records that keep accepts, sorted by kind, level and name.
+// List returns the records that keep accepts, sorted by kind, level and
+// name. Records are decoded on every core: keep must be safe to call from
+// several goroutines.
 func (s *Store) List(keep func(*Record) bool) ([]*Record, error) {
 	var out []*Record
 	err := s.view(func(tx *bolt.Tx) error {
-		return forEachRecord(tx, func(r *Record) error {
-			if keep == nil || keep(r) {
-				out = append(out, r)
-			}
-			return nil
-		})
+		var err error
+		out, err = decodeRecords(tx, keep)
+		return err
 	})
 	sortRecords(out)
 	return out, err

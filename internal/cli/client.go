@@ -377,7 +377,7 @@ Example:
 				for _, r := range clients {
 					views = append(views, viewOf(s.Dir, r, now))
 				}
-				if err := writeJSON(c.App.Writer, views); err != nil {
+				if err := writeJSONArray(c.App.Writer, views); err != nil {
 					return err
 				}
 			} else if len(clients) > 0 {
