@@ -119,7 +119,7 @@ func (s *Store) IssueBulk(p BulkParams) (*BulkResult, error) {
 	}
 	now := s.Now()
 	jobs := make(chan int)
-	out := make(chan built, size)
+	out := make(chan built, 2*size) // workers keep signing while a batch commits
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	for range workers {
