@@ -56,7 +56,7 @@ Example:
 			if (ref == "") == !c.IsSet(flagExpiringWithin) {
 				return usagef("give NAME|SERIAL or --%s, one of them", flagExpiringWithin)
 			}
-			p, err := renewParams(c)
+			p, err := renewParams(c, ref)
 			if err != nil {
 				return err
 			}
@@ -82,7 +82,7 @@ Example:
 }
 
 // renewParams reads the renewal flags and every secret, before the lock.
-func renewParams(c *cli.Context) (pki.RenewParams, error) {
+func renewParams(c *cli.Context, ref string) (pki.RenewParams, error) {
 	p := pki.RenewParams{CA: c.String(flagCA), Days: c.Int(flagDays), ReuseKey: c.Bool(flagReuseKey), FailFast: c.Bool(flagFailFast)}
 	if c.IsSet(flagCSR) {
 		if c.IsSet(flagExpiringWithin) || p.ReuseKey {
@@ -101,7 +101,7 @@ func renewParams(c *cli.Context) (pki.RenewParams, error) {
 			return p, fmt.Errorf("%s: %w", path, err)
 		}
 	}
-	pass, err := issuerPassphrase(c, c.String(flagCA), secretSource{
+	pass, err := issuerPassphrase(c, renewingCA(c, ref), secretSource{
 		what: "passphrase for the issuing CA", file: c.String(flagPassphraseFile), env: envCAPassphrase,
 		hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
 	})
@@ -134,4 +134,22 @@ func renewTargets(c *cli.Context, s *pki.Store, ref string) ([]*pki.Record, erro
 		}
 	}
 	return s.ClientsExpiring(s.Now().Add(within), c.String(flagCA))
+}
+
+// renewingCA is the CA whose passphrase a renewal asks for before the
+// lock: --ca, else the issuer of the one client named. A renewal of
+// clients of several encrypted CAs asks as each is opened.
+func renewingCA(c *cli.Context, ref string) string {
+	if ca := c.String(flagCA); ca != "" || ref == "" {
+		return ca
+	}
+	s, err := openStore(c, false)
+	if err != nil {
+		return ""
+	}
+	defer s.Close()
+	if targets, err := renewTargets(c, s, ref); err == nil && len(targets) == 1 {
+		return targets[0].Issuer
+	}
+	return ""
 }
