@@ -187,6 +187,9 @@ func (s *Store) recoverStaged() error {
 			continue
 		}
 		lock, dead, err := lockBatch(filepath.Join(path, batchLockFile))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // its run finished and removed it meanwhile
+		}
 		if err != nil {
 			return err
 		}
