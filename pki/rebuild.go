@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -60,8 +61,8 @@ func RebuildInventory(dir string, now time.Time) (*Rebuilt, error) {
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, r := range records {
 			put := putRecord
-			if r.Status == StatusSuperseded {
-				put = putUnnamed
+			if strings.HasPrefix(r.Dir, supersededDir+"/") {
+				put = putUnnamed // its name belongs to its successor
 			}
 			if err := put(tx, r); err != nil {
 				return fmt.Errorf("record %s %q: %w", r.Kind, r.Name, err)
@@ -287,6 +288,9 @@ func supersededFromFiles(l Layout, issuerOf func(*x509.Certificate) *Record, not
 			}
 			_, kerr := os.Stat(filepath.Join(d, keyFile))
 			rec.FromCSR = errors.Is(kerr, os.ErrNotExist)
+			if err := readRevocation(d, rec); err != nil {
+				*notes = append(*notes, err.Error()+": kept the certificate as not revoked; revoke it again")
+			}
 			if up := issuerOf(cert); up != nil {
 				rec.Issuer, rec.IssuerSerial = up.Name, up.Serial
 			}

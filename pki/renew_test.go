@@ -109,6 +109,10 @@ func TestRenew(t *testing.T) {
 	if dc.Subject.CommonName != "dev" || !publicKeysEqual(dc.PublicKey, key2.Public()) || !dev2.FromCSR {
 		t.Fatalf("CSR renewal: CN %q, from_csr %v", dc.Subject.CommonName, dev2.FromCSR)
 	}
+	// A superseded certificate can still be revoked, and rebuild keeps both.
+	if _, err := s.Revoke(KindClient, old.Record.Serial, ReasonSuperseded); err != nil {
+		t.Fatal(err)
+	}
 	before, err := s.List(nil)
 	if err != nil {
 		t.Fatal(err)
