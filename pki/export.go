@@ -135,7 +135,9 @@ var ErrNoClients = errors.New("no client certificates to export")
 
 // CurrentClients returns every client's current record, in name order.
 func (s *Store) CurrentClients() ([]*Record, error) {
-	recs, err := s.List(func(r *Record) bool { return r.Kind == KindClient && r.Status != StatusSuperseded && r.SupersededBy == "" })
+	recs, err := s.List(func(r *Record) bool {
+		return r.Kind == KindClient && r.Status != StatusSuperseded && r.SupersededBy == ""
+	})
 	if err == nil && len(recs) == 0 {
 		err = ErrNoClients
 	}
