@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
@@ -39,6 +40,11 @@ type ClientParams struct {
 	// CSR, when set, supplies the key and subject: the device keeps its
 	// private key and no key.pem is written.
 	CSR *CheckedCSR
+
+	// key and subject, set by renewal, keep a client's key (--reuse-key)
+	// and its subject exactly as the old certificate encoded it.
+	key     crypto.Signer
+	subject *x509.Certificate
 }
 
 // IssueClient creates a client certificate: its key (unless signing a CSR),
@@ -53,6 +59,37 @@ func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
 	if exists(filepath.Join(s.Dir, clientsDir, p.Name)) {
 		return nil, fmt.Errorf("%w (the directory %s exists but is not in the inventory; move it away)", &ExistsError{Kind: KindClient, Name: p.Name}, filepath.Join(s.Dir, clientsDir, p.Name))
 	}
+	ic, err := s.clientIssuer(p)
+	if err != nil {
+		return nil, err
+	}
+	for attempt := 0; ; attempt++ {
+		pc, err := s.buildClient(ic, p, s.Now())
+		if err != nil {
+			return nil, err
+		}
+		err = s.commit(pc.issued.Record, pc.files)
+		if errors.Is(err, errSerialInUse) && attempt < 3 {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return pc.issued, nil
+	}
+}
+
+// clientCA is an issuing CA ready to sign clients: opened once, shared
+// by every certificate of a bulk run.
+type clientCA struct {
+	issuer Issuer
+	rec    *Record
+	chain  []*x509.Certificate
+}
+
+// clientIssuer opens the CA that p names (or the default one) and checks
+// it can issue now.
+func (s *Store) clientIssuer(p ClientParams) (*clientCA, error) {
 	if p.P12 != nil && p.CSR != nil {
 		return nil, errors.New("a PKCS #12 file needs the private key, which a CSR-signed client keeps on the device")
 	}
@@ -79,14 +116,33 @@ func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
 	if err != nil {
 		return nil, err
 	}
+	return &clientCA{issuer: issuer, rec: issuerRec, chain: chain}, nil
+}
+
+// builtClient is a signed client certificate with its files, not yet
+// committed.
+type builtClient struct {
+	issued *Issued
+	files  []stagedFile
+}
+
+// buildClient makes the key (unless p has a CSR or a Key), signs the
+// certificate and encodes every file: the CPU work of an issuance, safe to
+// run on many goroutines at once.
+func (s *Store) buildClient(ic *clientCA, p ClientParams, now time.Time) (*builtClient, error) {
+	if p.P12 != nil && p.CSR != nil {
+		return nil, errors.New("a PKCS #12 file needs the private key, which a CSR-signed client keeps on the device")
+	}
 	days, clamp := p.Days, p.Days == 0
 	if days == 0 {
 		days = DefaultClientDays
+	} else if err := checkDays(days); err != nil {
+		return nil, err
 	}
-	now := s.Now()
 	var (
 		key crypto.Signer
 		req ClientRequest
+		err error
 	)
 	if p.CSR != nil {
 		req = ClientRequestFromCSR(p.CSR, p.DNSNames, p.Emails, p.URIs)
@@ -101,9 +157,19 @@ func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
 		if p.Organization != "" {
 			req.SetSubjectAttr(oidOrganization, p.Organization)
 		}
+		if p.subject != nil {
+			// A renewal from a new CSR: the key is the CSR's, the subject
+			// and SANs the old certificate's.
+			req.Subject, req.RawSubject = p.subject.Subject, p.subject.RawSubject
+			req.Subject.ExtraNames = slices.Clone(p.subject.Subject.Names)
+			req.DNSNames, req.Emails, req.URIs, req.IPs = p.subject.DNSNames, p.subject.EmailAddresses, p.subject.URIs, p.subject.IPAddresses
+		}
 	} else {
-		if key, err = GenerateKey(s.Rand, p.KeyType); err != nil {
-			return nil, err
+		key = p.key
+		if key == nil {
+			if key, err = GenerateKey(s.Rand, p.KeyType); err != nil {
+				return nil, err
+			}
 		}
 		cn := p.CommonName
 		if cn == "" {
@@ -116,54 +182,58 @@ func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
 			URIs:      p.URIs,
 			Emails:    p.Emails,
 		}
+		if p.subject != nil {
+			req.Subject, req.RawSubject = p.subject.Subject, p.subject.RawSubject
+			req.Subject.ExtraNames = slices.Clone(p.subject.Subject.Names)
+		}
 	}
 	if p.Organization != "" {
 		req.Subject.Organization = []string{p.Organization}
 	}
 	req.NotAfter = now.AddDate(0, 0, days)
 	req.ClampNotAfter = clamp
-	for attempt := 0; ; attempt++ {
-		cert, err := CreateClient(s.Rand, now, issuer, req)
-		if err != nil {
-			return nil, err
-		}
-		rec := newRecord(KindClient, p.Name, cert)
-		rec.Issuer, rec.IssuerSerial = issuerRec.Name, issuerRec.Serial
-		rec.Dir = filepath.ToSlash(filepath.Join(clientsDir, p.Name))
-		rec.FromCSR = p.CSR != nil
-		full := append([]*x509.Certificate{cert}, chain...)
-		extra := []stagedFile{{chainFile, EncodeCertificates(full...), publicMode}}
-		if p.P12 != nil {
-			pfx, err := EncodePKCS12(key, cert, chain, *p.P12)
-			if err != nil {
-				return nil, err
-			}
-			extra = append(extra, stagedFile{p.Name + ".p12", pfx, keyMode})
-		}
-		err = s.commitWithKey(rec, cert, key, nil, extra)
-		if errors.Is(err, errSerialInUse) && attempt < 3 {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		issued := &Issued{Record: rec, Cert: cert}
-		if clamp && cert.NotAfter.Equal(issuer.Cert.NotAfter) {
-			issued.Notes = append(issued.Notes, fmt.Sprintf("validity shortened to end with CA %q on %s", caName, cert.NotAfter.Format(time.DateOnly)))
-		}
-		if p.CSR != nil {
-			for _, ext := range p.CSR.Ignored {
-				issued.Notes = append(issued.Notes, "ignored the CSR's requested "+ext+": the client profile sets it")
-			}
-			for _, d := range p.CSR.Dropped {
-				issued.Notes = append(issued.Notes, "dropped "+d)
-			}
-			if req.RawSubject == nil && subjectMultiValued(p.CSR.CSR.RawSubject) {
-				issued.Notes = append(issued.Notes, "the CSR's multi-valued RDNs became one attribute per RDN, since --cn, --org or --name changed the subject")
-			}
-		}
-		return issued, nil
+	cert, err := CreateClient(s.Rand, now, ic.issuer, req)
+	if err != nil {
+		return nil, err
 	}
+	rec := newRecord(KindClient, p.Name, cert)
+	rec.Issuer, rec.IssuerSerial = ic.rec.Name, ic.rec.Serial
+	rec.Dir = filepath.ToSlash(filepath.Join(clientsDir, p.Name))
+	rec.FromCSR = p.CSR != nil
+	var files []stagedFile
+	if key != nil {
+		keyPEM, err := EncodeKey(key, nil)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, stagedFile{keyFile, keyPEM, keyMode})
+	}
+	full := append([]*x509.Certificate{cert}, ic.chain...)
+	files = append(files, stagedFile{certFile, EncodeCertificate(cert.Raw), publicMode},
+		stagedFile{chainFile, EncodeCertificates(full...), publicMode})
+	if p.P12 != nil {
+		pfx, err := EncodePKCS12(key, cert, ic.chain, *p.P12)
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, stagedFile{p.Name + ".p12", pfx, keyMode})
+	}
+	issued := &Issued{Record: rec, Cert: cert}
+	if clamp && cert.NotAfter.Equal(ic.issuer.Cert.NotAfter) {
+		issued.Notes = append(issued.Notes, fmt.Sprintf("validity shortened to end with CA %q on %s", ic.rec.Name, cert.NotAfter.Format(time.DateOnly)))
+	}
+	if p.CSR != nil {
+		for _, ext := range p.CSR.Ignored {
+			issued.Notes = append(issued.Notes, "ignored the CSR's requested "+ext+": the client profile sets it")
+		}
+		for _, d := range p.CSR.Dropped {
+			issued.Notes = append(issued.Notes, "dropped "+d)
+		}
+		if req.RawSubject == nil && subjectMultiValued(p.CSR.CSR.RawSubject) {
+			issued.Notes = append(issued.Notes, "the CSR's multi-valued RDNs became one attribute per RDN, since --cn, --org or --name changed the subject")
+		}
+	}
+	return &builtClient{issued: issued, files: files}, nil
 }
 
 // EncodePKCS12 bundles a client key, its certificate and its chain.

@@ -58,6 +58,17 @@ func checkConsistent(t testing.TB, dir string) map[string]*Record {
 			}
 		}
 	}
+	// Renewals' old files: each superseded/<name>/<serial> is its record's.
+	names, _ := os.ReadDir(filepath.Join(dir, supersededDir))
+	for _, n := range names {
+		serials, _ := os.ReadDir(filepath.Join(dir, supersededDir, n.Name()))
+		for _, e := range serials {
+			d := supersededDir + "/" + n.Name() + "/" + e.Name()
+			if r := byDir[d]; r == nil || r.Serial != e.Name() || r.SupersededBy == "" {
+				t.Errorf("%s has no superseded record", d)
+			}
+		}
+	}
 	if pendingWork(dir) {
 		t.Error(".staging is not empty after recovery")
 	}

@@ -18,6 +18,12 @@ func TestMain(m *testing.M) {
 	if os.Getenv("PKI_TEST_HELPER") == "issue" {
 		os.Exit(helperIssue())
 	}
+	if os.Getenv("PKI_TEST_HELPER") == "bulk" {
+		os.Exit(helperBulk())
+	}
+	if os.Getenv("PKI_TEST_HELPER") == "renew" {
+		os.Exit(helperRenew())
+	}
 	os.Exit(m.Run())
 }
 

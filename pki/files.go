@@ -19,12 +19,17 @@ const (
 // writeNewFile creates path with O_EXCL, so nothing is ever overwritten,
 // writes data and syncs it. On failure it removes what it created.
 func writeNewFile(path string, data []byte, mode fs.FileMode) error {
+	return writeNew(path, data, mode, true)
+}
+
+// writeNew is writeNewFile; without sync the caller syncs later.
+func writeNew(path string, data []byte, mode fs.FileMode, sync bool) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
 	if err != nil {
 		return err
 	}
 	_, err = f.Write(data)
-	if err == nil {
+	if err == nil && sync {
 		err = f.Sync()
 	}
 	if cerr := f.Close(); err == nil {

@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -31,7 +33,11 @@ func (k Kind) IsCA() bool { return k == KindRoot || k == KindIntermediate }
 const (
 	StatusActive  = "active"
 	StatusRevoked = "revoked"
-	StatusExpired = "expired" // computed when shown, never stored
+	// StatusSuperseded marks a client certificate that a renewal replaced:
+	// its record stays, reachable by serial, and SupersededBy names the new
+	// one; the client's name points at the new record.
+	StatusSuperseded = "superseded"
+	StatusExpired    = "expired" // computed when shown, never stored
 )
 
 // Record is the inventory's entry for one certificate. It holds no secret.
@@ -58,15 +64,20 @@ type Record struct {
 	// and its files stay.
 	RevokedAt        *time.Time `json:"revoked_at,omitempty"`
 	RevocationReason Reason     `json:"revocation_reason,omitempty"`
-	Dir              string     `json:"dir"`
-	Files            []string   `json:"files"`
-	CreatedAt        time.Time  `json:"created_at"`
+	// SupersededBy and Renews link a renewed certificate to its
+	// successor and back.
+	SupersededBy string    `json:"superseded_by,omitempty"`
+	Renews       string    `json:"renews,omitempty"`
+	Dir          string    `json:"dir"`
+	Files        []string  `json:"files"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
-// StatusAt is the record's status at time t: revoked, expired or active.
+// StatusAt is the record's status at time t: revoked, superseded, expired
+// or active.
 func (r *Record) StatusAt(t time.Time) string {
-	if r.Status == StatusRevoked {
-		return StatusRevoked
+	if r.Status == StatusRevoked || r.Status == StatusSuperseded {
+		return r.Status
 	}
 	if !t.Before(r.NotAfter) {
 		return StatusExpired
@@ -217,16 +228,48 @@ func putRecord(tx *bolt.Tx, r *Record) error {
 // with 128 bits it never happens, but uniqueness is checked, not assumed.
 var errSerialInUse = errors.New("serial number already in the inventory")
 
-func forEachRecord(tx *bolt.Tx, fn func(*Record) error) error {
+// decodeRecords decodes every record of the inventory that keep accepts,
+// splitting the work across cores: JSON decoding is most of what listing a
+// large inventory costs.
+func decodeRecords(tx *bolt.Tx, keep func(*Record) bool) ([]*Record, error) {
 	b := tx.Bucket(bucketCerts)
 	if b == nil {
-		return nil
+		return nil, nil
 	}
-	return b.ForEach(func(k, v []byte) error {
-		var r Record
-		if err := json.Unmarshal(v, &r); err != nil {
-			return fmt.Errorf("inventory record %s is corrupt: %w", k, err)
+	var keys, vals [][]byte
+	if err := b.ForEach(func(k, v []byte) error {
+		keys, vals = append(keys, k), append(vals, v)
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	workers := min(runtime.GOMAXPROCS(0), len(vals)/1000+1)
+	parts := make([][]*Record, workers)
+	errs := make([]error, workers)
+	var wg sync.WaitGroup
+	for w := range workers {
+		lo, hi := len(vals)*w/workers, len(vals)*(w+1)/workers
+		wg.Go(func() {
+			recs := make([]Record, hi-lo)
+			for i := lo; i < hi; i++ {
+				r := &recs[i-lo]
+				if err := json.Unmarshal(vals[i], r); err != nil {
+					errs[w] = fmt.Errorf("inventory record %s is corrupt: %w", keys[i], err)
+					return
+				}
+				if keep == nil || keep(r) {
+					parts[w] = append(parts[w], r)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var out []*Record
+	for w := range workers {
+		if errs[w] != nil {
+			return nil, errs[w]
 		}
-		return fn(&r)
-	})
+		out = append(out, parts[w]...)
+	}
+	return out, nil
 }

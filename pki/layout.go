@@ -11,6 +11,7 @@ import "path/filepath"
 //	truststore.pem                written by truststore build
 //	pushed.json                   the last truststore push
 //	crl/<ca name>.crl             a CA's latest CRL, DER (ca/<name>/crl.pem: PEM)
+//	superseded/<name>/<serial>/   certificates a renewal replaced
 //	.staging/                     issuance in progress
 type Layout struct{ Dir string }
 
@@ -32,6 +33,10 @@ func (l Layout) CAs() string { return filepath.Join(l.Dir, caDir) }
 
 // Clients is the folder of every client.
 func (l Layout) Clients() string { return filepath.Join(l.Dir, clientsDir) }
+
+// Superseded is the folder of the certificates renewals replaced,
+// superseded/<name>/<serial>/.
+func (l Layout) Superseded() string { return filepath.Join(l.Dir, supersededDir) }
 
 // CADir is one CA's folder.
 func (l Layout) CADir(name string) string { return filepath.Join(l.Dir, caDir, name) }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -59,7 +60,11 @@ func RebuildInventory(dir string, now time.Time) (*Rebuilt, error) {
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
 		for _, r := range records {
-			if err := putRecord(tx, r); err != nil {
+			put := putRecord
+			if strings.HasPrefix(r.Dir, supersededDir+"/") {
+				put = putUnnamed // its name belongs to its successor
+			}
+			if err := put(tx, r); err != nil {
 				return fmt.Errorf("record %s %q: %w", r.Kind, r.Name, err)
 			}
 		}
@@ -199,6 +204,21 @@ func recordsFromFiles(l Layout) ([]*Record, []string, error) {
 		}
 		records = append(records, c.rec)
 	}
+	old, err := supersededFromFiles(l, func(c *x509.Certificate) *Record {
+		if f := issuerOf(c); f != nil {
+			return f.rec
+		}
+		return nil
+	}, &notes)
+	if err != nil {
+		return nil, nil, err
+	}
+	current := map[string]*Record{}
+	for _, c := range clients {
+		current[c.rec.Name] = c.rec
+	}
+	linkRenewals(old, current)
+	records = append(records, old...)
 	slices.SortFunc(records, func(a, b *Record) int { return a.Level - b.Level })
 	return records, notes, nil
 }
@@ -229,4 +249,82 @@ func restoreCRLNumbers(tx *bolt.Tx, l Layout, records []*Record) error {
 		}
 	}
 	return nil
+}
+
+// supersededFromFiles reads the certificates renewals replaced,
+// superseded/<name>/<serial>/, as superseded records.
+func supersededFromFiles(l Layout, issuerOf func(*x509.Certificate) *Record, notes *[]string) ([]*Record, error) {
+	base := filepath.Join(l.Dir, supersededDir)
+	names, err := os.ReadDir(base)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []*Record
+	for _, n := range names {
+		if !n.IsDir() || CheckName(n.Name()) != nil {
+			continue
+		}
+		serials, err := os.ReadDir(filepath.Join(base, n.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range serials {
+			d := filepath.Join(base, n.Name(), e.Name())
+			data, err := os.ReadFile(filepath.Join(d, certFile))
+			var cert *x509.Certificate
+			if err == nil {
+				cert, err = DecodeCertificate(data)
+			}
+			if err != nil {
+				*notes = append(*notes, fmt.Sprintf("skipped %s: %v", d, err))
+				continue
+			}
+			rec := newRecord(KindClient, n.Name(), cert)
+			rec.Status = StatusSuperseded
+			rec.Dir = filepath.ToSlash(filepath.Join(supersededDir, n.Name(), e.Name()))
+			files, _ := os.ReadDir(d)
+			for _, f := range files {
+				rec.Files = append(rec.Files, rec.Dir+"/"+f.Name())
+			}
+			_, kerr := os.Stat(filepath.Join(d, keyFile))
+			rec.FromCSR = errors.Is(kerr, os.ErrNotExist)
+			if err := readRevocation(d, rec); err != nil {
+				*notes = append(*notes, err.Error()+": kept the certificate as not revoked; revoke it again")
+			}
+			if up := issuerOf(cert); up != nil {
+				rec.Issuer, rec.IssuerSerial = up.Name, up.Serial
+			}
+			if info, err := os.Stat(filepath.Join(d, certFile)); err == nil {
+				rec.CreatedAt = info.ModTime().UTC()
+			}
+			out = append(out, rec)
+		}
+	}
+	return out, nil
+}
+
+// linkRenewals restores superseded_by and renews: each client's
+// certificates, oldest first, each superseded by the next.
+func linkRenewals(old []*Record, current map[string]*Record) {
+	byName := map[string][]*Record{}
+	for _, r := range old {
+		byName[r.Name] = append(byName[r.Name], r)
+	}
+	for name, chain := range byName {
+		slices.SortFunc(chain, func(a, b *Record) int {
+			if c := a.NotBefore.Compare(b.NotBefore); c != 0 {
+				return c
+			}
+			return a.CreatedAt.Compare(b.CreatedAt)
+		})
+		if cur := current[name]; cur != nil {
+			chain = append(chain, cur)
+		}
+		for i := 1; i < len(chain); i++ {
+			chain[i-1].SupersededBy, chain[i].Renews = chain[i].Serial, chain[i-1].Serial
+		}
+	}
 }

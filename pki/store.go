@@ -170,7 +170,10 @@ func pendingWork(dir string) bool {
 
 // recoverStaged completes or rolls back issuances a crash interrupted. A
 // staged directory whose record was committed is moved into place (roll
-// forward); one without a record never became visible and is removed.
+// forward); one without a record never became visible and is removed. A
+// bulk batch directory (bulk-*) is left alone while the process that owns
+// it holds its lock, and recovered entry by entry once that process is
+// gone.
 func (s *Store) recoverStaged() error {
 	staging := filepath.Join(s.Dir, stagingDir)
 	entries, err := os.ReadDir(staging)
@@ -179,28 +182,101 @@ func (s *Store) recoverStaged() error {
 	}
 	for _, e := range entries {
 		path := filepath.Join(staging, e.Name())
-		var rec *Record
-		if err := s.view(func(tx *bolt.Tx) error {
-			var err error
-			rec, err = getRecord(tx, e.Name())
-			return err
-		}); err != nil {
-			return err
-		}
-		if rec == nil {
-			if err := os.RemoveAll(path); err != nil {
+		if !strings.HasPrefix(e.Name(), batchPrefix) {
+			if err := s.recoverEntry(path, e.Name()); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := renameNoReplace(path, filepath.Join(s.Dir, rec.Dir)); err != nil {
-			return fmt.Errorf("finish %s %q: %w", rec.Kind, rec.Name, err)
+		lock, dead, err := lockBatch(filepath.Join(path, batchLockFile))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // its run finished and removed it meanwhile
 		}
-		if err := syncDir(filepath.Dir(filepath.Join(s.Dir, rec.Dir))); err != nil {
+		if err != nil {
+			return err
+		}
+		if !dead {
+			continue // a live bulk run owns it
+		}
+		inner, err := os.ReadDir(path)
+		if err == nil {
+			for _, in := range inner {
+				if in.Name() == batchLockFile {
+					continue
+				}
+				if err = s.recoverEntry(filepath.Join(path, in.Name()), in.Name()); err != nil {
+					break
+				}
+			}
+		}
+		lock.Close()
+		if err != nil {
+			return err
+		}
+		if err := os.RemoveAll(path); err != nil {
 			return err
 		}
 	}
 	return syncDir(staging)
+}
+
+// recoverEntry rolls one staged issuance, named by its serial, forward or
+// back.
+func (s *Store) recoverEntry(path, serial string) error {
+	var rec *Record
+	if err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		rec, err = getRecord(tx, serial)
+		return err
+	}); err != nil {
+		return err
+	}
+	if rec == nil {
+		return os.RemoveAll(path)
+	}
+	if err := s.moveIntoPlace(path, rec); err != nil {
+		return fmt.Errorf("finish %s %q: %w", rec.Kind, rec.Name, err)
+	}
+	return syncDir(filepath.Dir(filepath.Join(s.Dir, rec.Dir)))
+}
+
+// moveIntoPlace renames a staged directory to its record's directory. When
+// a renewal's old certificate still occupies that place, it is first moved
+// to where the old record now says it lives.
+func (s *Store) moveIntoPlace(staged string, rec *Record) error {
+	final := filepath.Join(s.Dir, filepath.FromSlash(rec.Dir))
+	if rec.Renews != "" && exists(final) {
+		old, err := s.LookupSerial(rec.Renews)
+		if err != nil {
+			return err
+		}
+		if old != nil && old.Dir != rec.Dir && serialInDir(final) == old.Serial {
+			to := filepath.Join(s.Dir, filepath.FromSlash(old.Dir))
+			if err := os.MkdirAll(filepath.Dir(to), dirMode); err != nil {
+				return err
+			}
+			if err := renameNoReplace(final, to); err != nil {
+				return err
+			}
+			if err := syncDir(filepath.Dir(to)); err != nil {
+				return err
+			}
+		}
+	}
+	return renameNoReplace(staged, final)
+}
+
+// serialInDir is the serial of dir/cert.pem, or "" when it cannot be read.
+func serialInDir(dir string) string {
+	data, err := os.ReadFile(filepath.Join(dir, certFile))
+	if err != nil {
+		return ""
+	}
+	c, err := DecodeCertificate(data)
+	if err != nil {
+		return ""
+	}
+	return SerialHex(c)
 }
 
 // crashHook lets tests kill the process at each step of a commit.
@@ -252,7 +328,7 @@ func (s *Store) commit(rec *Record, files []stagedFile) error {
 	}
 	committed = true
 	crashHook("committed")
-	if err := renameNoReplace(staged, final); err != nil {
+	if err := s.moveIntoPlace(staged, rec); err != nil {
 		return fmt.Errorf("move %s into place (the next apimtls run finishes it): %w", final, err)
 	}
 	crashHook("renamed")
@@ -339,16 +415,15 @@ func (s *Store) LookupSerial(serial string) (*Record, error) {
 	return rec, err
 }
 
-// List returns the records that keep accepts, sorted by kind, level and name.
+// List returns the records that keep accepts, sorted by kind, level and
+// name. Records are decoded on every core: keep must be safe to call from
+// several goroutines.
 func (s *Store) List(keep func(*Record) bool) ([]*Record, error) {
 	var out []*Record
 	err := s.view(func(tx *bolt.Tx) error {
-		return forEachRecord(tx, func(r *Record) error {
-			if keep == nil || keep(r) {
-				out = append(out, r)
-			}
-			return nil
-		})
+		var err error
+		out, err = decodeRecords(tx, keep)
+		return err
 	})
 	sortRecords(out)
 	return out, err

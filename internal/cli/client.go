@@ -37,6 +37,8 @@ func clientCommand() *cli.Command {
 			clientSignCommand(),
 			clientListCommand(),
 			clientShowCommand(),
+			clientRenewCommand(),
+			clientExportCommand(),
 			clientRevokeCommand(),
 		},
 	}
@@ -73,41 +75,72 @@ Example:
    apimtls client issue partner-acme --ca issuing --dns api-client.acme.example
    curl --cert ~/.local/share/apimtls/clients/partner-acme/chain.pem \
         --key ~/.local/share/apimtls/clients/partner-acme/key.pem https://api.example.com/`,
-		Flags: append(issuerFlags(),
+		Flags: append(append(issuerFlags(),
 			keyTypeFlag(pki.DefaultClientKeyType),
 			&cli.BoolFlag{Name: flagP12, Usage: "also write a PKCS #12 file"},
 			&cli.BoolFlag{Name: flagP12Legacy, Usage: "PKCS #12 with 3DES and SHA-1 for old Java and macOS (implies --p12)"},
 			&cli.StringFlag{Name: flagP12PasswordFile, Usage: "read the PKCS #12 password from `FILE` (else " + envP12Password + ", else a prompt)"},
 		),
+			bulkIssueFlags()...),
 		Action: func(c *cli.Context) error {
+			if isBulkIssue(c) {
+				return bulkIssue(c)
+			}
 			name, err := oneArg(c, "NAME")
 			if err != nil {
 				return err
 			}
-			kt, err := pki.ParseKeyType(c.String(flagKeyType))
-			if err != nil {
-				return usageError{err}
+			if c.IsSet(flagNameTemplate) || c.IsSet(flagStart) || c.IsSet(flagFailFast) {
+				return usagef("--%s, --%s and --%s go with --%s or --%s", flagNameTemplate, flagStart, flagFailFast, flagCount, flagFromCSV)
 			}
 			p, err := clientParams(c, name)
 			if err != nil {
 				return err
 			}
-			p.KeyType = kt
-			if c.Bool(flagP12) || c.Bool(flagP12Legacy) {
-				pw, err := secretSource{
-					what: "PKCS #12 password", file: c.String(flagP12PasswordFile), env: envP12Password, confirm: true,
-					hint: "give --" + flagP12PasswordFile + " FILE or set " + envP12Password,
-				}.read(c.Context)
-				if err != nil {
-					return err
-				}
-				p.P12 = &pki.P12Options{Password: pw, Legacy: c.Bool(flagP12Legacy)}
-			} else if c.IsSet(flagP12PasswordFile) {
-				return usagef("--%s needs --%s", flagP12PasswordFile, flagP12)
+			if err := keyAndP12(c, &p); err != nil {
+				return err
 			}
 			return issueClient(c, p)
 		},
 	}
+}
+
+// bulkIssue is client issue --count or --from-csv.
+func bulkIssue(c *cli.Context) error {
+	if err := bulkOnly(c); err != nil {
+		return err
+	}
+	p, err := commonParams(c)
+	if err != nil {
+		return err
+	}
+	if err := keyAndP12(c, &p); err != nil {
+		return err
+	}
+	return runBulk(c, p, "Issued")
+}
+
+// keyAndP12 reads --key-type and the PKCS #12 options, asking for the
+// password before any work.
+func keyAndP12(c *cli.Context, p *pki.ClientParams) error {
+	kt, err := pki.ParseKeyType(c.String(flagKeyType))
+	if err != nil {
+		return usageError{err}
+	}
+	p.KeyType = kt
+	if c.Bool(flagP12) || c.Bool(flagP12Legacy) {
+		pw, err := secretSource{
+			what: "PKCS #12 password", file: c.String(flagP12PasswordFile), env: envP12Password, confirm: true,
+			hint: "give --" + flagP12PasswordFile + " FILE or set " + envP12Password,
+		}.read(c.Context)
+		if err != nil {
+			return err
+		}
+		p.P12 = &pki.P12Options{Password: pw, Legacy: c.Bool(flagP12Legacy)}
+	} else if c.IsSet(flagP12PasswordFile) {
+		return usagef("--%s needs --%s", flagP12PasswordFile, flagP12)
+	}
+	return nil
 }
 
 func clientSignCommand() *cli.Command {
@@ -128,8 +161,20 @@ Example:
    apimtls client sign device.csr --ca devices --name device-0042`,
 		Flags: append(issuerFlags(),
 			&cli.StringFlag{Name: flagName, Usage: "name in the inventory (default: the CSR's common name)"},
+			&cli.StringFlag{Name: flagCSRDir, Usage: "sign every CSR in `DIR`, each client named after its file (device-1.csr: device-1)"},
+			failFastFlag(),
 		),
 		Action: func(c *cli.Context) error {
+			if c.IsSet(flagCSRDir) {
+				if err := bulkOnly(c); err != nil {
+					return err
+				}
+				p, err := commonParams(c)
+				if err != nil {
+					return err
+				}
+				return runBulk(c, p, "Signed")
+			}
 			path, err := oneArg(c, "CSR")
 			if err != nil {
 				return err
@@ -192,6 +237,14 @@ func clientParams(c *cli.Context, name string) (pki.ClientParams, error) {
 	if err := pki.CheckName(name); err != nil {
 		return pki.ClientParams{}, usageError{err}
 	}
+	p, err := commonParams(c)
+	p.Name = name
+	return p, err
+}
+
+// commonParams reads the issuing flags every client of a command shares,
+// and asks for the CA's passphrase before the PKI directory is locked.
+func commonParams(c *cli.Context) (pki.ClientParams, error) {
 	uris, err := pki.ParseURIs(c.StringSlice(flagURI))
 	if err != nil {
 		return pki.ClientParams{}, usageError{err}
@@ -214,7 +267,6 @@ func clientParams(c *cli.Context, name string) (pki.ClientParams, error) {
 	}
 	return pki.ClientParams{
 		CAPassphrase: pass,
-		Name:         name,
 		CA:           c.String(flagCA),
 		CommonName:   c.String(flagCN),
 		Organization: c.String(flagOrg),
@@ -280,9 +332,9 @@ Example:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: flagExpiringWithin, Usage: "only clients expiring within `DURATION` (30d, 2w, 720h); exit 1 if any", Action: daysDurationIn(flagExpiringWithin)},
 			&cli.StringFlag{Name: flagCA, Usage: "only clients issued by this CA"},
-			&cli.StringFlag{Name: flagStatus, Usage: "only clients that are `STATUS`: valid, revoked or expired", Action: func(_ *cli.Context, v string) error {
+			&cli.StringFlag{Name: flagStatus, Usage: "only clients that are `STATUS`: valid, revoked, expired or superseded", Action: func(_ *cli.Context, v string) error {
 				if _, ok := statusFilter[v]; !ok {
-					return usagef("--%s %q: use valid, revoked or expired", flagStatus, v)
+					return usagef("--%s %q: use valid, revoked, expired or superseded", flagStatus, v)
 				}
 				return nil
 			}},
@@ -315,7 +367,7 @@ Example:
 				if r.Kind != pki.KindClient || (ca != "" && r.Issuer != ca) || (status != "" && r.StatusAt(now) != status) {
 					return false
 				}
-				return !c.IsSet(flagExpiringWithin) || (r.Status != pki.StatusRevoked && r.NotAfter.Before(now.Add(within)))
+				return !c.IsSet(flagExpiringWithin) || (r.Status == pki.StatusActive && r.NotAfter.Before(now.Add(within)))
 			})
 			if err != nil {
 				return err
@@ -325,7 +377,7 @@ Example:
 				for _, r := range clients {
 					views = append(views, viewOf(s.Dir, r, now))
 				}
-				if err := writeJSON(c.App.Writer, views); err != nil {
+				if err := writeJSONArray(c.App.Writer, views); err != nil {
 					return err
 				}
 			} else if len(clients) > 0 {
@@ -356,7 +408,7 @@ Example:
 // active.
 const flagStatus = "status"
 
-var statusFilter = map[string]string{"": "", "valid": pki.StatusActive, "revoked": pki.StatusRevoked, "expired": pki.StatusExpired}
+var statusFilter = map[string]string{"": "", "valid": pki.StatusActive, "revoked": pki.StatusRevoked, "expired": pki.StatusExpired, "superseded": pki.StatusSuperseded}
 
 func clientShowCommand() *cli.Command {
 	return &cli.Command{

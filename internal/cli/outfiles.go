@@ -11,7 +11,7 @@ import (
 // no output flag may point into them.
 func protectedPaths(dir string) outfile.Protected {
 	l := pki.Layout{Dir: dir}
-	return outfile.Protected{l.CAs(), l.Clients(), l.Staging(), l.Inventory(), l.CRLs()}
+	return outfile.Protected{l.CAs(), l.Clients(), l.Staging(), l.Inventory(), l.CRLs(), l.Superseded()}
 }
 
 // outputProtection is protectedPaths of the command's PKI directory.

@@ -1,14 +1,18 @@
 package cli
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
-	"text/tabwriter"
+	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/fatih/color"
 	"github.com/mattn/go-isatty"
@@ -97,21 +101,104 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-// table aligns columns of text output.
+// writeJSONArray writes items as writeJSON writes a slice, byte for byte,
+// encoding chunks of them on every core into reused buffers and writing
+// the chunks in order: a 100,000-client list is one large document.
+func writeJSONArray[T any](w io.Writer, items []T) error {
+	if len(items) == 0 {
+		_, err := io.WriteString(w, "[]\n")
+		return err
+	}
+	const chunk = 512
+	workers := runtime.GOMAXPROCS(0)
+	bufs := make([]bytes.Buffer, workers)
+	errs := make([]error, workers)
+	encode := func(k, lo, hi int) {
+		buf := &bufs[k]
+		buf.Reset()
+		enc := json.NewEncoder(buf)
+		enc.SetIndent("  ", "  ")
+		for i := lo; i < hi; i++ {
+			buf.WriteString("  ")
+			if errs[k] = enc.Encode(items[i]); errs[k] != nil {
+				return
+			}
+			buf.Truncate(buf.Len() - 1) // Encode's newline
+			if i < len(items)-1 {
+				buf.WriteByte(',')
+			}
+			buf.WriteByte('\n')
+		}
+	}
+	if _, err := io.WriteString(w, "[\n"); err != nil {
+		return err
+	}
+	for lo := 0; lo < len(items); lo += chunk * workers {
+		var wg sync.WaitGroup
+		n := 0
+		for k := range workers {
+			a := lo + k*chunk
+			if a >= len(items) {
+				break
+			}
+			n++
+			wg.Go(func() { encode(k, a, min(a+chunk, len(items))) })
+		}
+		wg.Wait()
+		for k := range n {
+			if errs[k] != nil {
+				return errs[k]
+			}
+			if _, err := w.Write(bufs[k].Bytes()); err != nil {
+				return err
+			}
+		}
+	}
+	_, err := io.WriteString(w, "]\n")
+	return err
+}
+
+// table aligns columns of text output, as text/tabwriter did with a
+// padding of 2, but in one pass over rows it holds: a 100,000-client list
+// is written in a fraction of tabwriter's time.
 type table struct {
-	tw *tabwriter.Writer
+	w    io.Writer
+	rows [][]string
 }
 
 func newTable(w io.Writer, header ...string) *table {
-	t := &table{tw: tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)}
+	t := &table{w: w}
 	if len(header) > 0 {
 		t.row(header...)
 	}
 	return t
 }
 
-func (t *table) row(cells ...string) { fmt.Fprintln(t.tw, strings.Join(cells, "\t")) }
-func (t *table) flush() error        { return t.tw.Flush() }
+func (t *table) row(cells ...string) { t.rows = append(t.rows, cells) }
+
+func (t *table) flush() error {
+	var widths []int
+	for _, r := range t.rows {
+		for i, c := range r[:max(len(r)-1, 0)] {
+			if i == len(widths) {
+				widths = append(widths, 0)
+			}
+			widths[i] = max(widths[i], utf8.RuneCountInString(c))
+		}
+	}
+	bw := bufio.NewWriterSize(t.w, 64<<10)
+	for _, r := range t.rows {
+		for i, c := range r {
+			bw.WriteString(c)
+			if i < len(r)-1 {
+				bw.WriteString(strings.Repeat(" ", widths[i]-utf8.RuneCountInString(c)+2))
+			}
+		}
+		bw.WriteByte('\n')
+	}
+	t.rows = nil
+	return bw.Flush()
+}
 
 func colorFor(s pki.Severity) color.Attribute {
 	if s == pki.SeverityError {

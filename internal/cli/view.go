@@ -35,6 +35,8 @@ type certView struct {
 	Reason       pki.Reason  `json:"revocation_reason,omitempty"`
 	SANs         []string    `json:"sans,omitempty"`
 	FromCSR      bool        `json:"from_csr,omitempty"`
+	SupersededBy string      `json:"superseded_by,omitempty"`
+	Renews       string      `json:"renews,omitempty"`
 	// KeyLocation says where a CA's key lives; CAs only.
 	KeyLocation *pki.KeyRef `json:"key_location,omitempty"`
 	Files       []string    `json:"files"`
@@ -47,6 +49,7 @@ func viewOf(dir string, r *pki.Record, now time.Time) certView {
 		Serial: r.Serial, KeyType: r.KeyType, KeyEncrypted: r.KeyEncrypted, Level: r.Level, PathLen: r.PathLen,
 		NotBefore: r.NotBefore, NotAfter: r.NotAfter, SHA256: r.SHA256, Status: r.StatusAt(now),
 		SANs: r.SANs, FromCSR: r.FromCSR, Files: []string{}, RevokedAt: r.RevokedAt, Reason: r.RevocationReason,
+		SupersededBy: r.SupersededBy, Renews: r.Renews,
 	}
 	if r.Kind.IsCA() {
 		loc := r.KeyLocation()
@@ -95,6 +98,12 @@ func printDetails(w io.Writer, v certView, now time.Time) error {
 	t.row("  status", v.Status)
 	if v.RevokedAt != nil {
 		t.row("  revoked", v.RevokedAt.Format(time.RFC3339)+" ("+string(v.Reason)+")")
+	}
+	if v.SupersededBy != "" {
+		t.row("  superseded by", v.SupersededBy)
+	}
+	if v.Renews != "" {
+		t.row("  renews", v.Renews)
 	}
 	t.row("  sha256", v.SHA256)
 	for i, f := range v.Files {

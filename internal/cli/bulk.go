@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/apimtls/apimtls/internal/plural"
+	"github.com/apimtls/apimtls/pki"
+)
+
+// Flags of bulk issuance.
+const (
+	flagCount        = "count"
+	flagStart        = "start"
+	flagNameTemplate = "name-template"
+	flagFromCSV      = "from-csv"
+	flagCSRDir       = "csr-dir"
+	flagFailFast     = "fail-fast"
+	// maxBulk bounds one bulk run; a larger fleet is several runs.
+	maxBulk = 10_000_000
+)
+
+func bulkIssueFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.IntFlag{Name: flagCount, Usage: "issue `N` clients named by --name-template (bulk)", Action: intIn(flagCount, 1, maxBulk)},
+		&cli.IntFlag{Name: flagStart, Value: 1, Usage: "first number of --name-template", Action: intIn(flagStart, 0, 100_000_000)},
+		&cli.StringFlag{Name: flagNameTemplate, Usage: "names of --count clients, {n} their number: device-{n}, device-{n:05}"},
+		&cli.StringFlag{Name: flagFromCSV, Usage: "issue the clients of a CSV `FILE` (columns name, cn, optional dns, uri, email, days; several SANs separated by ;)"},
+		failFastFlag(),
+	}
+}
+
+func failFastFlag() cli.Flag {
+	return &cli.BoolFlag{Name: flagFailFast, Usage: "bulk: stop at the first failure (default: report it and issue the rest)"}
+}
+
+// isBulkIssue reports whether client issue was asked for many clients.
+func isBulkIssue(c *cli.Context) bool { return c.IsSet(flagCount) || c.IsSet(flagFromCSV) }
+
+// bulkItems reads what a bulk client issue or sign asks for: the items and
+// the failures found in reading them.
+func bulkItems(c *cli.Context) ([]pki.BulkItem, []pki.BulkFailure, error) {
+	switch {
+	case c.IsSet(flagCount) && c.IsSet(flagFromCSV):
+		return nil, nil, usagef("give --%s or --%s, not both", flagCount, flagFromCSV)
+	case c.IsSet(flagCount):
+		if !c.IsSet(flagNameTemplate) {
+			return nil, nil, usagef("--%s needs --%s, such as --%s 'device-{n}'", flagCount, flagNameTemplate, flagNameTemplate)
+		}
+		items, err := pki.NameTemplateItems(c.String(flagNameTemplate), c.Int(flagStart), c.Int(flagCount))
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+		return items, nil, nil
+	case c.IsSet(flagFromCSV):
+		if c.IsSet(flagNameTemplate) || c.IsSet(flagStart) {
+			return nil, nil, usagef("--%s and --%s go with --%s, not --%s", flagNameTemplate, flagStart, flagCount, flagFromCSV)
+		}
+		path := c.String(flagFromCSV)
+		data, err := readInput(path, 256<<20)
+		if err != nil {
+			return nil, nil, err
+		}
+		items, fails, err := pki.ReadBulkCSV(strings.NewReader(string(data)))
+		if err != nil {
+			return nil, nil, fmt.Errorf("%s: %w", path, err)
+		}
+		return items, fails, nil
+	case c.IsSet(flagCSRDir):
+		items, fails, err := pki.ReadCSRDir(c.String(flagCSRDir))
+		if err != nil {
+			return nil, nil, err
+		}
+		return items, fails, nil
+	}
+	return nil, nil, nil
+}
+
+// runBulk issues the clients a bulk command asks for with the shared
+// parameters p (CA, org, key type, days, p12, passphrase), and prints one
+// summary.
+func runBulk(c *cli.Context, p pki.ClientParams, what string) error {
+	format, err := startNoArgs(c)
+	if err != nil {
+		return err
+	}
+	items, fails, err := bulkItems(c)
+	if err != nil {
+		return err
+	}
+	if c.Bool(flagFailFast) && len(fails) > 0 {
+		return printBulk(c, format, &pki.BulkResult{Requested: len(items) + len(fails), Failed: fails}, what)
+	}
+	s, err := openStore(c, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	bar := newBulkBar(c, format)
+	res, err := s.IssueBulk(pki.BulkParams{Common: p, Items: items, FailFast: c.Bool(flagFailFast), Progress: bar.update})
+	bar.done()
+	if err != nil {
+		if res == nil {
+			return pkiError(err, p.CA)
+		}
+		printBulk(c, format, res, what)
+		return err
+	}
+	res.Requested += len(fails)
+	res.Failed = append(fails, res.Failed...)
+	return printBulk(c, format, res, what)
+}
+
+func printBulk(c *cli.Context, format string, res *pki.BulkResult, what string) error {
+	if res.Failed == nil {
+		res.Failed = []pki.BulkFailure{}
+	}
+	if format == outputJSON {
+		if err := writeJSON(c.App.Writer, res); err != nil {
+			return err
+		}
+	} else {
+		w := c.App.Writer
+		fmt.Fprintf(w, "%s %s", what, plural.Count(res.Issued, "client certificate"))
+		if res.Issuer != "" {
+			fmt.Fprintf(w, " from CA %q", res.Issuer)
+		}
+		fmt.Fprintf(w, " in %.1fs (%.0f a second)", res.Seconds, res.Rate)
+		if res.Skipped > 0 {
+			fmt.Fprintf(w, "; %d already in the inventory, skipped", res.Skipped)
+		}
+		fmt.Fprintln(w)
+		for _, f := range res.Failed {
+			where := f.Source
+			if f.Name != "" && f.Source != f.Name {
+				where += " (" + f.Name + ")"
+			}
+			fmt.Fprintf(c.App.ErrWriter, "failed: %s: %s\n", where, f.Reason)
+		}
+	}
+	if len(res.Failed) > 0 {
+		return silentError{fmt.Sprintf("%s failed", plural.Count(len(res.Failed), "client"))}
+	}
+	return nil
+}
+
+// bulkBar draws count, rate and ETA on a terminal, and nothing when piped.
+type bulkBar struct {
+	w     io.Writer
+	on    bool
+	drawn bool
+}
+
+func newBulkBar(c *cli.Context, format string) *bulkBar {
+	return &bulkBar{w: c.App.ErrWriter, on: format == outputText && isTerminal(c.App.ErrWriter)}
+}
+
+func (b *bulkBar) update(p pki.BulkProgress) {
+	if !b.on || p.Total == 0 {
+		return
+	}
+	const width = 30
+	filled := width * p.Done / p.Total
+	rate := float64(p.Done) / p.Elapsed.Seconds()
+	eta := "?"
+	if rate > 0 {
+		eta = (time.Duration(float64(p.Total-p.Done)/rate) * time.Second).Round(time.Second).String()
+	}
+	fmt.Fprintf(b.w, "\r[%s%s] %d/%d  %.0f/s  ETA %s   ", strings.Repeat("#", filled), strings.Repeat(" ", width-filled), p.Done, p.Total, rate, eta)
+	b.drawn = true
+}
+
+func (b *bulkBar) done() {
+	if b.drawn {
+		fmt.Fprintln(b.w)
+	}
+}
+
+// bulkOnly refuses per-client flags in a bulk run, where each client's
+// values come from the template, the CSV or the CSR.
+func bulkOnly(c *cli.Context) error {
+	for _, f := range []string{flagCN, flagDNS, flagURI, flagEmail, flagName} {
+		if c.IsSet(f) {
+			return usagef("--%s names one client; in a bulk run put it in the CSV (columns %s)", f, strings.Join(pki.BulkCSVColumns, ", "))
+		}
+	}
+	return nil
+}

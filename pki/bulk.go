@@ -1,0 +1,429 @@
+package pki
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// A bulk run stages its files in .staging/bulk-<random>/<serial>/, a
+// directory whose lock file (.lock) it holds for its whole life. Between
+// batches it releases the inventory, so another process (a second bulk
+// run, a client list) gets its turn; their recovery leaves a batch alone
+// while its lock is held.
+const (
+	batchPrefix   = "bulk-"
+	batchLockFile = ".lock"
+	// DefaultBatchSize is how many certificates one inventory transaction
+	// records.
+	DefaultBatchSize = 500
+)
+
+// BulkItem is one client of a bulk issuance: Params.Name and whatever
+// differs per client (common name, SANs, days, CSR). Source says where it
+// came from ("line 7", "device-1.csr") for messages.
+type BulkItem struct {
+	Source string
+	Params ClientParams
+}
+
+// BulkParams describes a bulk issuance.
+type BulkParams struct {
+	// Common holds what every item shares: CA, Organization, KeyType, Days,
+	// P12, CAPassphrase. An item's own non-zero values win.
+	Common ClientParams
+	Items  []BulkItem
+	// Workers generating keys and signing; 0: one per core.
+	Workers int
+	// BatchSize is the number of certificates per inventory transaction;
+	// 0: DefaultBatchSize.
+	BatchSize int
+	// FailFast stops at the first failure (what is already signed is still
+	// recorded).
+	FailFast bool
+	// Progress, when set, is called after each batch.
+	Progress func(BulkProgress)
+	// renew, set by RenewBulk, links each new record to the one it renews.
+	renew []*Record
+}
+
+// BulkProgress is how far a bulk run is.
+type BulkProgress struct {
+	Done, Total int
+	Elapsed     time.Duration
+}
+
+// BulkFailure is one item that was not issued, and why.
+type BulkFailure struct {
+	Name   string `json:"name,omitempty"`
+	Source string `json:"source,omitempty"`
+	Reason string `json:"reason"`
+}
+
+// BulkResult is the outcome of a bulk run.
+type BulkResult struct {
+	Requested int `json:"requested"`
+	Issued    int `json:"issued"`
+	// Skipped counts names already in the inventory: a re-run after a
+	// crash issues only the rest.
+	Skipped int           `json:"skipped"`
+	Failed  []BulkFailure `json:"failed"`
+	Issuer  string        `json:"issuer,omitempty"`
+	Seconds float64       `json:"seconds"`
+	// Rate is certificates issued per second.
+	Rate float64 `json:"rate"`
+	// Serials maps each issued name to its new serial.
+	Serials map[string]string `json:"-"`
+}
+
+// IssueBulk issues many clients: keys generated and certificates signed on
+// every core, files staged and synced once per batch, each batch recorded
+// in one inventory transaction and then moved into place. Names already in
+// the inventory are skipped, so re-running the same request after a crash
+// issues exactly what is missing. The store must be open for writing.
+func (s *Store) IssueBulk(p BulkParams) (*BulkResult, error) {
+	start := time.Now()
+	res := &BulkResult{Requested: len(p.Items), Failed: []BulkFailure{}, Serials: map[string]string{}}
+	ic, err := s.clientIssuer(p.Common)
+	if err != nil {
+		return nil, err
+	}
+	res.Issuer = ic.rec.Name
+	todo, err := s.bulkTodo(p, res)
+	if err != nil {
+		return nil, err
+	}
+	if len(todo) == 0 || (p.FailFast && len(res.Failed) > 0) {
+		return finish(res, start), nil
+	}
+	b, err := s.newBatchDir()
+	if err != nil {
+		return nil, err
+	}
+	defer b.close()
+	workers := p.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	size := p.BatchSize
+	if size <= 0 {
+		size = DefaultBatchSize
+	}
+	now := s.Now()
+	jobs := make(chan int)
+	out := make(chan built, 2*size) // workers keep signing while a batch commits
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range jobs {
+				out <- s.buildStaged(ic, p, i, now, b.dir)
+			}
+		})
+	}
+	go func() {
+		defer close(jobs)
+		for _, i := range todo {
+			select {
+			case jobs <- i:
+			case <-stop:
+				return
+			}
+		}
+	}()
+	go func() { wg.Wait(); close(out) }()
+	// The inventory is released while keys are made, and taken per batch.
+	if batchLocksWork {
+		s.unlock()
+	}
+	var (
+		pending  []built
+		firstErr error
+		stopped  bool
+	)
+	done := res.Skipped + len(res.Failed)
+	flush := func() {
+		if len(pending) == 0 || firstErr != nil {
+			return
+		}
+		n, err := s.commitBatch(b, pending, p, res)
+		if err != nil {
+			firstErr = err
+			return
+		}
+		done += n
+		pending = pending[:0]
+		if p.Progress != nil {
+			p.Progress(BulkProgress{Done: done, Total: len(p.Items), Elapsed: time.Since(start)})
+		}
+	}
+	for r := range out {
+		if r.err != nil {
+			res.Failed = append(res.Failed, BulkFailure{Name: p.Items[r.index].Params.Name, Source: p.Items[r.index].Source, Reason: r.err.Error()})
+			done++
+			if p.FailFast && !stopped {
+				stopped = true
+				close(stop)
+			}
+			continue
+		}
+		pending = append(pending, r)
+		if len(pending) >= size {
+			flush()
+			if firstErr != nil && !stopped {
+				stopped = true
+				close(stop)
+			}
+		}
+	}
+	flush()
+	if batchLocksWork {
+		if err := s.relock(); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	if firstErr != nil {
+		return finish(res, start), firstErr
+	}
+	return finish(res, start), nil
+}
+
+func finish(res *BulkResult, start time.Time) *BulkResult {
+	res.Seconds = time.Since(start).Seconds()
+	if res.Seconds > 0 {
+		res.Rate = float64(res.Issued) / res.Seconds
+	}
+	return res
+}
+
+// bulkTodo returns the indexes of the items to issue: bad or repeated
+// names fail, names already in the inventory are skipped.
+func (s *Store) bulkTodo(p BulkParams, res *BulkResult) ([]int, error) {
+	var todo []int
+	seen := make(map[string]string, len(p.Items))
+	err := s.view(func(tx *bolt.Tx) error {
+		names := tx.Bucket(bucketNames)
+		for i, it := range p.Items {
+			name := it.Params.Name
+			fail := func(reason string) {
+				res.Failed = append(res.Failed, BulkFailure{Name: name, Source: it.Source, Reason: reason})
+			}
+			if err := CheckName(name); err != nil {
+				fail(err.Error())
+				continue
+			}
+			if first, dup := seen[name]; dup {
+				fail(fmt.Sprintf("the name %q is also on %s", name, first))
+				continue
+			}
+			seen[name] = it.Source
+			if p.renew == nil && names != nil && names.Get(nameKey(KindClient, name)) != nil {
+				res.Skipped++
+				continue
+			}
+			if p.renew == nil && exists(filepath.Join(s.Dir, clientsDir, name)) {
+				fail(fmt.Sprintf("the directory %s exists but is not in the inventory; move it away", filepath.Join(s.Dir, clientsDir, name)))
+				continue
+			}
+			todo = append(todo, i)
+		}
+		return nil
+	})
+	return todo, err
+}
+
+// built is one signed client whose files are staged.
+type built struct {
+	index  int
+	staged string
+	bc     *builtClient
+	err    error
+}
+
+// buildStaged signs item i and writes its files into the batch directory,
+// unsynced: the batch is synced once before its commit.
+func (s *Store) buildStaged(ic *clientCA, p BulkParams, i int, now time.Time, dir string) built {
+	it := p.Items[i].Params
+	c := p.Common
+	c.Name, c.CSR, c.URIs = it.Name, it.CSR, it.URIs
+	c.DNSNames, c.Emails = it.DNSNames, it.Emails
+	c.key, c.subject = it.key, it.subject
+	if it.CommonName != "" {
+		c.CommonName = it.CommonName
+	}
+	if it.Days != 0 {
+		c.Days = it.Days
+	}
+	if it.KeyType != "" {
+		c.KeyType = it.KeyType
+	}
+	if it.CSR != nil {
+		c.P12 = nil
+	}
+	bc, err := s.buildClient(ic, c, now)
+	if err != nil {
+		return built{index: i, err: err}
+	}
+	if p.renew != nil {
+		bc.issued.Record.Renews = p.renew[i].Serial
+	}
+	staged := filepath.Join(dir, bc.issued.Record.Serial)
+	if err := os.Mkdir(staged, dirMode); err != nil {
+		return built{index: i, err: fmt.Errorf("stage files: %w", err)}
+	}
+	for _, f := range bc.files {
+		if err := writeNew(filepath.Join(staged, f.name), f.data, f.mode, false); err != nil {
+			os.RemoveAll(staged)
+			return built{index: i, err: err}
+		}
+		bc.issued.Record.Files = append(bc.issued.Record.Files, bc.issued.Record.Dir+"/"+f.name)
+	}
+	return built{index: i, staged: staged, bc: bc}
+}
+
+// commitBatch makes a batch durable, records it in one transaction under
+// the inventory lock, and moves its directories into place. It returns how
+// many items it settled (issued, skipped or failed).
+func (s *Store) commitBatch(b *batchDir, batch []built, p BulkParams, res *BulkResult) (int, error) {
+	dirs := make([]string, len(batch))
+	for i, r := range batch {
+		dirs[i] = r.staged
+	}
+	if err := syncStaged(b.dir, dirs); err != nil {
+		return 0, fmt.Errorf("sync staged files: %w", err)
+	}
+	crashHook("batch-staged")
+	if batchLocksWork {
+		if err := s.relock(); err != nil {
+			return 0, err
+		}
+		defer s.unlock()
+	}
+	created := s.Now().UTC()
+	ok := make([]bool, len(batch))
+	var fails []BulkFailure
+	skipped := 0
+	err := s.guard(func() error {
+		return s.db.Update(func(tx *bolt.Tx) error {
+			fails, skipped = fails[:0], 0
+			if err := initBuckets(tx); err != nil {
+				return err
+			}
+			names := tx.Bucket(bucketNames)
+			for i, r := range batch {
+				rec := r.bc.issued.Record
+				ok[i] = false
+				if p.renew != nil {
+					old := p.renew[r.index]
+					if cur := names.Get(nameKey(KindClient, rec.Name)); string(cur) != old.Serial {
+						fails = append(fails, BulkFailure{Name: rec.Name, Source: p.Items[r.index].Source, Reason: "renewed meanwhile by another process"})
+						continue
+					}
+				} else if names.Get(nameKey(KindClient, rec.Name)) != nil {
+					skipped++ // another process issued it meanwhile
+					continue
+				} else if exists(filepath.Join(s.Dir, filepath.FromSlash(rec.Dir))) {
+					fails = append(fails, BulkFailure{Name: rec.Name, Source: p.Items[r.index].Source, Reason: "the directory " + rec.Dir + " exists but is not in the inventory; move it away"})
+					continue
+				}
+				rec.CreatedAt = created
+				var err error
+				if p.renew != nil {
+					err = supersede(tx, p.renew[r.index], rec)
+				} else {
+					err = putRecord(tx, rec)
+				}
+				if errors.Is(err, errSerialInUse) {
+					fails = append(fails, BulkFailure{Name: rec.Name, Source: p.Items[r.index].Source, Reason: "a random serial collided with a recorded one: run again"})
+					continue
+				}
+				if err != nil {
+					return err
+				}
+				ok[i] = true
+			}
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("record a batch of %d: %w", len(batch), err)
+	}
+	crashHook("batch-committed")
+	res.Failed = append(res.Failed, fails...)
+	res.Skipped += skipped
+	for i, r := range batch {
+		if !ok[i] {
+			os.RemoveAll(r.staged)
+			continue
+		}
+		rec := r.bc.issued.Record
+		if err := s.moveIntoPlace(r.staged, rec); err != nil {
+			return 0, fmt.Errorf("move %s into place (the next apimtls run finishes it): %w", rec.Dir, err)
+		}
+		res.Issued++
+		res.Serials[rec.Name] = rec.Serial
+	}
+	if err := syncDir(s.Layout().Clients()); err != nil {
+		return 0, err
+	}
+	return len(batch), syncDir(b.dir)
+}
+
+// batchDir is a bulk run's staging directory and its lock.
+type batchDir struct {
+	dir  string
+	lock *os.File
+}
+
+func (s *Store) newBatchDir() (*batchDir, error) {
+	var r [8]byte
+	if _, err := rand.Read(r[:]); err != nil {
+		return nil, err
+	}
+	dir := filepath.Join(s.Dir, stagingDir, batchPrefix+hex.EncodeToString(r[:]))
+	if err := os.Mkdir(dir, dirMode); err != nil {
+		return nil, fmt.Errorf("stage files: %w", err)
+	}
+	lock, ok, err := lockBatch(filepath.Join(dir, batchLockFile))
+	if err != nil || !ok {
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("lock %s: %v", dir, err)
+	}
+	return &batchDir{dir: dir, lock: lock}, nil
+}
+
+// close removes the batch directory: everything in it was committed and
+// moved, or never recorded.
+func (b *batchDir) close() {
+	os.RemoveAll(b.dir)
+	b.lock.Close()
+}
+
+// unlock releases the inventory (and its lock) between batches.
+func (s *Store) unlock() {
+	if s.db != nil {
+		s.db.Close()
+		s.db = nil
+	}
+}
+
+// relock takes the inventory back, recovering what a killed process left.
+func (s *Store) relock() error {
+	if s.db != nil {
+		return nil
+	}
+	db, err := openInventory(s.Layout().Inventory(), true)
+	if err != nil {
+		return err
+	}
+	s.db = db
+	return s.recoverStaged()
+}

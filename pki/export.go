@@ -1,0 +1,145 @@
+package pki
+
+import (
+	"archive/tar"
+	"bytes"
+	"crypto"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+)
+
+// ClientBundle is what a production line needs to flash one device: its
+// key (nil when a CSR-signed device keeps it), its certificate, the CAs
+// between it and the root, and the root.
+type ClientBundle struct {
+	Name  string
+	Key   crypto.Signer
+	Cert  *x509.Certificate
+	Chain []*x509.Certificate // issuing CAs, root excluded
+	Root  *x509.Certificate
+}
+
+// ExportClient reads a client's bundle, checking that the key is the
+// certificate's.
+func (s *Store) ExportClient(rec *Record) (*ClientBundle, error) {
+	cert, err := s.Certificate(rec)
+	if err != nil {
+		return nil, err
+	}
+	b := &ClientBundle{Name: rec.Name, Cert: cert}
+	issuer, err := s.LookupSerial(rec.IssuerSerial)
+	if err != nil {
+		return nil, err
+	}
+	if issuer == nil {
+		return nil, fmt.Errorf("inventory has no record of the issuer of client %q", rec.Name)
+	}
+	cas, err := s.ancestry(issuer)
+	if err != nil {
+		return nil, err
+	}
+	b.Chain, b.Root = cas, cas[len(cas)-1]
+	if isSelfIssued(b.Root) {
+		b.Chain = cas[:len(cas)-1]
+	}
+	if rec.FromCSR {
+		return b, nil
+	}
+	keyPath := filepath.Join(s.Dir, filepath.FromSlash(rec.Dir), keyFile)
+	data, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("read the key of client %q: %w", rec.Name, err)
+	}
+	if b.Key, err = DecodeKey(data, nil); err != nil {
+		return nil, fmt.Errorf("%s: %w", keyPath, err)
+	}
+	if !publicKeysEqual(b.Key.Public(), cert.PublicKey) {
+		return nil, fmt.Errorf("%s does not match the certificate of client %q", keyPath, rec.Name)
+	}
+	return b, nil
+}
+
+// PEM is the bundle as one PEM file: key (when held), certificate, issuing
+// CAs, root: what curl --cert/--key and most TLS stacks read.
+func (b *ClientBundle) PEM() ([]byte, error) {
+	var out bytes.Buffer
+	if b.Key != nil {
+		k, err := EncodeKey(b.Key, nil)
+		if err != nil {
+			return nil, err
+		}
+		out.Write(k)
+	}
+	out.Write(EncodeCertificates(append([]*x509.Certificate{b.Cert}, append(b.Chain, b.Root)...)...))
+	return out.Bytes(), nil
+}
+
+// PKCS12 is the bundle as a PKCS #12 file (key, certificate, chain and
+// root).
+func (b *ClientBundle) PKCS12(opts P12Options) ([]byte, error) {
+	if b.Key == nil {
+		return nil, fmt.Errorf("client %q was signed from a CSR: its key is on its device, so there is no PKCS #12 to make", b.Name)
+	}
+	return EncodePKCS12(b.Key, b.Cert, append(b.Chain, b.Root), opts)
+}
+
+// ExportTar writes bundles as a tar archive: NAME/key.pem (0600, when
+// held), NAME/cert.pem, NAME/chain.pem (certificate and issuing CAs) and
+// NAME/ca.pem (the root) for each client.
+func ExportTar(bundles []*ClientBundle, now time.Time) ([]byte, error) {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	add := func(name string, data []byte, mode int64) error {
+		if err := tw.WriteHeader(&tar.Header{Name: name, Mode: mode, Size: int64(len(data)), ModTime: now, Typeflag: tar.TypeReg, Format: tar.FormatPAX}); err != nil {
+			return err
+		}
+		_, err := tw.Write(data)
+		return err
+	}
+	for _, b := range bundles {
+		if b.Key != nil {
+			k, err := EncodeKey(b.Key, nil)
+			if err != nil {
+				return nil, err
+			}
+			if err := add(path.Join(b.Name, keyFile), k, 0o600); err != nil {
+				return nil, err
+			}
+		}
+		for _, f := range []struct {
+			name string
+			data []byte
+		}{
+			{certFile, EncodeCertificate(b.Cert.Raw)},
+			{chainFile, EncodeCertificates(append([]*x509.Certificate{b.Cert}, b.Chain...)...)},
+			{"ca.pem", EncodeCertificate(b.Root.Raw)},
+		} {
+			if err := add(path.Join(b.Name, f.name), f.data, 0o644); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// ErrNoClients is returned by an export of --all with no client.
+var ErrNoClients = errors.New("no client certificates to export")
+
+// CurrentClients returns every client's current record, in name order.
+func (s *Store) CurrentClients() ([]*Record, error) {
+	recs, err := s.List(func(r *Record) bool {
+		return r.Kind == KindClient && r.Status != StatusSuperseded && r.SupersededBy == ""
+	})
+	if err == nil && len(recs) == 0 {
+		err = ErrNoClients
+	}
+	return recs, err
+}

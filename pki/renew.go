@@ -1,0 +1,191 @@
+package pki
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// supersededDir is where a renewed client's old files move:
+// superseded/<name>/<serial>/, out of clients/ so that clients/<name> is
+// always the current certificate.
+const supersededDir = "superseded"
+
+// supersede records rec as the renewal of old in one transaction: rec is
+// added, old is marked superseded and linked to it, its files move (on
+// disk, after the commit) to superseded/<name>/<serial>, and the client's
+// name points at rec.
+func supersede(tx *bolt.Tx, old, rec *Record) error {
+	certs := tx.Bucket(bucketCerts)
+	if certs.Get([]byte(rec.Serial)) != nil {
+		return errSerialInUse
+	}
+	o := *old
+	o.Status = StatusSuperseded
+	o.SupersededBy = rec.Serial
+	o.Dir = path.Join(supersededDir, old.Name, old.Serial)
+	o.Files = nil
+	for _, f := range old.Files {
+		o.Files = append(o.Files, path.Join(o.Dir, path.Base(f)))
+	}
+	for _, r := range []*Record{&o, rec} {
+		v, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		if err := certs.Put([]byte(r.Serial), v); err != nil {
+			return err
+		}
+	}
+	return tx.Bucket(bucketNames).Put(nameKey(rec.Kind, rec.Name), []byte(rec.Serial))
+}
+
+// RenewParams describes a renewal.
+type RenewParams struct {
+	// CA signs the new certificates; empty: each client's own issuer.
+	CA           string
+	CAPassphrase PassphraseFunc
+	// Days of the new certificates; 0: as long as the old one was.
+	Days int
+	// ReuseKey keeps each client's key instead of making a new one.
+	ReuseKey bool
+	// CSR supplies the new key of a CSR-signed client (one client only).
+	CSR      *CheckedCSR
+	FailFast bool
+	Progress func(BulkProgress)
+}
+
+// ErrNeedsCSR marks a client whose key is on its device: it renews only
+// from a new CSR.
+var ErrNeedsCSR = errors.New("signed from a CSR, its key is on the device: renew it with a new CSR (client renew NAME --csr FILE)")
+
+// RenewClients renews the given current client records: a new certificate
+// with the same subject, SANs and key type, and a new key unless
+// ReuseKey; each old record is marked superseded and linked to its
+// successor, and the client's name then points at the new one. Renewals
+// run like bulk issuance; a client that cannot be renewed is a failure.
+func (s *Store) RenewClients(recs []*Record, p RenewParams) (*BulkResult, error) {
+	start := time.Now()
+	total := &BulkResult{Requested: len(recs), Failed: []BulkFailure{}, Serials: map[string]string{}}
+	groups := map[string][]*Record{}
+	var order []string
+	for _, r := range recs {
+		ca := p.CA
+		if ca == "" {
+			ca = r.Issuer
+		}
+		if _, ok := groups[ca]; !ok {
+			order = append(order, ca)
+		}
+		groups[ca] = append(groups[ca], r)
+	}
+	for _, ca := range order {
+		bp := BulkParams{Common: ClientParams{CA: ca, CAPassphrase: p.CAPassphrase}, FailFast: p.FailFast, Progress: p.Progress}
+		for _, r := range groups[ca] {
+			it, err := s.renewItem(r, p)
+			if err != nil {
+				total.Failed = append(total.Failed, BulkFailure{Name: r.Name, Source: r.Serial, Reason: err.Error()})
+				continue
+			}
+			bp.Items = append(bp.Items, it)
+			bp.renew = append(bp.renew, r)
+		}
+		if len(bp.Items) == 0 {
+			continue
+		}
+		res, err := s.IssueBulk(bp)
+		if res == nil && err != nil {
+			// The CA cannot sign: every client of this group fails.
+			for _, r := range groups[ca] {
+				total.Failed = append(total.Failed, BulkFailure{Name: r.Name, Source: r.Serial, Reason: err.Error()})
+			}
+			continue
+		}
+		total.Issued += res.Issued
+		total.Failed = append(total.Failed, res.Failed...)
+		maps.Copy(total.Serials, res.Serials)
+		if total.Issuer == "" || total.Issuer == res.Issuer {
+			total.Issuer = res.Issuer
+		} else {
+			total.Issuer = ""
+		}
+		if err != nil {
+			return finish(total, start), err
+		}
+	}
+	return finish(total, start), nil
+}
+
+// renewItem is the bulk item that renews r.
+func (s *Store) renewItem(r *Record, p RenewParams) (BulkItem, error) {
+	if r.Kind != KindClient {
+		return BulkItem{}, fmt.Errorf("%q is a CA: renew clients only", r.Name)
+	}
+	if st := r.StatusAt(s.Now()); st == StatusRevoked || st == StatusSuperseded {
+		return BulkItem{}, fmt.Errorf("client %q (serial %s) is %s", r.Name, r.Serial, st)
+	}
+	cert, err := s.Certificate(r)
+	if err != nil {
+		return BulkItem{}, err
+	}
+	cp := ClientParams{Name: r.Name, KeyType: r.KeyType, Days: p.Days, subject: cert,
+		DNSNames: cert.DNSNames, Emails: cert.EmailAddresses, URIs: cert.URIs}
+	if cp.Days == 0 {
+		cp.Days = max(1, int(math.Round(cert.NotAfter.Sub(cert.NotBefore).Hours()/24)))
+	}
+	switch {
+	case r.FromCSR && p.CSR == nil:
+		return BulkItem{}, ErrNeedsCSR
+	case p.CSR != nil:
+		// A CSR for a client whose key apimtls held: the device keeps its
+		// key from now on; the old key.pem stays with the old record.
+		cp.CSR = p.CSR
+	case p.ReuseKey:
+		data, err := os.ReadFile(filepath.Join(s.Dir, filepath.FromSlash(r.Dir), keyFile))
+		if err != nil {
+			return BulkItem{}, fmt.Errorf("--reuse-key: %w", err)
+		}
+		key, err := DecodeKey(data, nil)
+		if err != nil {
+			return BulkItem{}, fmt.Errorf("--reuse-key: %w", err)
+		}
+		if !publicKeysEqual(key.Public(), cert.PublicKey) {
+			return BulkItem{}, fmt.Errorf("--reuse-key: the key of client %q does not match its certificate", r.Name)
+		}
+		cp.key = key
+	}
+	return BulkItem{Source: r.Serial, Params: cp}, nil
+}
+
+// ClientsExpiring returns the current (not revoked, not superseded) client
+// records expiring before t, of ca when it is not empty.
+func (s *Store) ClientsExpiring(t time.Time, ca string) ([]*Record, error) {
+	return s.List(func(r *Record) bool {
+		return r.Kind == KindClient && r.Status == StatusActive && r.NotAfter.Before(t) && (ca == "" || r.Issuer == ca)
+	})
+}
+
+// putUnnamed records a superseded certificate: by serial only, the name
+// belonging to its successor.
+func putUnnamed(tx *bolt.Tx, r *Record) error {
+	if err := initBuckets(tx); err != nil {
+		return err
+	}
+	certs := tx.Bucket(bucketCerts)
+	if certs.Get([]byte(r.Serial)) != nil {
+		return errSerialInUse
+	}
+	v, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return certs.Put([]byte(r.Serial), v)
+}
