@@ -346,10 +346,10 @@ func (r *Runner) clientsOf(old *pki.Record) ([]*pki.Record, error) {
 }
 
 // reissue is phase 3: each valid client of the old CA whose key apimtls
-// holds gets a certificate from the successor with the same subject, SANs
-// and key type, under NAME.<successor>; the old record stays, linked to
-// the new one. Each re-issue is recorded as it is made, and one found made
-// by a crashed run is adopted. CSR-signed clients are listed as devices.
+// holds is renewed from the successor (pki.RenewClients: same name,
+// subject, SANs and key type, a new key; the old record superseded and
+// linked to the new one). Each renewal is recorded as it is made, and one
+// a crashed run made is adopted. CSR-signed clients are listed as devices.
 func (r *Runner) reissue(ctx context.Context, old *pki.Record, rec *Record, in Input) error {
 	clients, err := r.clientsOf(old)
 	if err != nil {
@@ -362,26 +362,29 @@ func (r *Runner) reissue(ctx context.Context, old *pki.Record, rec *Record, in I
 	now := r.store.Now()
 	rec.Devices = []Device{}
 	for _, c := range clients {
-		if c.StatusAt(now) != pki.StatusActive || done[c.Serial] || c.IssuerSerial != old.Serial {
+		if done[c.Serial] || c.IssuerSerial != old.Serial {
 			continue
 		}
-		if c.FromCSR {
+		newSerial, err := r.renewed(c, rec)
+		switch {
+		case err != nil:
+			return fmt.Errorf("re-issue client %s: %w", c.Name, err)
+		case newSerial == "" && c.StatusAt(now) != pki.StatusActive:
+			continue
+		case newSerial == "" && c.FromCSR:
 			rec.Devices = append(rec.Devices, device(c))
 			continue
+		case newSerial == "":
+			res, err := r.store.RenewClients([]*pki.Record{c}, pki.RenewParams{CA: rec.Successor})
+			if err == nil && len(res.Failed) > 0 {
+				err = errors.New(res.Failed[0].Reason)
+			}
+			if err != nil {
+				return fmt.Errorf("re-issue client %s: %w", c.Name, err)
+			}
+			newSerial = res.Serials[c.Name]
 		}
-		newName := c.Name + "." + rec.Successor
-		nr, err := r.store.Lookup(pki.KindClient, newName)
-		var nf *pki.NotFoundError
-		if errors.As(err, &nf) {
-			nr, err = r.issueLike(c, newName, rec.Successor)
-		}
-		if err != nil {
-			return fmt.Errorf("re-issue client %s: %w", c.Name, err)
-		}
-		if nr.IssuerSerial != rec.SuccessorSerial {
-			return fmt.Errorf("client %s exists and is not from CA %s: move it away", newName, rec.Successor)
-		}
-		rec.Reissued = append(rec.Reissued, Reissue{Name: c.Name, Serial: c.Serial, NewName: newName, SupersededBy: nr.Serial})
+		rec.Reissued = append(rec.Reissued, Reissue{Name: c.Name, Serial: c.Serial, NewName: c.Name, SupersededBy: newSerial})
 		if err := rec.save(in.Dir, rec.Phase, r.now()); err != nil {
 			return err
 		}
@@ -392,25 +395,21 @@ func (r *Runner) reissue(ctx context.Context, old *pki.Record, rec *Record, in I
 	return nil
 }
 
-func device(c *pki.Record) Device {
-	return Device{Name: c.Name, Serial: c.Serial, Subject: c.Subject, NotAfter: c.NotAfter}
+// renewed is the serial of the successor's certificate that already
+// replaced c (a run that crashed after the renewal), or "".
+func (r *Runner) renewed(c *pki.Record, rec *Record) (string, error) {
+	if c.Status != pki.StatusSuperseded || c.SupersededBy == "" {
+		return "", nil
+	}
+	next, err := r.store.LookupSerial(c.SupersededBy)
+	if err != nil || next == nil || next.IssuerSerial != rec.SuccessorSerial {
+		return "", err
+	}
+	return next.Serial, nil
 }
 
-// issueLike issues name from ca with c's subject, SANs and key type.
-func (r *Runner) issueLike(c *pki.Record, name, ca string) (*pki.Record, error) {
-	cert, err := r.store.Certificate(c)
-	if err != nil {
-		return nil, err
-	}
-	if len(cert.IPAddresses) > 0 {
-		return nil, errors.New("its IP address SANs cannot be carried over by this apimtls: issue it again by hand")
-	}
-	is, err := r.store.IssueClient(pki.ClientParams{Name: name, CA: ca, CommonName: cert.Subject.CommonName, Organization: strings.Join(cert.Subject.Organization, " "),
-		KeyType: c.KeyType, DNSNames: cert.DNSNames, URIs: cert.URIs, Emails: cert.EmailAddresses})
-	if err != nil {
-		return nil, err
-	}
-	return is.Record, nil
+func device(c *pki.Record) Device {
+	return Device{Name: c.Name, Serial: c.Serial, Subject: c.Subject, NotAfter: c.NotAfter}
 }
 
 // dependents are the valid clients of the old CA not re-issued.

@@ -13,7 +13,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -158,7 +157,10 @@ func (e *env) published() []byte {
 
 // accepted serves the published truststore with gateway.Server over real
 // TLS and says whether the client's chain and key get through.
-func (e *env) accepted(client string) bool {
+// accepted says whether serve, with the published truststore, accepts the
+// client ref names: a client name (its current certificate) or a serial
+// (any certificate, superseded ones included).
+func (e *env) accepted(ref string) bool {
 	t := e.t
 	t.Helper()
 	report, err := pki.CheckTruststore(e.published(), time.Now())
@@ -177,8 +179,8 @@ func (e *env) accepted(client string) bool {
 	done := make(chan error, 1)
 	go func() { done <- (&gateway.Server{Truststore: report, ServerCert: serverCert}).Serve(sctx, l) }()
 	defer func() { stop(); <-done }()
-	lay := pki.Layout{Dir: e.in.Dir}
-	cert, err := tls.LoadX509KeyPair(lay.ClientChain(client), lay.ClientKey(client))
+	dir := e.recordDir(ref)
+	cert, err := tls.LoadX509KeyPair(filepath.Join(dir, "chain.pem"), filepath.Join(dir, "key.pem"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -218,6 +220,7 @@ func TestRotateWithoutRefusingAClient(t *testing.T) {
 	if !e.accepted("alice") {
 		t.Fatal("alice refused before the rotation")
 	}
+	oldAlice := e.serialOf("alice")
 	start := e.clock.Now()
 	res, err := e.run()
 	if err != nil {
@@ -229,13 +232,13 @@ func TestRotateWithoutRefusingAClient(t *testing.T) {
 	if waited := e.clock.Now().Sub(start); waited < DefaultSettle {
 		t.Fatalf("the run took %s of the clock: it did not wait for the truststore to settle", waited)
 	}
-	if len(res.Reissued) != 1 || res.Reissued[0].Name != "alice" || res.Reissued[0].NewName != "alice.issuing-2" {
+	if len(res.Reissued) != 1 || res.Reissued[0].Name != "alice" || res.Reissued[0].NewName != "alice" || res.Reissued[0].Serial != oldAlice || e.serialOf("alice") == oldAlice {
 		t.Fatalf("reissued %+v", res.Reissued)
 	}
 	if len(res.Devices) != 1 || res.Devices[0].Name != "dev" || len(res.Dependents) != 1 {
 		t.Fatalf("devices %+v, dependents %+v", res.Devices, res.Dependents)
 	}
-	if !e.accepted("alice") || !e.accepted("alice.issuing-2") {
+	if !e.accepted(oldAlice) || !e.accepted("alice") {
 		t.Fatal("during the rotation both the old and the new client must be accepted")
 	}
 	// Nothing to do on a second run.
@@ -257,7 +260,7 @@ func TestRotateWithoutRefusingAClient(t *testing.T) {
 	if res, err = e.run(); err != nil || res.Phase != PhaseFinished {
 		t.Fatalf("finish after the device was revoked: %v", err)
 	}
-	if e.accepted("alice") || !e.accepted("alice.issuing-2") {
+	if e.accepted(oldAlice) || !e.accepted("alice") {
 		t.Fatal("after --finish only the new client must be accepted")
 	}
 	if res.CRLUntil == nil || res.CRLUntil.Before(time.Now().AddDate(0, 11, 0)) {
@@ -284,6 +287,7 @@ func TestRotateResumesAfterACrashInEachPhase(t *testing.T) {
 		t.Run(step, func(t *testing.T) {
 			e := newEnv(t)
 			revoke(t, e.in.Dir, "dev")
+			oldAlice := e.serialOf("alice")
 			e.in.Finish, e.in.Settle = true, time.Second
 			e.r.AfterPhase = func(s string) error {
 				if s == step {
@@ -308,11 +312,11 @@ func TestRotateResumesAfterACrashInEachPhase(t *testing.T) {
 			}
 			defer st.Close()
 			cas, _ := st.CAs()
-			clients, _ := st.List(func(r *pki.Record) bool { return r.Kind == pki.KindClient && strings.HasPrefix(r.Name, "alice") })
-			if len(cas) != 3 || len(clients) != 2 || len(res.Reissued) != 1 {
-				t.Fatalf("%d CAs, %d alice clients, %d re-issues: something was made twice", len(cas), len(clients), len(res.Reissued))
+			clients, _ := st.List(func(r *pki.Record) bool { return r.Kind == pki.KindClient && r.Name == "alice" })
+			if len(cas) != 3 || len(clients) != 2 || len(res.Reissued) != 1 || res.Reissued[0].Serial != oldAlice {
+				t.Fatalf("%d CAs, %d alice records, re-issues %+v: something was made twice or lost", len(cas), len(clients), res.Reissued)
 			}
-			if e.accepted("alice") || !e.accepted("alice.issuing-2") {
+			if e.accepted(oldAlice) || !e.accepted("alice") {
 				t.Fatal("after the resumed finish only the new client must be accepted")
 			}
 		})
@@ -325,4 +329,36 @@ func TestNextName(t *testing.T) {
 			t.Errorf("NextName(%q) = %q, want %q", in, got, want)
 		}
 	}
+}
+
+// recordDir is the folder of a client's certificate, by name or serial.
+func (e *env) recordDir(ref string) string {
+	e.t.Helper()
+	st, err := pki.OpenStore(e.in.Dir, false)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer st.Close()
+	rec, err := st.Lookup(pki.KindClient, ref)
+	if err != nil {
+		if rec, err = st.LookupSerial(ref); err != nil || rec == nil {
+			e.t.Fatalf("no client %s: %v", ref, err)
+		}
+	}
+	return st.Layout().RecordDir(rec)
+}
+
+// serialOf is a client's current serial.
+func (e *env) serialOf(name string) string {
+	e.t.Helper()
+	st, err := pki.OpenStore(e.in.Dir, false)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	defer st.Close()
+	rec, err := st.Lookup(pki.KindClient, name)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return rec.Serial
 }

@@ -136,7 +136,7 @@ func printRotation(c *cli.Context, format string, res *rotate.Result) error {
 		fmt.Fprintln(w, res.Summary())
 	}
 	for _, x := range res.Reissued {
-		fmt.Fprintf(w, "  re-issued %s as %s (serial %s)\n", x.Name, x.NewName, x.SupersededBy)
+		fmt.Fprintf(w, "  renewed %s from the successor: serial %s replaces %s\n", x.Name, x.SupersededBy, x.Serial)
 	}
 	for _, d := range res.Devices {
 		fmt.Fprintf(w, "  device %s must send a new CSR (its certificate expires %s)\n", d.Name, d.NotAfter.Format(time.DateOnly))
