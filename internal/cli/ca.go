@@ -122,70 +122,14 @@ func createCA(c *cli.Context, name string) error {
 	if err != nil {
 		return err
 	}
-	kt, err := pki.ParseKeyType(c.String(flagKeyType))
+	p, err := caParams(c, name)
 	if err != nil {
-		return usageError{err}
-	}
-	parent := c.String(flagParent)
-	p := pki.CAParams{
-		Name:         name,
-		Parent:       parent,
-		CommonName:   c.String(flagCN),
-		Organization: c.String(flagOrg),
-		KeyType:      kt,
-		Days:         c.Int(flagDays),
-		MaxPathLen:   c.Int(flagMaxPathLen),
-	}
-	if parent == "" {
-		p.Name = c.String(flagName)
-	} else if p.CommonName == "" {
-		p.CommonName = name
-	}
-	if err := pki.CheckName(p.Name); err != nil {
-		return usageError{err}
-	}
-	if p.KMS, err = kmsKeyFlags(c); err != nil {
 		return err
 	}
-	if err := pki.CheckSubject(subjectFlags(c)); err != nil {
-		return usagef("--%s/--%s: %v", flagCN, flagOrg, err)
+	// Every secret is asked for before the PKI directory is locked.
+	if err := caSecrets(c, &p); err != nil {
+		return err
 	}
-	if c.IsSet(flagNewPassphraseFile) && !c.Bool(flagEncrypt) {
-		return usagef("--%s needs --%s", flagNewPassphraseFile, flagEncrypt)
-	}
-	if parent == "" && c.IsSet(flagPassphraseFile) && !c.Bool(flagEncrypt) {
-		// A passphrase is never taken as a wish to encrypt: the key would
-		// be protected or not depending on a flag the user did not type.
-		return usagef("--%s needs --%s: without it the root key is written unencrypted", flagPassphraseFile, flagEncrypt)
-	}
-	if parent != "" {
-		// Every secret is asked for before the PKI directory is locked.
-		signer := secretSource{
-			what: "passphrase for CA " + parent, file: c.String(flagPassphraseFile), env: envCAPassphrase,
-			hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
-		}
-		if p.ParentPassphrase, err = issuerPassphrase(c, parent, signer); err != nil {
-			return err
-		}
-	}
-	if c.Bool(flagEncrypt) {
-		src := secretSource{
-			what: "new passphrase for CA " + p.Name, file: c.String(flagPassphraseFile), env: envCAPassphrase, confirm: true,
-			hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
-		}
-		if parent != "" {
-			if f := c.String(flagNewPassphraseFile); f != "" {
-				src.file = f
-			}
-			if src.file == "" && c.String(flagPassphraseFile) == "" {
-				src.hint = "give --" + flagNewPassphraseFile + " FILE or set " + envCAPassphrase
-			}
-		}
-		if p.Passphrase, err = src.read(c.Context); err != nil {
-			return err
-		}
-	}
-
 	s, err := openStore(c, true)
 	if err != nil {
 		return err
@@ -202,13 +146,77 @@ func createCA(c *cli.Context, name string) error {
 	if !text || err != nil {
 		return err
 	}
-	w := c.App.Writer
-	if parent == "" {
-		fmt.Fprintf(w, "next: apimtls ca intermediate issuing --parent %s   (or issue clients from it: apimtls client issue NAME --ca %s)\n", p.Name, p.Name)
+	if p.Parent == "" {
+		fmt.Fprintf(c.App.Writer, "next: apimtls ca intermediate issuing --parent %s   (or issue clients from it: apimtls client issue NAME --ca %s)\n", p.Name, p.Name)
 	} else {
-		fmt.Fprintf(w, "next: apimtls client issue NAME --ca %s\n", p.Name)
+		fmt.Fprintf(c.App.Writer, "next: apimtls client issue NAME --ca %s\n", p.Name)
 	}
 	return nil
+}
+
+// caParams reads and checks the flags of ca init and ca intermediate.
+func caParams(c *cli.Context, name string) (pki.CAParams, error) {
+	kt, err := pki.ParseKeyType(c.String(flagKeyType))
+	if err != nil {
+		return pki.CAParams{}, usageError{err}
+	}
+	parent := c.String(flagParent)
+	p := pki.CAParams{Name: name, Parent: parent, CommonName: c.String(flagCN), Organization: c.String(flagOrg),
+		KeyType: kt, Days: c.Int(flagDays), MaxPathLen: c.Int(flagMaxPathLen)}
+	if parent == "" {
+		p.Name = c.String(flagName)
+	} else if p.CommonName == "" {
+		p.CommonName = name
+	}
+	if err := pki.CheckName(p.Name); err != nil {
+		return p, usageError{err}
+	}
+	if p.KMS, err = kmsKeyFlags(c); err != nil {
+		return p, err
+	}
+	if err := pki.CheckSubject(subjectFlags(c)); err != nil {
+		return p, usagef("--%s/--%s: %v", flagCN, flagOrg, err)
+	}
+	if c.IsSet(flagNewPassphraseFile) && !c.Bool(flagEncrypt) {
+		return p, usagef("--%s needs --%s", flagNewPassphraseFile, flagEncrypt)
+	}
+	if parent == "" && c.IsSet(flagPassphraseFile) && !c.Bool(flagEncrypt) {
+		// A passphrase is never taken as a wish to encrypt: the key would
+		// be protected or not depending on a flag the user did not type.
+		return p, usagef("--%s needs --%s: without it the root key is written unencrypted", flagPassphraseFile, flagEncrypt)
+	}
+	return p, nil
+}
+
+// caSecrets asks for the parent's passphrase and the new key's, as needed.
+func caSecrets(c *cli.Context, p *pki.CAParams) error {
+	var err error
+	if p.Parent != "" {
+		signer := secretSource{
+			what: "passphrase for CA " + p.Parent, file: c.String(flagPassphraseFile), env: envCAPassphrase,
+			hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
+		}
+		if p.ParentPassphrase, err = issuerPassphrase(c, p.Parent, signer); err != nil {
+			return err
+		}
+	}
+	if !c.Bool(flagEncrypt) {
+		return nil
+	}
+	src := secretSource{
+		what: "new passphrase for CA " + p.Name, file: c.String(flagPassphraseFile), env: envCAPassphrase, confirm: true,
+		hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
+	}
+	if p.Parent != "" {
+		if f := c.String(flagNewPassphraseFile); f != "" {
+			src.file = f
+		}
+		if src.file == "" && c.String(flagPassphraseFile) == "" {
+			src.hint = "give --" + flagNewPassphraseFile + " FILE or set " + envCAPassphrase
+		}
+	}
+	p.Passphrase, err = src.read(c.Context)
+	return err
 }
 
 // pkiError adds the hint a user needs to an error of the PKI commands;
