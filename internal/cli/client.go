@@ -339,69 +339,83 @@ Example:
 				return nil
 			}},
 		},
-		Action: func(c *cli.Context) error {
-			format, err := startNoArgs(c)
-			if err != nil {
-				return err
-			}
-			var within time.Duration
-			if c.IsSet(flagExpiringWithin) {
-				if within, err = parseDays(c.String(flagExpiringWithin)); err != nil {
-					return usageError{err}
-				}
-			}
-			s, err := openStore(c, false)
-			if err != nil {
-				return err
-			}
-			defer s.Close()
-			now := s.Now()
-			ca := c.String(flagCA)
-			if ca != "" {
-				if _, err := s.Lookup(pki.KindRoot, ca); err != nil {
-					return pkiError(err, ca)
-				}
-			}
-			status := statusFilter[c.String(flagStatus)]
-			clients, err := s.List(func(r *pki.Record) bool {
-				if r.Kind != pki.KindClient || (ca != "" && r.Issuer != ca) || (status != "" && r.StatusAt(now) != status) {
-					return false
-				}
-				return !c.IsSet(flagExpiringWithin) || (r.Status == pki.StatusActive && r.NotAfter.Before(now.Add(within)))
-			})
-			if err != nil {
-				return err
-			}
-			if format == outputJSON {
-				views := make([]certView, 0, len(clients))
-				for _, r := range clients {
-					views = append(views, viewOf(s.Dir, r, now))
-				}
-				if err := writeJSONArray(c.App.Writer, views); err != nil {
-					return err
-				}
-			} else if len(clients) > 0 {
-				t := newTable(c.App.Writer, "NAME", "ISSUER", "KEY", "NOT AFTER", "STATUS", "SERIAL")
-				for _, r := range clients {
-					t.row(r.Name, r.Issuer, string(r.KeyType), r.NotAfter.Format(time.DateOnly), r.StatusAt(now)+" ("+remaining(r.NotAfter, now)+")", r.Serial)
-				}
-				if err := t.flush(); err != nil {
-					return err
-				}
-			} else if !c.IsSet(flagExpiringWithin) {
-				fmt.Fprintln(c.App.Writer, "no client certificates; next: apimtls client issue NAME")
-			}
-			if c.IsSet(flagExpiringWithin) {
-				if len(clients) > 0 {
-					return silentError{fmt.Sprintf("%s expired or expiring within %s", plural.Count(len(clients), "client certificate"), c.String(flagExpiringWithin))}
-				}
-				if format == outputText {
-					fmt.Fprintf(c.App.Writer, "no client certificate expires within %s\n", c.String(flagExpiringWithin))
-				}
-			}
-			return nil
-		},
+		Action: clientList,
 	}
+}
+
+func clientList(c *cli.Context) error {
+	format, err := startNoArgs(c)
+	if err != nil {
+		return err
+	}
+	s, err := openStore(c, false)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	now := s.Now()
+	clients, err := listClients(c, s, now)
+	if err != nil {
+		return err
+	}
+	if format == outputJSON {
+		views := make([]certView, 0, len(clients))
+		for _, r := range clients {
+			views = append(views, viewOf(s.Dir, r, now))
+		}
+		err = writeJSONArray(c.App.Writer, views)
+	} else {
+		err = printClients(c, clients, now)
+	}
+	if err != nil || !c.IsSet(flagExpiringWithin) {
+		return err
+	}
+	if len(clients) > 0 {
+		return silentError{fmt.Sprintf("%s expired or expiring within %s", plural.Count(len(clients), "client certificate"), c.String(flagExpiringWithin))}
+	}
+	if format == outputText {
+		fmt.Fprintf(c.App.Writer, "no client certificate expires within %s\n", c.String(flagExpiringWithin))
+	}
+	return nil
+}
+
+// listClients is the inventory's clients that the filters keep: --ca,
+// --status, --expiring-within (which reads no certificate file).
+func listClients(c *cli.Context, s *pki.Store, now time.Time) ([]*pki.Record, error) {
+	var within time.Duration
+	if c.IsSet(flagExpiringWithin) {
+		var err error
+		if within, err = parseDays(c.String(flagExpiringWithin)); err != nil {
+			return nil, usageError{err}
+		}
+	}
+	ca := c.String(flagCA)
+	if ca != "" {
+		if _, err := s.Lookup(pki.KindRoot, ca); err != nil {
+			return nil, pkiError(err, ca)
+		}
+	}
+	status := statusFilter[c.String(flagStatus)]
+	return s.List(func(r *pki.Record) bool {
+		if r.Kind != pki.KindClient || (ca != "" && r.Issuer != ca) || (status != "" && r.StatusAt(now) != status) {
+			return false
+		}
+		return !c.IsSet(flagExpiringWithin) || (r.Status == pki.StatusActive && r.NotAfter.Before(now.Add(within)))
+	})
+}
+
+func printClients(c *cli.Context, clients []*pki.Record, now time.Time) error {
+	if len(clients) == 0 {
+		if !c.IsSet(flagExpiringWithin) {
+			fmt.Fprintln(c.App.Writer, "no client certificates; next: apimtls client issue NAME")
+		}
+		return nil
+	}
+	t := newTable(c.App.Writer, "NAME", "ISSUER", "KEY", "NOT AFTER", "STATUS", "SERIAL")
+	for _, r := range clients {
+		t.row(r.Name, r.Issuer, string(r.KeyType), r.NotAfter.Format(time.DateOnly), r.StatusAt(now)+" ("+remaining(r.NotAfter, now)+")", r.Serial)
+	}
+	return t.flush()
 }
 
 // flagStatus filters client list; "valid" is what the inventory calls
