@@ -9,6 +9,8 @@ package setup
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -16,6 +18,7 @@ import (
 	"time"
 
 	"github.com/apimtls/apimtls/apigw"
+	"github.com/apimtls/apimtls/gateway"
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
@@ -48,6 +51,11 @@ type Input struct {
 	Package []byte
 	Arch    string
 	Wait    rollout.Wait
+	// ProbeURL, when set with a client, is probed once every step is in
+	// place: refused without a certificate, accepted with the first
+	// client's. ProbeRootCAs verify its server (nil: the system's).
+	ProbeURL     string
+	ProbeRootCAs *x509.CertPool
 }
 
 // Step states.
@@ -75,7 +83,9 @@ type Result struct {
 	Steps   []Step `json:"steps"`
 	Changed bool   `json:"changed"`
 	DryRun  bool   `json:"dry_run"`
-	Summary string `json:"-"`
+	// Probe is the proof at the end, with ProbeURL.
+	Probe   *gateway.ProbeResult `json:"probe,omitempty"`
+	Summary string               `json:"-"`
 }
 
 // Runner carries out setup.
@@ -183,7 +193,25 @@ func (r *Runner) Run(ctx context.Context, in Input) (*Result, error) {
 		}
 	}
 	res.Summary = summary(res)
-	return res, nil
+	return res, r.probe(ctx, in, res)
+}
+
+// probe proves the result when a URL and a client are known: it changes
+// nothing, so it is not a step of the plan and runs every time.
+func (r *Runner) probe(ctx context.Context, in Input, res *Result) error {
+	if in.ProbeURL == "" || len(in.Clients) == 0 {
+		return nil
+	}
+	l := pki.Layout{Dir: in.Dir}
+	pair, err := tls.LoadX509KeyPair(l.ClientChain(in.Clients[0]), l.ClientKey(in.Clients[0]))
+	if err != nil {
+		return fmt.Errorf("probe: %w", err)
+	}
+	res.Probe = gateway.Probe(ctx, gateway.ProbeOptions{URL: in.ProbeURL, RootCAs: in.ProbeRootCAs, ClientCert: &pair, Timeout: 10 * time.Second})
+	if !res.Probe.Pass {
+		return &StepError{Step: "probe " + in.ProbeURL, Err: errors.New("the endpoint does not enforce mutual TLS as set up (see the checks above)")}
+	}
+	return nil
 }
 
 func check(in *Input) error {

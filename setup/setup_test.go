@@ -4,8 +4,10 @@ import (
 	"archive/zip"
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -24,6 +26,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"github.com/apimtls/apimtls/apigw"
+	"github.com/apimtls/apimtls/gateway"
 	"github.com/apimtls/apimtls/internal/fakeapigw"
 	"github.com/apimtls/apimtls/internal/miniotest"
 	"github.com/apimtls/apimtls/pki"
@@ -309,4 +312,69 @@ func TestSetupFailureNamesTheStep(t *testing.T) {
 		t.Fatalf("re-run ran %q", ran(res))
 	}
 	e.finished()
+}
+
+// With a URL, setup ends with a probe: here a local gateway serving what
+// setup published stands in for the domain, and one that trusts another
+// CA fails the probe and the run.
+func TestSetupEndsWithAProbe(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.run(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(pki.Layout{Dir: e.in.Dir}.Truststore())
+	if err != nil {
+		t.Fatal(err)
+	}
+	good, goodCA := serveWith(t, data)
+	e.in.ProbeURL, e.in.ProbeRootCAs = good, goodCA
+	res, err := e.run()
+	if err != nil || res.Probe == nil || !res.Probe.Pass || res.Changed {
+		t.Fatalf("probe of the set-up endpoint: %v, %+v", err, res.Probe)
+	}
+	other := pki.EncodeCertificates(otherCA(t))
+	bad, badCA := serveWith(t, other)
+	e.in.ProbeURL, e.in.ProbeRootCAs = bad, badCA
+	res, err = e.run()
+	var se *StepError
+	if !errors.As(err, &se) || res.Probe == nil || res.Probe.Pass {
+		t.Fatalf("a gateway that refuses alice passed the probe: %v", err)
+	}
+}
+
+// serveWith runs the local gateway with a truststore and returns its URL
+// and the pool that verifies it.
+func serveWith(t *testing.T, truststore []byte) (string, *x509.CertPool) {
+	t.Helper()
+	report := pki.ValidateTruststore(truststore, pki.ValidateOptions{Now: time.Now()})
+	cert, ca, err := gateway.LocalhostCertificate(time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- (&gateway.Server{Truststore: report, ServerCert: cert}).Serve(sctx, l) }()
+	t.Cleanup(func() { stop(); <-done })
+	pool := x509.NewCertPool()
+	pool.AddCert(ca)
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return "https://localhost:" + port + "/", pool
+}
+
+func otherCA(t *testing.T) *x509.Certificate {
+	t.Helper()
+	s, err := pki.OpenStore(filepath.Join(t.TempDir(), "other"), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	is, err := s.CreateCA(pki.CAParams{Name: "other", CommonName: "Other Root", KeyType: pki.ECDSAP256, MaxPathLen: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return is.Cert
 }

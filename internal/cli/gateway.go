@@ -370,17 +370,9 @@ func probeOptions(c *cli.Context, target string) (gateway.ProbeOptions, error) {
 		return opts, usagef("--%s and --%s exclude each other", flagInsecure, flagCAFile)
 	}
 	if f := c.String(flagCAFile); f != "" {
-		data, err := readInput(f, 1<<20)
-		if err != nil {
+		var err error
+		if opts.RootCAs, err = certPool(flagCAFile, f); err != nil {
 			return opts, err
-		}
-		certs, err := pki.DecodeCertificates(data)
-		if err != nil {
-			return opts, fmt.Errorf("--%s %s: %w", flagCAFile, f, err)
-		}
-		opts.RootCAs = x509.NewCertPool()
-		for _, cert := range certs {
-			opts.RootCAs.AddCert(cert)
 		}
 	}
 	certFile, keyFile := c.String(flagCert), c.String(flagKeyFile)
@@ -428,4 +420,21 @@ func printProbe(w io.Writer, res *gateway.ProbeResult, noColor bool) {
 	default:
 		fmt.Fprintf(w, "could not tell whether %s enforces mutual TLS: see the reasons above\n", res.URL)
 	}
+}
+
+// certPool reads the CA certificates of a --ca-file-like flag.
+func certPool(flag, path string) (*x509.CertPool, error) {
+	data, err := readInput(path, 1<<20)
+	if err != nil {
+		return nil, err
+	}
+	certs, err := pki.DecodeCertificates(data)
+	if err != nil {
+		return nil, fmt.Errorf("--%s %s: %w", flag, path, err)
+	}
+	pool := x509.NewCertPool()
+	for _, cert := range certs {
+		pool.AddCert(cert)
+	}
+	return pool, nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
 
@@ -13,6 +14,8 @@ import (
 const (
 	flagDomain      = "domain"
 	flagSetupClient = "client"
+	flagProbe       = "probe"
+	flagProbeCAFile = "probe-ca-file"
 	flagAuthorizer  = "authorizer"
 )
 
@@ -50,6 +53,8 @@ Example:
 			&cli.BoolFlag{Name: flagCreateBucket, Usage: "create the bucket (versioned, private, encrypted) if it does not exist"},
 			&cli.StringFlag{Name: flagArch, Value: "arm64", Usage: "the authorizer's Lambda architecture: arm64 or amd64"},
 			&cli.StringFlag{Name: flagZip, Usage: "the authorizer's deployment zip (default: built from this binary)"},
+			&cli.StringFlag{Name: flagProbe, Usage: "at the end, probe this `URL` with the first --client: refused without a certificate, accepted with it"},
+			&cli.StringFlag{Name: flagProbeCAFile, Usage: "verify the --probe server with these CA certificates instead of the system roots"},
 			dryRunFlag(),
 		}),
 		Action: setupAction,
@@ -68,6 +73,12 @@ func setupAction(c *cli.Context) error {
 	arch, err := archOf(c)
 	if err != nil {
 		return err
+	}
+	var probeCAs *x509.CertPool
+	if f := c.String(flagProbeCAFile); f != "" {
+		if probeCAs, err = certPool(flagProbeCAFile, f); err != nil {
+			return err
+		}
 	}
 	var zip []byte
 	if c.Bool(flagAuthorizer) {
@@ -91,7 +102,7 @@ func setupAction(c *cli.Context) error {
 	res, err := runner.Run(c.Context, setup.Input{Dir: dir, Domain: c.String(flagDomain), Bucket: c.String(flagBucket), Key: c.String(flagKey),
 		CertificateArn: c.String(flagCertificateArn), APIIDs: c.StringSlice(flagAPIID), Stage: c.String(flagStage), Clients: c.StringSlice(flagSetupClient),
 		Authorizer: c.Bool(flagAuthorizer), CreateBucket: c.Bool(flagCreateBucket), DryRun: c.Bool(flagDryRun), Region: region,
-		Package: zip, Arch: arch, Wait: waitOf(c)})
+		Package: zip, Arch: arch, Wait: waitOf(c), ProbeURL: c.String(flagProbe), ProbeRootCAs: probeCAs})
 	if res == nil {
 		return domainError(err)
 	}
@@ -101,6 +112,9 @@ func setupAction(c *cli.Context) error {
 		}
 	} else {
 		fmt.Fprintln(c.App.Writer, res.Summary)
+		if res.Probe != nil {
+			printProbe(c.App.Writer, res.Probe, noColor(c))
+		}
 	}
 	var se *setup.StepError
 	if errors.As(err, &se) {
