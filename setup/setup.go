@@ -14,6 +14,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -56,6 +57,9 @@ type Input struct {
 	// client's. ProbeRootCAs verify its server (nil: the system's).
 	ProbeURL     string
 	ProbeRootCAs *x509.CertPool
+	// mapped are the APIs the domain already routes to, besides APIIDs:
+	// every one must have its default endpoint closed.
+	mapped []string
 }
 
 // Step states.
@@ -139,6 +143,9 @@ func (r *Runner) Run(ctx context.Context, in Input) (*Result, error) {
 	}
 	r.store = st
 	res := &Result{Domain: in.Domain, DryRun: in.DryRun}
+	if in.mapped, err = r.mappedAPIs(ctx, in); err != nil {
+		return res, fmt.Errorf("plan: read the APIs behind %s: %w", in.Domain, err)
+	}
 	res.Steps = r.steps(in)
 	// The plan: every check against the state before anything runs. A
 	// step after one to do is to do too when it depends on it.
@@ -452,9 +459,28 @@ func (r *Runner) domainStep(in Input) Step {
 
 // endpointSteps close the default endpoint of every API given and every
 // API mapped to the domain.
+// mappedAPIs lists the APIs an existing domain routes to (mappings in use
+// and routing rules) that --api-id does not name.
+func (r *Runner) mappedAPIs(ctx context.Context, in Input) ([]string, error) {
+	st, err := r.Rollout.DomainStatus(ctx, in.Domain, apigw.Auto)
+	if errors.Is(err, apigw.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range st.Mappings {
+		if !m.Unused && !slices.Contains(in.APIIDs, m.APIID) && !slices.Contains(out, m.APIID) {
+			out = append(out, m.APIID)
+		}
+	}
+	return out, nil
+}
+
 func (r *Runner) endpointSteps(in Input) []Step {
 	var steps []Step
-	for _, id := range in.APIIDs {
+	for _, id := range append(append([]string{}, in.APIIDs...), in.mapped...) {
 		steps = append(steps, Step{Name: "default endpoint of " + id,
 			check: func(ctx context.Context) (bool, string, error) {
 				t, err := r.Rollout.API.DetectAPI(ctx, id)

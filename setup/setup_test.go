@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -377,4 +378,22 @@ func otherCA(t *testing.T) *x509.Certificate {
 		t.Fatal(err)
 	}
 	return is.Cert
+}
+
+// Every API the domain already routes to loses its default endpoint, not
+// only those named with --api-id.
+func TestSetupClosesEveryMappedAPI(t *testing.T) {
+	e := newEnv(t)
+	if _, err := e.run(); err != nil {
+		t.Fatal(err)
+	}
+	e.fake.AddAPI(&fakeapigw.API{ID: "h2", Stages: map[string]bool{"$default": true}})
+	e.fake.Map("api.example.com", "h2", "$default")
+	res, err := e.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !e.fake.API("h2").DisableDefault || !slices.Contains(ran(res), "default endpoint of h2") {
+		t.Fatalf("h2, mapped to the domain, still bypasses it; ran %q", ran(res))
+	}
 }
