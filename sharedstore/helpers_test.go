@@ -98,5 +98,11 @@ func newCert(kind pki.Kind, name, issuerSerial string) (*pki.Record, []byte) {
 	rec := &pki.Record{Serial: pki.SerialHex(c), Kind: kind, Name: name, Subject: c.Subject.String(),
 		IssuerSerial: issuerSerial, KeyType: pki.ECDSAP256, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(),
 		SHA256: pki.Fingerprint(c), Status: pki.StatusActive, CreatedAt: now}
+	switch kind {
+	case pki.KindRoot:
+		rec.Level = 1
+	case pki.KindIntermediate:
+		rec.Level = 2
+	}
 	return rec, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }
