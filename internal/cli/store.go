@@ -15,7 +15,7 @@ func storeCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "store",
 		Usage:       "repair the PKI directory's inventory",
-		Subcommands: []*cli.Command{storeRebuildCommand()},
+		Subcommands: []*cli.Command{storeRebuildCommand(), storeMigrateCommand()},
 	}
 }
 
