@@ -43,7 +43,7 @@ func (s *Store) Check(ctx context.Context) (*Report, error) {
 		names[s.nameKey(r.Kind, r.Name)] = true
 	}
 	certs := map[string]time.Time{}
-	if err := s.keys(ctx, "certs/", func(key string, mod time.Time) error {
+	if err := s.keys(ctx, "certs/", func(key, _ string, mod time.Time) error {
 		if serial, ok := strings.CutSuffix(strings.TrimPrefix(key, s.Prefix+"certs/"), ".pem"); ok {
 			certs[serial] = mod
 		}
@@ -62,7 +62,7 @@ func (s *Store) Check(ctx context.Context) (*Report, error) {
 		}
 	}
 	var claims []string
-	if err := s.keys(ctx, "names/", func(key string, _ time.Time) error {
+	if err := s.keys(ctx, "names/", func(key, _ string, _ time.Time) error {
 		if !names[key] {
 			claims = append(claims, key)
 		}

@@ -75,6 +75,9 @@ type Store struct {
 	Hook func(step string)
 	// Notes receives what was repaired along the way.
 	Notes func(string)
+	// Cache, when set, lets List skip the GET of every record unchanged
+	// since it was cached.
+	Cache *Cache
 }
 
 // ParseURI splits s3://bucket/prefix. The prefix is optional and gets a
@@ -655,7 +658,7 @@ func (s *Store) bumpCRLNumber(ctx context.Context, caSerial string, next func(ui
 }
 
 // keys lists every key under sub, in pages, sending each to out.
-func (s *Store) keys(ctx context.Context, sub string, out func(key string, modified time.Time) error) error {
+func (s *Store) keys(ctx context.Context, sub string, out func(key, etag string, modified time.Time) error) error {
 	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.Bucket), Prefix: aws.String(s.Prefix + sub)}
 	for {
 		page, err := s.API.ListObjectsV2(ctx, in)
@@ -663,7 +666,7 @@ func (s *Store) keys(ctx context.Context, sub string, out func(key string, modif
 			return s3store.Classify(err, "list s3://"+s.Bucket+"/"+s.Prefix+sub)
 		}
 		for _, o := range page.Contents {
-			if err := out(aws.ToString(o.Key), aws.ToTime(o.LastModified)); err != nil {
+			if err := out(aws.ToString(o.Key), aws.ToString(o.ETag), aws.ToTime(o.LastModified)); err != nil {
 				return err
 			}
 		}
@@ -675,7 +678,8 @@ func (s *Store) keys(ctx context.Context, sub string, out func(key string, modif
 }
 
 // List returns every record, sorted as pki.Store.List sorts: pages of
-// keys are listed while up to Parallel GETs read the records.
+// keys are listed while up to Parallel GETs read the records not in the
+// Cache under the ETag listed.
 func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -703,20 +707,27 @@ func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
 		go func() {
 			defer wg.Done()
 			for serial := range serials {
-				r, err := s.GetSerial(ctx, serial)
+				r, etag, err := s.getRecord(ctx, serial)
 				if err != nil {
 					fail(err)
 					continue
 				}
+				s.Cache.put(serial, etag, r)
 				mu.Lock()
 				out = append(out, r)
 				mu.Unlock()
 			}
 		}()
 	}
-	err := s.keys(ctx, "records/", func(key string, _ time.Time) error {
+	err := s.keys(ctx, "records/", func(key, etag string, _ time.Time) error {
 		serial, ok := strings.CutSuffix(strings.TrimPrefix(key, s.Prefix+"records/"), ".json")
 		if !ok {
+			return nil
+		}
+		if r := s.Cache.get(serial, etag); r != nil {
+			mu.Lock()
+			out = append(out, r)
+			mu.Unlock()
 			return nil
 		}
 		select {

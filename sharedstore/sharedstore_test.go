@@ -5,7 +5,10 @@ import (
 	"context"
 	"encoding/pem"
 	"errors"
+	"fmt"
+	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -191,5 +194,56 @@ func TestConflictForcedAndRetried(t *testing.T) {
 	r, changed, err := st.Revoke(ctx, rec.Serial, "keyCompromise")
 	if err != nil || changed || r.RevocationReason != "cessationOfOperation" {
 		t.Fatalf("Revoke that lost the race = %+v, changed=%v, %v; want the winner's reason kept", r, changed, err)
+	}
+}
+
+// countingAPI counts GETs.
+type countingAPI struct {
+	sharedstore.API
+	gets atomic.Int64
+}
+
+func (c *countingAPI) GetObject(ctx context.Context, in *s3.GetObjectInput, opts ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	c.gets.Add(1)
+	return c.API.GetObject(ctx, in, opts...)
+}
+
+// A cached listing GETs only what changed since, and sees every change:
+// a revocation by someone else, a new record.
+func TestListCache(t *testing.T) {
+	ctx := context.Background()
+	st, _, _ := newStore(t)
+	var serials []string
+	for i := range 20 {
+		rec, certPEM := newCert(pki.KindClient, fmt.Sprintf("c%02d", i), "")
+		if _, err := st.Create(ctx, rec, certPEM); err != nil {
+			t.Fatal(err)
+		}
+		serials = append(serials, rec.Serial)
+	}
+	api := &countingAPI{API: st.API}
+	path := filepath.Join(t.TempDir(), "cache.json")
+	lister := &sharedstore.Store{API: api, Bucket: st.Bucket, Prefix: st.Prefix, Cache: sharedstore.LoadCache(path)}
+	if recs, err := lister.List(ctx); err != nil || len(recs) != 20 || api.gets.Load() != 20 {
+		t.Fatalf("first List: %d records, %d GETs, %v", len(recs), api.gets.Load(), err)
+	}
+	if err := lister.Cache.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := st.Revoke(ctx, serials[3], "keyCompromise"); err != nil {
+		t.Fatal(err)
+	}
+	rec, certPEM := newCert(pki.KindClient, "c20", "")
+	if _, err := st.Create(ctx, rec, certPEM); err != nil {
+		t.Fatal(err)
+	}
+	api.gets.Store(0)
+	lister.Cache = sharedstore.LoadCache(path)
+	recs, err := lister.List(ctx)
+	if err != nil || len(recs) != 21 || api.gets.Load() != 2 {
+		t.Fatalf("cached List: %d records, %d GETs, %v; want 21 records and 2 GETs (the revoked, the new)", len(recs), api.gets.Load(), err)
+	}
+	if recs[3].Serial != serials[3] || recs[3].Status != pki.StatusRevoked {
+		t.Fatalf("cached List missed the revocation: %+v", recs[3])
 	}
 }
