@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -245,5 +246,31 @@ func TestListCache(t *testing.T) {
 	}
 	if recs[3].Serial != serials[3] || recs[3].Status != pki.StatusRevoked {
 		t.Fatalf("cached List missed the revocation: %+v", recs[3])
+	}
+}
+
+// A writer slower than its lease stops before its commit point and gives
+// the name back: it never commits over a claim someone may have taken.
+func TestLeaseExpiredBeforeCommit(t *testing.T) {
+	ctx := context.Background()
+	st, _, _ := newStore(t)
+	st.StaleAfter = 200 * time.Millisecond
+	st.Hook = func(step string) {
+		if step == "cert" {
+			time.Sleep(150 * time.Millisecond)
+		}
+	}
+	rec, certPEM := newCert(pki.KindClient, "slow", "")
+	if _, err := st.Create(ctx, rec, certPEM); err == nil || !strings.Contains(err.Error(), "lease") {
+		t.Fatalf("a create slower than its lease: %v, want the lease error", err)
+	}
+	var nf *pki.NotFoundError
+	if _, err := st.Get(ctx, pki.KindClient, "slow"); !errors.As(err, &nf) {
+		t.Fatalf("after the lease expired: %v, want the name free (released)", err)
+	}
+	st.Hook = nil
+	again, againPEM := newCert(pki.KindClient, "slow", "")
+	if res, err := st.Create(ctx, again, againPEM); err != nil || res.TookOver != "" {
+		t.Fatalf("issuing the released name: %+v, %v", res, err)
 	}
 }
