@@ -89,3 +89,22 @@ func BenchmarkList10000(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkMigrate300 migrates a PKI directory of 300 clients into a fresh
+// prefix per iteration.
+func BenchmarkMigrate300(b *testing.B) {
+	ctx := context.Background()
+	dir := localPKI(b, 300)
+	st, _, _ := newStore(b)
+	i := 0
+	for b.Loop() {
+		to := *st
+		to.Prefix = fmt.Sprintf("m%d/", i)
+		i++
+		res, err := sharedstore.Migrate(ctx, dir, &to)
+		if err != nil || res.Moved != 302 {
+			b.Fatalf("Migrate: %+v, %v", res, err)
+		}
+	}
+	b.ReportMetric(302*float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}

@@ -119,7 +119,11 @@ func Migrate(ctx context.Context, dir string, to *Store) (*Migrated, error) {
 			res.CRLNumbers = append(res.CRLNumbers, CRLNumber{CA: r.Name, Serial: r.Serial, Number: n})
 		}
 	}
-	if err := parallel(ctx, clients, min(max(to.Parallel, 1), 16), one); err != nil {
+	workers := to.Parallel
+	if workers <= 0 {
+		workers = DefaultParallel
+	}
+	if err := parallel(ctx, clients, min(workers, 16), one); err != nil {
 		return nil, err
 	}
 	sortNotMoved(res.NotMoved)
@@ -132,7 +136,7 @@ func Migrate(ctx context.Context, dir string, to *Store) (*Migrated, error) {
 func conflict(err error) bool {
 	var ex *pki.ExistsError
 	var pe *PendingError
-	return errors.As(err, &ex) || errors.As(err, &pe) || errors.Is(err, ErrSerialInUse) || strings.Contains(err.Error(), "refusing to overwrite")
+	return errors.As(err, &ex) || errors.As(err, &pe) || errors.Is(err, ErrSerialInUse) || errors.Is(err, ErrDifferentRecord)
 }
 
 // parallel runs fn over recs with n workers and returns the first error.

@@ -110,6 +110,9 @@ var (
 	ErrSerialInUse = errors.New("serial number already in the shared store with another certificate")
 	ErrNotFound    = errors.New("not in the shared store")
 	ErrPrivateKey  = errors.New("refusing to write a private key to the shared store")
+	// ErrDifferentRecord: a re-run found its serial and name recorded
+	// with other content (changed since): never overwritten.
+	ErrDifferentRecord = errors.New("in the shared store with a different record: refusing to overwrite it")
 )
 
 // ConflictError says someone else changed an object between our read and
@@ -440,7 +443,7 @@ func (s *Store) sameRecord(ctx context.Context, want, have *pki.Record) (*Create
 	a, _ := json.Marshal(want)
 	b, _ := json.Marshal(have)
 	if !bytes.Equal(a, b) {
-		return nil, fmt.Errorf("%s %q (serial %s) is in the shared store with a different record: refusing to overwrite it", noun(want.Kind), want.Name, want.Serial)
+		return nil, fmt.Errorf("%s %q (serial %s) is %w", noun(want.Kind), want.Name, want.Serial, ErrDifferentRecord)
 	}
 	return &Created{Record: have, Existed: true}, nil
 }
