@@ -78,7 +78,7 @@ func newStore(t testing.TB) (*sharedstore.Store, *s3.Client, string) {
 	c := newClient(srv.Endpoint)
 	b := newBucket(t, c)
 	st := &sharedstore.Store{API: c, Bucket: b, Prefix: "team/"}
-	if err := st.CheckBucket(context.Background(), c); err != nil {
+	if _, _, err := st.CheckBucket(context.Background(), c); err != nil {
 		t.Fatal(err)
 	}
 	return st, c, srv.Endpoint

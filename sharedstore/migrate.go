@@ -48,6 +48,10 @@ type Migrated struct {
 	NotMoved   []NotMoved        `json:"not_moved"`
 	CRLNumbers []CRLNumber       `json:"crl_numbers"`
 	Conflicts  []MigrateConflict `json:"conflicts"`
+	// Encryption is the bucket's default encryption, when the caller
+	// read it (CheckBucket); Notes what it found worth saying.
+	Encryption string   `json:"bucket_encryption,omitempty"`
+	Notes      []string `json:"notes"`
 }
 
 // ErrMigrateConflicts is returned (with a full Migrated) when some
@@ -75,7 +79,7 @@ func Migrate(ctx context.Context, dir string, to *Store) (*Migrated, error) {
 	if err != nil {
 		return nil, err
 	}
-	res := &Migrated{From: dir, To: to.URI(), Records: len(recs), CAKeys: []NotMoved{}, NotMoved: []NotMoved{}, CRLNumbers: []CRLNumber{}, Conflicts: []MigrateConflict{}}
+	res := &Migrated{From: dir, To: to.URI(), Records: len(recs), CAKeys: []NotMoved{}, NotMoved: []NotMoved{}, CRLNumbers: []CRLNumber{}, Conflicts: []MigrateConflict{}, Notes: []string{}}
 	var mu sync.Mutex
 	one := func(r *pki.Record) error {
 		c, err := local.Certificate(r)

@@ -193,10 +193,24 @@ func (s *Store) retries() int {
 	return DefaultRetries
 }
 
-// CheckBucket refuses a bucket that does not keep versions: every change
-// to a record stays recoverable as an object version.
-func (s *Store) CheckBucket(ctx context.Context, api s3store.API) error {
-	return (&s3store.Store{API: api}).RequireVersioning(ctx, s.Bucket)
+// CheckBucket refuses a bucket that does not keep versions (every change
+// to a record stays recoverable as an object version), and reads its
+// default encryption: a bucket without one is reported in the notes, not
+// refused (S3 encrypts new objects with SSE-S3 anyway; S3-compatible
+// servers may not implement it).
+func (s *Store) CheckBucket(ctx context.Context, api s3store.API) (encryption string, notes []string, err error) {
+	b := &s3store.Store{API: api}
+	if err := b.RequireVersioning(ctx, s.Bucket); err != nil {
+		return "", nil, err
+	}
+	enc, note, err := b.DefaultEncryption(ctx, s.Bucket)
+	if err != nil {
+		return "", nil, err
+	}
+	if note != "" {
+		notes = append(notes, note+": records and certificates hold no secret, but turn it on (aws s3api put-bucket-encryption) if your policy wants every object encrypted")
+	}
+	return enc, notes, nil
 }
 
 // object is what get read: the bytes, the ETag to update against, when.

@@ -70,13 +70,15 @@ func storeMigrate(c *cli.Context) error {
 	}
 	client, _ := s3ClientFrom(cfg, c)
 	st := &sharedstore.Store{API: client, Bucket: bucket, Prefix: prefix, Parallel: 16}
-	if err := st.CheckBucket(c.Context, client); err != nil {
+	enc, notes, err := st.CheckBucket(c.Context, client)
+	if err != nil {
 		return s3Error(err, bucket)
 	}
 	res, err := sharedstore.Migrate(c.Context, dir, st)
 	if err != nil && !errors.Is(err, sharedstore.ErrMigrateConflicts) {
 		return s3Error(err, bucket)
 	}
+	res.Encryption, res.Notes = enc, append(res.Notes, notes...)
 	if format == outputJSON {
 		if werr := writeJSON(c.App.Writer, res); werr != nil {
 			return werr
@@ -108,6 +110,7 @@ func printMigrated(w, errW io.Writer, res *sharedstore.Migrated) {
 		fmt.Fprintf(w, "  %d files: %s\n", byReason[r], r)
 	}
 	fmt.Fprintf(w, "  CRL files, truststore.pem, pushed.json: signed or built output, made again from the records\n")
+	printNotes(w, res.Notes)
 	for _, cf := range res.Conflicts {
 		fmt.Fprintf(errW, "not overwritten: %s %s (serial %s): %s\n", cf.Kind, cf.Name, cf.Serial, cf.Error)
 	}
