@@ -91,6 +91,13 @@ func s3Store(ctx context.Context, c *cli.Context) (*s3store.Store, string, error
 // custom endpoint gets path-style addressing, which S3-compatible servers
 // need.
 func s3From(cfg aws.Config, c *cli.Context) (*s3store.Store, string) {
+	client, endpoint := s3ClientFrom(cfg, c)
+	return &s3store.Store{API: client, Region: cfg.Region}, endpoint
+}
+
+// s3ClientFrom builds the S3 client s3From wraps, for the packages that
+// need more of it (sharedstore lists objects).
+func s3ClientFrom(cfg aws.Config, c *cli.Context) (*s3.Client, string) {
 	endpoint := c.String(flagEndpointURL)
 	if endpoint == "" {
 		endpoint = os.Getenv("AWS_ENDPOINT_URL_S3")
@@ -108,7 +115,7 @@ func s3From(cfg aws.Config, c *cli.Context) (*s3store.Store, string) {
 		// reason to print SDK debug lines at users.
 		o.DisableLogOutputChecksumValidationSkipped = true
 	})
-	return &s3store.Store{API: client, Region: cfg.Region}, endpoint
+	return client, endpoint
 }
 
 // noCredentials recognises the SDK finding no credentials at all.

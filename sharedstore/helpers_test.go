@@ -1,0 +1,111 @@
+package sharedstore_test
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net/http"
+	"os"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/apimtls/apimtls/internal/miniotest"
+	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/sharedstore"
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv("SHAREDSTORE_HELPER") != "" {
+		os.Exit(helperMain())
+	}
+	code := m.Run()
+	miniotest.StopShared()
+	os.Exit(code)
+}
+
+// newClient is a real SDK client for endpoint, with enough idle
+// connections for List's parallel GETs.
+func newClient(endpoint string) *s3.Client {
+	hc := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConns, t.MaxIdleConnsPerHost = 256, 256
+	})
+	return s3.New(s3.Options{
+		Region:           miniotest.Region,
+		BaseEndpoint:     aws.String(endpoint),
+		UsePathStyle:     true,
+		Credentials:      credentials.NewStaticCredentialsProvider(miniotest.AccessKey, miniotest.SecretKey, ""),
+		RetryMaxAttempts: 3,
+		HTTPClient:       hc,
+		// The records are JSON apimtls checks itself; CRC checks of every
+		// GET cost CPU List cannot spare.
+		ResponseChecksumValidation: aws.ResponseChecksumValidationWhenRequired,
+	})
+}
+
+var bucketSeq atomic.Int64
+
+// newBucket creates a fresh versioned bucket on the shared MinIO.
+func newBucket(t testing.TB, c *s3.Client) string {
+	t.Helper()
+	ctx := context.Background()
+	b := fmt.Sprintf("apimtls-shared-%d-%d", os.Getpid()%100000, bucketSeq.Add(1))
+	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{Bucket: aws.String(b),
+		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled}}); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// newStore is a store on a fresh bucket of the shared MinIO.
+func newStore(t testing.TB) (*sharedstore.Store, *s3.Client, string) {
+	srv := miniotest.Shared(t)
+	c := newClient(srv.Endpoint)
+	b := newBucket(t, c)
+	st := &sharedstore.Store{API: c, Bucket: b, Prefix: "team/"}
+	if _, _, err := st.CheckBucket(context.Background(), c); err != nil {
+		t.Fatal(err)
+	}
+	return st, c, srv.Endpoint
+}
+
+var testKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+
+// newCert makes a certificate and its record, as pki records a client
+// (the shared store does not verify chains: pki does, before it records).
+func newCert(kind pki.Kind, name, issuerSerial string) (*pki.Record, []byte) {
+	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	now := time.Now().UTC().Truncate(time.Second)
+	tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: name},
+		NotBefore: now.Add(-time.Minute), NotAfter: now.AddDate(1, 0, 0), IsCA: kind.IsCA(), BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &testKey.PublicKey, testKey)
+	if err != nil {
+		panic(err)
+	}
+	c, _ := x509.ParseCertificate(der)
+	rec := &pki.Record{Serial: pki.SerialHex(c), Kind: kind, Name: name, Subject: c.Subject.String(),
+		IssuerSerial: issuerSerial, KeyType: pki.ECDSAP256, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(),
+		SHA256: pki.Fingerprint(c), Status: pki.StatusActive, CreatedAt: now}
+	switch kind {
+	case pki.KindRoot:
+		rec.Level = 1
+	case pki.KindIntermediate:
+		rec.Level = 2
+	}
+	return rec, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+}

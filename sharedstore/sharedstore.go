@@ -1,0 +1,789 @@
+// Package sharedstore keeps a PKI's records, certificates, revocations and
+// CRL numbers in a versioned S3 bucket, so that several operators and CI
+// runners can issue and revoke against one CA with nothing of apimtls's own
+// to run. There is no lock: every create is a PutObject with If-None-Match
+// and every update one with If-Match on the ETag that was read, so two
+// writers never both win, and the loser is told, or retries a
+// read-modify-write a bounded number of times (docs/team.md, "Shared
+// store").
+//
+// Layout under the prefix:
+//
+//	names/<ca|client>/<name>   {"serial","claimed_at"}: the uniqueness point of a name, created first
+//	certs/<serial>.pem         the certificate, created second
+//	records/<serial>.json      the inventory record (pki.Record), created last: the commit point
+//	crl-numbers/<ca serial>    the CA's last CRL number, decimal, bumped with If-Match
+//
+// No private key is ever written: Create takes a record and a certificate,
+// and refuses PEM that holds anything but certificates.
+package sharedstore
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/s3store"
+)
+
+// API lists the S3 calls the shared store makes.
+type API interface {
+	PutObject(context.Context, *s3.PutObjectInput, ...func(*s3.Options)) (*s3.PutObjectOutput, error)
+	GetObject(context.Context, *s3.GetObjectInput, ...func(*s3.Options)) (*s3.GetObjectOutput, error)
+	ListObjectsV2(context.Context, *s3.ListObjectsV2Input, ...func(*s3.Options)) (*s3.ListObjectsV2Output, error)
+}
+
+// Defaults of a Store.
+const (
+	// DefaultRetries bounds the read-modify-write attempts of an update.
+	DefaultRetries = 8
+	// DefaultParallel is how many GETs List and Check run at once.
+	DefaultParallel = 64
+	// DefaultStaleAfter is how old a name claim without a record must be
+	// before another issuance may take the name over. A writer gives up
+	// its own claim after half of it (its lease), so the two never meet
+	// unless clocks are skewed by more than the other half.
+	DefaultStaleAfter = 10 * time.Minute
+)
+
+// Store is one shared PKI: a bucket and a prefix.
+type Store struct {
+	API    API
+	Bucket string
+	Prefix string // "" or ending in "/"
+	Now    func() time.Time
+	// Retries, Parallel and StaleAfter default to the constants above.
+	Retries    int
+	Parallel   int
+	StaleAfter time.Duration
+	// Hook, for tests, runs before each step of a write ("claimed",
+	// "cert", "record", "update:<key>").
+	Hook func(step string)
+	// Notes receives what was repaired along the way.
+	Notes func(string)
+	// Cache, when set, lets List skip the GET of every record unchanged
+	// since it was cached.
+	Cache *Cache
+}
+
+// ParseURI splits s3://bucket/prefix. The prefix is optional and gets a
+// trailing slash.
+func ParseURI(uri string) (bucket, prefix string, err error) {
+	rest, ok := strings.CutPrefix(uri, "s3://")
+	if !ok {
+		return "", "", fmt.Errorf("store %q: give s3://bucket/prefix", uri)
+	}
+	bucket, prefix, _ = strings.Cut(rest, "/")
+	if err := s3store.CheckBucketName(bucket); err != nil {
+		return "", "", fmt.Errorf("store %q: %w", uri, err)
+	}
+	prefix = strings.Trim(prefix, "/")
+	if strings.Contains(prefix, "//") || strings.ContainsAny(prefix, "\\\x00") || len(prefix) > 512 {
+		return "", "", fmt.Errorf("store %q: invalid prefix %q", uri, prefix)
+	}
+	if prefix != "" {
+		prefix += "/"
+	}
+	return bucket, prefix, nil
+}
+
+// URI is the store's s3:// address.
+func (s *Store) URI() string { return "s3://" + s.Bucket + "/" + s.Prefix }
+
+// Errors a caller acts on.
+var (
+	// ErrSerialInUse: another certificate is recorded with that serial.
+	ErrSerialInUse = errors.New("serial number already in the shared store with another certificate")
+	ErrNotFound    = errors.New("not in the shared store")
+	ErrPrivateKey  = errors.New("refusing to write a private key to the shared store")
+	// ErrDifferentRecord: a re-run found its serial and name recorded
+	// with other content (changed since): never overwritten.
+	ErrDifferentRecord = errors.New("in the shared store with a different record: refusing to overwrite it")
+)
+
+// ConflictError says someone else changed an object between our read and
+// our write as often as we were willing to retry.
+type ConflictError struct {
+	Key      string
+	Attempts int
+}
+
+func (e *ConflictError) Error() string {
+	return fmt.Sprintf("%s was changed by someone else %d times while we updated it: retry", e.Key, e.Attempts)
+}
+
+// PendingError says a name is claimed by an issuance that has not written
+// its record (yet, or ever: the claim becomes stale after StaleAfter).
+type PendingError struct {
+	Kind      pki.Kind
+	Name      string
+	Serial    string
+	ClaimedAt time.Time
+}
+
+func (e *PendingError) Error() string {
+	return fmt.Sprintf("%s %q is being issued by someone else (serial %s, claimed %s): retry later", noun(e.Kind), e.Name, e.Serial, e.ClaimedAt.UTC().Format(time.RFC3339))
+}
+
+func noun(k pki.Kind) string {
+	if k.IsCA() {
+		return "CA"
+	}
+	return "client"
+}
+
+func namespace(k pki.Kind) string {
+	if k.IsCA() {
+		return "ca"
+	}
+	return "client"
+}
+
+func (s *Store) nameKey(k pki.Kind, name string) string {
+	return s.Prefix + "names/" + namespace(k) + "/" + name
+}
+func (s *Store) certKey(serial string) string   { return s.Prefix + "certs/" + serial + ".pem" }
+func (s *Store) recordKey(serial string) string { return s.Prefix + "records/" + serial + ".json" }
+func (s *Store) crlKey(caSerial string) string  { return s.Prefix + "crl-numbers/" + caSerial }
+
+func (s *Store) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now()
+}
+
+func (s *Store) hook(step string) {
+	if s.Hook != nil {
+		s.Hook(step)
+	}
+}
+
+func (s *Store) note(msg string) {
+	if s.Notes != nil {
+		s.Notes(msg)
+	}
+}
+
+func (s *Store) staleAfter() time.Duration {
+	if s.StaleAfter > 0 {
+		return s.StaleAfter
+	}
+	return DefaultStaleAfter
+}
+
+func (s *Store) retries() int {
+	if s.Retries > 0 {
+		return s.Retries
+	}
+	return DefaultRetries
+}
+
+// CheckBucket refuses a bucket that does not keep versions (every change
+// to a record stays recoverable as an object version), and reads its
+// default encryption: a bucket without one is reported in the notes, not
+// refused (S3 encrypts new objects with SSE-S3 anyway; S3-compatible
+// servers may not implement it).
+func (s *Store) CheckBucket(ctx context.Context, api s3store.API) (encryption string, notes []string, err error) {
+	b := &s3store.Store{API: api}
+	if err := b.RequireVersioning(ctx, s.Bucket); err != nil {
+		return "", nil, err
+	}
+	enc, note, err := b.DefaultEncryption(ctx, s.Bucket)
+	if err != nil {
+		return "", nil, err
+	}
+	if note != "" {
+		notes = append(notes, note+": records and certificates hold no secret, but turn it on (aws s3api put-bucket-encryption) if your policy wants every object encrypted")
+	}
+	return enc, notes, nil
+}
+
+// object is what get read: the bytes, the ETag to update against, when.
+type object struct {
+	data     []byte
+	etag     string
+	modified time.Time
+}
+
+const maxObject = 1 << 20
+
+func (s *Store) get(ctx context.Context, key string) (*object, error) {
+	out, err := s.API.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)})
+	if err != nil {
+		err = s3store.Classify(err, "read s3://"+s.Bucket+"/"+key)
+		if errors.Is(err, s3store.ErrNotFound) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	defer out.Body.Close()
+	data, err := io.ReadAll(io.LimitReader(out.Body, maxObject+1))
+	if err != nil {
+		return nil, fmt.Errorf("read s3://%s/%s: %w", s.Bucket, key, err)
+	}
+	if len(data) > maxObject {
+		return nil, fmt.Errorf("s3://%s/%s is larger than %d bytes: not written by apimtls", s.Bucket, key, maxObject)
+	}
+	return &object{data: data, etag: aws.ToString(out.ETag), modified: aws.ToTime(out.LastModified)}, nil
+}
+
+// errPrecondition is a create or update that lost to another writer.
+var errPrecondition = errors.New("precondition failed")
+
+// put writes key only if it does not exist (etag "") or still has etag.
+func (s *Store) put(ctx context.Context, key string, data []byte, etag, contentType string) error {
+	in := &s3.PutObjectInput{
+		Bucket: aws.String(s.Bucket), Key: aws.String(key),
+		Body: bytes.NewReader(data), ContentLength: aws.Int64(int64(len(data))),
+		ContentType: aws.String(contentType),
+	}
+	if etag == "" {
+		in.IfNoneMatch = aws.String("*")
+	} else {
+		in.IfMatch = aws.String(etag)
+	}
+	_, err := s.API.PutObject(ctx, in)
+	if err == nil {
+		return nil
+	}
+	// 412 PreconditionFailed: someone else's create or update came first.
+	// 409 ConditionalRequestConflict: S3 saw two conditional writes at
+	// once; the same answer, try again.
+	switch s3store.APICode(err) {
+	case "PreconditionFailed", "ConditionalRequestConflict":
+		return errPrecondition
+	}
+	return s3store.Classify(err, "write s3://"+s.Bucket+"/"+key)
+}
+
+// backoff sleeps before retry attempt n (1-based): 20 ms doubling, jittered,
+// at most 1 s.
+func backoff(ctx context.Context, n int) error {
+	d := min(20*time.Millisecond<<min(n-1, 6), time.Second)
+	d = d/2 + rand.N(d/2+1)
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(d):
+		return nil
+	}
+}
+
+// nameClaim is the body of names/<kind>/<name>.
+type nameClaim struct {
+	Serial    string    `json:"serial"`
+	ClaimedAt time.Time `json:"claimed_at"`
+}
+
+// Created says what Create did.
+type Created struct {
+	Record *pki.Record
+	// Existed: the same record and certificate were there already
+	// (a re-run); nothing was written.
+	Existed bool
+	// TookOver names the serial of a stale claim this create replaced.
+	TookOver string
+}
+
+// Create records a certificate: its name is claimed (If-None-Match), its
+// certificate written, then its record (the commit point). A crash leaves
+// at most a claim and a certificate that nothing lists; the claim is taken
+// over once stale. Creating the same record and certificate again finds
+// them and says so; a different certificate under a taken name is an
+// *pki.ExistsError, under a taken serial ErrSerialInUse.
+func (s *Store) Create(ctx context.Context, rec *pki.Record, certPEM []byte) (*Created, error) {
+	if err := checkCreate(rec, certPEM); err != nil {
+		return nil, err
+	}
+	recJSON, err := json.Marshal(rec)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res, err := s.claim(ctx, rec)
+	if err != nil || res.Existed {
+		return res, err
+	}
+	claimed := true
+	defer func() {
+		if claimed {
+			s.release(rec)
+		}
+	}()
+	s.hook("claimed")
+	if err := s.createOrSame(ctx, s.certKey(rec.Serial), certPEM, "application/x-pem-file"); err != nil {
+		return nil, err
+	}
+	s.hook("cert")
+	// The lease: past half of StaleAfter another issuance may be about to
+	// take the name over, so this one stops short of its commit point.
+	if time.Since(start) > s.staleAfter()/2 {
+		return nil, fmt.Errorf("issuing %s %q took longer than its lease (%s): retry", noun(rec.Kind), rec.Name, s.staleAfter()/2)
+	}
+	if err := s.createOrSame(ctx, s.recordKey(rec.Serial), recJSON, "application/json"); err != nil {
+		return nil, err
+	}
+	claimed = false
+	s.hook("record")
+	return res, nil
+}
+
+// checkCreate refuses a record or certificate that does not hold together,
+// and any private key.
+func checkCreate(rec *pki.Record, certPEM []byte) error {
+	if err := pki.CheckName(rec.Name); err != nil {
+		return err
+	}
+	if rec.Kind != pki.KindRoot && rec.Kind != pki.KindIntermediate && rec.Kind != pki.KindClient {
+		return fmt.Errorf("record %s: unknown kind %q", rec.Serial, rec.Kind)
+	}
+	if n, ok := pki.NormalizeSerial(rec.Serial); !ok || n != rec.Serial {
+		return fmt.Errorf("record of %q: serial %q is not the 32-digit lowercase hexadecimal the inventory uses", rec.Name, rec.Serial)
+	}
+	rest := certPEM
+	var blocks int
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		blocks++
+		if b.Type != "CERTIFICATE" {
+			return fmt.Errorf("%w: the certificate of %q holds a %s block", ErrPrivateKey, rec.Name, b.Type)
+		}
+	}
+	if blocks != 1 || bytes.Contains(certPEM, []byte("PRIVATE KEY")) {
+		return fmt.Errorf("the certificate of %q must be exactly one PEM CERTIFICATE block", rec.Name)
+	}
+	c, err := pki.DecodeCertificate(certPEM)
+	if err != nil {
+		return fmt.Errorf("the certificate of %q: %w", rec.Name, err)
+	}
+	if pki.SerialHex(c) != rec.Serial || pki.Fingerprint(c) != rec.SHA256 {
+		return fmt.Errorf("the certificate of %q has serial %s and SHA-256 %s; the record says %s and %s", rec.Name, pki.SerialHex(c), pki.Fingerprint(c), rec.Serial, rec.SHA256)
+	}
+	return nil
+}
+
+// claim takes the name for rec.Serial. A claim already ours (a re-run)
+// whose record is written and identical is Existed.
+func (s *Store) claim(ctx context.Context, rec *pki.Record) (*Created, error) {
+	key := s.nameKey(rec.Kind, rec.Name)
+	body, _ := json.Marshal(nameClaim{Serial: rec.Serial, ClaimedAt: s.now().UTC()})
+	res := &Created{Record: rec}
+	for attempt := 1; ; attempt++ {
+		err := s.put(ctx, key, body, "", "application/json")
+		if err == nil {
+			return res, nil
+		}
+		if !errors.Is(err, errPrecondition) {
+			return nil, err
+		}
+		cur, err := s.get(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		if cur == nil { // released between our put and our get
+			if attempt >= s.retries() {
+				return nil, &ConflictError{Key: key, Attempts: attempt}
+			}
+			continue
+		}
+		var c nameClaim
+		if err := json.Unmarshal(cur.data, &c); err != nil {
+			return nil, fmt.Errorf("s3://%s/%s is damaged: %v", s.Bucket, key, err)
+		}
+		if c.Serial == "" { // released: take it over
+			if err := s.put(ctx, key, body, cur.etag, "application/json"); err == nil {
+				return res, nil
+			} else if !errors.Is(err, errPrecondition) {
+				return nil, err
+			}
+			if attempt >= s.retries() {
+				return nil, &ConflictError{Key: key, Attempts: attempt}
+			}
+			continue
+		}
+		held, err := s.GetSerial(ctx, c.Serial)
+		if err != nil && !errors.Is(err, ErrNotFound) {
+			return nil, err
+		}
+		if held != nil {
+			if c.Serial == rec.Serial {
+				// Ours, from an earlier run: the same record, or a refusal.
+				return s.sameRecord(ctx, rec, held)
+			}
+			return nil, &pki.ExistsError{Kind: rec.Kind, Name: rec.Name}
+		}
+		if c.Serial == rec.Serial {
+			// Our own claim from an interrupted run: carry on.
+			return res, nil
+		}
+		age := s.now().Sub(cur.modified)
+		if age < s.staleAfter() {
+			return nil, &PendingError{Kind: rec.Kind, Name: rec.Name, Serial: c.Serial, ClaimedAt: cur.modified}
+		}
+		if err := s.put(ctx, key, body, cur.etag, "application/json"); err == nil {
+			s.note(fmt.Sprintf("%s %q: took over the claim of serial %s, left by an issuance interrupted %s ago (it has no record; its certificate, if any, stays unlisted)", noun(rec.Kind), rec.Name, c.Serial, age.Round(time.Second)))
+			res.TookOver = c.Serial
+			return res, nil
+		} else if !errors.Is(err, errPrecondition) {
+			return nil, err
+		}
+		if attempt >= s.retries() {
+			return nil, &ConflictError{Key: key, Attempts: attempt}
+		}
+	}
+}
+
+// sameRecord compares what a re-run would write with what is there.
+func (s *Store) sameRecord(ctx context.Context, want, have *pki.Record) (*Created, error) {
+	a, _ := json.Marshal(want)
+	b, _ := json.Marshal(have)
+	if !bytes.Equal(a, b) {
+		return nil, fmt.Errorf("%s %q (serial %s) is %w", noun(want.Kind), want.Name, want.Serial, ErrDifferentRecord)
+	}
+	return &Created{Record: have, Existed: true}, nil
+}
+
+// release gives a claim back after a failed create, so the name is free
+// at once instead of after StaleAfter. It only rewrites the claim if it is
+// still ours; a failure here leaves a claim that goes stale.
+func (s *Store) release(rec *pki.Record) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	key := s.nameKey(rec.Kind, rec.Name)
+	cur, err := s.get(ctx, key)
+	if err != nil || cur == nil {
+		return
+	}
+	var c nameClaim
+	if json.Unmarshal(cur.data, &c) != nil || c.Serial != rec.Serial {
+		return
+	}
+	if r, _ := s.GetSerial(ctx, rec.Serial); r != nil {
+		return // committed after all
+	}
+	body, _ := json.Marshal(nameClaim{ClaimedAt: s.now().UTC()})
+	s.put(ctx, key, body, cur.etag, "application/json")
+}
+
+// createOrSame creates a certificate or record key, or accepts it if it
+// already holds data; other content there means the serial is taken.
+func (s *Store) createOrSame(ctx context.Context, key string, data []byte, ct string) error {
+	err := s.put(ctx, key, data, "", ct)
+	if !errors.Is(err, errPrecondition) {
+		return err
+	}
+	cur, err := s.get(ctx, key)
+	if err != nil {
+		return err
+	}
+	if cur != nil && bytes.Equal(cur.data, data) {
+		return nil
+	}
+	return fmt.Errorf("%w (s3://%s/%s)", ErrSerialInUse, s.Bucket, key)
+}
+
+// GetSerial returns the record with that serial; ErrNotFound if none.
+func (s *Store) GetSerial(ctx context.Context, serial string) (*pki.Record, error) {
+	r, _, err := s.getRecord(ctx, serial)
+	return r, err
+}
+
+func (s *Store) getRecord(ctx context.Context, serial string) (*pki.Record, string, error) {
+	o, err := s.get(ctx, s.recordKey(serial))
+	if err != nil {
+		return nil, "", err
+	}
+	if o == nil {
+		return nil, "", fmt.Errorf("serial %s: %w", serial, ErrNotFound)
+	}
+	var r pki.Record
+	if err := json.Unmarshal(o.data, &r); err != nil || r.Serial != serial {
+		return nil, "", fmt.Errorf("s3://%s/%s is damaged: not the record of serial %s", s.Bucket, s.recordKey(serial), serial)
+	}
+	return &r, o.etag, nil
+}
+
+// Get returns the record of the CA or client called name. A name claimed
+// by an issuance with no record yet is a *PendingError.
+func (s *Store) Get(ctx context.Context, kind pki.Kind, name string) (*pki.Record, error) {
+	key := s.nameKey(kind, name)
+	o, err := s.get(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	var c nameClaim
+	if o != nil {
+		if err := json.Unmarshal(o.data, &c); err != nil {
+			return nil, fmt.Errorf("s3://%s/%s is damaged: %v", s.Bucket, key, err)
+		}
+	}
+	if c.Serial == "" {
+		return nil, &pki.NotFoundError{Kind: kind, Name: name}
+	}
+	r, err := s.GetSerial(ctx, c.Serial)
+	if errors.Is(err, ErrNotFound) {
+		return nil, &PendingError{Kind: kind, Name: name, Serial: c.Serial, ClaimedAt: o.modified}
+	}
+	return r, err
+}
+
+// Certificate returns the PEM certificate of a serial.
+func (s *Store) Certificate(ctx context.Context, serial string) ([]byte, error) {
+	o, err := s.get(ctx, s.certKey(serial))
+	if err != nil {
+		return nil, err
+	}
+	if o == nil {
+		return nil, fmt.Errorf("certificate of serial %s: %w", serial, ErrNotFound)
+	}
+	return o.data, nil
+}
+
+// update is a bounded read-modify-write of one record with If-Match.
+// change returns false when there is nothing to write.
+func (s *Store) update(ctx context.Context, serial string, change func(*pki.Record) (bool, error)) (*pki.Record, bool, error) {
+	key := s.recordKey(serial)
+	for attempt := 1; ; attempt++ {
+		r, etag, err := s.getRecord(ctx, serial)
+		if err != nil {
+			return nil, false, err
+		}
+		write, err := change(r)
+		if err != nil || !write {
+			return r, false, err
+		}
+		data, err := json.Marshal(r)
+		if err != nil {
+			return nil, false, err
+		}
+		s.hook("update:" + key)
+		err = s.put(ctx, key, data, etag, "application/json")
+		if err == nil {
+			return r, true, nil
+		}
+		if !errors.Is(err, errPrecondition) {
+			return nil, false, err
+		}
+		if attempt >= s.retries() {
+			return nil, false, &ConflictError{Key: key, Attempts: attempt}
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return nil, false, err
+		}
+	}
+}
+
+// Revoke marks the record with serial revoked at now with reason.
+// Revoking twice changes nothing: the first time and reason stay, and
+// Revoked is false.
+func (s *Store) Revoke(ctx context.Context, serial string, reason pki.Reason) (rec *pki.Record, revoked bool, err error) {
+	if _, err := pki.ParseReason(string(reason)); err != nil {
+		return nil, false, err
+	}
+	now := s.now().UTC().Truncate(time.Second)
+	return s.update(ctx, serial, func(r *pki.Record) (bool, error) {
+		if r.Kind == pki.KindRoot {
+			return false, pki.ErrRootRevoke
+		}
+		if r.Status == pki.StatusRevoked {
+			return false, nil
+		}
+		r.Status, r.RevokedAt, r.RevocationReason = pki.StatusRevoked, &now, reason
+		return true, nil
+	})
+}
+
+// NextCRLNumber bumps a CA's CRL number and returns it: one more than the
+// last, unique across every writer.
+func (s *Store) NextCRLNumber(ctx context.Context, caSerial string) (uint64, error) {
+	return s.bumpCRLNumber(ctx, caSerial, func(cur uint64) (uint64, bool) { return cur + 1, true })
+}
+
+// RaiseCRLNumber makes a CA's CRL number at least n (a migration carries
+// the local number on); it never lowers it.
+func (s *Store) RaiseCRLNumber(ctx context.Context, caSerial string, n uint64) (uint64, error) {
+	return s.bumpCRLNumber(ctx, caSerial, func(cur uint64) (uint64, bool) { return max(cur, n), n > cur })
+}
+
+// CRLNumber is a CA's last CRL number, 0 if none was handed out.
+func (s *Store) CRLNumber(ctx context.Context, caSerial string) (uint64, error) {
+	n, _, err := s.readCRLNumber(ctx, caSerial)
+	return n, err
+}
+
+func (s *Store) readCRLNumber(ctx context.Context, caSerial string) (uint64, string, error) {
+	key := s.crlKey(caSerial)
+	o, err := s.get(ctx, key)
+	if err != nil || o == nil {
+		return 0, "", err
+	}
+	n, err := strconv.ParseUint(strings.TrimSpace(string(o.data)), 10, 64)
+	if err != nil {
+		return 0, "", fmt.Errorf("s3://%s/%s is damaged: %v", s.Bucket, key, err)
+	}
+	return n, o.etag, nil
+}
+
+func (s *Store) bumpCRLNumber(ctx context.Context, caSerial string, next func(uint64) (uint64, bool)) (uint64, error) {
+	if n, ok := pki.NormalizeSerial(caSerial); !ok || n != caSerial {
+		return 0, fmt.Errorf("CA serial %q is not the inventory's hexadecimal form", caSerial)
+	}
+	key := s.crlKey(caSerial)
+	for attempt := 1; ; attempt++ {
+		cur, etag, err := s.readCRLNumber(ctx, caSerial)
+		if err != nil {
+			return 0, err
+		}
+		n, write := next(cur)
+		if !write {
+			return n, nil
+		}
+		s.hook("update:" + key)
+		err = s.put(ctx, key, []byte(strconv.FormatUint(n, 10)+"\n"), etag, "text/plain")
+		if err == nil {
+			return n, nil
+		}
+		if !errors.Is(err, errPrecondition) {
+			return 0, err
+		}
+		if attempt >= s.retries() {
+			return 0, &ConflictError{Key: key, Attempts: attempt}
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return 0, err
+		}
+	}
+}
+
+// keys lists every key under sub, in pages, sending each to out.
+func (s *Store) keys(ctx context.Context, sub string, out func(key, etag string, modified time.Time) error) error {
+	in := &s3.ListObjectsV2Input{Bucket: aws.String(s.Bucket), Prefix: aws.String(s.Prefix + sub)}
+	for {
+		page, err := s.API.ListObjectsV2(ctx, in)
+		if err != nil {
+			return s3store.Classify(err, "list s3://"+s.Bucket+"/"+s.Prefix+sub)
+		}
+		for _, o := range page.Contents {
+			if err := out(aws.ToString(o.Key), aws.ToString(o.ETag), aws.ToTime(o.LastModified)); err != nil {
+				return err
+			}
+		}
+		if !aws.ToBool(page.IsTruncated) || page.NextContinuationToken == nil {
+			return nil
+		}
+		in.ContinuationToken = page.NextContinuationToken
+	}
+}
+
+// List returns every record, sorted as pki.Store.List sorts: pages of
+// keys are listed while up to Parallel GETs read the records not in the
+// Cache under the ETag listed.
+func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	serials := make(chan string, 1024)
+	var (
+		mu      sync.Mutex
+		out     []*pki.Record
+		first   error
+		wg      sync.WaitGroup
+		workers = s.Parallel
+	)
+	if workers <= 0 {
+		workers = DefaultParallel
+	}
+	fail := func(err error) {
+		mu.Lock()
+		if first == nil {
+			first = err
+			cancel()
+		}
+		mu.Unlock()
+	}
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for serial := range serials {
+				r, etag, err := s.getRecord(ctx, serial)
+				if err != nil {
+					fail(err)
+					continue
+				}
+				s.Cache.put(serial, etag, r)
+				mu.Lock()
+				out = append(out, r)
+				mu.Unlock()
+			}
+		}()
+	}
+	err := s.keys(ctx, "records/", func(key, etag string, _ time.Time) error {
+		serial, ok := strings.CutSuffix(strings.TrimPrefix(key, s.Prefix+"records/"), ".json")
+		if !ok {
+			return nil
+		}
+		if r := s.Cache.get(serial, etag); r != nil {
+			mu.Lock()
+			out = append(out, r)
+			mu.Unlock()
+			return nil
+		}
+		select {
+		case serials <- serial:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	})
+	close(serials)
+	wg.Wait()
+	if first != nil {
+		return nil, first
+	}
+	if err != nil {
+		return nil, err
+	}
+	sortRecords(out)
+	return out, nil
+}
+
+// sortRecords orders CAs before clients, then by level and name, as
+// pki.Store.List does.
+func sortRecords(out []*pki.Record) {
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i], out[j]
+		if a.Kind.IsCA() != b.Kind.IsCA() {
+			return a.Kind.IsCA()
+		}
+		if a.Level != b.Level {
+			return a.Level < b.Level
+		}
+		if a.Name != b.Name {
+			return a.Name < b.Name
+		}
+		return a.Serial < b.Serial
+	})
+}
+
+func sortBy[T any](s []T, less func(a, b T) bool) {
+	sort.Slice(s, func(i, j int) bool { return less(s[i], s[j]) })
+}
