@@ -8,7 +8,11 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -85,9 +89,10 @@ func TestSecretReadInterrupted(t *testing.T) {
 	}
 }
 
-// TestPassphraseAskedBeforeLock: while client issue waits for the CA's
-// passphrase (a FIFO no one has written yet), the inventory is not locked,
-// so every other command can run.
+// TestPassphraseAskedBeforeLock: while a command that signs waits for the
+// CA's passphrase (a FIFO no one has written yet), the inventory is not
+// locked, so every other command can run. Every command that signs with a
+// CA's key is in the table.
 func TestPassphraseAskedBeforeLock(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "pki")
 	s, err := pki.OpenStore(dir, true)
@@ -98,33 +103,53 @@ func TestPassphraseAskedBeforeLock(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Close()
-	fifo := filepath.Join(t.TempDir(), "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Skip(err)
+	pass := filepath.Join(t.TempDir(), "pass")
+	os.WriteFile(pass, []byte("secret1234\n"), 0o600)
+	if code := Run(context.Background(), []string{"apimtls", "client", "issue", "old", "--dir", dir, "--passphrase-file", pass}, io.Discard, io.Discard); code != 0 {
+		t.Fatal("setup: client issue old")
 	}
-	var stderr bytes.Buffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Run(context.Background(), []string{"apimtls", "client", "issue", "alice", "--dir", dir, "--passphrase-file", fifo}, io.Discard, &stderr)
-	}()
-	w, err := os.OpenFile(fifo, os.O_WRONLY, 0) // returns once the command opened it to read
-	if err != nil {
-		t.Fatal(err)
-	}
-	db, err := os.Open(filepath.Join(dir, "inventory.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Flock(int(db.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		t.Errorf("the inventory is locked while the command waits for a passphrase: %v", err)
-	} else {
-		syscall.Flock(int(db.Fd()), syscall.LOCK_UN)
-	}
-	db.Close()
-	io.WriteString(w, "secret1234\n")
-	w.Close()
-	if code := <-done; code != 0 {
-		t.Fatalf("client issue: exit %d: %s", code, stderr.String())
+	csr := filepath.Join(t.TempDir(), "dev.csr")
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	der, _ := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{Subject: pkix.Name{CommonName: "dev"}}, key)
+	os.WriteFile(csr, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der}), 0o644)
+	for i, args := range [][]string{
+		{"client", "issue", "alice"},
+		{"client", "issue", "--count", "2", "--name-template", "device-{n}"},
+		{"client", "sign", csr, "--name", "dev"},
+		{"client", "renew", "old"},
+		{"ca", "intermediate", "issuing", "--parent", "root"},
+		{"ca", "crl", "root"},
+	} {
+		t.Run(strings.Join(args[:2], " "), func(t *testing.T) {
+			fifo := filepath.Join(t.TempDir(), fmt.Sprintf("fifo%d", i))
+			if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+				t.Skip(err)
+			}
+			var stderr bytes.Buffer
+			done := make(chan int, 1)
+			go func() {
+				done <- Run(context.Background(), append(append([]string{"apimtls"}, args...), "--dir", dir, "--passphrase-file", fifo), io.Discard, &stderr)
+			}()
+			w, err := os.OpenFile(fifo, os.O_WRONLY, 0) // returns once the command opened it to read
+			if err != nil {
+				t.Fatal(err)
+			}
+			db, err := os.Open(filepath.Join(dir, "inventory.db"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := syscall.Flock(int(db.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+				t.Errorf("the inventory is locked while %q waits for a passphrase: %v", args, err)
+			} else {
+				syscall.Flock(int(db.Fd()), syscall.LOCK_UN)
+			}
+			db.Close()
+			io.WriteString(w, "secret1234\n")
+			w.Close()
+			if code := <-done; code != 0 {
+				t.Fatalf("%q: exit %d: %s", args, code, stderr.String())
+			}
+		})
 	}
 }
 
