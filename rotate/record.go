@@ -67,7 +67,10 @@ type Record struct {
 	// keeps publishing its CRL at least until then.
 	CRLUntil  *time.Time `json:"crl_until,omitempty"`
 	StartedAt time.Time  `json:"started_at"`
-	UpdatedAt time.Time  `json:"updated_at"`
+	// SuccessorGiven says the user named the successor (--successor): a CA
+	// of that name made before the rotation, by hand, is adopted.
+	SuccessorGiven bool      `json:"successor_given,omitempty"`
+	UpdatedAt      time.Time `json:"updated_at"`
 }
 
 // Load reads the rotation record of CA name, or nil when there is none.

@@ -46,6 +46,9 @@ type Input struct {
 	// ParentPassphrase opens the old CA's parent, which signs the
 	// successor.
 	ParentPassphrase pki.PassphraseFunc
+	// SuccessorPassphrase opens the successor's key when it is encrypted
+	// (a successor made by hand for an encrypted CA): phase 3 signs with it.
+	SuccessorPassphrase pki.PassphraseFunc
 }
 
 // Result is the record after the run and what this run did (its JSON).
@@ -142,17 +145,18 @@ func (r *Runner) Run(ctx context.Context, in Input) (*Result, error) {
 		return nil, err
 	}
 	if rec == nil {
-		if in.Successor == "" {
+		given := in.Successor != ""
+		if !given {
 			in.Successor = NextName(in.CA)
 		}
 		if err := pki.CheckName(in.Successor); err != nil {
 			return nil, err
 		}
-		if old.KMSKeyARN != "" || old.KeyEncrypted {
+		if (old.KMSKeyARN != "" || old.KeyEncrypted) && !given {
 			return nil, fmt.Errorf("CA %s keeps its key in KMS or encrypted: rotate ca makes an unencrypted file key for the successor, so it refuses rather than weaken the key; create the successor with apimtls ca intermediate (or ca init), then run rotate ca with --successor NAME", in.CA)
 		}
 		rec = &Record{CA: in.CA, Serial: old.Serial, Successor: in.Successor, Domain: in.Domain, Bucket: in.Bucket, Key: in.Key,
-			Reissued: []Reissue{}, Devices: []Device{}, StartedAt: r.now().UTC()}
+			Reissued: []Reissue{}, Devices: []Device{}, StartedAt: r.now().UTC(), SuccessorGiven: given}
 		if err := rec.save(in.Dir, PhaseStarted, r.now()); err != nil {
 			return nil, err
 		}
@@ -211,6 +215,10 @@ func sameRotation(rec *Record, old *pki.Record, in Input) error {
 	switch {
 	case rec.Serial != old.Serial:
 		return fmt.Errorf("the rotation recorded in rotation/%s.json is of certificate %s, but CA %s is now %s", rec.CA, rec.Serial, rec.CA, old.Serial)
+	case in.Successor != "" && in.Successor != rec.Successor && rec.Phase == PhaseStarted:
+		// Nothing made yet: the user may still name another successor.
+		rec.Successor, rec.SuccessorGiven = in.Successor, true
+		return pki.CheckName(in.Successor)
 	case in.Successor != "" && in.Successor != rec.Successor:
 		return fmt.Errorf("the rotation of CA %s in progress has successor %s, not %s: finish it first", rec.CA, rec.Successor, in.Successor)
 	case in.Domain != rec.Domain || in.Bucket != rec.Bucket || in.Key != rec.Key:
@@ -227,8 +235,13 @@ func (r *Runner) successor(_ context.Context, old *pki.Record, rec *Record, in I
 	var nf *pki.NotFoundError
 	switch {
 	case err == nil:
-		if found.Issuer != old.Issuer || found.Kind != old.Kind || found.CreatedAt.Before(rec.StartedAt) {
-			return fmt.Errorf("a CA named %s exists and was not made by this rotation: give --successor another name", rec.Successor)
+		// A CA made before the rotation is adopted only when the user named
+		// it with --successor: one that merely has the default name is not.
+		if found.Issuer != old.Issuer || found.Kind != old.Kind || (found.CreatedAt.Before(rec.StartedAt) && !rec.SuccessorGiven) {
+			return fmt.Errorf("a CA named %s exists and was not made by this rotation (or has another parent): give --successor another name", rec.Successor)
+		}
+		if found.Status == pki.StatusRevoked {
+			return fmt.Errorf("CA %s is revoked: it cannot succeed %s", rec.Successor, rec.CA)
 		}
 	case errors.As(err, &nf):
 		cert, err := r.store.Certificate(old)
@@ -375,7 +388,7 @@ func (r *Runner) reissue(ctx context.Context, old *pki.Record, rec *Record, in I
 			rec.Devices = append(rec.Devices, device(c))
 			continue
 		case newSerial == "":
-			res, err := r.store.RenewClients([]*pki.Record{c}, pki.RenewParams{CA: rec.Successor})
+			res, err := r.store.RenewClients([]*pki.Record{c}, pki.RenewParams{CA: rec.Successor, CAPassphrase: in.SuccessorPassphrase})
 			if err == nil && len(res.Failed) > 0 {
 				err = errors.New(res.Failed[0].Reason)
 			}

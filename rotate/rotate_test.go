@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -361,4 +362,37 @@ func (e *env) serialOf(name string) string {
 		e.t.Fatal(err)
 	}
 	return rec.Serial
+}
+
+// A successor made by hand (here with an encrypted key, as one would for an
+// encrypted or KMS-held CA) is adopted when named with --successor, and
+// phase 3 signs with it through its passphrase; one that merely has the
+// default name is not adopted.
+func TestRotateAdoptsANamedSuccessor(t *testing.T) {
+	e := newEnv(t)
+	st, err := pki.OpenStore(e.in.Dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pass := []byte("a long enough passphrase")
+	for _, name := range []string{"issuing-next", NextName(setup.IssuingName)} {
+		if _, err := st.CreateCA(pki.CAParams{Name: name, Parent: setup.RootName, CommonName: name, KeyType: pki.ECDSAP256, MaxPathLen: -1, Passphrase: pass}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Close()
+	if _, err := e.run(); err == nil || !strings.Contains(err.Error(), "was not made by this rotation") {
+		t.Fatalf("a CA that only has the default name was adopted: %v", err)
+	}
+	// The refused run made nothing: naming another successor is allowed.
+	e.in.Successor = "issuing-next"
+	asked := 0
+	e.in.SuccessorPassphrase = func() ([]byte, error) { asked++; return pass, nil }
+	res, err := e.run()
+	if err != nil || res.Phase != PhaseReissued || res.Successor != "issuing-next" || len(res.Reissued) != 1 || asked == 0 {
+		t.Fatalf("named successor: %v, %+v, passphrase asked %d times", err, res, asked)
+	}
+	if !e.accepted("alice") {
+		t.Fatal("alice, renewed from the adopted successor, is refused")
+	}
 }

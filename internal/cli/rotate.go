@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/rotate"
 )
 
@@ -33,9 +34,9 @@ func rotateCommand() *cli.Command {
   2. a truststore trusting both, pushed to --bucket/--key, the domain
      pointed at it, then --settle (API Gateway takes about a minute to load
      a truststore on every node);
-  3. every valid client of NAME whose key apimtls holds re-issued by the
-     successor as CLIENT.SUCCESSOR (same subject, SANs and key type; the old
-     record stays, linked), and the CSR-signed devices listed: they must
+  3. every valid client of NAME whose key apimtls holds renewed from the
+     successor (same name, subject, SANs and key type, a new key; the old
+     certificate superseded and linked), and the CSR-signed devices listed: they must
      send new CSRs (--export FILE writes that list as JSON);
   4. only with --finish, and only when no unexpired, unrevoked client still
      depends on NAME (or --force, which lists who will be refused): the
@@ -51,7 +52,8 @@ Example:
 				&cli.StringFlag{Name: flagDomain, Required: true, Usage: "the custom domain whose truststore changes"},
 				&cli.StringFlag{Name: flagBucket, Required: true, Usage: "the bucket of the truststore"},
 				&cli.StringFlag{Name: flagKey, Value: "truststore.pem", Usage: "the truststore's key"},
-				&cli.StringFlag{Name: flagSuccessor, Usage: "the successor CA's name (default: NAME-2, or NAME-N+1)"},
+				&cli.StringFlag{Name: flagSuccessor, Usage: "the successor CA's name (default: NAME-2, or NAME-N+1); an existing CA named here, with the same parent, is adopted"},
+				passphraseFileFlag(),
 				&cli.BoolFlag{Name: flagFinish, Usage: "phase 4: drop the old CA once nothing valid depends on it"},
 				&cli.BoolFlag{Name: flagForce, Usage: "with --finish: drop it even so, refusing the clients listed"},
 				&cli.DurationFlag{Name: flagSettle, Value: rotate.DefaultSettle, Usage: "wait after pointing the domain, for every API Gateway node to load the truststore", Action: durationIn(flagSettle, 0, time.Hour)},
@@ -85,6 +87,10 @@ func rotateCA(c *cli.Context) error {
 			return err
 		}
 	}
+	parentPass, successorPass, err := rotationPassphrases(c, name)
+	if err != nil {
+		return err
+	}
 	r, err := newRollout(c, format)
 	if err != nil {
 		return err
@@ -99,7 +105,7 @@ func rotateCA(c *cli.Context) error {
 	}
 	res, err := (&rotate.Runner{Rollout: r, Bucket: store}).Run(c.Context, rotate.Input{Dir: dir, CA: name, Successor: c.String(flagSuccessor),
 		Domain: c.String(flagDomain), Bucket: c.String(flagBucket), Key: c.String(flagKey), Finish: c.Bool(flagFinish), Force: c.Bool(flagForce),
-		Settle: settle, Wait: waitOf(c)})
+		Settle: settle, Wait: waitOf(c), ParentPassphrase: parentPass, SuccessorPassphrase: successorPass})
 	if res == nil {
 		return domainError(err)
 	}
@@ -186,4 +192,34 @@ func rotateStatus(c *cli.Context) error {
 		fmt.Fprintf(c.App.Writer, "%s (domain %s, since %s)\n", r.Summary(), r.Domain, r.StartedAt.Format(time.DateOnly))
 	}
 	return nil
+}
+
+// rotationPassphrases asks, before any lock, for the passphrases of the
+// CAs that sign during a rotation: the old CA's parent (phase 1) and the
+// successor (phase 3), each only if its key is encrypted.
+func rotationPassphrases(c *cli.Context, name string) (parent, successor pki.PassphraseFunc, err error) {
+	s, err := openStore(c, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	old, err := s.Lookup(pki.KindRoot, name)
+	s.Close()
+	if err != nil {
+		return nil, nil, pkiError(err, name)
+	}
+	source := func(ca string) secretSource {
+		return secretSource{what: "passphrase for CA " + ca, file: c.String(flagPassphraseFile), env: envCAPassphrase,
+			hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase}
+	}
+	if old.Issuer != "" && old.Issuer != old.Name {
+		if parent, err = issuerPassphrase(c, old.Issuer, source(old.Issuer)); err != nil {
+			return nil, nil, err
+		}
+	}
+	succ := c.String(flagSuccessor)
+	if succ == "" {
+		return parent, nil, nil
+	}
+	successor, err = issuerPassphrase(c, succ, source(succ))
+	return parent, successor, err
 }
