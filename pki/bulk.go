@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -51,6 +52,10 @@ type BulkParams struct {
 	FailFast bool
 	// Progress, when set, is called after each batch.
 	Progress func(BulkProgress)
+	// Context, when it ends (Ctrl-C, SIGTERM), stops the run after the
+	// certificates already signed are recorded; the result is then
+	// ErrInterrupted, and running the same request again issues the rest.
+	Context context.Context
 	// renew, set by RenewBulk, links each new record to the one it renews.
 	renew []*Record
 }
@@ -151,7 +156,7 @@ func (s *Store) IssueBulk(p BulkParams) (*BulkResult, error) {
 	)
 	done := res.Skipped + len(res.Failed)
 	flush := func() {
-		if len(pending) == 0 || firstErr != nil {
+		if len(pending) == 0 || (firstErr != nil && !errors.Is(firstErr, ErrInterrupted)) {
 			return
 		}
 		n, err := s.commitBatch(b, pending, p, res)
@@ -165,7 +170,29 @@ func (s *Store) IssueBulk(p BulkParams) (*BulkResult, error) {
 			p.Progress(BulkProgress{Done: done, Total: len(p.Items), Elapsed: time.Since(start)})
 		}
 	}
-	for r := range out {
+	var interrupted <-chan struct{}
+	if p.Context != nil {
+		interrupted = p.Context.Done()
+	}
+	for {
+		var r built
+		var ok bool
+		select {
+		case r, ok = <-out:
+		case <-interrupted:
+			interrupted = nil // once; keep draining what is in flight
+			if !stopped {
+				stopped = true
+				close(stop)
+			}
+			if firstErr == nil {
+				firstErr = ErrInterrupted
+			}
+			continue
+		}
+		if !ok {
+			break
+		}
 		if r.err != nil {
 			res.Failed = append(res.Failed, BulkFailure{Name: p.Items[r.index].Params.Name, Source: p.Items[r.index].Source, Reason: r.err.Error()})
 			done++
@@ -195,6 +222,10 @@ func (s *Store) IssueBulk(p BulkParams) (*BulkResult, error) {
 	}
 	return finish(res, start), nil
 }
+
+// ErrInterrupted is a bulk run stopped by its context: what was signed is
+// recorded, the rest is not issued.
+var ErrInterrupted = errors.New("interrupted: the certificates signed so far are recorded, the rest were not issued; run the same command again to issue them")
 
 func finish(res *BulkResult, start time.Time) *BulkResult {
 	res.Seconds = time.Since(start).Seconds()

@@ -1,7 +1,9 @@
 package pki
 
 import (
+	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -246,4 +248,33 @@ func TestBulkTwoProcesses(t *testing.T) {
 		t.Fatalf("issued %d + %d, want %d in all", ia, ib, n)
 	}
 	checkExactly(t, dir, n)
+}
+
+// Ctrl-C stops a bulk run: what was signed is recorded, the run says it
+// was interrupted, and the same request again issues exactly the rest.
+func TestBulkIssueInterrupted(t *testing.T) {
+	s := newTestStore(t)
+	s.Now = time.Now
+	createRootCA(t, s, "root", nil)
+	const n = 600
+	ctx, cancel := context.WithCancel(context.Background())
+	batches := 0
+	res, err := s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: ECDSAP256}, Items: bulkItems("dev", n), BatchSize: 50, Context: ctx,
+		Progress: func(BulkProgress) {
+			if batches++; batches == 2 {
+				cancel()
+			}
+		}})
+	if !errors.Is(err, ErrInterrupted) || res == nil || res.Issued == 0 || res.Issued >= n {
+		t.Fatalf("interrupted run: %v, %+v; want ErrInterrupted with some but not all issued", err, res)
+	}
+	first := res.Issued
+	res, err = s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: ECDSAP256}, Items: bulkItems("dev", n), BatchSize: 50})
+	if err != nil || res.Issued != n-first || res.Skipped != first {
+		t.Fatalf("second run: %v, issued %d skipped %d after %d", err, res.Issued, res.Skipped, first)
+	}
+	s.Close()
+	if recs := checkConsistent(t, s.Dir); len(recs) != n+1 {
+		t.Fatalf("%d records, want %d", len(recs), n+1)
+	}
 }

@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -61,6 +62,8 @@ type RenewParams struct {
 	CSR      *CheckedCSR
 	FailFast bool
 	Progress func(BulkProgress)
+	// Context stops the run as BulkParams.Context does.
+	Context context.Context
 }
 
 // ErrNeedsCSR marks a client whose key is on its device: it renews only
@@ -88,7 +91,7 @@ func (s *Store) RenewClients(recs []*Record, p RenewParams) (*BulkResult, error)
 		groups[ca] = append(groups[ca], r)
 	}
 	for _, ca := range order {
-		bp := BulkParams{Common: ClientParams{CA: ca, CAPassphrase: p.CAPassphrase}, FailFast: p.FailFast, Progress: p.Progress}
+		bp := BulkParams{Common: ClientParams{CA: ca, CAPassphrase: p.CAPassphrase}, FailFast: p.FailFast, Progress: p.Progress, Context: p.Context}
 		for _, r := range groups[ca] {
 			it, err := s.renewItem(r, p)
 			if err != nil {

@@ -101,7 +101,7 @@ func runBulk(c *cli.Context, p pki.ClientParams, what string) error {
 	}
 	defer s.Close()
 	bar := newBulkBar(c, format)
-	res, err := s.IssueBulk(pki.BulkParams{Common: p, Items: items, FailFast: c.Bool(flagFailFast), Progress: bar.update})
+	res, err := s.IssueBulk(pki.BulkParams{Common: p, Items: items, FailFast: c.Bool(flagFailFast), Progress: bar.update, Context: c.Context})
 	bar.done()
 	if err != nil {
 		if res == nil {

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
@@ -70,9 +71,12 @@ Example:
 				return err
 			}
 			bar := newBulkBar(c, format)
-			p.Progress = bar.update
+			p.Progress, p.Context = bar.update, c.Context
 			res, err := s.RenewClients(recs, p)
 			bar.done()
+			if errors.Is(err, pki.ErrInterrupted) && res != nil {
+				printBulk(c, format, res, "Renewed")
+			}
 			if err != nil {
 				return err
 			}
