@@ -18,8 +18,10 @@ import (
 // truststore CA whose name and key identifier it carries; its signature is
 // left to Decide, so a badly signed file is refused per request with
 // crl_bad_signature, exactly as the authorizer would. Of two CRLs for one
-// CA the one with the higher CRL number wins. A CRL that does not parse,
-// or that names no CA of the truststore, is an error naming the file.
+// CA the one with the higher CRL number wins. A CRL that does not parse is
+// an error naming the file; one whose CA is not in the truststore (a CA
+// revoked or rotated out, whose CRL ca crl keeps signing) is passed over:
+// no client of that CA is accepted anyway.
 func LoadCRLDir(dir string, ts *Truststore) (StaticCRLs, error) {
 	set := StaticCRLs{}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
@@ -43,7 +45,7 @@ func LoadCRLDir(dir string, ts *Truststore) (StaticCRLs, error) {
 		}
 		ca := ts.caFor(crl)
 		if ca == nil {
-			return fmt.Errorf("%s: the CRL's issuer %q is not a CA of the truststore", path, crl.List.Issuer.String())
+			return nil
 		}
 		if old, ok := set[ca.KeyID]; !ok || newer(crl, old) {
 			set[ca.KeyID] = crl
