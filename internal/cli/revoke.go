@@ -160,16 +160,37 @@ func signCRLs(c *cli.Context) error {
 		return err
 	}
 	defer s.Close()
-	var out []*pki.CRL
+	// One CA that cannot sign (expiring before nextUpdate, a wrong
+	// passphrase) must not keep the others' CRLs from being renewed: each
+	// is signed, and the failures are reported after the table.
+	out := []*pki.CRL{}
+	var failed []error
 	for _, name := range names {
 		crl, err := s.SignCRL(name, passphrases[name], validity)
 		if err != nil {
-			return pkiError(err, name)
+			failed = append(failed, pkiError(err, name))
+			continue
 		}
 		out = append(out, crl)
 	}
+	if err := printCRLs(c, format, out); err != nil {
+		return err
+	}
+	switch {
+	case len(failed) == 1 && len(names) == 1:
+		return failed[0]
+	case len(failed) > 0:
+		return withHint(fmt.Errorf("%d of %d CAs signed no CRL: %w", len(failed), len(names), errors.Join(failed...)), "the others' CRLs were signed: see the table")
+	}
+	return nil
+}
+
+func printCRLs(c *cli.Context, format string, out []*pki.CRL) error {
 	if format == outputJSON {
 		return writeJSON(c.App.Writer, out)
+	}
+	if len(out) == 0 {
+		return nil
 	}
 	t := newTable(c.App.Writer, "CA", "NUMBER", "REVOKED", "NEXT UPDATE", "FILE")
 	for _, crl := range out {
