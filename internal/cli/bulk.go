@@ -9,6 +9,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/apimtls/apimtls/internal/plural"
+	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -139,7 +140,7 @@ func printBulk(c *cli.Context, format string, res *pki.BulkResult, what string) 
 			if f.Name != "" && f.Source != f.Name {
 				where += " (" + f.Name + ")"
 			}
-			fmt.Fprintf(c.App.ErrWriter, "failed: %s: %s\n", where, f.Reason)
+			fmt.Fprintf(c.App.ErrWriter, "failed: %s: %s\n", textsafe.Escape(where), textsafe.Escape(f.Reason))
 		}
 	}
 	if len(res.Failed) > 0 {

@@ -19,6 +19,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/apimtls/apimtls/apigw"
+	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -79,14 +80,16 @@ func printError(w io.Writer, err error, noColor bool) {
 		}
 		return
 	}
-	fmt.Fprintf(w, "%s %s\n", paint(w, noColor, color.FgRed, "error:"), err)
+	// Errors quote file names, CSV cells and AWS messages: escaped, so
+	// none of them can drive the terminal.
+	fmt.Fprintf(w, "%s %s\n", paint(w, noColor, color.FgRed, "error:"), textsafe.EscapeLines(err.Error()))
 	hints := errorHints(err)
 	var ue usageError
 	if len(hints) == 0 && (errors.As(err, &ue) || isCLIUsage(err)) {
 		hints = append(hints, "run the command with --help for its usage and an example")
 	}
 	for _, h := range hints {
-		fmt.Fprintf(w, "%s %s\n", paint(w, noColor, color.FgCyan, "hint:"), h)
+		fmt.Fprintf(w, "%s %s\n", paint(w, noColor, color.FgCyan, "hint:"), textsafe.EscapeLines(h))
 	}
 }
 

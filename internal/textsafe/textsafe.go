@@ -41,6 +41,20 @@ func Escape(s string) string {
 	return b.String()
 }
 
+// EscapeLines is Escape for text made of lines, such as an error message
+// listing problems: each line is escaped, the line breaks between them
+// are kept.
+func EscapeLines(s string) string {
+	if Clean(s) {
+		return s
+	}
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = Escape(l)
+	}
+	return strings.Join(lines, "\n")
+}
+
 // Clean reports whether s holds nothing Escape would change.
 func Clean(s string) bool {
 	for i := 0; i < len(s); {

@@ -47,3 +47,12 @@ func FuzzEscape(f *testing.F) {
 		}
 	})
 }
+
+func TestEscapeLinesKeepsLineBreaks(t *testing.T) {
+	if got := EscapeLines("preflight found 2 problems:\n  - a\x1b[31m\n  - b"); got != "preflight found 2 problems:\n  - a\\x1b[31m\n  - b" {
+		t.Fatalf("%q", got)
+	}
+	if s := "plain\ntext"; EscapeLines(s) != s {
+		t.Fatal("clean text changed")
+	}
+}
