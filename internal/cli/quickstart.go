@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"log"
@@ -69,7 +70,7 @@ Example:
 				return writeJSON(c.App.Writer, res)
 			}
 			if !res.Probe.Pass {
-				return silentError{"quickstart: the local gateway did not behave as API Gateway does"}
+				return errors.New("the local gateway did not behave as API Gateway does (the probe above says how): please report it")
 			}
 			return nil
 		},
@@ -171,10 +172,13 @@ func quickstartProbe(ctx context.Context, r *pki.TruststoreReport, caPath string
 		return "", nil, err
 	}
 	probe := gateway.Probe(ctx, gateway.ProbeOptions{URL: url, RootCAs: pool, ClientCert: &pair, Timeout: 5 * time.Second})
-	step(6, "probe:")
 	stop()
 	if err := <-done; err != nil {
 		return "", nil, fmt.Errorf("stop the gateway: %w", err)
 	}
+	if ctx.Err() != nil {
+		return "", nil, fmt.Errorf("quickstart interrupted before the probe finished; what it made is in %s", l.Dir)
+	}
+	step(6, "probe:")
 	return url, probe, nil
 }
