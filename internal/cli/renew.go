@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -137,7 +138,24 @@ func renewTargets(c *cli.Context, s *pki.Store, ref string) ([]*pki.Record, erro
 			return nil, pkiError(err, ca)
 		}
 	}
-	return s.ClientsExpiring(s.Now().Add(within), c.String(flagCA))
+	recs, err := s.ClientsExpiring(s.Now().Add(within), c.String(flagCA))
+	if err != nil {
+		return nil, err
+	}
+	// A certificate no longer than the window would be due again the
+	// moment it is made: renewing it from cron would renew it every run.
+	days := time.Duration(c.Int(flagDays)) * 24 * time.Hour
+	for _, r := range recs {
+		length := r.NotAfter.Sub(r.NotBefore)
+		if days > 0 {
+			length = days
+		}
+		if length <= within {
+			return nil, usagef("--%s %s is as long as the certificates it would make (%s, %d days): every run would renew them again; use a shorter window, or longer --%s",
+				flagExpiringWithin, c.String(flagExpiringWithin), r.Name, int(length.Hours()/24), flagDays)
+		}
+	}
+	return recs, nil
 }
 
 // renewingCA is the CA whose passphrase a renewal asks for before the
