@@ -150,7 +150,7 @@ func renewTargets(c *cli.Context, s *pki.Store, ref string) ([]*pki.Record, erro
 		if days > 0 {
 			length = days
 		}
-		if length <= within {
+		if length <= within && !r.FromCSR {
 			return nil, usagef("--%s %s is as long as the certificates it would make (%s, %d days): every run would renew them again; use a shorter window, or longer --%s",
 				flagExpiringWithin, c.String(flagExpiringWithin), r.Name, int(length.Hours()/24), flagDays)
 		}
