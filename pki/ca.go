@@ -58,6 +58,15 @@ type Issued struct {
 	Notes []string
 }
 
+// CheckPassphrase refuses a passphrase too short to protect a CA key, so
+// a command can refuse it before it creates or locks anything.
+func CheckPassphrase(p []byte) error {
+	if len(p) < minPassphraseLen {
+		return ErrShortPassphrase
+	}
+	return nil
+}
+
 // CreateCA creates a root (no Parent) or an intermediate CA: a new key
 // written with O_EXCL, the certificate, and the inventory record.
 func (s *Store) CreateCA(p CAParams) (*Issued, error) {
@@ -67,8 +76,10 @@ func (s *Store) CreateCA(p CAParams) (*Issued, error) {
 	if p.KMS != nil && len(p.Passphrase) > 0 {
 		return nil, errors.New("a CA key in KMS is not encrypted with a passphrase: KMS keeps it")
 	}
-	if len(p.Passphrase) > 0 && len(p.Passphrase) < minPassphraseLen {
-		return nil, ErrShortPassphrase
+	if len(p.Passphrase) > 0 {
+		if err := CheckPassphrase(p.Passphrase); err != nil {
+			return nil, err
+		}
 	}
 	if existing, _ := s.Lookup(KindRoot, p.Name); existing != nil {
 		return nil, &ExistsError{Kind: KindRoot, Name: p.Name}

@@ -215,8 +215,10 @@ func caSecrets(c *cli.Context, p *pki.CAParams) error {
 			src.hint = "give --" + flagNewPassphraseFile + " FILE or set " + envCAPassphrase
 		}
 	}
-	p.Passphrase, err = src.read(c.Context)
-	return err
+	if p.Passphrase, err = src.read(c.Context); err != nil {
+		return err
+	}
+	return pkiError(pki.CheckPassphrase(p.Passphrase), p.Name)
 }
 
 // pkiError adds the hint a user needs to an error of the PKI commands;

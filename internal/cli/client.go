@@ -406,7 +406,11 @@ func listClients(c *cli.Context, s *pki.Store, now time.Time) ([]*pki.Record, er
 
 func printClients(c *cli.Context, clients []*pki.Record, now time.Time) error {
 	if len(clients) == 0 {
-		if !c.IsSet(flagExpiringWithin) {
+		switch {
+		case c.IsSet(flagExpiringWithin):
+		case c.IsSet(flagStatus) || c.IsSet(flagCA):
+			fmt.Fprintln(c.App.Writer, "no client certificate matches the filter")
+		default:
 			fmt.Fprintln(c.App.Writer, "no client certificates; next: apimtls client issue NAME")
 		}
 		return nil

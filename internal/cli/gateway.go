@@ -174,6 +174,9 @@ func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 	defer release()
 	l, u, err := listenGateway(c.String(flagListen), caOut != "")
 	if err != nil {
+		if caOut != "" {
+			os.Remove(caOut) // a throwaway CA for a server that never ran
+		}
 		return err
 	}
 	if urlFile != "" {

@@ -64,7 +64,15 @@ Example:
 			Name:      "status",
 			Usage:     "show each CA rotation and the phase it reached",
 			ArgsUsage: "[NAME]",
-			Action:    rotateStatus,
+			Description: `Lists the rotations recorded in rotation/ (or the one of CA NAME): the
+successor, the phase reached of the four, the truststore version the domain
+was pointed at, the clients renewed and the devices that must send new
+CSRs. domain status shows a rotation in progress too.
+
+Example:
+   apimtls rotate status
+   apimtls rotate status issuing -o json`,
+			Action: rotateStatus,
 		}},
 	}
 }
