@@ -365,7 +365,7 @@ func clientList(c *cli.Context) error {
 		}
 		err = writeJSONArray(c.App.Writer, views)
 	} else {
-		err = printClients(c, clients, now)
+		err = printClients(c, s, clients, now)
 	}
 	if err != nil || !c.IsSet(flagExpiringWithin) {
 		return err
@@ -396,15 +396,23 @@ func listClients(c *cli.Context, s *pki.Store, now time.Time) ([]*pki.Record, er
 		}
 	}
 	status := statusFilter[c.String(flagStatus)]
+	revokedCAs, err := revokedCASerials(s)
+	if err != nil {
+		return nil, err
+	}
 	return s.List(func(r *pki.Record) bool {
-		if r.Kind != pki.KindClient || (ca != "" && r.Issuer != ca) || (status != "" && r.StatusAt(now) != status) {
+		st := r.StatusAt(now)
+		if st == pki.StatusActive && revokedCAs[r.IssuerSerial] {
+			st = pki.StatusRevoked // its issuer is: no authorizer accepts it
+		}
+		if r.Kind != pki.KindClient || (ca != "" && r.Issuer != ca) || (status != "" && st != status) {
 			return false
 		}
 		return !c.IsSet(flagExpiringWithin) || (r.Status == pki.StatusActive && r.NotAfter.Before(now.Add(within)))
 	})
 }
 
-func printClients(c *cli.Context, clients []*pki.Record, now time.Time) error {
+func printClients(c *cli.Context, s *pki.Store, clients []*pki.Record, now time.Time) error {
 	if len(clients) == 0 {
 		switch {
 		case c.IsSet(flagExpiringWithin):
@@ -415,11 +423,32 @@ func printClients(c *cli.Context, clients []*pki.Record, now time.Time) error {
 		}
 		return nil
 	}
+	revokedCAs, err := revokedCASerials(s)
+	if err != nil {
+		return err
+	}
 	t := newTable(c.App.Writer, "NAME", "ISSUER", "KEY", "NOT AFTER", "STATUS", "SERIAL")
 	for _, r := range clients {
-		t.row(r.Name, r.Issuer, string(r.KeyType), r.NotAfter.Format(time.DateOnly), r.StatusAt(now)+" ("+remaining(r.NotAfter, now)+")", r.Serial)
+		st := r.StatusAt(now)
+		if st == pki.StatusActive && revokedCAs[r.IssuerSerial] {
+			st = "active, issuer revoked"
+		}
+		t.row(r.Name, r.Issuer, string(r.KeyType), r.NotAfter.Format(time.DateOnly), st+" ("+remaining(r.NotAfter, now)+")", r.Serial)
 	}
 	return t.flush()
+}
+
+// revokedCASerials are the CAs revoked: their clients are refused by the
+// authorizer (and by serve) whatever their own record says.
+func revokedCASerials(s *pki.Store) (map[string]bool, error) {
+	cas, err := s.CAs()
+	out := map[string]bool{}
+	for _, ca := range cas {
+		if ca.Status == pki.StatusRevoked {
+			out[ca.Serial] = true
+		}
+	}
+	return out, err
 }
 
 // flagStatus filters client list; "valid" is what the inventory calls
