@@ -81,7 +81,7 @@ func (s *Store) SignCRL(name string, passphrase PassphraseFunc, validity time.Du
 	}
 	l := s.Layout()
 	out := &CRL{CA: name, Number: number, ThisUpdate: now, NextUpdate: tmpl.NextUpdate, Revoked: len(revoked), DERPath: l.CRL(name), PEMPath: l.CRLPEM(name), DER: der}
-	if err := os.MkdirAll(filepath.Dir(out.DERPath), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(out.DERPath), dirMode); err != nil {
 		return nil, err
 	}
 	if err := WriteFileAtomic(out.DERPath, der, 0o644); err != nil {
