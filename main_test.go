@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,9 +15,36 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if raceEnabled && os.Getenv("APIMTLS_SCRIPTS_RACE") == "" {
+		// Under -race the scripts run a plain build of apimtls: every
+		// `exec apimtls` of a race-instrumented binary (hundreds per run,
+		// RSA key generation among them) made this package most of CI's
+		// time. The CLI's concurrent code (bulk workers, serve, the
+		// outputs) runs in-process under the race detector in the
+		// internal/cli, pki and gateway tests; APIMTLS_SCRIPTS_RACE=1 runs
+		// the scripts instrumented too.
+		os.Exit(withPlainBinary(m))
+	}
 	testscript.Main(m, map[string]func(){
 		"apimtls": func() { os.Exit(cli.Main()) },
 	})
+}
+
+// withPlainBinary builds apimtls onto the front of PATH, where the
+// scripts' `exec apimtls` finds it, and runs the tests.
+func withPlainBinary(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "apimtls-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "apimtls"), ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "build apimtls for the scripts: %v\n%s", err, out)
+		return 1
+	}
+	os.Setenv("PATH", dir+string(os.PathListSeparator)+os.Getenv("PATH"))
+	return m.Run()
 }
 
 // TestScripts runs the end-to-end CLI scripts in testdata/script.

@@ -224,5 +224,15 @@ func classify(err error, doing string) error {
 		}
 		return fmt.Errorf("%s: %w", doing, err)
 	}
-	return fmt.Errorf("%s: %w: %s", doing, kind, apiMessage(err))
+	return &awsError{msg: fmt.Sprintf("%s: %v: %s", doing, kind, apiMessage(err)), kind: kind, cause: err}
 }
+
+// awsError is a classified SDK error: it matches its kind (errors.Is) and
+// still holds the SDK's error, whose HTTP response carries Retry-After.
+type awsError struct {
+	msg         string
+	kind, cause error
+}
+
+func (e *awsError) Error() string   { return e.msg }
+func (e *awsError) Unwrap() []error { return []error{e.kind, e.cause} }

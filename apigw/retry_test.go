@@ -4,8 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
+
+	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/aws/smithy-go"
 )
 
 func TestRetry(t *testing.T) {
@@ -81,5 +86,20 @@ func TestEveryReadsEveryPage(t *testing.T) {
 	boom := errors.New("boom")
 	if _, err := every(func(*string) ([]int, *string, error) { return nil, nil, boom }); !errors.Is(err, boom) {
 		t.Fatalf("err %v", err)
+	}
+}
+
+// The wait after a 429 is what AWS asked for in Retry-After: the SDK's
+// error must survive classification for write to find it.
+func TestRetryAfterSurvivesClassify(t *testing.T) {
+	resp := &smithyhttp.Response{Response: &http.Response{StatusCode: 429, Header: http.Header{"Retry-After": []string{"7"}}}}
+	sdkErr := &smithy.OperationError{ServiceID: "ApiGatewayV2", OperationName: "UpdateDomainName",
+		Err: &smithyhttp.ResponseError{Response: resp, Err: &smithy.GenericAPIError{Code: "TooManyRequestsException", Message: "Too Many Requests"}}}
+	err := classify(sdkErr, "update domain d")
+	if !errors.Is(err, ErrThrottled) {
+		t.Fatalf("%v is not ErrThrottled", err)
+	}
+	if d, ok := retryAfter(err); !ok || d != 7*time.Second {
+		t.Fatalf("Retry-After read as %s, %v; want 7s", d, ok)
 	}
 }
