@@ -107,6 +107,11 @@ type StageState struct {
 	// Closed says the stage serves a deployment made after the endpoint was
 	// turned off (or deploys automatically), so execute-api is shut there.
 	Closed bool `json:"closed"`
+	// Changed says whether the API's methods or their authorization differ
+	// from what the stage's deployment serves: what a redeploy would
+	// publish beyond the closed endpoint. REST APIs only (from the
+	// deployment's apiSummary); nil when it cannot be told.
+	Changed *bool `json:"changed_since_deployment,omitempty"`
 }
 
 // EndpointPlan is what closing an API's default endpoint involves.
@@ -161,9 +166,20 @@ func (c *Client) PlanDefaultEndpoint(ctx context.Context, id string, t APIType) 
 			}
 		}
 	}
+	var current map[string]string
+	if t == REST {
+		if current, err = c.methodAuth(ctx, id); err != nil {
+			return nil, err
+		}
+	}
 	for _, st := range stages {
 		if d, ok := deps[st.DeploymentID]; ok && d.created != nil {
 			st.DeployedAt = d.created
+		}
+		if t == REST && st.DeploymentID != "" {
+			if st.Changed, err = c.changedSince(ctx, id, st.DeploymentID, current); err != nil {
+				return nil, err
+			}
 		}
 		// Off, and deployed since (or by apimtls, or automatically).
 		st.Closed = !on && (st.AutoDeploy || (st.DeployedAt != nil && plan.ClosedAt != nil && !st.DeployedAt.Before(*plan.ClosedAt)) ||
@@ -359,4 +375,37 @@ func (c *Client) deployments(ctx context.Context, id string, t APIType) (map[str
 		out[d.id] = d.deploymentInfo
 	}
 	return out, err
+}
+
+// methodAuth is every method of a REST API now, "METHOD /path" to its
+// authorization type.
+func (c *Client) methodAuth(ctx context.Context, id string) (map[string]string, error) {
+	routes, err := c.Routes(ctx, id, REST)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, r := range routes {
+		out[r.Key] = r.AuthorizationType
+	}
+	return out, nil
+}
+
+// changedSince compares a deployment's apiSummary with the methods now.
+func (c *Client) changedSince(ctx context.Context, id, deployment string, current map[string]string) (*bool, error) {
+	out, err := c.V1.GetDeployment(ctx, &apigateway.GetDeploymentInput{RestApiId: aws.String(id), DeploymentId: aws.String(deployment), Embed: []string{"apisummary"}})
+	if err != nil {
+		return nil, classify(err, "read deployment "+deployment+" of "+id)
+	}
+	deployed := map[string]string{}
+	for path, methods := range out.ApiSummary {
+		for method, m := range methods {
+			deployed[method+" "+path] = aws.ToString(m.AuthorizationType)
+		}
+	}
+	changed := len(deployed) != len(current)
+	for k, v := range current {
+		changed = changed || deployed[k] != v
+	}
+	return &changed, nil
 }

@@ -316,3 +316,28 @@ func TestQuietEventsAndURIs(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// The plan says which stages serve an older definition of a REST API than
+// the working one: a redeploy would publish those changes too.
+func TestPlanShowsUndeployedChanges(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddAPI(&fakeapigw.API{ID: "r1", REST: true, Stages: map[string]bool{"prod": false, "dev": false}})
+	e.fake.AddRoutes("r1", "GET /pets")
+	e.fake.Deploy("r1", "prod", "by the team", t0.Add(-time.Hour))
+	e.fake.AddRoutes("r1", "POST /pets")
+	e.fake.Deploy("r1", "dev", "by the team", t0.Add(-time.Minute))
+	plan, err := e.r.API.PlanDefaultEndpoint(ctx, "r1", apigw.REST)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, s := range plan.Stages {
+		if s.Changed == nil {
+			t.Fatalf("stage %s: no answer on changes", s.Name)
+		}
+		got[s.Name] = *s.Changed
+	}
+	if !got["prod"] || got["dev"] {
+		t.Fatalf("changed since deployment: %v; want prod (before POST /pets) changed, dev not", got)
+	}
+}

@@ -121,7 +121,7 @@ func printEndpointPlan(w io.Writer, plan *apigw.EndpointPlan) {
 		state = "off"
 	}
 	fmt.Fprintf(w, "%s API %s: default endpoint flag %s\n", plan.APIType, plan.APIID, state)
-	t := newTable(w, "STAGE", "DEPLOYMENT", "DEPLOYED", "EXECUTE-API")
+	t := newTable(w, "STAGE", "DEPLOYMENT", "DEPLOYED", "API CHANGED SINCE", "EXECUTE-API")
 	for _, s := range plan.Stages {
 		at, dep, live := "-", orNone(s.DeploymentID), "still served: needs a deployment"
 		if s.DeployedAt != nil {
@@ -133,7 +133,11 @@ func printEndpointPlan(w io.Writer, plan *apigw.EndpointPlan) {
 		case s.Closed:
 			live = "closed"
 		}
-		t.row(s.Name, dep, at, live)
+		changed := "-"
+		if s.Changed != nil {
+			changed = map[bool]string{true: "yes: a redeploy publishes it", false: "no"}[*s.Changed]
+		}
+		t.row(s.Name, dep, at, changed, live)
 	}
 	_ = t.flush()
 }

@@ -489,6 +489,7 @@ var routes = []route{
 	{"PATCH", regexp.MustCompile(`^/restapis/([^/]+)$`), quotaNone, (*Fake).v1UpdateAPI},
 	{"GET", regexp.MustCompile(`^/restapis/([^/]+)/stages$`), quotaNone, (*Fake).v1GetStages},
 	{"GET", regexp.MustCompile(`^/restapis/([^/]+)/deployments$`), quotaNone, (*Fake).v1GetDeployments},
+	{"GET", regexp.MustCompile(`^/restapis/([^/]+)/deployments/([^/]+)$`), quotaNone, (*Fake).v1GetDeployment},
 	{"POST", regexp.MustCompile(`^/restapis/([^/]+)/deployments$`), quotaDeployment, (*Fake).v1Deploy},
 }
 

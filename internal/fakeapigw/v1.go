@@ -2,6 +2,7 @@ package fakeapigw
 
 import (
 	"encoding/json"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -369,6 +370,36 @@ func (f *Fake) v1GetDeployments(c *call) (int, any, *apiError) {
 		items = append(items, map[string]any{"id": d.ID, "description": d.Description, "createdDate": epoch(d.Created)})
 	}
 	return 200, pageOut("item", items, "position", pos), nil
+}
+
+// v1GetDeployment (apigateway) returns one deployment; with
+// embed=apisummary, the methods it serves and their authorization type, as
+// AWS's apiSummary: {path: {METHOD: {authorizationType}}}.
+func (f *Fake) v1GetDeployment(c *call) (int, any, *apiError) {
+	a, err := f.api(c.m[1], true)
+	if err != nil {
+		return 0, nil, err
+	}
+	for _, d := range a.DeploymentLog {
+		if d.ID != c.m[2] {
+			continue
+		}
+		out := map[string]any{"id": d.ID, "description": d.Description, "createdDate": epoch(d.Created)}
+		if slices.Contains(c.query["embed"], "apisummary") {
+			summary := map[string]map[string]any{}
+			for key, auth := range d.Auth {
+				method, path, _ := strings.Cut(key, " ")
+				if summary[path] == nil {
+					summary[path] = map[string]any{}
+				}
+				typ, _, _ := strings.Cut(auth, ":")
+				summary[path][method] = map[string]any{"authorizationType": typ, "apiKeyRequired": false}
+			}
+			out["apiSummary"] = summary
+		}
+		return 200, out, nil
+	}
+	return 0, nil, errorf(404, "NotFoundException", "Invalid Deployment identifier specified")
 }
 
 func (f *Fake) v1Deploy(c *call) (int, any, *apiError) {
