@@ -18,15 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/acm"
-	"github.com/aws/aws-sdk-go-v2/service/apigateway"
-	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
-	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/gateway"
+	"github.com/apimtls/apimtls/internal/awstest"
 	"github.com/apimtls/apimtls/internal/fakeapigw"
 	"github.com/apimtls/apimtls/internal/miniotest"
 	"github.com/apimtls/apimtls/pki"
@@ -46,7 +39,7 @@ var (
 	bucketSeq atomic.Int64
 )
 
-const certArn = "arn:aws:acm:eu-west-1:111122223333:certificate/public"
+const certArn = awstest.CertArn
 
 type env struct {
 	t     *testing.T
@@ -62,34 +55,8 @@ type env struct {
 // then a CSR-signed device "dev" of the issuing CA.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	srv := miniotest.Shared(t)
-	raw := s3.New(s3.Options{Region: miniotest.Region, BaseEndpoint: aws.String(srv.Endpoint), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(miniotest.AccessKey, miniotest.SecretKey, "")})
-	store := &s3store.Store{API: raw, Region: miniotest.Region}
-	clock := fakeapigw.NewTestClock(time.Now())
-	f := fakeapigw.New(func(ctx context.Context, _, bucket, key, version string) ([]byte, error) {
-		data, _, err := store.Pull(ctx, bucket, key, version)
-		return data, err
-	})
-	f.Clock = clock
-	t.Cleanup(f.Close)
-	f.AddCertificate(&fakeapigw.Certificate{Arn: certArn, Type: "AMAZON_ISSUED", Status: "ISSUED"})
-	f.AddAPI(&fakeapigw.API{ID: "h1", Stages: map[string]bool{"$default": true}})
-	creds := credentials.NewStaticCredentialsProvider("AKIDCALLER", "secret", "")
-	ep := aws.String(f.URL())
-	hc := &http.Client{Transport: latency{clock}}
-	api := &apigw.Client{
-		V1:    apigateway.New(apigateway.Options{Region: "eu-west-1", BaseEndpoint: ep, Credentials: creds, RetryMaxAttempts: 1, HTTPClient: hc}),
-		V2:    apigatewayv2.New(apigatewayv2.Options{Region: "eu-west-1", BaseEndpoint: ep, Credentials: creds, RetryMaxAttempts: 1, HTTPClient: hc}),
-		ACM:   acm.New(acm.Options{Region: "eu-west-1", BaseEndpoint: ep, Credentials: creds, RetryMaxAttempts: 1}),
-		Clock: clock, Poll: time.Second,
-	}
-	ro := &rollout.Rollout{API: api, Objects: store, Validate: func(data []byte) []string {
-		if _, err := pki.CheckTruststore(data, time.Now()); err != nil {
-			return []string{err.Error()}
-		}
-		return nil
-	}}
+	a := awstest.New(t)
+	f, store, clock, ro := a.Fake, a.Store, a.Clock, a.Rollout
 	bucket := fmt.Sprintf("apimtls-rotate-%d-%d", os.Getpid()%100000, bucketSeq.Add(1))
 	dir := filepath.Join(t.TempDir(), "pki")
 	sr := &setup.Runner{Rollout: ro, Bucket: store}
@@ -101,13 +68,6 @@ func newEnv(t *testing.T) *env {
 		in: Input{Dir: dir, CA: setup.IssuingName, Domain: "api.example.com", Bucket: bucket, Wait: rollout.Wait{Timeout: time.Hour}}}
 	e.device("dev")
 	return e
-}
-
-type latency struct{ clock *fakeapigw.TestClock }
-
-func (l latency) RoundTrip(r *http.Request) (*http.Response, error) {
-	l.clock.Advance(100 * time.Millisecond)
-	return http.DefaultTransport.RoundTrip(r)
 }
 
 // device signs a CSR-signed client of the issuing CA.

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,17 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/credentials"
-	"github.com/aws/aws-sdk-go-v2/service/acm"
-	"github.com/aws/aws-sdk-go-v2/service/apigateway"
-	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
-	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/gateway"
+	"github.com/apimtls/apimtls/internal/awstest"
 	"github.com/apimtls/apimtls/internal/fakeapigw"
 	"github.com/apimtls/apimtls/internal/miniotest"
 	"github.com/apimtls/apimtls/pki"
@@ -46,7 +38,7 @@ var (
 	bucketSeq atomic.Int64
 )
 
-const certArn = "arn:aws:acm:eu-west-1:111122223333:certificate/public"
+const certArn = awstest.CertArn
 
 type env struct {
 	t     *testing.T
@@ -62,55 +54,15 @@ type env struct {
 // with routes, and no domain, bucket or authorizer yet.
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	srv := miniotest.Shared(t)
-	raw := s3.New(s3.Options{Region: miniotest.Region, BaseEndpoint: aws.String(srv.Endpoint), UsePathStyle: true,
-		Credentials: credentials.NewStaticCredentialsProvider(miniotest.AccessKey, miniotest.SecretKey, "")})
-	store := &s3store.Store{API: raw, Region: miniotest.Region}
-	clock := fakeapigw.NewTestClock(time.Now())
-	f := fakeapigw.New(func(ctx context.Context, _, bucket, key, version string) ([]byte, error) {
-		data, _, err := store.Pull(ctx, bucket, key, version)
-		return data, err
-	})
-	f.Clock = clock
-	t.Cleanup(f.Close)
-	f.AddCertificate(&fakeapigw.Certificate{Arn: certArn, Type: "AMAZON_ISSUED", Status: "ISSUED"})
-	f.AddAPI(&fakeapigw.API{ID: "h1", Stages: map[string]bool{"$default": true}})
+	a := awstest.New(t)
+	f, store, raw, ro := a.Fake, a.Store, a.Raw, a.Rollout
 	f.AddRoutes("h1", "GET /pets", "POST /pets")
-	creds := credentials.NewStaticCredentialsProvider("AKIDCALLER", "secret", "")
-	ep := aws.String(f.URL())
-	// Every call takes 100 ms of the test clock, as a real round trip takes
-	// time: without it, the reads of one run would exceed the account's
-	// 10 requests per second at a single instant.
-	hc := &http.Client{Transport: latency{clock}}
-	api := &apigw.Client{
-		V1:    apigateway.New(apigateway.Options{Region: "eu-west-1", BaseEndpoint: ep, Credentials: creds, RetryMaxAttempts: 1, HTTPClient: hc}),
-		V2:    apigatewayv2.New(apigatewayv2.Options{Region: "eu-west-1", BaseEndpoint: ep, Credentials: creds, RetryMaxAttempts: 1, HTTPClient: hc}),
-		ACM:   acm.New(acm.Options{Region: "eu-west-1", BaseEndpoint: ep, Credentials: creds, RetryMaxAttempts: 1}),
-		Clock: clock, Poll: time.Second,
-	}
-	ro := &rollout.Rollout{API: api, Objects: store,
-		Validate: func(data []byte) []string {
-			if _, err := pki.CheckTruststore(data, time.Now()); err != nil {
-				return []string{err.Error()}
-			}
-			return nil
-		},
-		Lambda: lambda.New(lambda.Options{Region: "eu-west-1", BaseEndpoint: ep, Credentials: creds, RetryMaxAttempts: 1}),
-		IAM:    iam.New(iam.Options{Region: "eu-west-1", BaseEndpoint: ep, Credentials: creds, RetryMaxAttempts: 1}),
-	}
 	bucket := fmt.Sprintf("apimtls-setup-%d-%d", os.Getpid()%100000, bucketSeq.Add(1))
 	e := &env{t: t, fake: f, store: store, raw: raw, r: &Runner{Rollout: ro, Bucket: store}}
 	e.in = Input{Dir: filepath.Join(t.TempDir(), "pki"), Domain: "api.example.com", Bucket: bucket, CertificateArn: certArn,
 		APIIDs: []string{"h1"}, Clients: []string{"alice"}, Authorizer: true, CreateBucket: true, Region: "eu-west-1",
 		Package: bootstrapZip(t), Arch: "arm64", Wait: rollout.Wait{Timeout: time.Hour}}
 	return e
-}
-
-type latency struct{ clock *fakeapigw.TestClock }
-
-func (l latency) RoundTrip(r *http.Request) (*http.Response, error) {
-	l.clock.Advance(100 * time.Millisecond)
-	return http.DefaultTransport.RoundTrip(r)
 }
 
 func bootstrapZip(t *testing.T) []byte {
