@@ -23,6 +23,7 @@ import (
 
 	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/authorizer"
+	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/s3store"
 )
 
@@ -446,7 +447,7 @@ func (r *Rollout) DeployAuthorizer(ctx context.Context, in AuthorizerInput) (*Au
 	}
 	res.PendingStages = nil
 	res.Routes = routeStates(p.finalRoutes, p.authID, nil)
-	res.Summary = fmt.Sprintf("authorizer %s deployed on %s: %d %s", AuthorizerName, in.APIID, len(res.Changes), plural(len(res.Changes), "change"))
+	res.Summary = fmt.Sprintf("authorizer %s deployed on %s: %s", AuthorizerName, in.APIID, plural.Count(len(res.Changes), "change"))
 	return res, nil
 }
 
@@ -454,7 +455,7 @@ func planSummary(res *AuthorizerResult) string {
 	if len(res.Changes) == 0 {
 		return fmt.Sprintf("authorizer on %s is as asked: nothing to change", res.APIID)
 	}
-	lines := []string{fmt.Sprintf("plan for %s (%d %s):", res.APIID, len(res.Changes), plural(len(res.Changes), "step"))}
+	lines := []string{fmt.Sprintf("plan for %s (%s):", res.APIID, plural.Count(len(res.Changes), "step"))}
 	for _, c := range res.Changes {
 		line := "  " + c.Step + " " + c.Target
 		if c.Detail != "" {
@@ -939,7 +940,7 @@ func (r *Rollout) RemoveAuthorizer(ctx context.Context, in RemoveInput) (*Author
 			others--
 		}
 		if others > 0 {
-			res.Notes = append(res.Notes, fmt.Sprintf("function %s is kept: %d other %s on it", name, others, plural(others, "API permission")))
+			res.Notes = append(res.Notes, fmt.Sprintf("function %s is kept: %s of other APIs on it", name, plural.Count(others, "permission")))
 		} else {
 			p.add("delete function", name, "", func(ctx context.Context) error {
 				_, err := r.Lambda.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String(name)})
@@ -991,7 +992,7 @@ func (r *Rollout) RemoveAuthorizer(ctx context.Context, in RemoveInput) (*Author
 		c.Done, res.Changed = true, true
 	}
 	res.PendingStages = nil
-	res.Summary = fmt.Sprintf("authorizer removed from %s: %d %s", in.APIID, len(res.Changes), plural(len(res.Changes), "change"))
+	res.Summary = fmt.Sprintf("authorizer removed from %s: %s", in.APIID, plural.Count(len(res.Changes), "change"))
 	return res, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/s3store"
 )
 
@@ -40,7 +41,7 @@ type InvalidError struct {
 }
 
 func (e *InvalidError) Error() string {
-	return fmt.Sprintf("%s has %d %s: nothing uploaded", e.Name, len(e.Problems), plural(len(e.Problems), "error"))
+	return fmt.Sprintf("%s has %s: nothing uploaded", e.Name, plural.Count(len(e.Problems), "error"))
 }
 
 // Push validates, makes the bucket fit when asked, uploads (or finds the

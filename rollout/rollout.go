@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/apimtls/apimtls/apigw"
+	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/s3store"
 )
 
@@ -92,7 +93,7 @@ type Result struct {
 type PreflightError struct{ Problems []string }
 
 func (e *PreflightError) Error() string {
-	return fmt.Sprintf("preflight found %d %s; nothing was changed:\n  - %s", len(e.Problems), plural(len(e.Problems), "problem"), strings.Join(e.Problems, "\n  - "))
+	return fmt.Sprintf("preflight found %s; nothing was changed:\n  - %s", plural.Count(len(e.Problems), "problem"), strings.Join(e.Problems, "\n  - "))
 }
 
 // WarningsError is API Gateway reporting truststore warnings after an
@@ -106,18 +107,11 @@ type WarningsError struct {
 }
 
 func (e *WarningsError) Error() string {
-	msg := fmt.Sprintf("API Gateway reported %d truststore %s for %s", e.Count, plural(e.Count, "warning"), e.Domain)
+	msg := fmt.Sprintf("API Gateway reported %s for %s", plural.Count(e.Count, "truststore warning"), e.Domain)
 	if e.RolledBack {
 		return msg + "; the previous truststore was restored"
 	}
 	return msg + ": clients of those certificates will fail"
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return word
-	}
-	return word + "s"
 }
 
 // Wait says whether and how long to wait for a domain after a change.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/gateway"
+	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
@@ -525,7 +526,7 @@ func (r *Runner) authorizerStep(in Input, id string) Step {
 			if err != nil {
 				return false, "", err
 			}
-			return len(res.Changes) == 0, fmt.Sprintf("%d %s", len(res.Changes), plural(len(res.Changes), "change")), nil
+			return len(res.Changes) == 0, plural.Count(len(res.Changes), "change"), nil
 		},
 		run: func(ctx context.Context) (string, error) {
 			res, err := r.Rollout.DeployAuthorizer(ctx, ai)
@@ -534,13 +535,6 @@ func (r *Runner) authorizerStep(in Input, id string) Step {
 			}
 			return res.Summary, nil
 		}}
-}
-
-func plural(n int, w string) string {
-	if n == 1 {
-		return w
-	}
-	return w + "s"
 }
 
 func (r *Runner) onWait(w apigw.Wait) {
