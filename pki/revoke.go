@@ -99,11 +99,11 @@ func (s *Store) Revoke(kind Kind, ref string, reason Reason) (*Revocation, error
 		return nil, err
 	}
 	if err := WriteFileAtomic(note, data, 0o644); err != nil {
-		return nil, fmt.Errorf("record the revocation of %s %q: %w", rec.Kind.noun(), rec.Name, err)
+		return nil, fmt.Errorf("record the revocation of %s %q: %w", rec.Kind.Noun(), rec.Name, err)
 	}
 	if err := s.db.Update(func(tx *bolt.Tx) error { return replaceRecord(tx, rec) }); err != nil {
 		os.Remove(note)
-		return nil, fmt.Errorf("record the revocation of %s %q: %w", rec.Kind.noun(), rec.Name, err)
+		return nil, fmt.Errorf("record the revocation of %s %q: %w", rec.Kind.Noun(), rec.Name, err)
 	}
 	return &Revocation{Record: rec}, nil
 }

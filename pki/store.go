@@ -68,11 +68,12 @@ type ExistsError struct {
 }
 
 func (e *ExistsError) Error() string {
-	return fmt.Sprintf("%s %q already exists", e.Kind.noun(), e.Name)
+	return fmt.Sprintf("%s %q already exists", e.Kind.Noun(), e.Name)
 }
 
 // noun is how messages name the kind: "CA" or "client".
-func (k Kind) noun() string {
+// Noun is how messages name the kind: "CA" or "client".
+func (k Kind) Noun() string {
 	if k.IsCA() {
 		return "CA"
 	}
@@ -88,7 +89,7 @@ type NotFoundError struct {
 }
 
 func (e *NotFoundError) Error() string {
-	return fmt.Sprintf("no %s named %q", e.Kind.noun(), e.Name)
+	return fmt.Sprintf("no %s named %q", e.Kind.Noun(), e.Name)
 }
 
 // Store is an open PKI directory: its files and its inventory. Writers hold

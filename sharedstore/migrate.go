@@ -98,7 +98,7 @@ func Migrate(ctx context.Context, dir string, to *Store) (*Migrated, error) {
 		case conflict(err):
 			res.Conflicts = append(res.Conflicts, MigrateConflict{Kind: r.Kind, Name: r.Name, Serial: r.Serial, Error: err.Error()})
 		default:
-			return fmt.Errorf("%s %q: %w", noun(r.Kind), r.Name, err)
+			return fmt.Errorf("%s %q: %w", r.Kind.Noun(), r.Name, err)
 		}
 		return nil
 	}

@@ -136,15 +136,9 @@ type PendingError struct {
 }
 
 func (e *PendingError) Error() string {
-	return fmt.Sprintf("%s %q is being issued by someone else (serial %s, claimed %s): retry later", noun(e.Kind), e.Name, e.Serial, e.ClaimedAt.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("%s %q is being issued by someone else (serial %s, claimed %s): retry later", e.Kind.Noun(), e.Name, e.Serial, e.ClaimedAt.UTC().Format(time.RFC3339))
 }
 
-func noun(k pki.Kind) string {
-	if k.IsCA() {
-		return "CA"
-	}
-	return "client"
-}
 
 func namespace(k pki.Kind) string {
 	if k.IsCA() {
@@ -333,7 +327,7 @@ func (s *Store) Create(ctx context.Context, rec *pki.Record, certPEM []byte) (*C
 	// The lease: past half of StaleAfter another issuance may be about to
 	// take the name over, so this one stops short of its commit point.
 	if time.Since(start) > s.staleAfter()/2 {
-		return nil, fmt.Errorf("issuing %s %q took longer than its lease (%s): retry", noun(rec.Kind), rec.Name, s.staleAfter()/2)
+		return nil, fmt.Errorf("issuing %s %q took longer than its lease (%s): retry", rec.Kind.Noun(), rec.Name, s.staleAfter()/2)
 	}
 	if err := s.createOrSame(ctx, s.recordKey(rec.Serial), recJSON, "application/json"); err != nil {
 		return nil, err
@@ -440,7 +434,7 @@ func (s *Store) claim(ctx context.Context, rec *pki.Record) (*Created, error) {
 			return nil, &PendingError{Kind: rec.Kind, Name: rec.Name, Serial: c.Serial, ClaimedAt: cur.modified}
 		}
 		if err := s.put(ctx, key, body, cur.etag, "application/json"); err == nil {
-			s.note(fmt.Sprintf("%s %q: took over the claim of serial %s, left by an issuance interrupted %s ago (it has no record; its certificate, if any, stays unlisted)", noun(rec.Kind), rec.Name, c.Serial, age.Round(time.Second)))
+			s.note(fmt.Sprintf("%s %q: took over the claim of serial %s, left by an issuance interrupted %s ago (it has no record; its certificate, if any, stays unlisted)", rec.Kind.Noun(), rec.Name, c.Serial, age.Round(time.Second)))
 			res.TookOver = c.Serial
 			return res, nil
 		} else if !errors.Is(err, errPrecondition) {
@@ -457,7 +451,7 @@ func (s *Store) sameRecord(ctx context.Context, want, have *pki.Record) (*Create
 	a, _ := json.Marshal(want)
 	b, _ := json.Marshal(have)
 	if !bytes.Equal(a, b) {
-		return nil, fmt.Errorf("%s %q (serial %s) is %w", noun(want.Kind), want.Name, want.Serial, ErrDifferentRecord)
+		return nil, fmt.Errorf("%s %q (serial %s) is %w", want.Kind.Noun(), want.Name, want.Serial, ErrDifferentRecord)
 	}
 	return &Created{Record: have, Existed: true}, nil
 }

@@ -95,10 +95,10 @@ func revoke(c *cli.Context, kind pki.Kind) error {
 		return writeJSON(c.App.Writer, revokeView{viewOf(s.Dir, r, s.Now()), res.Already})
 	}
 	if res.Already {
-		fmt.Fprintf(c.App.Writer, "%s %s (serial %s) was revoked already, on %s (%s): nothing changed\n", kindNoun(r.Kind), r.Name, r.Serial, r.RevokedAt.Format(time.RFC3339), r.RevocationReason)
+		fmt.Fprintf(c.App.Writer, "%s %s (serial %s) was revoked already, on %s (%s): nothing changed\n", r.Kind.Noun(), r.Name, r.Serial, r.RevokedAt.Format(time.RFC3339), r.RevocationReason)
 		return nil
 	}
-	fmt.Fprintf(c.App.Writer, "revoked %s %s (serial %s): %s\n", kindNoun(r.Kind), r.Name, r.Serial, r.RevocationReason)
+	fmt.Fprintf(c.App.Writer, "revoked %s %s (serial %s): %s\n", r.Kind.Noun(), r.Name, r.Serial, r.RevocationReason)
 	fmt.Fprintf(c.App.Writer, "next: publish it: apimtls ca crl %s && apimtls crl push --bucket BUCKET\n", r.Issuer)
 	return nil
 }
@@ -199,12 +199,6 @@ func printCRLs(c *cli.Context, format string, out []*pki.CRL) error {
 	return t.flush()
 }
 
-func kindNoun(k pki.Kind) string {
-	if k.IsCA() {
-		return "CA"
-	}
-	return "client"
-}
 
 // crlNames is the CA named, or every CA.
 func crlNames(c *cli.Context, name string) ([]string, error) {
