@@ -139,7 +139,6 @@ func (e *PendingError) Error() string {
 	return fmt.Sprintf("%s %q is being issued by someone else (serial %s, claimed %s): retry later", e.Kind.Noun(), e.Name, e.Serial, e.ClaimedAt.UTC().Format(time.RFC3339))
 }
 
-
 func namespace(k pki.Kind) string {
 	if k.IsCA() {
 		return "ca"

@@ -199,7 +199,6 @@ func printCRLs(c *cli.Context, format string, out []*pki.CRL) error {
 	return t.flush()
 }
 
-
 // crlNames is the CA named, or every CA.
 func crlNames(c *cli.Context, name string) ([]string, error) {
 	if name != "" {
