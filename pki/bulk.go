@@ -23,6 +23,10 @@ import (
 const (
 	batchPrefix   = "bulk-"
 	batchLockFile = ".lock"
+	// sharedPrefix names the batch directories of a shared store, whose
+	// .store file says which one.
+	sharedPrefix   = "shared-"
+	batchStoreFile = ".store"
 	// DefaultBatchSize is how many certificates one inventory transaction
 	// records.
 	DefaultBatchSize = 500
@@ -146,7 +150,7 @@ func (s *Store) IssueBulk(p BulkParams) (*BulkResult, error) {
 	}()
 	go func() { wg.Wait(); close(out) }()
 	// The inventory is released while keys are made, and taken per batch.
-	if batchLocksWork {
+	if batchLocksWork && s.remote == nil {
 		s.unlock()
 	}
 	var (
@@ -212,7 +216,7 @@ func (s *Store) IssueBulk(p BulkParams) (*BulkResult, error) {
 		}
 	}
 	flush()
-	if batchLocksWork {
+	if batchLocksWork && s.remote == nil {
 		if err := s.relock(); err != nil && firstErr == nil {
 			firstErr = err
 		}
@@ -240,8 +244,7 @@ func finish(res *BulkResult, start time.Time) *BulkResult {
 func (s *Store) bulkTodo(p BulkParams, res *BulkResult) ([]int, error) {
 	var todo []int
 	seen := make(map[string]string, len(p.Items))
-	err := s.view(func(tx *bolt.Tx) error {
-		names := tx.Bucket(bucketNames)
+	check := func(names *bolt.Bucket) {
 		for i, it := range p.Items {
 			name := it.Params.Name
 			fail := func(reason string) {
@@ -256,8 +259,14 @@ func (s *Store) bulkTodo(p BulkParams, res *BulkResult) ([]int, error) {
 				continue
 			}
 			seen[name] = it.Source
+			// With a shared store, the store's create decides (and counts
+			// it skipped): there is no local name index to ask.
 			if p.renew == nil && names != nil && names.Get(nameKey(KindClient, name)) != nil {
 				res.Skipped++
+				continue
+			}
+			if p.renew == nil && s.remote != nil && exists(filepath.Join(s.Dir, clientsDir, name)) {
+				res.Skipped++ // a shared store's client issued here before: only a commit moves files into place
 				continue
 			}
 			if p.renew == nil && exists(filepath.Join(s.Dir, clientsDir, name)) {
@@ -266,6 +275,13 @@ func (s *Store) bulkTodo(p BulkParams, res *BulkResult) ([]int, error) {
 			}
 			todo = append(todo, i)
 		}
+	}
+	if s.remote != nil {
+		check(nil)
+		return todo, nil
+	}
+	err := s.view(func(tx *bolt.Tx) error {
+		check(tx.Bucket(bucketNames))
 		return nil
 	})
 	return todo, err
@@ -332,6 +348,9 @@ func (s *Store) commitBatch(b *batchDir, batch []built, p BulkParams, res *BulkR
 		return 0, fmt.Errorf("sync staged files: %w", err)
 	}
 	crashHook("batch-staged")
+	if s.remote != nil {
+		return s.commitBatchShared(b, batch, p, res)
+	}
 	if batchLocksWork {
 		if err := s.relock(); err != nil {
 			return 0, err
@@ -412,6 +431,7 @@ func (s *Store) commitBatch(b *batchDir, batch []built, p BulkParams, res *BulkR
 type batchDir struct {
 	dir  string
 	lock *os.File
+	keep bool
 }
 
 func (s *Store) newBatchDir() (*batchDir, error) {
@@ -419,12 +439,24 @@ func (s *Store) newBatchDir() (*batchDir, error) {
 	if _, err := rand.Read(r[:]); err != nil {
 		return nil, err
 	}
-	dir := filepath.Join(s.Dir, stagingDir, batchPrefix+hex.EncodeToString(r[:]))
+	prefix := batchPrefix
+	if s.remote != nil {
+		prefix = sharedPrefix
+	}
+	dir := filepath.Join(s.Dir, stagingDir, prefix+hex.EncodeToString(r[:]))
 	if err := os.Mkdir(dir, dirMode); err != nil {
 		return nil, fmt.Errorf("stage files: %w", err)
 	}
 	lock, ok, err := lockBatch(filepath.Join(dir, batchLockFile))
+	if err == nil && ok && s.remote != nil {
+		// Which store decides what was committed: recovery by another
+		// store (another prefix, say) must leave these keys alone.
+		err = writeNewFile(filepath.Join(dir, batchStoreFile), []byte(s.remote.URI()), publicMode)
+	}
 	if err != nil || !ok {
+		if lock != nil {
+			lock.Close()
+		}
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("lock %s: %v", dir, err)
 	}
@@ -432,9 +464,13 @@ func (s *Store) newBatchDir() (*batchDir, error) {
 }
 
 // close removes the batch directory: everything in it was committed and
-// moved, or never recorded.
+// moved, or never recorded. With keep (a committed entry could not be
+// moved into place) it only releases the lock, and the next run finishes
+// the move.
 func (b *batchDir) close() {
-	os.RemoveAll(b.dir)
+	if !b.keep {
+		os.RemoveAll(b.dir)
+	}
 	b.lock.Close()
 }
 

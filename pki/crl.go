@@ -96,6 +96,9 @@ func (s *Store) SignCRL(name string, passphrase PassphraseFunc, validity time.Du
 // nextCRLNumber bumps and returns a CA's CRL number, in its own
 // transaction.
 func (s *Store) nextCRLNumber(caSerial string) (uint64, error) {
+	if s.remote != nil {
+		return s.remote.NextCRLNumber(caSerial)
+	}
 	var n uint64
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketCRLNumbers)

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -54,6 +55,9 @@ const (
 type KeyRef struct {
 	Kind      string `json:"kind"`
 	KMSKeyARN string `json:"kms_key_arn,omitempty"`
+	// Missing: a key file that is not in this PKI directory, as with a
+	// shared store on any machine but the one that made the CA.
+	Missing bool `json:"missing,omitempty"`
 }
 
 // KeyLocation is where the record's private key lives. Records written
@@ -66,6 +70,17 @@ func (r *Record) KeyLocation() KeyRef {
 		return KeyRef{Kind: KeyInEncryptedFile}
 	}
 	return KeyRef{Kind: KeyInFile}
+}
+
+// KeyLocation is where r's private key lives, and for a key file whether
+// it is in this PKI directory.
+func (l Layout) KeyLocation(r *Record) KeyRef {
+	k := r.KeyLocation()
+	if k.Kind != KeyInKMS {
+		_, err := os.Stat(filepath.Join(l.RecordDir(r), keyFile))
+		k.Missing = errors.Is(err, fs.ErrNotExist)
+	}
+	return k
 }
 
 // KMS key specs apimtls uses for CA keys, and the key type of each. They are

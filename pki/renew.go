@@ -29,15 +29,8 @@ func supersede(tx *bolt.Tx, old, rec *Record) error {
 	if certs.Get([]byte(rec.Serial)) != nil {
 		return errSerialInUse
 	}
-	o := *old
-	o.Status = StatusSuperseded
-	o.SupersededBy = rec.Serial
-	o.Dir = path.Join(supersededDir, old.Name, old.Serial)
-	o.Files = nil
-	for _, f := range old.Files {
-		o.Files = append(o.Files, path.Join(o.Dir, path.Base(f)))
-	}
-	for _, r := range []*Record{&o, rec} {
+	o := Superseded(old, rec.Serial)
+	for _, r := range []*Record{o, rec} {
 		v, err := json.Marshal(r)
 		if err != nil {
 			return err
@@ -47,6 +40,21 @@ func supersede(tx *bolt.Tx, old, rec *Record) error {
 		}
 	}
 	return tx.Bucket(bucketNames).Put(nameKey(rec.Kind, rec.Name), []byte(rec.Serial))
+}
+
+// Superseded is old as it is recorded once renewed by the certificate
+// with serial by: marked superseded, linked to it, and its files under
+// superseded/<name>/<serial>.
+func Superseded(old *Record, by string) *Record {
+	o := *old
+	o.Status = StatusSuperseded
+	o.SupersededBy = by
+	o.Dir = path.Join(supersededDir, old.Name, old.Serial)
+	o.Files = nil
+	for _, f := range old.Files {
+		o.Files = append(o.Files, path.Join(o.Dir, path.Base(f)))
+	}
+	return &o
 }
 
 // RenewParams describes a renewal.

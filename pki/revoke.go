@@ -89,6 +89,15 @@ func (s *Store) Revoke(kind Kind, ref string, reason Reason) (*Revocation, error
 	if rec.Status == StatusRevoked {
 		return &Revocation{Record: rec, Already: true}, nil
 	}
+	if s.remote != nil {
+		// The record in the shared store is the truth, and each change
+		// of it a version of its object: no note beside the files.
+		rec, changed, err := s.remote.Revoke(rec.Serial, reason)
+		if err != nil {
+			return nil, fmt.Errorf("record the revocation of %s %q: %w", kind.Noun(), ref, err)
+		}
+		return &Revocation{Record: rec, Already: !changed}, nil
+	}
 	now := s.Now().UTC().Truncate(time.Second)
 	rec.Status, rec.RevokedAt, rec.RevocationReason = StatusRevoked, &now, reason
 	// The revocation is written beside the certificate first, so that

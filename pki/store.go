@@ -15,6 +15,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -107,6 +108,14 @@ type Store struct {
 
 	db       *bolt.DB
 	readOnly bool
+
+	// remote, when set, is the shared store that holds the inventory
+	// (OpenShared); db is then nil.
+	remote Remote
+	certMu sync.Mutex
+	certs  map[string][]byte // certificates read from remote, by serial
+
+	onClose []func()
 }
 
 // OpenStore opens the PKI directory dir. With write, it creates the
@@ -158,6 +167,10 @@ func OpenStore(dir string, write bool) (*Store, error) {
 
 // Close releases the inventory and its lock.
 func (s *Store) Close() error {
+	for _, fn := range s.onClose {
+		fn()
+	}
+	s.onClose = nil
 	if s.db == nil {
 		return nil
 	}
@@ -183,53 +196,53 @@ func (s *Store) recoverStaged() error {
 	}
 	for _, e := range entries {
 		path := filepath.Join(staging, e.Name())
+		if strings.HasPrefix(e.Name(), sharedPrefix) {
+			continue // a shared store's: only it knows what was committed
+		}
 		if !strings.HasPrefix(e.Name(), batchPrefix) {
 			if err := s.recoverEntry(path, e.Name()); err != nil {
 				return err
 			}
 			continue
 		}
-		lock, dead, err := lockBatch(filepath.Join(path, batchLockFile))
-		if errors.Is(err, fs.ErrNotExist) {
-			continue // its run finished and removed it meanwhile
-		}
-		if err != nil {
-			return err
-		}
-		if !dead {
-			continue // a live bulk run owns it
-		}
-		inner, err := os.ReadDir(path)
-		if err == nil {
-			for _, in := range inner {
-				if in.Name() == batchLockFile {
-					continue
-				}
-				if err = s.recoverEntry(filepath.Join(path, in.Name()), in.Name()); err != nil {
-					break
-				}
-			}
-		}
-		lock.Close()
-		if err != nil {
-			return err
-		}
-		if err := os.RemoveAll(path); err != nil {
+		if err := s.recoverBatch(path); err != nil {
 			return err
 		}
 	}
 	return syncDir(staging)
 }
 
+// recoverBatch recovers a bulk batch directory entry by entry, unless
+// the process that owns it is alive (it holds the batch's lock).
+func (s *Store) recoverBatch(path string) error {
+	lock, dead, err := lockBatch(filepath.Join(path, batchLockFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // its run finished and removed it meanwhile
+	}
+	if err != nil || !dead {
+		return err // nil and alive: a live run owns it
+	}
+	defer lock.Close()
+	inner, err := os.ReadDir(path)
+	if err != nil {
+		return err
+	}
+	for _, in := range inner {
+		if in.Name() == batchLockFile || in.Name() == batchStoreFile {
+			continue
+		}
+		if err := s.recoverEntry(filepath.Join(path, in.Name()), in.Name()); err != nil {
+			return err
+		}
+	}
+	return os.RemoveAll(path)
+}
+
 // recoverEntry rolls one staged issuance, named by its serial, forward or
 // back.
 func (s *Store) recoverEntry(path, serial string) error {
-	var rec *Record
-	if err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		rec, err = getRecord(tx, serial)
-		return err
-	}); err != nil {
+	rec, err := s.LookupSerial(serial)
+	if err != nil {
 		return err
 	}
 	if rec == nil {
@@ -296,6 +309,9 @@ type stagedFile struct {
 // A crash before the commit point leaves a staged directory that the next
 // open removes; after it, one that the next open moves into place.
 func (s *Store) commit(rec *Record, files []stagedFile) error {
+	if s.remote != nil {
+		return s.commitShared(rec, files)
+	}
 	final := filepath.Join(s.Dir, rec.Dir)
 	if exists(final) {
 		return &ExistsError{Kind: rec.Kind, Name: rec.Name}
@@ -347,6 +363,12 @@ func (s *Store) Lookup(kind Kind, name string) (*Record, error) {
 		rec, err = getByName(tx, kind, name)
 		return err
 	})
+	if s.remote != nil {
+		rec, err = s.remote.Get(kind, name)
+		if nf := (*NotFoundError)(nil); errors.As(err, &nf) {
+			rec, err = nil, nil
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -368,6 +390,14 @@ func (s *Store) Lookup(kind Kind, name string) (*Record, error) {
 // reading a record.
 func (s *Store) caNames() ([]string, error) {
 	var names []string
+	if s.remote != nil {
+		cas, err := s.remote.CAs()
+		for _, r := range cas {
+			names = append(names, r.Name)
+		}
+		slices.Sort(names)
+		return names, err
+	}
 	prefix := []byte("ca/")
 	err := s.view(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketNames)
@@ -386,6 +416,11 @@ func (s *Store) caNames() ([]string, error) {
 // CAs returns every CA's record, sorted as List sorts, reading them through
 // the name index rather than every client record.
 func (s *Store) CAs() ([]*Record, error) {
+	if s.remote != nil {
+		cas, err := s.remote.CAs()
+		sortRecords(cas)
+		return cas, err
+	}
 	names, err := s.caNames()
 	if err != nil {
 		return nil, err
@@ -407,6 +442,9 @@ func (s *Store) CAs() ([]*Record, error) {
 
 // LookupSerial returns the record with that serial, or nil.
 func (s *Store) LookupSerial(serial string) (*Record, error) {
+	if s.remote != nil {
+		return s.remote.GetSerial(serial)
+	}
 	var rec *Record
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
@@ -420,6 +458,15 @@ func (s *Store) LookupSerial(serial string) (*Record, error) {
 // name. Records are decoded on every core: keep must be safe to call from
 // several goroutines.
 func (s *Store) List(keep func(*Record) bool) ([]*Record, error) {
+	if s.remote != nil {
+		all, err := s.remote.List()
+		if err != nil {
+			return nil, err
+		}
+		out := slices.DeleteFunc(all, func(r *Record) bool { return keep != nil && !keep(r) })
+		sortRecords(out)
+		return out, nil
+	}
 	var out []*Record
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
@@ -454,7 +501,14 @@ func (s *Store) view(fn func(*bolt.Tx) error) error {
 // Certificate reads and parses the certificate of a record.
 func (s *Store) Certificate(rec *Record) (*x509.Certificate, error) {
 	path := filepath.Join(s.Dir, rec.Dir, certFile)
-	data, err := os.ReadFile(path)
+	var data []byte
+	var err error
+	if s.remote != nil {
+		path = s.remote.URI() + "certs/" + rec.Serial + ".pem"
+		data, err = s.sharedCertificate(rec)
+	} else {
+		data, err = os.ReadFile(path)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read %s certificate: %w", rec.Name, err)
 	}
@@ -498,6 +552,9 @@ func (s *Store) loadIssuer(name string, passphrase PassphraseFunc) (Issuer, *Rec
 		s.Warn(fmt.Sprintf("%s has mode %04o; run: chmod 600 %s", keyPath, mode, keyPath))
 	}
 	data, err := os.ReadFile(keyPath)
+	if errors.Is(err, fs.ErrNotExist) && s.remote != nil {
+		return Issuer{}, nil, s.missingSharedKey(name, keyPath)
+	}
 	if err != nil {
 		return Issuer{}, nil, fmt.Errorf("read CA key: %w", err)
 	}

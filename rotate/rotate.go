@@ -32,7 +32,10 @@ const DefaultSettle = 60 * time.Second
 
 // Input is what apimtls rotate ca was asked.
 type Input struct {
-	Dir         string
+	Dir string
+	// Open opens the PKI store for writing or reading; nil: the local
+	// PKI directory Dir (a shared store passes its own).
+	Open        func(write bool) (*pki.Store, error)
 	CA          string
 	Successor   string // default: NextName(CA)
 	Domain      string
@@ -130,7 +133,11 @@ func (r *Runner) Run(ctx context.Context, in Input) (*Result, error) {
 	if err := s3store.CheckBucketName(in.Bucket); err != nil {
 		return nil, err
 	}
-	st, err := pki.OpenStore(in.Dir, true)
+	open := in.Open
+	if open == nil {
+		open = func(write bool) (*pki.Store, error) { return pki.OpenStore(in.Dir, write) }
+	}
+	st, err := open(true)
 	if err != nil {
 		return nil, err
 	}

@@ -35,7 +35,10 @@ const (
 // Input is what apimtls setup was asked.
 type Input struct {
 	// Dir is the PKI directory.
-	Dir            string
+	Dir string
+	// Open opens the PKI store for writing or reading; nil: the local
+	// PKI directory Dir (a shared store passes its own).
+	Open           func(write bool) (*pki.Store, error)
 	Domain         string
 	Bucket, Key    string
 	CertificateArn string
@@ -124,7 +127,11 @@ func (r *Runner) Run(ctx context.Context, in Input) (*Result, error) {
 	}
 	var st *pki.Store
 	var err error
-	if in.DryRun {
+	if in.DryRun && in.Open != nil {
+		if st, err = in.Open(false); err != nil {
+			return nil, err
+		}
+	} else if in.DryRun {
 		// A dry run creates nothing, not even the PKI directory.
 		if _, serr := os.Stat(pki.Layout{Dir: in.Dir}.Inventory()); serr == nil {
 			if st, err = pki.OpenStore(in.Dir, false); err != nil {
@@ -135,7 +142,7 @@ func (r *Runner) Run(ctx context.Context, in Input) (*Result, error) {
 		if err := os.MkdirAll(in.Dir, 0o700); err != nil {
 			return nil, err
 		}
-		if st, err = pki.OpenStore(in.Dir, true); err != nil {
+		if st, err = in.open(); err != nil {
 			return nil, err
 		}
 	}
@@ -541,4 +548,12 @@ func (r *Runner) onWait(w apigw.Wait) {
 	if r.Rollout.Events != nil {
 		r.Rollout.Events.Wait(w)
 	}
+}
+
+// open opens the store for writing.
+func (in Input) open() (*pki.Store, error) {
+	if in.Open != nil {
+		return in.Open(true)
+	}
+	return pki.OpenStore(in.Dir, true)
 }

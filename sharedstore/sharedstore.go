@@ -536,7 +536,10 @@ func (s *Store) Get(ctx context.Context, kind pki.Kind, name string) (*pki.Recor
 	if errors.Is(err, ErrNotFound) {
 		return nil, &PendingError{Kind: kind, Name: name, Serial: c.Serial, ClaimedAt: o.modified}
 	}
-	return r, err
+	if err != nil {
+		return nil, err
+	}
+	return s.current(ctx, r)
 }
 
 // Certificate returns the PEM certificate of a serial.

@@ -72,6 +72,7 @@ func buildVersion() (string, string) {
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
 		&cli.StringFlag{Name: flagDir, Usage: "PKI directory (default: apimtls/ in the user data directory)", EnvVars: []string{envDir}},
+		&cli.StringFlag{Name: flagStore, Usage: "keep the inventory, certificates and CRL numbers in a shared S3 store, s3://BUCKET/PREFIX; keys stay in the PKI directory (docs/team.md)", EnvVars: []string{envStore}},
 		&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Value: outputText, Usage: "output format: text or json", EnvVars: []string{envOutput}},
 		&cli.BoolFlag{Name: flagNoColor, Usage: "no colour in output (also NO_COLOR)"},
 	}
@@ -334,7 +335,12 @@ func openStore(c *cli.Context, write bool) (*pki.Store, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := pki.OpenStore(dir, write)
+	var s *pki.Store
+	if uri := c.String(flagStore); uri != "" {
+		s, err = openShared(c, dir, uri, write)
+	} else {
+		s, err = pki.OpenStore(dir, write)
+	}
 	if err != nil {
 		return nil, inventoryHint(err)
 	}

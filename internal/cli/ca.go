@@ -296,17 +296,17 @@ Example:
 				return writeJSON(c.App.Writer, views)
 			}
 			if len(cas) == 0 {
-				fmt.Fprintln(c.App.Writer, "no CAs in "+s.Dir)
+				fmt.Fprintln(c.App.Writer, "no CAs in "+storeName(s))
 				fmt.Fprintln(c.App.Writer, "next: apimtls ca init")
 				return nil
 			}
-			return printTree(c.App.Writer, cas, now)
+			return printTree(c.App.Writer, pki.Layout{Dir: s.Dir}, cas, now)
 		},
 	}
 }
 
 // printTree draws the CAs under their roots.
-func printTree(w io.Writer, cas []*pki.Record, now time.Time) error {
+func printTree(w io.Writer, l pki.Layout, cas []*pki.Record, now time.Time) error {
 	children := map[string][]*pki.Record{}
 	for _, r := range cas {
 		children[r.IssuerSerial] = append(children[r.IssuerSerial], r)
@@ -314,7 +314,7 @@ func printTree(w io.Writer, cas []*pki.Record, now time.Time) error {
 	t := newTable(w, "CA", "KEY", "NOT AFTER", "STATUS", "SHA-256", "KEY IN", "SUBJECT")
 	var walk func(r *pki.Record, prefix, branch string)
 	walk = func(r *pki.Record, prefix, branch string) {
-		t.row(prefix+branch+r.Name, string(r.KeyType), r.NotAfter.Format(time.DateOnly), r.StatusAt(now), r.SHA256[:16]+"…", keyLocationText(r.KeyLocation()), textsafe.Escape(r.Subject))
+		t.row(prefix+branch+r.Name, string(r.KeyType), r.NotAfter.Format(time.DateOnly), r.StatusAt(now), r.SHA256[:16]+"…", keyLocationText(l.KeyLocation(r)), textsafe.Escape(r.Subject))
 		kids := children[r.Serial]
 		next := prefix
 		switch branch {

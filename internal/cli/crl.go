@@ -114,7 +114,7 @@ func localCRLs(c *cli.Context) ([]rollout.CRLObject, error) {
 		return nil, err
 	}
 	if len(cas) == 0 {
-		return nil, withHint(fmt.Errorf("no CA in %s: no CRL to push", s.Dir), "apimtls ca init, then apimtls ca crl")
+		return nil, withHint(fmt.Errorf("no CA in %s: no CRL to push", storeName(s)), "apimtls ca init, then apimtls ca crl")
 	}
 	var out []rollout.CRLObject
 	for _, r := range cas {

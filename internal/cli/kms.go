@@ -101,11 +101,15 @@ func kmsDenied(err error) bool {
 
 // keyLocationText is how ca show and ca list name where a CA key lives.
 func keyLocationText(k pki.KeyRef) string {
+	where := "file"
 	switch k.Kind {
 	case pki.KeyInKMS:
 		return "KMS key " + k.KMSKeyARN
 	case pki.KeyInEncryptedFile:
-		return "encrypted file"
+		where = "encrypted file"
 	}
-	return "file"
+	if k.Missing {
+		where += " (not on this machine)"
+	}
+	return where
 }

@@ -111,7 +111,7 @@ func rotateCA(c *cli.Context) error {
 	if settle == 0 {
 		settle = -1 // --settle 0: no wait
 	}
-	res, err := (&rotate.Runner{Rollout: r, Bucket: store}).Run(c.Context, rotate.Input{Dir: dir, CA: name, Successor: c.String(flagSuccessor),
+	res, err := (&rotate.Runner{Rollout: r, Bucket: store}).Run(c.Context, rotate.Input{Dir: dir, Open: storeOpener(c), CA: name, Successor: c.String(flagSuccessor),
 		Domain: c.String(flagDomain), Bucket: c.String(flagBucket), Key: c.String(flagKey), Finish: c.Bool(flagFinish), Force: c.Bool(flagForce),
 		Settle: settle, Wait: waitOf(c), ParentPassphrase: parentPass, SuccessorPassphrase: successorPass})
 	if res == nil {

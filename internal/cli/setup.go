@@ -99,7 +99,7 @@ func setupAction(c *cli.Context) error {
 		return err
 	}
 	runner := &setup.Runner{Rollout: r, Bucket: store}
-	res, err := runner.Run(c.Context, setup.Input{Dir: dir, Domain: c.String(flagDomain), Bucket: c.String(flagBucket), Key: c.String(flagKey),
+	res, err := runner.Run(c.Context, setup.Input{Dir: dir, Open: storeOpener(c), Domain: c.String(flagDomain), Bucket: c.String(flagBucket), Key: c.String(flagKey),
 		CertificateArn: c.String(flagCertificateArn), APIIDs: c.StringSlice(flagAPIID), Stage: c.String(flagStage), Clients: c.StringSlice(flagSetupClient),
 		Authorizer: c.Bool(flagAuthorizer), CreateBucket: c.Bool(flagCreateBucket), DryRun: c.Bool(flagDryRun), Region: region,
 		Package: zip, Arch: arch, Wait: waitOf(c), ProbeURL: c.String(flagProbe), ProbeRootCAs: probeCAs})

@@ -38,6 +38,9 @@ Example:
 			if err != nil {
 				return err
 			}
+			if err := refuseShared(c, "a shared store has no inventory.db to rebuild; unset "+envStore+" (or drop --"+flagStore+") to rebuild this machine's"); err != nil {
+				return err
+			}
 			dir, err := pkiDir(c)
 			if err != nil {
 				return err

@@ -63,7 +63,7 @@ func TestOutsideStringsEscaped(t *testing.T) {
 	printDetails(&buf, viewOf(dir, rec, now), now) // client show, ca show
 	check("printDetails", buf.String())
 	buf.Reset()
-	printTree(&buf, []*pki.Record{rec}, now) // ca list
+	printTree(&buf, pki.Layout{Dir: t.TempDir()}, []*pki.Record{rec}, now) // ca list
 	check("printTree", buf.String())
 	buf.Reset()
 	printNotes(&buf, []string{hostile}) // CSR notes

@@ -52,7 +52,7 @@ func viewOf(dir string, r *pki.Record, now time.Time) certView {
 		SupersededBy: r.SupersededBy, Renews: r.Renews,
 	}
 	if r.Kind.IsCA() {
-		loc := r.KeyLocation()
+		loc := pki.Layout{Dir: dir}.KeyLocation(r)
 		v.KeyLocation = &loc
 	}
 	for _, f := range r.Files {

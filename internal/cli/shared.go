@@ -1,0 +1,110 @@
+package cli
+
+import (
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
+	"github.com/urfave/cli/v2"
+
+	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/sharedstore"
+)
+
+// flagStore selects a shared store for every PKI command.
+const flagStore = "store"
+
+// openShared opens the PKI directory dir as the local half of the shared
+// store at uri: records, certificates and CRL numbers there, this
+// operator's keys here.
+func openShared(c *cli.Context, dir, uri string, write bool) (*pki.Store, error) {
+	bucket, prefix, err := sharedstore.ParseURI(uri)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	cfg, err := awsConfig(c.Context, c)
+	if err != nil {
+		return nil, err
+	}
+	// List and bulk issuance keep up to DefaultParallel requests in
+	// flight: keep that many connections instead of the SDK's default.
+	cfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = sharedstore.DefaultParallel
+	})
+	client, _ := s3ClientFrom(cfg, c)
+	warn := func(msg string) { printWarning(c.App.ErrWriter, msg, noColor(c)) }
+	st := &sharedstore.Store{API: client, Bucket: bucket, Prefix: prefix, Notes: warn}
+	_, notes, err := st.CheckBucket(c.Context, client)
+	if err != nil {
+		return nil, withHint(s3Error(err, bucket), "the shared store is "+uri+" (--"+flagStore+" or "+envStore+")")
+	}
+	if write {
+		for _, n := range notes {
+			warn(n)
+		}
+	}
+	// Only reading commands list; they keep the records they read.
+	cache := ""
+	if !write {
+		cache = listCachePath(bucket, prefix)
+	}
+	if cache != "" {
+		st.Cache = sharedstore.LoadCache(cache)
+	}
+	s, err := pki.OpenShared(dir, st.Remote(c.Context), write)
+	if err != nil {
+		return nil, err
+	}
+	if cache != "" {
+		// Records hold no secret; the cache spares a repeat listing a GET
+		// per record unchanged since.
+		s.OnClose(func() {
+			if os.MkdirAll(filepath.Dir(cache), 0o700) == nil {
+				st.Cache.Save(cache)
+			}
+		})
+	}
+	return s, nil
+}
+
+// listCachePath is where the records last read from a shared store are
+// kept: the user's cache directory, one file per bucket and prefix.
+func listCachePath(bucket, prefix string) string {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	name := strings.ReplaceAll(strings.TrimSuffix(prefix, "/"), "/", "%2F")
+	if name == "" {
+		name = "%root"
+	}
+	return filepath.Join(base, "apimtls", bucket, name+".json")
+}
+
+// storeOpener is openStore for the packages that open the store
+// themselves (setup, rotate): nil, their default, for a local directory.
+func storeOpener(c *cli.Context) func(write bool) (*pki.Store, error) {
+	if c.String(flagStore) == "" {
+		return nil
+	}
+	return func(write bool) (*pki.Store, error) { return openStore(c, write) }
+}
+
+// refuseShared refuses a command that works on a local inventory only.
+func refuseShared(c *cli.Context, instead string) error {
+	if c.String(flagStore) == "" {
+		return nil
+	}
+	return withHint(fmt.Errorf("%s: %w", commandPath(c), pki.ErrSharedStore), instead)
+}
+
+// storeName is where a store's records are, for messages.
+func storeName(s *pki.Store) string {
+	if u := s.Shared(); u != "" {
+		return u
+	}
+	return s.Dir
+}

@@ -1,0 +1,249 @@
+package pki
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Remote is a shared inventory: the records, the certificates and the CRL
+// numbers of a PKI kept where every operator of a team reaches them (the
+// sharedstore package keeps them in S3), with no lock. Private keys are
+// never given to it: a client's key stays in the PKI directory of the
+// operator who issued it, a CA's key where it was made (a file) or in KMS.
+//
+// Every write is create-only or conditional on what was read, so two
+// writers never both win: the loser gets an *ExistsError, or an error
+// that says to retry.
+type Remote interface {
+	// URI names the store in messages (s3://bucket/prefix/).
+	URI() string
+	// Create records a new certificate: its name must be free. This is
+	// the commit point of an issuance.
+	Create(rec *Record, certPEM []byte) error
+	// Renew records rec as the renewal of old, the current certificate
+	// of its name: old is marked superseded by rec and the name moves to
+	// rec. A name renewed meanwhile by someone else is refused.
+	Renew(old, rec *Record, certPEM []byte) error
+	// Get returns the record of the CA or client called name, or a
+	// *NotFoundError.
+	Get(kind Kind, name string) (*Record, error)
+	// GetSerial returns the record with that serial, or nil.
+	GetSerial(serial string) (*Record, error)
+	// CAs returns the record of every CA.
+	CAs() ([]*Record, error)
+	// List returns every record.
+	List() ([]*Record, error)
+	// CertificatePEM returns the certificate recorded with serial.
+	CertificatePEM(serial string) ([]byte, error)
+	// Revoke marks the record with serial revoked with reason; false when
+	// it already was (the first time and reason stay).
+	Revoke(serial string, reason Reason) (*Record, bool, error)
+	// NextCRLNumber bumps a CA's CRL number and returns it, unique across
+	// every writer.
+	NextCRLNumber(caSerial string) (uint64, error)
+}
+
+// OpenShared opens the PKI directory dir as the local half of a shared
+// store: it holds this operator's keys (CA keys made here, client keys
+// issued here) and the files of what was issued here, while every record,
+// certificate and CRL number lives in remote. No lock is held: each
+// issuance stages its files in a directory of its own, locked only by the
+// process writing it, so any number of processes, here and elsewhere,
+// issue at once. Whatever a killed process left staged is finished (its
+// record is in the shared store) or removed (it is not) by the next one.
+func OpenShared(dir string, remote Remote, write bool) (*Store, error) {
+	s := &Store{Dir: dir, Rand: rand.Reader, Now: time.Now, Warn: func(string) {}, remote: remote, readOnly: !write}
+	if !write {
+		return s, nil
+	}
+	for _, d := range []string{dir, filepath.Join(dir, caDir), filepath.Join(dir, clientsDir), filepath.Join(dir, stagingDir)} {
+		if err := os.MkdirAll(d, dirMode); err != nil {
+			return nil, fmt.Errorf("create PKI directory: %w", err)
+		}
+	}
+	if err := s.recoverBatches(); err != nil {
+		return nil, fmt.Errorf("recover interrupted work: %w", err)
+	}
+	return s, nil
+}
+
+// OnClose runs fn when the store is closed.
+func (s *Store) OnClose(fn func()) { s.onClose = append(s.onClose, fn) }
+
+// Shared returns the URI of the shared store behind s, or "" for a local
+// PKI directory.
+func (s *Store) Shared() string {
+	if s.remote == nil {
+		return ""
+	}
+	return s.remote.URI()
+}
+
+// ErrSharedStore refuses what only a local inventory can do.
+var ErrSharedStore = errors.New("not with a shared store: this works on a local PKI directory's inventory")
+
+// recoverBatches finishes or removes what killed processes left in
+// .staging/shared-* for this store: with a shared store every issuance
+// stages in a batch directory. Anything else there belongs to a local
+// inventory of the same directory, or to another shared store, and is
+// left to it.
+func (s *Store) recoverBatches() error {
+	staging := filepath.Join(s.Dir, stagingDir)
+	entries, err := os.ReadDir(staging)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		path := filepath.Join(staging, e.Name())
+		if !strings.HasPrefix(e.Name(), sharedPrefix) {
+			continue
+		}
+		if uri, err := os.ReadFile(filepath.Join(path, batchStoreFile)); err == nil && string(uri) != s.remote.URI() {
+			continue // another shared store's
+		}
+		if err := s.recoverBatch(path); err != nil {
+			return err
+		}
+	}
+	return syncDir(staging)
+}
+
+// commitShared is commit with a shared store: the files are staged and
+// synced in this process's own batch directory, the record and the
+// certificate created in the shared store (the commit point), and the
+// files moved into place.
+func (s *Store) commitShared(rec *Record, files []stagedFile) error {
+	final := filepath.Join(s.Dir, rec.Dir)
+	if exists(final) {
+		return fmt.Errorf("%w (the directory %s exists on this machine; move it away)", &ExistsError{Kind: rec.Kind, Name: rec.Name}, final)
+	}
+	b, err := s.newBatchDir()
+	if err != nil {
+		return err
+	}
+	defer b.close()
+	staged := filepath.Join(b.dir, rec.Serial)
+	if err := os.Mkdir(staged, dirMode); err != nil {
+		return fmt.Errorf("stage files: %w", err)
+	}
+	var certPEM []byte
+	for _, f := range files {
+		if err := writeNewFile(filepath.Join(staged, f.name), f.data, f.mode); err != nil {
+			return err
+		}
+		if f.name == certFile {
+			certPEM = f.data
+		}
+		rec.Files = append(rec.Files, filepath.ToSlash(filepath.Join(rec.Dir, f.name)))
+	}
+	if err := syncDir(staged); err != nil {
+		return err
+	}
+	crashHook("staged")
+	rec.CreatedAt = s.Now().UTC()
+	if err := s.remote.Create(rec, certPEM); err != nil {
+		return err
+	}
+	b.keep = true // committed: from here on, the files are never removed
+	crashHook("committed")
+	if err := s.moveIntoPlace(staged, rec); err != nil {
+		return fmt.Errorf("move %s into place (the next apimtls run finishes it): %w", final, err)
+	}
+	b.keep = false
+	return syncDir(filepath.Dir(final))
+}
+
+// commitShared writes a bulk batch into the shared store, up to
+// sharedWriters at once, and moves what was recorded into place.
+func (s *Store) commitBatchShared(b *batchDir, batch []built, p BulkParams, res *BulkResult) (int, error) {
+	created := s.Now().UTC()
+	errs := make([]error, len(batch))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, sharedWriters)
+	for i, r := range batch {
+		rec := r.bc.issued.Record
+		rec.CreatedAt = created
+		var certPEM []byte
+		for _, f := range r.bc.files {
+			if f.name == certFile {
+				certPEM = f.data
+			}
+		}
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			if p.renew != nil {
+				errs[i] = s.remote.Renew(p.renew[r.index], rec, certPEM)
+			} else {
+				errs[i] = s.remote.Create(rec, certPEM)
+			}
+		})
+	}
+	wg.Wait()
+	crashHook("batch-committed")
+	var firstErr error
+	for i, r := range batch {
+		rec := r.bc.issued.Record
+		var exists *ExistsError
+		switch err := errs[i]; {
+		case err == nil:
+			b.keep = true
+			if err := s.moveIntoPlace(r.staged, rec); err != nil && firstErr == nil {
+				firstErr = fmt.Errorf("move %s into place (the next apimtls run finishes it): %w", rec.Dir, err)
+				continue
+			}
+			res.Issued++
+			res.Serials[rec.Name] = rec.Serial
+		case p.renew == nil && errors.As(err, &exists):
+			os.RemoveAll(r.staged)
+			res.Skipped++ // issued before (a re-run) or by someone else meanwhile
+		default:
+			os.RemoveAll(r.staged)
+			res.Failed = append(res.Failed, BulkFailure{Name: rec.Name, Source: p.Items[r.index].Source, Reason: err.Error()})
+		}
+	}
+	if firstErr != nil {
+		return 0, firstErr
+	}
+	b.keep = false
+	if err := syncDir(s.Layout().Clients()); err != nil {
+		return 0, err
+	}
+	return len(batch), syncDir(b.dir)
+}
+
+// sharedWriters bounds the shared-store writes of a batch in flight.
+const sharedWriters = 32
+
+// sharedCertificate reads a certificate from the shared store once per
+// command.
+func (s *Store) sharedCertificate(rec *Record) ([]byte, error) {
+	s.certMu.Lock()
+	data, ok := s.certs[rec.Serial]
+	s.certMu.Unlock()
+	if ok {
+		return data, nil
+	}
+	data, err := s.remote.CertificatePEM(rec.Serial)
+	if err != nil {
+		return nil, fmt.Errorf("read the certificate of %s %q: %w", rec.Kind.Noun(), rec.Name, err)
+	}
+	s.certMu.Lock()
+	if s.certs == nil {
+		s.certs = map[string][]byte{}
+	}
+	s.certs[rec.Serial] = data
+	s.certMu.Unlock()
+	return data, nil
+}
+
+// missingSharedKey explains a CA key that is not on this machine.
+func (s *Store) missingSharedKey(name, path string) error {
+	return fmt.Errorf("the key of CA %q is not on this machine (%s does not exist): the shared store %s holds no private key, so a CA's key stays where it was made. Run this where the key is, copy the key to that path, or issue from a CA whose key is in KMS (ca intermediate --kms)", name, path, s.remote.URI())
+}

@@ -1,0 +1,226 @@
+package sharedstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/apimtls/apimtls/pki"
+)
+
+// Renew records rec as the renewal of old, in four writes:
+//
+//  1. old's record is marked superseded by rec (If-Match): the uniqueness
+//     point of a renewal, so two operators renewing one client cannot
+//     both succeed;
+//  2. rec's certificate and 3. its record are created (the commit point);
+//  4. the name's claim moves to rec's serial (If-Match).
+//
+// A crash after 1 leaves old superseded by a serial with no record: the
+// client is still old, and once StaleAfter has passed the next renewal
+// takes it over. A crash after 3 leaves the name on old, which Get
+// follows to rec.
+func (s *Store) Renew(ctx context.Context, old, rec *pki.Record, certPEM []byte) error {
+	if err := checkCreate(rec, certPEM); err != nil {
+		return err
+	}
+	if rec.Renews != old.Serial || rec.Name != old.Name || rec.Kind != old.Kind {
+		return fmt.Errorf("%s %q: the renewal does not name serial %s as the one it renews", rec.Kind.Noun(), rec.Name, old.Serial)
+	}
+	if err := s.supersede(ctx, old, rec.Serial); err != nil {
+		return err
+	}
+	s.hook("superseded")
+	recJSON, err := json.Marshal(rec)
+	if err != nil {
+		return err
+	}
+	if err := s.createOrSame(ctx, s.certKey(rec.Serial), certPEM, "application/x-pem-file"); err != nil {
+		return err
+	}
+	s.hook("cert")
+	if err := s.createOrSame(ctx, s.recordKey(rec.Serial), recJSON, "application/json"); err != nil {
+		return err
+	}
+	s.hook("record")
+	return s.moveName(ctx, rec)
+}
+
+// supersede marks old's record superseded by serial, unless someone else
+// renewed it first.
+func (s *Store) supersede(ctx context.Context, old *pki.Record, serial string) error {
+	_, _, err := s.update(ctx, old.Serial, func(r *pki.Record) (bool, error) {
+		switch {
+		case r.Status == pki.StatusRevoked:
+			return false, fmt.Errorf("%s %q (serial %s) was revoked meanwhile", r.Kind.Noun(), r.Name, r.Serial)
+		case r.Status != pki.StatusSuperseded:
+		case r.SupersededBy == serial:
+			return false, nil // a re-run of this renewal
+		default:
+			if next, err := s.GetSerial(ctx, r.SupersededBy); err == nil && next != nil {
+				return false, fmt.Errorf("%s %q was renewed meanwhile by another process (serial %s): %w", r.Kind.Noun(), r.Name, r.SupersededBy, ErrRenewedMeanwhile)
+			} else if !errors.Is(err, ErrNotFound) {
+				return false, err
+			}
+			// A renewal that stopped after step 1: taken over only once
+			// stale, as a name claim is. The record's last write is when
+			// it was marked.
+			o, err := s.get(ctx, s.recordKey(r.Serial))
+			if err != nil || o == nil {
+				return false, err
+			}
+			age := s.now().Sub(o.modified)
+			if age < s.staleAfter() {
+				return false, &PendingError{Kind: r.Kind, Name: r.Name, Serial: r.SupersededBy, ClaimedAt: o.modified}
+			}
+			s.note(fmt.Sprintf("%s %q: took over a renewal to serial %s interrupted %s ago (it has no record)", r.Kind.Noun(), r.Name, r.SupersededBy, age.Round(time.Second)))
+		}
+		*r = *pki.Superseded(r, serial)
+		return true, nil
+	})
+	return err
+}
+
+// ErrRenewedMeanwhile is a renewal that lost to another one.
+var ErrRenewedMeanwhile = errors.New("renewed meanwhile")
+
+// moveName points rec's name at rec, from the record it renews or any
+// older one of the same chain.
+func (s *Store) moveName(ctx context.Context, rec *pki.Record) error {
+	key := s.nameKey(rec.Kind, rec.Name)
+	body, _ := json.Marshal(nameClaim{Serial: rec.Serial, ClaimedAt: s.now().UTC()})
+	for attempt := 1; ; attempt++ {
+		cur, err := s.get(ctx, key)
+		if err != nil {
+			return err
+		}
+		var c nameClaim
+		if cur != nil {
+			if err := json.Unmarshal(cur.data, &c); err != nil {
+				return fmt.Errorf("s3://%s/%s is damaged: %v", s.Bucket, key, err)
+			}
+		}
+		if c.Serial == rec.Serial {
+			return nil
+		}
+		held, err := s.GetSerial(ctx, c.Serial)
+		if err != nil {
+			return fmt.Errorf("move the name %q to serial %s: %w", rec.Name, rec.Serial, err)
+		}
+		if held.Status != pki.StatusSuperseded {
+			return fmt.Errorf("move the name %q to serial %s: it names serial %s, which is %s", rec.Name, rec.Serial, held.Serial, held.Status)
+		}
+		etag := ""
+		if cur != nil {
+			etag = cur.etag
+		}
+		s.hook("update:" + key)
+		err = s.put(ctx, key, body, etag, "application/json")
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errPrecondition) {
+			return err
+		}
+		if attempt >= s.retries() {
+			return &ConflictError{Key: key, Attempts: attempt}
+		}
+		if err := backoff(ctx, attempt); err != nil {
+			return err
+		}
+	}
+}
+
+// current follows a superseded record to the newest renewal that has a
+// record: the name's claim moves last, so it may lag one step behind.
+func (s *Store) current(ctx context.Context, r *pki.Record) (*pki.Record, error) {
+	for range 8 {
+		if r.Status != pki.StatusSuperseded || r.SupersededBy == "" {
+			return r, nil
+		}
+		next, err := s.GetSerial(ctx, r.SupersededBy)
+		if errors.Is(err, ErrNotFound) {
+			return r, nil // a renewal in progress or interrupted
+		}
+		if err != nil {
+			return nil, err
+		}
+		r = next
+	}
+	return r, nil
+}
+
+// CAs returns the record of every CA, through the names/ca/ claims.
+func (s *Store) CAs(ctx context.Context) ([]*pki.Record, error) {
+	var names []string
+	err := s.keys(ctx, "names/ca/", func(key, _ string, _ time.Time) error {
+		names = append(names, strings.TrimPrefix(key, s.Prefix+"names/ca/"))
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []*pki.Record
+	for _, n := range names {
+		r, err := s.Get(ctx, pki.KindRoot, n)
+		var nf *pki.NotFoundError
+		var pending *PendingError
+		if errors.As(err, &nf) || errors.As(err, &pending) {
+			continue // released, or still being made
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	sortRecords(out)
+	return out, nil
+}
+
+// Remote is s seen by pki.OpenShared, every call under ctx.
+func (s *Store) Remote(ctx context.Context) pki.Remote { return remote{s, ctx} }
+
+type remote struct {
+	s   *Store
+	ctx context.Context
+}
+
+func (r remote) URI() string { return r.s.URI() }
+
+func (r remote) Create(rec *pki.Record, certPEM []byte) error {
+	_, err := r.s.Create(r.ctx, rec, certPEM)
+	return err
+}
+
+func (r remote) Renew(old, rec *pki.Record, certPEM []byte) error {
+	return r.s.Renew(r.ctx, old, rec, certPEM)
+}
+
+func (r remote) Get(kind pki.Kind, name string) (*pki.Record, error) {
+	return r.s.Get(r.ctx, kind, name)
+}
+
+func (r remote) GetSerial(serial string) (*pki.Record, error) {
+	rec, err := r.s.GetSerial(r.ctx, serial)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	return rec, err
+}
+
+func (r remote) CAs() ([]*pki.Record, error)  { return r.s.CAs(r.ctx) }
+func (r remote) List() ([]*pki.Record, error) { return r.s.List(r.ctx) }
+func (r remote) CertificatePEM(serial string) ([]byte, error) {
+	return r.s.Certificate(r.ctx, serial)
+}
+
+func (r remote) Revoke(serial string, reason pki.Reason) (*pki.Record, bool, error) {
+	return r.s.Revoke(r.ctx, serial, reason)
+}
+
+func (r remote) NextCRLNumber(caSerial string) (uint64, error) {
+	return r.s.NextCRLNumber(r.ctx, caSerial)
+}
