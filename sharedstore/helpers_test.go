@@ -28,7 +28,11 @@ import (
 )
 
 func TestMain(m *testing.M) {
-	if os.Getenv("SHAREDSTORE_HELPER") != "" {
+	switch os.Getenv("SHAREDSTORE_HELPER") {
+	case "":
+	case "pki":
+		os.Exit(pkiHelper())
+	default:
 		os.Exit(helperMain())
 	}
 	code := m.Run()

@@ -1,0 +1,550 @@
+package sharedstore_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/sharedstore"
+)
+
+// These tests run pki itself on the shared store (pki.OpenShared), real
+// certificates signed by real CAs, against MinIO: what the commands do
+// with --store.
+
+func openShared(t testing.TB, st *sharedstore.Store, dir string) *pki.Store {
+	t.Helper()
+	s, err := pki.OpenShared(dir, st.Remote(context.Background()), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// copyCAKey gives another operator's PKI directory the key of CA name, as
+// a team hands an issuing key to a CI runner.
+func copyCAKey(t testing.TB, from, to, name string) {
+	t.Helper()
+	data, err := os.ReadFile(filepath.Join(from, "ca", name, "key.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(to, "ca", name), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(to, "ca", name, "key.pem"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// sharedCAs makes root and issuing in dir, on the shared store.
+func sharedCAs(t testing.TB, s *pki.Store) {
+	t.Helper()
+	if _, err := s.CreateCA(pki.CAParams{Name: "root", CommonName: "Team Root", MaxPathLen: -1, KeyType: pki.ECDSAP256}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CreateCA(pki.CAParams{Name: "issuing", CommonName: "Team Issuing", Parent: "root", MaxPathLen: -1, KeyType: pki.ECDSAP256}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// verifyClient checks rec's certificate, read from the shared store,
+// chains to the shared root through the shared intermediate.
+func verifyClient(t testing.TB, s *pki.Store, rec *pki.Record) {
+	t.Helper()
+	root, err := s.Lookup(pki.KindRoot, "root")
+	if err != nil {
+		t.Fatal(err)
+	}
+	issuing, err := s.Lookup(pki.KindRoot, "issuing")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rc, _ := s.Certificate(root)
+	ic, _ := s.Certificate(issuing)
+	c, err := s.Certificate(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots, inter := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(rc)
+	inter.AddCert(ic)
+	if _, err := c.Verify(x509.VerifyOptions{Roots: roots, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatalf("%s: %v", rec.Name, err)
+	}
+}
+
+// allObjects returns every object of the bucket, key -> body.
+func allObjects(t testing.TB, c *s3.Client, bucket string) map[string][]byte {
+	t.Helper()
+	ctx := context.Background()
+	out := map[string][]byte{}
+	p := s3.NewListObjectsV2Paginator(c, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Contents {
+			g, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(bucket), Key: o.Key})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var b bytes.Buffer
+			b.ReadFrom(g.Body)
+			g.Body.Close()
+			out[aws.ToString(o.Key)] = b.Bytes()
+		}
+	}
+	return out
+}
+
+// Two operators on one shared store: what one issues the other sees; a
+// CA key stays on the machine that made it; names, revocations, CRL
+// numbers and renewals are shared; no private key reaches the bucket.
+func TestSharedPKITwoOperators(t *testing.T) {
+	st, client, _ := newStore(t)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := openShared(t, st, dirA)
+	sharedCAs(t, a)
+	alice, err := a.IssueClient(pki.ClientParams{Name: "alice", CA: "issuing", KeyType: pki.ECDSAP256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dirA, "clients", "alice", "key.pem")); err != nil {
+		t.Fatalf("alice's key is not in the issuing operator's directory: %v", err)
+	}
+
+	b := openShared(t, st, dirB)
+	recs, err := b.List(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(recs); got != "root issuing alice" {
+		t.Fatalf("operator B lists %q", got)
+	}
+	verifyClient(t, b, recs[2])
+	_, err = b.IssueClient(pki.ClientParams{Name: "bob", CA: "issuing", KeyType: pki.ECDSAP256})
+	if err == nil || !strings.Contains(err.Error(), "not on this machine") {
+		t.Fatalf("B issued without the CA key, or said %v", err)
+	}
+	if k := (pki.Layout{Dir: dirB}).KeyLocation(recs[1]); !k.Missing {
+		t.Fatalf("B's key location of issuing: %+v, want missing", k)
+	}
+	copyCAKey(t, dirA, dirB, "issuing")
+	if _, err := b.IssueClient(pki.ClientParams{Name: "bob", CA: "issuing", KeyType: pki.ECDSAP256}); err != nil {
+		t.Fatal(err)
+	}
+	var ex *pki.ExistsError
+	if _, err := a.IssueClient(pki.ClientParams{Name: "bob", CA: "issuing", KeyType: pki.ECDSAP256}); !errors.As(err, &ex) {
+		t.Fatalf("A issued a name B holds: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dirA, "clients", "bob")); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the refused issue left clients/bob in A: %v", err)
+	}
+
+	// Revoked by B, seen by A; a CRL from either lists it, numbers shared.
+	if _, err := b.Revoke(pki.KindClient, "alice", pki.Reason("keyCompromise")); err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := a.Lookup(pki.KindClient, "alice"); r.Status != pki.StatusRevoked {
+		t.Fatalf("A sees alice %s", r.Status)
+	}
+	if again, err := a.Revoke(pki.KindClient, alice.Record.Serial, pki.Reason("superseded")); err != nil || !again.Already {
+		t.Fatalf("second revocation: %+v, %v", again, err)
+	}
+	crlA, err := a.SignCRL("issuing", nil, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crlB, err := b.SignCRL("issuing", nil, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if crlA.Number != 1 || crlB.Number != 2 {
+		t.Fatalf("CRL numbers %d then %d, want 1 then 2", crlA.Number, crlB.Number)
+	}
+	list, err := x509.ParseRevocationList(crlB.DER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.RevokedCertificateEntries) != 1 || pki.SerialHexInt(list.RevokedCertificateEntries[0].SerialNumber) != alice.Record.Serial {
+		t.Fatalf("B's CRL does not list exactly alice: %v", list.RevokedCertificateEntries)
+	}
+
+	// Renewed by B: the name moves, the old record is superseded and
+	// linked, and A sees the new certificate under the name.
+	bob, _ := b.Lookup(pki.KindClient, "bob")
+	res, err := b.RenewClients([]*pki.Record{bob}, pki.RenewParams{})
+	if err != nil || res.Issued != 1 {
+		t.Fatalf("renew: %+v, %v", res, err)
+	}
+	now, err := a.Lookup(pki.KindClient, "bob")
+	if err != nil || now.Serial == bob.Serial || now.Renews != bob.Serial {
+		t.Fatalf("A sees bob %+v, %v (old serial %s)", now, err, bob.Serial)
+	}
+	old, _ := a.LookupSerial(bob.Serial)
+	if old.Status != pki.StatusSuperseded || old.SupersededBy != now.Serial {
+		t.Fatalf("old bob: %s, superseded by %q", old.Status, old.SupersededBy)
+	}
+	verifyClient(t, a, now)
+
+	for key, body := range allObjects(t, client, st.Bucket) {
+		if bytes.Contains(body, []byte("PRIVATE KEY")) {
+			t.Fatalf("s3://%s/%s holds a private key", st.Bucket, key)
+		}
+	}
+}
+
+func names(recs []*pki.Record) string {
+	var n []string
+	for _, r := range recs {
+		n = append(n, r.Name)
+	}
+	return strings.Join(n, " ")
+}
+
+// Two operators renew one client at the same moment: exactly one renewal
+// is recorded, the other is told it lost.
+func TestSharedPKIRenewRace(t *testing.T) {
+	st, _, _ := newStore(t)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := openShared(t, st, dirA)
+	sharedCAs(t, a)
+	copyCAKey(t, dirA, dirB, "issuing")
+	b := openShared(t, st, dirB)
+	for round := range 5 {
+		name := fmt.Sprintf("carol-%d", round)
+		if _, err := a.IssueClient(pki.ClientParams{Name: name, CA: "issuing", KeyType: pki.ECDSAP256}); err != nil {
+			t.Fatal(err)
+		}
+		rec, _ := a.Lookup(pki.KindClient, name)
+		var wg sync.WaitGroup
+		results := make([]*pki.BulkResult, 2)
+		for i, s := range []*pki.Store{a, b} {
+			wg.Go(func() {
+				r, _ := s.RenewClients([]*pki.Record{rec}, pki.RenewParams{})
+				results[i] = r
+			})
+		}
+		wg.Wait()
+		if got := results[0].Issued + results[1].Issued; got != 1 {
+			t.Fatalf("round %d: %d renewals recorded (%+v, %+v)", round, got, results[0].Failed, results[1].Failed)
+		}
+		all, err := a.List(func(r *pki.Record) bool { return r.Name == name })
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(all) != 2 {
+			t.Fatalf("round %d: %d records named %s, want the old and one new", round, len(all), name)
+		}
+	}
+}
+
+// A bulk run on the shared store issues exactly what is missing when run
+// again, here or by another operator, and counts the rest as skipped.
+func TestSharedPKIBulkRerun(t *testing.T) {
+	st, _, _ := newStore(t)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := openShared(t, st, dirA)
+	sharedCAs(t, a)
+	items := func(n int) []pki.BulkItem {
+		var out []pki.BulkItem
+		for i := 1; i <= n; i++ {
+			out = append(out, pki.BulkItem{Source: fmt.Sprintf("item %d", i), Params: pki.ClientParams{Name: fmt.Sprintf("dev-%d", i)}})
+		}
+		return out
+	}
+	first, err := a.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: pki.ECDSAP256}, Items: items(30), BatchSize: 7})
+	if err != nil || first.Issued != 30 {
+		t.Fatalf("first run: %+v, %v", first, err)
+	}
+	again, err := a.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: pki.ECDSAP256}, Items: items(40)})
+	if err != nil || again.Issued != 10 || again.Skipped != 30 {
+		t.Fatalf("re-run here: issued %d, skipped %d, failed %v, %v", again.Issued, again.Skipped, again.Failed, err)
+	}
+	copyCAKey(t, dirA, dirB, "issuing")
+	b := openShared(t, st, dirB)
+	other, err := b.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: pki.ECDSAP256}, Items: items(45)})
+	if err != nil || other.Issued != 5 || other.Skipped != 40 {
+		t.Fatalf("run by B: issued %d, skipped %d, failed %v, %v", other.Issued, other.Skipped, other.Failed, err)
+	}
+	clients, err := b.List(func(r *pki.Record) bool { return r.Kind == pki.KindClient })
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, r := range clients {
+		if seen[r.Name] {
+			t.Fatalf("%s recorded twice", r.Name)
+		}
+		seen[r.Name] = true
+	}
+	if len(clients) != 45 {
+		t.Fatalf("%d clients recorded, want 45", len(clients))
+	}
+	for _, d := range []string{dirA, dirB} {
+		left, _ := os.ReadDir(filepath.Join(d, ".staging"))
+		if len(left) != 0 {
+			t.Fatalf("%s/.staging holds %d entries after the runs", d, len(left))
+		}
+	}
+}
+
+// pkiHelper is the test binary re-run as one operator on the shared
+// store, through pki: SHARED_COUNT clients issued one by one and as many
+// in bulk, a race for five shared names, every third own client revoked,
+// two CRLs signed. One line per success. With SHARED_CRASH_AT it issues
+// "victim" and kills itself at that step of the shared store's write.
+func pkiHelper() int {
+	st := &sharedstore.Store{API: newClient(os.Getenv("SHARED_ENDPOINT")), Bucket: os.Getenv("SHARED_BUCKET"), Prefix: "team/"}
+	if at := os.Getenv("SHARED_CRASH_AT"); at != "" {
+		st.Hook = func(step string) {
+			if step == at {
+				syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			}
+		}
+	}
+	out := bufio.NewWriter(os.Stdout)
+	defer out.Flush()
+	fail := func(err error) int {
+		out.Flush()
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	s, err := pki.OpenShared(os.Getenv("SHARED_DIR"), st.Remote(context.Background()), true)
+	if err != nil {
+		return fail(err)
+	}
+	defer s.Close()
+	if os.Getenv("SHARED_CRASH_AT") != "" {
+		_, err := s.IssueClient(pki.ClientParams{Name: "victim", CA: "issuing", KeyType: pki.ECDSAP256})
+		return fail(fmt.Errorf("not killed: %v", err))
+	}
+	w := os.Getenv("SHARED_WORKER")
+	count, _ := strconv.Atoi(os.Getenv("SHARED_COUNT"))
+	var mine []string
+	for i := range count {
+		is, err := s.IssueClient(pki.ClientParams{Name: fmt.Sprintf("w%s-%d", w, i), CA: "issuing", KeyType: pki.ECDSAP256})
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(out, "created %s %s\n", is.Record.Serial, is.Record.Name)
+		mine = append(mine, is.Record.Serial)
+		if i < 5 {
+			name := fmt.Sprintf("shared-%d", i)
+			is, err := s.IssueClient(pki.ClientParams{Name: name, CA: "issuing", KeyType: pki.ECDSAP256})
+			var ex *pki.ExistsError
+			var pe *sharedstore.PendingError
+			switch {
+			case err == nil:
+				fmt.Fprintf(out, "created %s %s\n", is.Record.Serial, name)
+			case errors.As(err, &ex), errors.As(err, &pe):
+				fmt.Fprintf(out, "lost %s\n", name)
+			default:
+				return fail(err)
+			}
+		}
+	}
+	var items []pki.BulkItem
+	for i := range count {
+		items = append(items, pki.BulkItem{Source: "item", Params: pki.ClientParams{Name: fmt.Sprintf("w%s-bulk-%d", w, i)}})
+	}
+	res, err := s.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: pki.ECDSAP256}, Items: items, BatchSize: 4})
+	if err != nil || len(res.Failed) > 0 {
+		return fail(fmt.Errorf("bulk: %v %v", err, res.Failed))
+	}
+	for name, serial := range res.Serials {
+		fmt.Fprintf(out, "created %s %s\n", serial, name)
+	}
+	for i, serial := range mine {
+		if i%3 == 0 {
+			if _, err := s.Revoke(pki.KindClient, serial, pki.Reason("keyCompromise")); err != nil {
+				return fail(err)
+			}
+			fmt.Fprintf(out, "revoked %s\n", serial)
+		}
+	}
+	for range 2 {
+		crl, err := s.SignCRL("issuing", nil, time.Hour)
+		if err != nil {
+			return fail(err)
+		}
+		fmt.Fprintf(out, "crl %d\n", crl.Number)
+	}
+	return 0
+}
+
+func pkiHelperCmd(endpoint, bucket, dir, worker string, count int, crashAt string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "SHAREDSTORE_HELPER=pki", "SHARED_ENDPOINT="+endpoint, "SHARED_BUCKET="+bucket,
+		"SHARED_DIR="+dir, "SHARED_WORKER="+worker, "SHARED_COUNT="+strconv.Itoa(count), "SHARED_CRASH_AT="+crashAt)
+	return cmd
+}
+
+// Eight apimtls operators, each a process with its own PKI directory and
+// a copy of the issuing key, issue (singly and in bulk), race for names,
+// revoke and sign CRLs against one prefix at once: the final listing is
+// exactly what they reported, every certificate verifies, no serial or
+// name twice, every CRL number handed out once.
+func TestSharedPKIEightProcesses(t *testing.T) {
+	st, _, endpoint := newStore(t)
+	admin := t.TempDir()
+	sharedCAs(t, openShared(t, st, admin))
+	const procs, count = 8, 6
+	var (
+		mu    sync.Mutex
+		lines []string
+		errs  []string
+		wg    sync.WaitGroup
+	)
+	for p := range procs {
+		dir := t.TempDir()
+		copyCAKey(t, admin, dir, "issuing")
+		wg.Go(func() {
+			cmd := pkiHelperCmd(endpoint, st.Bucket, dir, strconv.Itoa(p), count, "")
+			var stdout, stderr bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &stdout, &stderr
+			err := cmd.Run()
+			mu.Lock()
+			defer mu.Unlock()
+			lines = append(lines, strings.Split(strings.TrimSpace(stdout.String()), "\n")...)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("process %d: %v: %s", p, err, stderr.String()))
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatal(strings.Join(errs, "\n"))
+	}
+	created := map[string]string{}
+	revoked := map[string]bool{}
+	crls := map[string]bool{}
+	lost := 0
+	for _, l := range lines {
+		f := strings.Fields(l)
+		switch f[0] {
+		case "created":
+			if _, dup := created[f[1]]; dup {
+				t.Fatalf("serial %s reported twice", f[1])
+			}
+			created[f[1]] = f[2]
+		case "revoked":
+			revoked[f[1]] = true
+		case "crl":
+			if crls[f[1]] {
+				t.Fatalf("CRL number %s handed out twice", f[1])
+			}
+			crls[f[1]] = true
+		case "lost":
+			lost++
+		}
+	}
+	if want := procs*count*2 + 5; len(created) != want || lost != procs*5-5 {
+		t.Fatalf("%d created (want %d), %d lost (want %d)", len(created), want, lost, procs*5-5)
+	}
+	if len(crls) != 2*procs {
+		t.Fatalf("%d CRL numbers, want %d", len(crls), 2*procs)
+	}
+	reader := openShared(t, st, t.TempDir())
+	clients, err := reader.List(func(r *pki.Record) bool { return r.Kind == pki.KindClient })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(clients) != len(created) {
+		t.Fatalf("%d clients listed, %d reported created", len(clients), len(created))
+	}
+	byName := map[string]bool{}
+	for _, r := range clients {
+		if created[r.Serial] != r.Name {
+			t.Fatalf("listed %s %s, reported %q", r.Serial, r.Name, created[r.Serial])
+		}
+		if byName[r.Name] {
+			t.Fatalf("name %s listed twice", r.Name)
+		}
+		byName[r.Name] = true
+		if (r.Status == pki.StatusRevoked) != revoked[r.Serial] {
+			t.Fatalf("%s is %s; reported revoked: %v", r.Name, r.Status, revoked[r.Serial])
+		}
+		verifyClient(t, reader, r)
+	}
+}
+
+// An issuance killed before its record (the commit point) leaves no
+// record and, once the next process opens the directory, no staged key;
+// killed after it, the next process moves the files into place.
+func TestSharedPKIKilledMidIssue(t *testing.T) {
+	for _, at := range []string{"cert", "record"} {
+		t.Run(at, func(t *testing.T) {
+			st, _, endpoint := newStore(t)
+			dir := t.TempDir()
+			sharedCAs(t, openShared(t, st, dir))
+			cmd := pkiHelperCmd(endpoint, st.Bucket, dir, "0", 0, at)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("helper was not killed: %v: %s", err, stderr.String())
+			}
+			staged, _ := os.ReadDir(filepath.Join(dir, ".staging"))
+			if len(staged) != 1 {
+				t.Fatalf("%d staged entries after the kill, want the victim's batch", len(staged))
+			}
+			s := openShared(t, st, dir)
+			if left, _ := os.ReadDir(filepath.Join(dir, ".staging")); len(left) != 0 {
+				t.Fatalf("%d staged entries left after recovery", len(left))
+			}
+			_, keyErr := os.Stat(filepath.Join(dir, "clients", "victim", "key.pem"))
+			rec, err := s.Lookup(pki.KindClient, "victim")
+			var pe *sharedstore.PendingError
+			switch at {
+			case "record":
+				if err != nil || keyErr != nil {
+					t.Fatalf("committed issue not finished: lookup %v, key %v", err, keyErr)
+				}
+				verifyClient(t, s, rec)
+			case "cert":
+				if !errors.As(err, &pe) || !errors.Is(keyErr, os.ErrNotExist) {
+					t.Fatalf("uncommitted issue: lookup %v (want pending), key %v (want none)", err, keyErr)
+				}
+				rep, err := st.Check(context.Background())
+				if err != nil {
+					t.Fatal(err)
+				}
+				kinds := map[string]int{}
+				for _, f := range rep.Findings {
+					kinds[f.Kind]++
+				}
+				if kinds["pending-claim"] != 1 || kinds["orphan-cert"] != 1 {
+					t.Fatalf("check found %v, want one pending claim and one orphan certificate", kinds)
+				}
+				// Once the claim is stale (here: an hour later by the
+				// store's clock), issuing the name takes it over.
+				st.Now = func() time.Time { return time.Now().Add(time.Hour) }
+				again := openShared(t, st, dir)
+				if _, err := again.IssueClient(pki.ClientParams{Name: "victim", CA: "issuing", KeyType: pki.ECDSAP256}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		})
+	}
+}
