@@ -291,7 +291,7 @@ Example:
 			if format == outputJSON {
 				views := make([]certView, 0, len(cas))
 				for _, r := range cas {
-					views = append(views, viewOf(s.Dir, r, now))
+					views = append(views, viewOf(s, r, now))
 				}
 				return writeJSON(c.App.Writer, views)
 			}
@@ -359,7 +359,7 @@ func caShowCommand() *cli.Command {
 			if err != nil {
 				return pkiError(err, name)
 			}
-			v := viewOf(s.Dir, rec, s.Now())
+			v := viewOf(s, rec, s.Now())
 			if format == outputJSON {
 				return writeJSON(c.App.Writer, v)
 			}

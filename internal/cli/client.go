@@ -361,7 +361,7 @@ func clientList(c *cli.Context) error {
 	if format == outputJSON {
 		views := make([]certView, 0, len(clients))
 		for _, r := range clients {
-			views = append(views, viewOf(s.Dir, r, now))
+			views = append(views, viewOf(s, r, now))
 		}
 		err = writeJSONArray(c.App.Writer, views)
 	} else {
@@ -486,7 +486,7 @@ func clientShowCommand() *cli.Command {
 			if err != nil {
 				return withHint(err, "list them with: apimtls client list")
 			}
-			v := viewOf(s.Dir, rec, s.Now())
+			v := viewOf(s, rec, s.Now())
 			if format == outputJSON {
 				return writeJSON(c.App.Writer, v)
 			}

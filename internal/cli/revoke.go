@@ -92,7 +92,7 @@ func revoke(c *cli.Context, kind pki.Kind) error {
 	}
 	r := res.Record
 	if format == outputJSON {
-		return writeJSON(c.App.Writer, revokeView{viewOf(s.Dir, r, s.Now()), res.Already})
+		return writeJSON(c.App.Writer, revokeView{viewOf(s, r, s.Now()), res.Already})
 	}
 	if res.Already {
 		fmt.Fprintf(c.App.Writer, "%s %s (serial %s) was revoked already, on %s (%s): nothing changed\n", r.Kind.Noun(), r.Name, r.Serial, r.RevokedAt.Format(time.RFC3339), r.RevocationReason)

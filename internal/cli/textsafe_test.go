@@ -60,7 +60,7 @@ func TestOutsideStringsEscaped(t *testing.T) {
 	}
 	rec := &pki.Record{Name: "x", Serial: "01", Kind: pki.KindRoot, Subject: "CN=" + hostile, SHA256: strings.Repeat("0", 64), SANs: []string{hostile}, NotAfter: now.AddDate(1, 0, 0)}
 	var buf bytes.Buffer
-	printDetails(&buf, viewOf(dir, rec, now), now) // client show, ca show
+	printDetails(&buf, viewOf(&pki.Store{Dir: dir}, rec, now), now) // client show, ca show
 	check("printDetails", buf.String())
 	buf.Reset()
 	printTree(&buf, pki.Layout{Dir: t.TempDir()}, []*pki.Record{rec}, now) // ca list

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -43,7 +44,8 @@ type certView struct {
 	Notes       []string    `json:"notes,omitempty"`
 }
 
-func viewOf(dir string, r *pki.Record, now time.Time) certView {
+func viewOf(st *pki.Store, r *pki.Record, now time.Time) certView {
+	dir := st.Dir
 	v := certView{
 		Name: r.Name, Kind: r.Kind, Subject: r.Subject, Issuer: r.Issuer, IssuerSerial: r.IssuerSerial,
 		Serial: r.Serial, KeyType: r.KeyType, KeyEncrypted: r.KeyEncrypted, Level: r.Level, PathLen: r.PathLen,
@@ -55,8 +57,13 @@ func viewOf(dir string, r *pki.Record, now time.Time) certView {
 		loc := pki.Layout{Dir: dir}.KeyLocation(r)
 		v.KeyLocation = &loc
 	}
+	shared := st.Shared() != ""
 	for _, f := range r.Files {
-		v.Files = append(v.Files, filepath.Join(dir, filepath.FromSlash(f)))
+		path := filepath.Join(dir, filepath.FromSlash(f))
+		if shared && !fileExists(path) {
+			continue // with a shared store, files are where they were issued
+		}
+		v.Files = append(v.Files, path)
 	}
 	return v
 }
@@ -151,7 +158,7 @@ func printNotes(w io.Writer, notes []string) {
 // details and notes. It reports whether the output was text, after which
 // the caller adds its next step.
 func writeIssued(c *cli.Context, format string, s *pki.Store, issued *pki.Issued, headline string) (bool, error) {
-	v := viewOf(s.Dir, issued.Record, s.Now())
+	v := viewOf(s, issued.Record, s.Now())
 	v.Notes = issued.Notes
 	if format == outputJSON {
 		return false, writeJSON(c.App.Writer, v)
@@ -163,4 +170,9 @@ func writeIssued(c *cli.Context, format string, s *pki.Store, issued *pki.Issued
 	}
 	printNotes(w, issued.Notes)
 	return true, nil
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
 }
