@@ -21,26 +21,12 @@ const flagStore = "store"
 // store at uri: records, certificates and CRL numbers there, this
 // operator's keys here.
 func openShared(c *cli.Context, dir, uri string, write bool) (*pki.Store, error) {
-	bucket, prefix, err := sharedstore.ParseURI(uri)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	cfg, err := awsConfig(c.Context, c)
+	st, _, notes, err := sharedFrom(c, uri)
 	if err != nil {
 		return nil, err
 	}
-	// List and bulk issuance keep up to DefaultParallel requests in
-	// flight: keep that many connections instead of the SDK's default.
-	cfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
-		t.MaxIdleConnsPerHost = sharedstore.DefaultParallel
-	})
-	client, _ := s3ClientFrom(cfg, c)
-	warn := func(msg string) { printWarning(c.App.ErrWriter, msg, noColor(c)) }
-	st := &sharedstore.Store{API: client, Bucket: bucket, Prefix: prefix, Notes: warn}
-	_, notes, err := st.CheckBucket(c.Context, client)
-	if err != nil {
-		return nil, withHint(s3Error(err, bucket), "the shared store is "+uri+" (--"+flagStore+" or "+envStore+")")
-	}
+	warn := st.Notes
+	bucket, prefix := st.Bucket, st.Prefix
 	if write {
 		for _, n := range notes {
 			warn(n)
@@ -68,6 +54,33 @@ func openShared(c *cli.Context, dir, uri string, write bool) (*pki.Store, error)
 		})
 	}
 	return s, nil
+}
+
+// sharedFrom connects to the shared store at uri and checks its bucket
+// keeps versions; it returns the bucket's default encryption and notes on
+// what it found wanting but accepted.
+func sharedFrom(c *cli.Context, uri string) (st *sharedstore.Store, encryption string, notes []string, err error) {
+	bucket, prefix, err := sharedstore.ParseURI(uri)
+	if err != nil {
+		return nil, "", nil, usageError{err}
+	}
+	cfg, err := awsConfig(c.Context, c)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	// List and bulk issuance keep up to DefaultParallel requests in
+	// flight: keep that many connections instead of the SDK's default.
+	cfg.HTTPClient = awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = sharedstore.DefaultParallel
+	})
+	client, _ := s3ClientFrom(cfg, c)
+	warn := func(msg string) { printWarning(c.App.ErrWriter, msg, noColor(c)) }
+	st = &sharedstore.Store{API: client, Bucket: bucket, Prefix: prefix, Notes: warn}
+	encryption, notes, err = st.CheckBucket(c.Context, client)
+	if err != nil {
+		return nil, "", nil, withHint(s3Error(err, bucket), "the shared store is "+uri+" (--"+flagStore+" or "+envStore+")")
+	}
+	return st, encryption, notes, nil
 }
 
 // listCachePath is where the records last read from a shared store are

@@ -14,8 +14,8 @@ import (
 func storeCommand() *cli.Command {
 	return &cli.Command{
 		Name:        "store",
-		Usage:       "repair the PKI directory's inventory, or copy it into a shared S3 store",
-		Subcommands: []*cli.Command{storeRebuildCommand(), storeMigrateCommand()},
+		Usage:       "repair the PKI directory's inventory, copy it into a shared S3 store, or check that store",
+		Subcommands: []*cli.Command{storeRebuildCommand(), storeMigrateCommand(), storeCheckCommand()},
 	}
 }
 

@@ -33,8 +33,9 @@ record the store holds differently (changed here since, or issued there
 under the same name) is never overwritten: it is reported and the command
 exits 1 after moving everything else.
 
-The shared store is not yet what the other commands use: they keep working
-on the PKI directory.
+Afterwards, run every command with --store s3://BUCKET/PREFIX (or
+APIMTLS_STORE) and this same PKI directory: the records come from the
+store, the CA keys from here.
 
 Example:
    apimtls store migrate --to s3://example-pki/team
@@ -56,27 +57,18 @@ func storeMigrate(c *cli.Context) error {
 	if c.String(flagTo) == "" {
 		return usagef("give the shared store: --%s s3://BUCKET/PREFIX (or %s)", flagTo, envStore)
 	}
-	bucket, prefix, err := sharedstore.ParseURI(c.String(flagTo))
-	if err != nil {
-		return usageError{err}
-	}
 	dir, err := pkiDir(c)
 	if err != nil {
 		return err
 	}
-	cfg, err := awsConfig(c.Context, c)
+	st, enc, notes, err := sharedFrom(c, c.String(flagTo))
 	if err != nil {
 		return err
 	}
-	client, _ := s3ClientFrom(cfg, c)
-	st := &sharedstore.Store{API: client, Bucket: bucket, Prefix: prefix, Parallel: 16}
-	enc, notes, err := st.CheckBucket(c.Context, client)
-	if err != nil {
-		return s3Error(err, bucket)
-	}
+	st.Parallel = 16
 	res, err := sharedstore.Migrate(c.Context, dir, st)
 	if err != nil && !errors.Is(err, sharedstore.ErrMigrateConflicts) {
-		return s3Error(err, bucket)
+		return s3Error(err, st.Bucket)
 	}
 	res.Encryption, res.Notes = enc, append(res.Notes, notes...)
 	if format == outputJSON {
