@@ -78,6 +78,9 @@ type Store struct {
 	// Cache, when set, lets List skip the GET of every record unchanged
 	// since it was cached.
 	Cache *Cache
+	// NoSnapshot turns the shared listing snapshot off (snapshot.go):
+	// List then neither reads nor writes it.
+	NoSnapshot bool
 }
 
 // ParseURI splits s3://bucket/prefix. The prefix is optional and gets a
@@ -501,18 +504,27 @@ func (s *Store) GetSerial(ctx context.Context, serial string) (*pki.Record, erro
 }
 
 func (s *Store) getRecord(ctx context.Context, serial string) (*pki.Record, string, error) {
-	o, err := s.get(ctx, s.recordKey(serial))
+	r, o, err := s.getRecordObject(ctx, serial)
 	if err != nil {
 		return nil, "", err
 	}
+	return r, o.etag, nil
+}
+
+// getRecordObject is getRecord with the object read, bytes and all.
+func (s *Store) getRecordObject(ctx context.Context, serial string) (*pki.Record, *object, error) {
+	o, err := s.get(ctx, s.recordKey(serial))
+	if err != nil {
+		return nil, nil, err
+	}
 	if o == nil {
-		return nil, "", fmt.Errorf("serial %s: %w", serial, ErrNotFound)
+		return nil, nil, fmt.Errorf("serial %s: %w", serial, ErrNotFound)
 	}
 	var r pki.Record
 	if err := json.Unmarshal(o.data, &r); err != nil || r.Serial != serial {
-		return nil, "", fmt.Errorf("s3://%s/%s is damaged: not the record of serial %s", s.Bucket, s.recordKey(serial), serial)
+		return nil, nil, fmt.Errorf("s3://%s/%s is damaged: not the record of serial %s", s.Bucket, s.recordKey(serial), serial)
 	}
-	return &r, o.etag, nil
+	return &r, o, nil
 }
 
 // Get returns the record of the CA or client called name. A name claimed
@@ -697,6 +709,14 @@ func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	serials := make(chan string, 1024)
+	// The snapshot is read at the first record the cache does not hold:
+	// a warm cache never needs it.
+	var (
+		snap     map[string]string
+		snapETag string
+		snapRead bool
+	)
+	snapNext := &snapshotWriter{records: map[string]string{}}
 	var (
 		mu      sync.Mutex
 		out     []*pki.Record
@@ -720,12 +740,13 @@ func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
 		go func() {
 			defer wg.Done()
 			for serial := range serials {
-				r, etag, err := s.getRecord(ctx, serial)
+				r, o, err := s.getRecordObject(ctx, serial)
 				if err != nil {
 					fail(err)
 					continue
 				}
-				s.Cache.put(serial, etag, r)
+				s.Cache.put(serial, o.etag, r)
+				snapNext.add(serial, o.etag, o.data, true)
 				mu.Lock()
 				out = append(out, r)
 				mu.Unlock()
@@ -738,6 +759,19 @@ func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
 			return nil
 		}
 		if r := s.Cache.get(serial, etag); r != nil {
+			snapNext.cached(serial, etag, r)
+			mu.Lock()
+			out = append(out, r)
+			mu.Unlock()
+			return nil
+		}
+		if !snapRead && !s.NoSnapshot {
+			snap, snapETag = s.readSnapshot(ctx)
+			snapRead = true
+		}
+		if r, raw := fromSnapshot(snap, serial, etag); r != nil {
+			s.Cache.put(serial, etag, r)
+			snapNext.add(serial, etag, raw, false)
 			mu.Lock()
 			out = append(out, r)
 			mu.Unlock()
@@ -757,6 +791,9 @@ func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
 	}
 	if err != nil {
 		return nil, err
+	}
+	if snapRead {
+		snapNext.write(ctx, s, snapETag)
 	}
 	sortRecords(out)
 	return out, nil
