@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
@@ -40,7 +41,10 @@ func openShared(c *cli.Context, dir, uri string, write bool) (*pki.Store, error)
 	if cache != "" {
 		st.Cache = sharedstore.LoadCache(cache)
 	}
-	s, err := pki.OpenShared(dir, st.Remote(c.Context), write)
+	// Ctrl-C stops a bulk run between certificates (BulkParams.Context);
+	// a write already sent to the store is let finish, so an interrupt
+	// never leaves a claim without its record.
+	s, err := pki.OpenShared(dir, st.Remote(context.WithoutCancel(c.Context)), write)
 	if err != nil {
 		return nil, err
 	}
