@@ -520,5 +520,8 @@ func clientKeyPairStatus(c *cli.Context, name string) (chain, key string, revoke
 	if rec.FromCSR {
 		return "", "", false, withHint(fmt.Errorf("client %q was signed from a CSR: its key is on its device, not in %s", name, s.Dir), "run the probe there with --cert and --key")
 	}
+	if u := s.Shared(); u != "" && !fileExists(l.ClientKey(name)) {
+		return "", "", false, withHint(fmt.Errorf("the key of client %q is not on this machine: %s holds no private key, so it stays where the client was issued", name, u), "run the probe there, or give this machine's own client with --client")
+	}
 	return l.ClientChain(name), l.ClientKey(name), rec.Status == pki.StatusRevoked, nil
 }
