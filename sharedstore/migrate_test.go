@@ -2,6 +2,7 @@ package sharedstore_test
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -117,7 +118,6 @@ func TestMigrateRecordByRecord(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, o := range page.Contents {
-			objects++
 			out, err := c.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(st.Bucket), Key: o.Key})
 			if err != nil {
 				t.Fatal(err)
@@ -125,6 +125,18 @@ func TestMigrateRecordByRecord(t *testing.T) {
 			var buf bytes.Buffer
 			buf.ReadFrom(out.Body)
 			out.Body.Close()
+			if strings.Contains(aws.ToString(o.Key), "/snapshot/") {
+				// The listing snapshot the migration's check wrote: records
+				// only, gzip. Looked into, not counted.
+				zr, err := gzip.NewReader(bytes.NewReader(buf.Bytes()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				buf.Reset()
+				buf.ReadFrom(zr)
+			} else {
+				objects++
+			}
 			if bytes.Contains(buf.Bytes(), []byte("PRIVATE KEY")) {
 				t.Fatalf("%s holds a private key", aws.ToString(o.Key))
 			}

@@ -3,6 +3,7 @@ package sharedstore_test
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"crypto/x509"
 	"errors"
@@ -110,6 +111,14 @@ func allObjects(t testing.TB, c *s3.Client, bucket string) map[string][]byte {
 			var b bytes.Buffer
 			b.ReadFrom(g.Body)
 			g.Body.Close()
+			if strings.HasSuffix(aws.ToString(o.Key), ".gz") { // the listing snapshot
+				zr, err := gzip.NewReader(bytes.NewReader(b.Bytes()))
+				if err != nil {
+					t.Fatal(err)
+				}
+				b.Reset()
+				b.ReadFrom(zr)
+			}
 			out[aws.ToString(o.Key)] = b.Bytes()
 		}
 	}
