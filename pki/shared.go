@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 )
@@ -67,7 +66,7 @@ func OpenShared(dir string, remote Remote, write bool) (*Store, error) {
 			return nil, fmt.Errorf("create PKI directory: %w", err)
 		}
 	}
-	if err := s.recoverBatches(); err != nil {
+	if err := s.recoverStaged(); err != nil {
 		return nil, fmt.Errorf("recover interrupted work: %w", err)
 	}
 	return s, nil
@@ -87,32 +86,6 @@ func (s *Store) Shared() string {
 
 // ErrSharedStore refuses what only a local inventory can do.
 var ErrSharedStore = errors.New("not with a shared store: this works on a local PKI directory's inventory")
-
-// recoverBatches finishes or removes what killed processes left in
-// .staging/shared-* for this store: with a shared store every issuance
-// stages in a batch directory. Anything else there belongs to a local
-// inventory of the same directory, or to another shared store, and is
-// left to it.
-func (s *Store) recoverBatches() error {
-	staging := filepath.Join(s.Dir, stagingDir)
-	entries, err := os.ReadDir(staging)
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		path := filepath.Join(staging, e.Name())
-		if !strings.HasPrefix(e.Name(), sharedPrefix) {
-			continue
-		}
-		if uri, err := os.ReadFile(filepath.Join(path, batchStoreFile)); err == nil && string(uri) != s.remote.URI() {
-			continue // another shared store's
-		}
-		if err := s.recoverBatch(path); err != nil {
-			return err
-		}
-	}
-	return syncDir(staging)
-}
 
 // commitShared is commit with a shared store: the files are staged and
 // synced in this process's own batch directory, the record and the

@@ -185,9 +185,9 @@ func pendingWork(dir string) bool {
 // recoverStaged completes or rolls back issuances a crash interrupted. A
 // staged directory whose record was committed is moved into place (roll
 // forward); one without a record never became visible and is removed. A
-// bulk batch directory (bulk-*) is left alone while the process that owns
-// it holds its lock, and recovered entry by entry once that process is
-// gone.
+// batch directory (bulk-*, and shared-* with a shared store, where every
+// issuance stages in one) is left alone while the process that owns it
+// holds its lock, and recovered entry by entry once that process is gone.
 func (s *Store) recoverStaged() error {
 	staging := filepath.Join(s.Dir, stagingDir)
 	entries, err := os.ReadDir(staging)
@@ -196,8 +196,19 @@ func (s *Store) recoverStaged() error {
 	}
 	for _, e := range entries {
 		path := filepath.Join(staging, e.Name())
-		if strings.HasPrefix(e.Name(), sharedPrefix) {
-			continue // a shared store's: only it knows what was committed
+		// A shared store's batches (shared-*) are recovered by that store
+		// only, since only it knows what was committed; a local
+		// inventory's by the local one.
+		if shared := strings.HasPrefix(e.Name(), sharedPrefix); shared != (s.remote != nil) {
+			continue
+		} else if shared {
+			if uri, err := os.ReadFile(filepath.Join(path, batchStoreFile)); err == nil && string(uri) != s.remote.URI() {
+				continue // another shared store's
+			}
+			if err := s.recoverBatch(path); err != nil {
+				return err
+			}
+			continue
 		}
 		if !strings.HasPrefix(e.Name(), batchPrefix) {
 			if err := s.recoverEntry(path, e.Name()); err != nil {

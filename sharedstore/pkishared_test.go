@@ -402,10 +402,8 @@ func pkiHelper() int {
 }
 
 func pkiHelperCmd(endpoint, bucket, dir, worker string, count int, crashAt string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SHAREDSTORE_HELPER=pki", "SHARED_ENDPOINT="+endpoint, "SHARED_BUCKET="+bucket,
+	return reexec("SHAREDSTORE_HELPER=pki", "SHARED_ENDPOINT="+endpoint, "SHARED_BUCKET="+bucket,
 		"SHARED_DIR="+dir, "SHARED_WORKER="+worker, "SHARED_COUNT="+strconv.Itoa(count), "SHARED_CRASH_AT="+crashAt)
-	return cmd
 }
 
 // Eight apimtls operators, each a process with its own PKI directory and
@@ -418,32 +416,11 @@ func TestSharedPKIEightProcesses(t *testing.T) {
 	admin := t.TempDir()
 	sharedCAs(t, openShared(t, st, admin))
 	const procs, count = 8, 6
-	var (
-		mu    sync.Mutex
-		lines []string
-		errs  []string
-		wg    sync.WaitGroup
-	)
-	for p := range procs {
+	lines := runProcs(t, procs, func(p int) *exec.Cmd {
 		dir := t.TempDir()
 		copyCAKey(t, admin, dir, "issuing")
-		wg.Go(func() {
-			cmd := pkiHelperCmd(endpoint, st.Bucket, dir, strconv.Itoa(p), count, "")
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			mu.Lock()
-			defer mu.Unlock()
-			lines = append(lines, strings.Split(strings.TrimSpace(stdout.String()), "\n")...)
-			if err != nil {
-				errs = append(errs, fmt.Sprintf("process %d: %v: %s", p, err, stderr.String()))
-			}
-		})
-	}
-	wg.Wait()
-	if len(errs) > 0 {
-		t.Fatal(strings.Join(errs, "\n"))
-	}
+		return pkiHelperCmd(endpoint, st.Bucket, dir, strconv.Itoa(p), count, "")
+	})
 	created := map[string]string{}
 	revoked := map[string]bool{}
 	crls := map[string]bool{}

@@ -117,10 +117,46 @@ func helperMain() int {
 }
 
 func helperCmd(endpoint, bucket, worker, ca string, count int, crashAt string) *exec.Cmd {
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), "SHAREDSTORE_HELPER=1", "SHARED_ENDPOINT="+endpoint, "SHARED_BUCKET="+bucket,
+	return reexec("SHAREDSTORE_HELPER=1", "SHARED_ENDPOINT="+endpoint, "SHARED_BUCKET="+bucket,
 		"SHARED_WORKER="+worker, "SHARED_CA="+ca, "SHARED_COUNT="+strconv.Itoa(count), "SHARED_CRASH_AT="+crashAt)
+}
+
+// reexec is the test binary run again as a helper process, with env.
+func reexec(env ...string) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env...)
 	return cmd
+}
+
+// runProcs runs n helper processes at once and returns every line they
+// printed; any that fails fails the test.
+func runProcs(t *testing.T, n int, cmd func(p int) *exec.Cmd) []string {
+	t.Helper()
+	var (
+		mu    sync.Mutex
+		lines []string
+		errs  []string
+		wg    sync.WaitGroup
+	)
+	for p := range n {
+		c := cmd(p)
+		wg.Go(func() {
+			var stdout, stderr bytes.Buffer
+			c.Stdout, c.Stderr = &stdout, &stderr
+			err := c.Run()
+			mu.Lock()
+			defer mu.Unlock()
+			lines = append(lines, strings.Split(strings.TrimSpace(stdout.String()), "\n")...)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("process %d: %v: %s", p, err, stderr.String()))
+			}
+		})
+	}
+	wg.Wait()
+	if len(errs) > 0 {
+		t.Fatal(strings.Join(errs, "\n"))
+	}
+	return lines
 }
 
 // Eight operating-system processes issue, race for names, revoke and bump
@@ -135,32 +171,9 @@ func TestEightProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	const procs, count = 8, 25
-	var (
-		mu      sync.Mutex
-		lines   []string
-		wg      sync.WaitGroup
-		stderrs []string
-	)
-	for p := range procs {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			cmd := helperCmd(endpoint, st.Bucket, strconv.Itoa(p), caRec.Serial, count, "")
-			var stdout, stderr bytes.Buffer
-			cmd.Stdout, cmd.Stderr = &stdout, &stderr
-			err := cmd.Run()
-			mu.Lock()
-			defer mu.Unlock()
-			lines = append(lines, strings.Split(strings.TrimSpace(stdout.String()), "\n")...)
-			if err != nil {
-				stderrs = append(stderrs, fmt.Sprintf("process %d: %v: %s", p, err, stderr.String()))
-			}
-		}()
-	}
-	wg.Wait()
-	if len(stderrs) > 0 {
-		t.Fatal(strings.Join(stderrs, "\n"))
-	}
+	lines := runProcs(t, procs, func(p int) *exec.Cmd {
+		return helperCmd(endpoint, st.Bucket, strconv.Itoa(p), caRec.Serial, count, "")
+	})
 	created := map[string]string{} // serial -> name
 	revoked := map[string]int{}
 	crl := map[uint64]bool{}
