@@ -46,7 +46,12 @@ func (s *Store) Renew(ctx context.Context, old, rec *pki.Record, certPEM []byte)
 		return err
 	}
 	s.hook("record")
-	return s.moveName(ctx, rec)
+	// Committed: a name that could not be moved lags one step, which
+	// reading it follows; the renewal stands.
+	if err := s.moveName(ctx, rec); err != nil {
+		s.note(fmt.Sprintf("%s %q: renewed (serial %s), but its name still points at serial %s (%v); reading the name follows the renewal", rec.Kind.Noun(), rec.Name, rec.Serial, old.Serial, err))
+	}
+	return nil
 }
 
 // supersede marks old's record superseded by serial, unless someone else
