@@ -121,7 +121,12 @@ func (s *Store) commitShared(rec *Record, files []stagedFile) error {
 	crashHook("staged")
 	rec.CreatedAt = s.Now().UTC()
 	if err := s.remote.Create(rec, certPEM); err != nil {
-		return err
+		if committed, known := s.committedAfterAll(rec.Serial); !known {
+			b.keep = true
+			return fmt.Errorf("%w (whether it was recorded is not known: the next apimtls run on %s finishes or removes it)", err, s.Dir)
+		} else if !committed {
+			return err
+		}
 	}
 	b.keep = true // committed: from here on, the files are never removed
 	crashHook("committed")
@@ -163,32 +168,52 @@ func (s *Store) commitBatchShared(b *batchDir, batch []built, p BulkParams, res 
 	var firstErr error
 	for i, r := range batch {
 		rec := r.bc.issued.Record
+		err := errs[i]
 		var exists *ExistsError
-		switch err := errs[i]; {
+		switch {
 		case err == nil:
-			b.keep = true
-			if err := s.moveIntoPlace(r.staged, rec); err != nil && firstErr == nil {
-				firstErr = fmt.Errorf("move %s into place (the next apimtls run finishes it): %w", rec.Dir, err)
-				continue
-			}
-			res.Issued++
-			res.Serials[rec.Name] = rec.Serial
 		case p.renew == nil && errors.As(err, &exists):
 			os.RemoveAll(r.staged)
 			res.Skipped++ // issued before (a re-run) or by someone else meanwhile
+			continue
 		default:
-			os.RemoveAll(r.staged)
-			res.Failed = append(res.Failed, BulkFailure{Name: rec.Name, Source: p.Items[r.index].Source, Reason: err.Error()})
+			committed, known := s.committedAfterAll(rec.Serial)
+			if !committed {
+				if known {
+					os.RemoveAll(r.staged)
+				} else {
+					b.keep = true // the next run on this directory settles it
+				}
+				res.Failed = append(res.Failed, BulkFailure{Name: rec.Name, Source: p.Items[r.index].Source, Reason: err.Error()})
+				continue
+			}
+			// Recorded after all: the store's answer was lost.
 		}
+		if err := s.moveIntoPlace(r.staged, rec); err != nil {
+			b.keep = true
+			if firstErr == nil {
+				firstErr = fmt.Errorf("move %s into place (the next apimtls run finishes it): %w", rec.Dir, err)
+			}
+			continue
+		}
+		res.Issued++
+		res.Serials[rec.Name] = rec.Serial
 	}
 	if firstErr != nil {
 		return 0, firstErr
 	}
-	b.keep = false
 	if err := syncDir(s.Layout().Clients()); err != nil {
 		return 0, err
 	}
 	return len(batch), syncDir(b.dir)
+}
+
+// committedAfterAll asks the store whether a create that returned an
+// error recorded serial anyway; known is false when the store cannot
+// say, and the staged files must then stay for the next run to settle.
+func (s *Store) committedAfterAll(serial string) (committed, known bool) {
+	rec, err := s.remote.GetSerial(serial)
+	return err == nil && rec != nil, err == nil
 }
 
 // sharedWriters bounds the shared-store writes of a batch in flight.

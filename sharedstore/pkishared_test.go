@@ -534,3 +534,84 @@ func TestSharedPKIKilledMidIssue(t *testing.T) {
 		})
 	}
 }
+
+// lossyAPI writes records but loses the answer, as a connection that
+// drops after the request was sent; with blind, it cannot read those
+// records back either.
+type lossyAPI struct {
+	sharedstore.API
+	blind bool
+	mu    sync.Mutex
+	lost  map[string]bool
+}
+
+var errLost = errors.New("connection reset by peer")
+
+func (l *lossyAPI) PutObject(ctx context.Context, in *s3.PutObjectInput, o ...func(*s3.Options)) (*s3.PutObjectOutput, error) {
+	out, err := l.API.PutObject(ctx, in, o...)
+	if err == nil && strings.Contains(aws.ToString(in.Key), "/records/") {
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if l.lost == nil {
+			l.lost = map[string]bool{}
+		}
+		l.lost[aws.ToString(in.Key)] = true
+		return nil, errLost
+	}
+	return out, err
+}
+
+func (l *lossyAPI) GetObject(ctx context.Context, in *s3.GetObjectInput, o ...func(*s3.Options)) (*s3.GetObjectOutput, error) {
+	l.mu.Lock()
+	lost := l.lost[aws.ToString(in.Key)]
+	l.mu.Unlock()
+	if l.blind && lost {
+		return nil, errLost
+	}
+	return l.API.GetObject(ctx, in, o...)
+}
+
+// An issuance whose record was written but whose answer was lost is an
+// issuance: asked again, the store says so and the files are kept. When
+// the store cannot even be asked, the files stay staged and the next run
+// on the directory settles it; never a record whose key was removed.
+func TestSharedPKILostAnswer(t *testing.T) {
+	st, client, _ := newStore(t)
+	dir := t.TempDir()
+	sharedCAs(t, openShared(t, st, dir))
+
+	lossy := *st
+	lossy.API = &lossyAPI{API: client}
+	s := openShared(t, &lossy, dir)
+	if _, err := s.IssueClient(pki.ClientParams{Name: "lost-1", CA: "issuing", KeyType: pki.ECDSAP256}); err != nil {
+		t.Fatalf("a recorded issuance whose answer was lost failed: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "clients", "lost-1", "key.pem")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := s.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: pki.ECDSAP256},
+		Items: []pki.BulkItem{{Source: "a", Params: pki.ClientParams{Name: "lost-2"}}, {Source: "b", Params: pki.ClientParams{Name: "lost-3"}}}})
+	if err != nil || res.Issued != 2 {
+		t.Fatalf("bulk with lost answers: %+v, %v", res, err)
+	}
+
+	blind := *st
+	blind.API = &lossyAPI{API: client, blind: true}
+	b := openShared(t, &blind, dir)
+	_, err = b.IssueClient(pki.ClientParams{Name: "lost-4", CA: "issuing", KeyType: pki.ECDSAP256})
+	if err == nil || !strings.Contains(err.Error(), "is not known") {
+		t.Fatalf("an issuance of unknown outcome: %v", err)
+	}
+	if staged, _ := os.ReadDir(filepath.Join(dir, ".staging")); len(staged) != 1 {
+		t.Fatalf("%d staged entries kept, want the unsettled one", len(staged))
+	}
+	// The next run that can ask settles it: it was recorded, so it is
+	// moved into place with its key.
+	openShared(t, st, dir)
+	if _, err := os.Stat(filepath.Join(dir, "clients", "lost-4", "key.pem")); err != nil {
+		t.Fatalf("the unsettled issuance was not finished: %v", err)
+	}
+	if staged, _ := os.ReadDir(filepath.Join(dir, ".staging")); len(staged) != 0 {
+		t.Fatalf("%d staged entries left", len(staged))
+	}
+}

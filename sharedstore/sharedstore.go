@@ -473,8 +473,8 @@ func (s *Store) release(rec *pki.Record) {
 	if json.Unmarshal(cur.data, &c) != nil || c.Serial != rec.Serial {
 		return
 	}
-	if r, _ := s.GetSerial(ctx, rec.Serial); r != nil {
-		return // committed after all
+	if r, err := s.GetSerial(ctx, rec.Serial); r != nil || !errors.Is(err, ErrNotFound) {
+		return // committed after all, or nobody can tell: left to go stale
 	}
 	body, _ := json.Marshal(nameClaim{ClaimedAt: s.now().UTC()})
 	s.put(ctx, key, body, cur.etag, "application/json")
