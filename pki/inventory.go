@@ -150,7 +150,8 @@ var (
 	bucketMeta  = []byte("meta")
 )
 
-const schemaVersion = "1"
+// schemaVersion 2 has the listing index (listindex.go).
+const schemaVersion = "2"
 
 func nameKey(kind Kind, name string) []byte {
 	if kind.IsCA() {
@@ -160,18 +161,24 @@ func nameKey(kind Kind, name string) []byte {
 }
 
 func initBuckets(tx *bolt.Tx) error {
-	for _, b := range [][]byte{bucketCerts, bucketNames, bucketMeta} {
+	for _, b := range [][]byte{bucketCerts, bucketNames, bucketMeta, bucketList} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
 	}
 	meta := tx.Bucket(bucketMeta)
-	if v := meta.Get([]byte("schema")); v == nil {
+	switch v := meta.Get([]byte("schema")); string(v) {
+	case schemaVersion:
+		return nil
+	case "", schemaNoIndex:
+		// New, or written before the listing index: index what is there.
+		if err := buildListIndex(tx); err != nil {
+			return fmt.Errorf("index the inventory for listing: %w", err)
+		}
 		return meta.Put([]byte("schema"), []byte(schemaVersion))
-	} else if string(v) != schemaVersion {
+	default:
 		return fmt.Errorf("inventory schema %s is not the %s this apimtls reads: upgrade apimtls", v, schemaVersion)
 	}
-	return nil
 }
 
 func getRecord(tx *bolt.Tx, serial string) (*Record, error) {
@@ -214,15 +221,14 @@ func putRecord(tx *bolt.Tx, r *Record) error {
 	if names.Get(nameKey(r.Kind, r.Name)) != nil {
 		return &ExistsError{Kind: r.Kind, Name: r.Name}
 	}
-	v, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	if err := certs.Put([]byte(r.Serial), v); err != nil {
+	if err := writeRecord(tx, r); err != nil {
 		return err
 	}
 	return names.Put(nameKey(r.Kind, r.Name), []byte(r.Serial))
 }
+
+// jsonRecord is a record as the certs bucket holds it.
+func jsonRecord(r *Record) ([]byte, error) { return json.Marshal(r) }
 
 // errSerialInUse means a fresh random serial collided with a recorded one:
 // with 128 bits it never happens, but uniqueness is checked, not assumed.
@@ -232,7 +238,18 @@ var errSerialInUse = errors.New("serial number already in the inventory")
 // splitting the work across cores: JSON decoding is most of what listing a
 // large inventory costs.
 func decodeRecords(tx *bolt.Tx, keep func(*Record) bool) ([]*Record, error) {
-	b := tx.Bucket(bucketCerts)
+	return decodeBucket(tx, bucketCerts, func(k, v []byte, r *Record) error {
+		if err := json.Unmarshal(v, r); err != nil {
+			return fmt.Errorf("inventory record %s is corrupt: %w", k, err)
+		}
+		return nil
+	}, keep)
+}
+
+// decodeBucket decodes every value of a bucket keyed by serial into a
+// record, on every core, and keeps those that keep accepts.
+func decodeBucket(tx *bolt.Tx, bucket []byte, decode func(k, v []byte, r *Record) error, keep func(*Record) bool) ([]*Record, error) {
+	b := tx.Bucket(bucket)
 	if b == nil {
 		return nil, nil
 	}
@@ -253,8 +270,8 @@ func decodeRecords(tx *bolt.Tx, keep func(*Record) bool) ([]*Record, error) {
 			recs := make([]Record, hi-lo)
 			for i := lo; i < hi; i++ {
 				r := &recs[i-lo]
-				if err := json.Unmarshal(vals[i], r); err != nil {
-					errs[w] = fmt.Errorf("inventory record %s is corrupt: %w", keys[i], err)
+				if err := decode(keys[i], vals[i], r); err != nil {
+					errs[w] = err
 					return
 				}
 				if keep == nil || keep(r) {

@@ -2,7 +2,6 @@ package pki
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -38,11 +37,7 @@ func supersede(tx *bolt.Tx, old, rec *Record) error {
 		o.Files = append(o.Files, path.Join(o.Dir, path.Base(f)))
 	}
 	for _, r := range []*Record{&o, rec} {
-		v, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		if err := certs.Put([]byte(r.Serial), v); err != nil {
+		if err := writeRecord(tx, r); err != nil {
 			return err
 		}
 	}
@@ -186,9 +181,5 @@ func putUnnamed(tx *bolt.Tx, r *Record) error {
 	if certs.Get([]byte(r.Serial)) != nil {
 		return errSerialInUse
 	}
-	v, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return certs.Put([]byte(r.Serial), v)
+	return writeRecord(tx, r)
 }

@@ -380,7 +380,8 @@ func clientList(c *cli.Context) error {
 }
 
 // listClients is the inventory's clients that the filters keep: --ca,
-// --status, --expiring-within (which reads no certificate file).
+// --status, --expiring-within (which reads no certificate file), read from
+// the inventory's listing index.
 func listClients(c *cli.Context, s *pki.Store, now time.Time) ([]*pki.Record, error) {
 	var within time.Duration
 	if c.IsSet(flagExpiringWithin) {
@@ -400,7 +401,7 @@ func listClients(c *cli.Context, s *pki.Store, now time.Time) ([]*pki.Record, er
 	if err != nil {
 		return nil, err
 	}
-	return s.List(func(r *pki.Record) bool {
+	return s.Listing(func(r *pki.Record) bool {
 		st := r.StatusAt(now)
 		if st == pki.StatusActive && revokedCAs[r.IssuerSerial] {
 			st = pki.StatusRevoked // its issuer is: no authorizer accepts it

@@ -1,0 +1,321 @@
+package pki
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// The listing index. The certs bucket holds each record as JSON, the
+// inventory's source of truth; the list bucket holds the same records,
+// keyed by the same serial, in a compact binary form (listCodec): about a
+// third of the bytes, decoded many times faster. Listing a large inventory
+// reads only the index, so it touches a fraction of the pages and decodes
+// no JSON.
+//
+// Every writer of a record writes both, in the same transaction, through
+// writeRecord. An inventory of schema 1 (written before the index existed)
+// gets its index built when it is first opened for writing (initBuckets),
+// and schema 2 from then on, which apimtls versions that do not keep the
+// index refuse to write ("upgrade apimtls"): they would let it go stale.
+// Opened read-only, a schema 1 inventory is listed from its JSON records.
+var bucketList = []byte("list")
+
+// schemaNoIndex is the schema of inventories written before the index.
+const schemaNoIndex = "1"
+
+// writeRecord stores r, new or replacing the record with its serial, as
+// JSON in the certs bucket and in the listing index.
+func writeRecord(tx *bolt.Tx, r *Record) error {
+	v, err := jsonRecord(r)
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketCerts).Put([]byte(r.Serial), v); err != nil {
+		return err
+	}
+	list := tx.Bucket(bucketList)
+	if list == nil {
+		return errors.New("inventory has no listing index")
+	}
+	return list.Put([]byte(r.Serial), appendListEntry(nil, r))
+}
+
+// buildListIndex writes the index of every record of the certs bucket,
+// replacing any index there was.
+func buildListIndex(tx *bolt.Tx) error {
+	if tx.Bucket(bucketList) != nil {
+		if err := tx.DeleteBucket(bucketList); err != nil {
+			return err
+		}
+	}
+	list, err := tx.CreateBucket(bucketList)
+	if err != nil {
+		return err
+	}
+	// Keys arrive in order: full pages instead of half-full ones.
+	list.FillPercent = 1
+	recs, err := decodeRecords(tx, nil)
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		// bbolt keeps the value until the commit: one buffer each.
+		if err := list.Put([]byte(r.Serial), appendListEntry(nil, r)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// hasListIndex reports whether the inventory's listing index can be
+// trusted: written by a version that keeps it.
+func hasListIndex(tx *bolt.Tx) bool {
+	meta := tx.Bucket(bucketMeta)
+	return meta != nil && string(meta.Get([]byte("schema"))) == schemaVersion && tx.Bucket(bucketList) != nil
+}
+
+// Listing returns what List returns, read from the listing index when the
+// inventory has one (it then decodes no JSON), from the records otherwise.
+// keep must be safe to call from several goroutines.
+func (s *Store) Listing(keep func(*Record) bool) ([]*Record, error) {
+	var out []*Record
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		if hasListIndex(tx) {
+			out, err = decodeBucket(tx, bucketList, decodeListEntry, keep)
+		} else {
+			out, err = decodeRecords(tx, keep)
+		}
+		return err
+	})
+	sortRecords(out)
+	return out, err
+}
+
+// listCodec: the fields of a Record, in declaration order, the serial
+// excepted (it is the key). Strings are a uvarint length and the bytes;
+// hexadecimal strings and file paths under the record's directory carry a
+// flag in the length's low bit and are stored as bytes or relative paths.
+// Times are Unix seconds, nanoseconds and the zone offset. recordFields
+// is checked by a test against Record, so that a field added to Record
+// and not here fails it.
+const recordFields = 24
+
+func appendListEntry(b []byte, r *Record) []byte {
+	b = appendStr(b, string(r.Kind))
+	b = appendStr(b, r.Name)
+	b = appendStr(b, r.Subject)
+	b = appendStr(b, r.Issuer)
+	b = appendHexStr(b, r.IssuerSerial)
+	b = binary.AppendVarint(b, int64(r.Level))
+	if r.PathLen == nil {
+		b = append(b, 0)
+	} else {
+		b = append(b, 1)
+		b = binary.AppendVarint(b, int64(*r.PathLen))
+	}
+	b = appendStr(b, string(r.KeyType))
+	b = appendTime(b, r.NotBefore)
+	b = appendTime(b, r.NotAfter)
+	b = appendHexStr(b, r.SHA256)
+	b = binary.AppendUvarint(b, uint64(len(r.SANs)))
+	for _, s := range r.SANs {
+		b = appendStr(b, s)
+	}
+	b = appendStr(b, r.Status)
+	b = append(b, boolByte(r.KeyEncrypted)|boolByte(r.FromCSR)<<1|boolByte(r.RevokedAt != nil)<<2|boolByte(r.Files != nil)<<3)
+	b = appendStr(b, r.KMSKeyARN)
+	if r.RevokedAt != nil {
+		b = appendTime(b, *r.RevokedAt)
+	}
+	b = appendStr(b, string(r.RevocationReason))
+	b = appendHexStr(b, r.SupersededBy)
+	b = appendHexStr(b, r.Renews)
+	b = appendStr(b, r.Dir)
+	b = binary.AppendUvarint(b, uint64(len(r.Files)))
+	prefix := r.Dir + "/"
+	for _, f := range r.Files {
+		if rel, ok := strings.CutPrefix(f, prefix); ok && r.Dir != "" {
+			b = binary.AppendUvarint(b, uint64(len(rel))<<1|1)
+			b = append(b, rel...)
+		} else {
+			b = binary.AppendUvarint(b, uint64(len(f))<<1)
+			b = append(b, f...)
+		}
+	}
+	return appendTime(b, r.CreatedAt)
+}
+
+func decodeListEntry(key, v []byte, r *Record) error {
+	d := listDecoder{b: v}
+	r.Serial = string(key)
+	r.Kind = Kind(d.str())
+	r.Name = d.str()
+	r.Subject = d.str()
+	r.Issuer = d.str()
+	r.IssuerSerial = d.hexStr()
+	r.Level = int(d.varint())
+	if d.byte() == 1 {
+		pl := int(d.varint())
+		r.PathLen = &pl
+	}
+	r.KeyType = KeyType(d.str())
+	r.NotBefore = d.time()
+	r.NotAfter = d.time()
+	r.SHA256 = d.hexStr()
+	if n := d.count(); n > 0 {
+		r.SANs = make([]string, n)
+		for i := range r.SANs {
+			r.SANs[i] = d.str()
+		}
+	}
+	r.Status = d.str()
+	flags := d.byte()
+	r.KeyEncrypted, r.FromCSR = flags&1 != 0, flags&2 != 0
+	r.KMSKeyARN = d.str()
+	if flags&4 != 0 {
+		t := d.time()
+		r.RevokedAt = &t
+	}
+	r.RevocationReason = Reason(d.str())
+	r.SupersededBy = d.hexStr()
+	r.Renews = d.hexStr()
+	r.Dir = d.str()
+	if n := d.count(); n > 0 || flags&8 != 0 {
+		r.Files = make([]string, n)
+		for i := range r.Files {
+			l := d.uvarint()
+			s := string(d.take(l >> 1))
+			if l&1 != 0 {
+				s = r.Dir + "/" + s
+			}
+			r.Files[i] = s
+		}
+	}
+	r.CreatedAt = d.time()
+	if d.err != nil || len(d.b) != 0 {
+		return fmt.Errorf("listing index entry %s is corrupt", key)
+	}
+	return nil
+}
+
+func boolByte(v bool) byte {
+	if v {
+		return 1
+	}
+	return 0
+}
+
+func appendStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// appendHexStr stores lowercase hexadecimal of even length as its bytes
+// (half the size), anything else as appendStr would, with the length
+// shifted left and the low bit saying which.
+func appendHexStr(b []byte, s string) []byte {
+	if len(s)%2 == 0 && isLowerHex(s) {
+		b = binary.AppendUvarint(b, uint64(len(s)/2)<<1|1)
+		b, _ = hex.AppendDecode(b, []byte(s)) // checked: it is hex
+		return b
+	}
+	b = binary.AppendUvarint(b, uint64(len(s))<<1)
+	return append(b, s...)
+}
+
+func isLowerHex(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+func appendTime(b []byte, t time.Time) []byte {
+	_, off := t.Zone()
+	b = binary.AppendVarint(b, t.Unix())
+	b = binary.AppendUvarint(b, uint64(t.Nanosecond()))
+	return binary.AppendVarint(b, int64(off))
+}
+
+// listDecoder reads what appendListEntry wrote; the first error sticks.
+type listDecoder struct {
+	b   []byte
+	err error
+}
+
+var errShortEntry = errors.New("short entry")
+
+func (d *listDecoder) uvarint() uint64 {
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err, d.b = errShortEntry, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *listDecoder) varint() int64 {
+	v, n := binary.Varint(d.b)
+	if n <= 0 {
+		d.err, d.b = errShortEntry, nil
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *listDecoder) take(n uint64) []byte {
+	if n > uint64(len(d.b)) {
+		d.err, d.b = errShortEntry, nil
+		return nil
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *listDecoder) byte() byte {
+	if v := d.take(1); v != nil {
+		return v[0]
+	}
+	return 0
+}
+
+func (d *listDecoder) count() int {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) { // every element takes at least a byte
+		d.err, d.b = errShortEntry, nil
+		return 0
+	}
+	return int(n)
+}
+
+func (d *listDecoder) str() string { return string(d.take(d.uvarint())) }
+
+func (d *listDecoder) hexStr() string {
+	l := d.uvarint()
+	v := d.take(l >> 1)
+	if l&1 != 0 {
+		return hex.EncodeToString(v)
+	}
+	return string(v)
+}
+
+func (d *listDecoder) time() time.Time {
+	sec, nsec, off := d.varint(), d.uvarint(), d.varint()
+	t := time.Unix(sec, int64(nsec))
+	if off == 0 {
+		return t.UTC()
+	}
+	return t.In(time.FixedZone("", int(off)))
+}
