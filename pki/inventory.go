@@ -253,40 +253,65 @@ func decodeBucket(tx *bolt.Tx, bucket []byte, decode func(k, v []byte, r *Record
 	if b == nil {
 		return nil, nil
 	}
-	var keys, vals [][]byte
-	if err := b.ForEach(func(k, v []byte) error {
-		keys, vals = append(keys, k), append(vals, v)
-		return nil
-	}); err != nil {
-		return nil, err
+	// The cursor walks the pages (faulting them in) while workers decode
+	// the chunks it has passed, so reading and decoding overlap.
+	const chunk = 1024
+	type part struct {
+		keys, vals [][]byte
+		out        []*Record
+		err        error
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(vals)/1000+1)
-	parts := make([][]*Record, workers)
-	errs := make([]error, workers)
+	var parts []*part
+	work := make(chan *part, 2*runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := len(vals)*w/workers, len(vals)*(w+1)/workers
+	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
-			recs := make([]Record, hi-lo)
-			for i := lo; i < hi; i++ {
-				r := &recs[i-lo]
-				if err := decode(keys[i], vals[i], r); err != nil {
-					errs[w] = err
-					return
-				}
-				if keep == nil || keep(r) {
-					parts[w] = append(parts[w], r)
+			for p := range work {
+				recs := make([]Record, len(p.vals))
+				for i := range p.vals {
+					r := &recs[i]
+					if p.err = decode(p.keys[i], p.vals[i], r); p.err != nil {
+						break
+					}
+					if keep == nil || keep(r) {
+						p.out = append(p.out, r)
+					}
 				}
 			}
 		})
 	}
-	wg.Wait()
-	var out []*Record
-	for w := range workers {
-		if errs[w] != nil {
-			return nil, errs[w]
+	cur := &part{}
+	err := b.ForEach(func(k, v []byte) error {
+		if cur.keys == nil {
+			cur.keys, cur.vals = make([][]byte, 0, chunk), make([][]byte, 0, chunk)
 		}
-		out = append(out, parts[w]...)
+		cur.keys, cur.vals = append(cur.keys, k), append(cur.vals, v)
+		if len(cur.keys) == chunk {
+			parts = append(parts, cur)
+			work <- cur
+			cur = &part{}
+		}
+		return nil
+	})
+	if len(cur.keys) > 0 {
+		parts = append(parts, cur)
+		work <- cur
+	}
+	close(work)
+	wg.Wait()
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, p := range parts {
+		if p.err != nil {
+			return nil, p.err
+		}
+		n += len(p.out)
+	}
+	out := make([]*Record, 0, n)
+	for _, p := range parts {
+		out = append(out, p.out...)
 	}
 	return out, nil
 }

@@ -84,14 +84,30 @@ func hasListIndex(tx *bolt.Tx) bool {
 // inventory has one (it then decodes no JSON), from the records otherwise.
 // keep must be safe to call from several goroutines.
 func (s *Store) Listing(keep func(*Record) bool) ([]*Record, error) {
+	return s.listing(keep, false)
+}
+
+// ListBrief is Listing with only the BriefFields of each record set,
+// what client list shows and filters on: about half the work.
+func (s *Store) ListBrief(keep func(*Record) bool) ([]*Record, error) {
+	return s.listing(keep, true)
+}
+
+func (s *Store) listing(keep func(*Record) bool, brief bool) ([]*Record, error) {
+	decode := decodeListEntry
+	if brief {
+		decode = decodeBriefEntry
+	}
 	var out []*Record
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		if hasListIndex(tx) {
-			out, err = decodeBucket(tx, bucketList, decodeListEntry, keep)
-		} else {
-			out, err = decodeRecords(tx, keep)
+			if out, err = decodeBucket(tx, bucketList, decode, keep); err == nil {
+				return nil
+			}
+			// A damaged index is no reason to refuse: the records say it.
 		}
+		out, err = decodeRecords(tx, keep)
 		return err
 	})
 	sortRecords(out)
@@ -108,27 +124,30 @@ func (s *Store) Listing(keep func(*Record) bool) ([]*Record, error) {
 const recordFields = 24
 
 func appendListEntry(b []byte, r *Record) []byte {
+	// What client list shows and filters on comes first (briefFields):
+	// a brief decode stops after it.
 	b = appendStr(b, string(r.Kind))
 	b = appendStr(b, r.Name)
-	b = appendStr(b, r.Subject)
 	b = appendStr(b, r.Issuer)
 	b = appendHexStr(b, r.IssuerSerial)
 	b = binary.AppendVarint(b, int64(r.Level))
+	b = appendStr(b, string(r.KeyType))
+	b = appendTime(b, r.NotAfter)
+	b = appendStr(b, r.Status)
+
+	b = appendStr(b, r.Subject)
 	if r.PathLen == nil {
 		b = append(b, 0)
 	} else {
 		b = append(b, 1)
 		b = binary.AppendVarint(b, int64(*r.PathLen))
 	}
-	b = appendStr(b, string(r.KeyType))
 	b = appendTime(b, r.NotBefore)
-	b = appendTime(b, r.NotAfter)
 	b = appendHexStr(b, r.SHA256)
 	b = binary.AppendUvarint(b, uint64(len(r.SANs)))
 	for _, s := range r.SANs {
 		b = appendStr(b, s)
 	}
-	b = appendStr(b, r.Status)
 	b = append(b, boolByte(r.KeyEncrypted)|boolByte(r.FromCSR)<<1|boolByte(r.RevokedAt != nil)<<2|boolByte(r.Files != nil)<<3)
 	b = appendStr(b, r.KMSKeyARN)
 	if r.RevokedAt != nil {
@@ -141,7 +160,7 @@ func appendListEntry(b []byte, r *Record) []byte {
 	b = binary.AppendUvarint(b, uint64(len(r.Files)))
 	prefix := r.Dir + "/"
 	for _, f := range r.Files {
-		if rel, ok := strings.CutPrefix(f, prefix); ok && r.Dir != "" {
+		if rel, ok := strings.CutPrefix(f, prefix); ok {
 			b = binary.AppendUvarint(b, uint64(len(rel))<<1|1)
 			b = append(b, rel...)
 		} else {
@@ -152,22 +171,38 @@ func appendListEntry(b []byte, r *Record) []byte {
 	return appendTime(b, r.CreatedAt)
 }
 
-func decodeListEntry(key, v []byte, r *Record) error {
-	d := listDecoder{b: v}
+// BriefFields are the fields of the records ListBrief returns; the
+// others are left zero.
+var BriefFields = []string{"Serial", "Kind", "Name", "Issuer", "IssuerSerial", "Level", "KeyType", "NotAfter", "Status"}
+
+func decodeListEntry(key, v []byte, r *Record) error { return decodeEntry(key, v, r, false) }
+
+func decodeBriefEntry(key, v []byte, r *Record) error { return decodeEntry(key, v, r, true) }
+
+func decodeEntry(key, v []byte, r *Record, brief bool) error {
+	d := listDecoder{s: string(v)} // one allocation: the strings are its parts
 	r.Serial = string(key)
 	r.Kind = Kind(d.str())
 	r.Name = d.str()
-	r.Subject = d.str()
 	r.Issuer = d.str()
 	r.IssuerSerial = d.hexStr()
 	r.Level = int(d.varint())
+	r.KeyType = KeyType(d.str())
+	r.NotAfter = d.time()
+	r.Status = d.str()
+	if brief {
+		if d.err != nil {
+			return fmt.Errorf("listing index entry %s is corrupt", key)
+		}
+		return nil
+	}
+
+	r.Subject = d.str()
 	if d.byte() == 1 {
 		pl := int(d.varint())
 		r.PathLen = &pl
 	}
-	r.KeyType = KeyType(d.str())
 	r.NotBefore = d.time()
-	r.NotAfter = d.time()
 	r.SHA256 = d.hexStr()
 	if n := d.count(); n > 0 {
 		r.SANs = make([]string, n)
@@ -175,7 +210,6 @@ func decodeListEntry(key, v []byte, r *Record) error {
 			r.SANs[i] = d.str()
 		}
 	}
-	r.Status = d.str()
 	flags := d.byte()
 	r.KeyEncrypted, r.FromCSR = flags&1 != 0, flags&2 != 0
 	r.KMSKeyARN = d.str()
@@ -191,7 +225,7 @@ func decodeListEntry(key, v []byte, r *Record) error {
 		r.Files = make([]string, n)
 		for i := range r.Files {
 			l := d.uvarint()
-			s := string(d.take(l >> 1))
+			s := d.take(l >> 1)
 			if l&1 != 0 {
 				s = r.Dir + "/" + s
 			}
@@ -199,7 +233,7 @@ func decodeListEntry(key, v []byte, r *Record) error {
 		}
 	}
 	r.CreatedAt = d.time()
-	if d.err != nil || len(d.b) != 0 {
+	if d.err != nil || len(d.s) != 0 {
 		return fmt.Errorf("listing index entry %s is corrupt", key)
 	}
 	return nil
@@ -248,67 +282,77 @@ func appendTime(b []byte, t time.Time) []byte {
 
 // listDecoder reads what appendListEntry wrote; the first error sticks.
 type listDecoder struct {
-	b   []byte
+	s   string
 	err error
 }
 
 var errShortEntry = errors.New("short entry")
 
+func (d *listDecoder) fail() {
+	d.err, d.s = errShortEntry, ""
+}
+
 func (d *listDecoder) uvarint() uint64 {
-	v, n := binary.Uvarint(d.b)
-	if n <= 0 {
-		d.err, d.b = errShortEntry, nil
-		return 0
+	var v uint64
+	for i := 0; i < len(d.s) && i < binary.MaxVarintLen64; i++ {
+		c := d.s[i]
+		v |= uint64(c&0x7f) << (7 * i)
+		if c < 0x80 {
+			d.s = d.s[i+1:]
+			return v
+		}
 	}
-	d.b = d.b[n:]
-	return v
+	d.fail()
+	return 0
 }
 
 func (d *listDecoder) varint() int64 {
-	v, n := binary.Varint(d.b)
-	if n <= 0 {
-		d.err, d.b = errShortEntry, nil
-		return 0
+	u := d.uvarint()
+	v := int64(u >> 1)
+	if u&1 != 0 {
+		v = ^v
 	}
-	d.b = d.b[n:]
 	return v
 }
 
-func (d *listDecoder) take(n uint64) []byte {
-	if n > uint64(len(d.b)) {
-		d.err, d.b = errShortEntry, nil
-		return nil
+func (d *listDecoder) take(n uint64) string {
+	if n > uint64(len(d.s)) {
+		d.fail()
+		return ""
 	}
-	v := d.b[:n]
-	d.b = d.b[n:]
+	v := d.s[:n]
+	d.s = d.s[n:]
 	return v
 }
 
 func (d *listDecoder) byte() byte {
-	if v := d.take(1); v != nil {
-		return v[0]
+	if len(d.s) == 0 {
+		d.fail()
+		return 0
 	}
-	return 0
+	c := d.s[0]
+	d.s = d.s[1:]
+	return c
 }
 
 func (d *listDecoder) count() int {
 	n := d.uvarint()
-	if n > uint64(len(d.b)) { // every element takes at least a byte
-		d.err, d.b = errShortEntry, nil
+	if n > uint64(len(d.s)) { // every element takes at least a byte
+		d.fail()
 		return 0
 	}
 	return int(n)
 }
 
-func (d *listDecoder) str() string { return string(d.take(d.uvarint())) }
+func (d *listDecoder) str() string { return d.take(d.uvarint()) }
 
 func (d *listDecoder) hexStr() string {
 	l := d.uvarint()
 	v := d.take(l >> 1)
 	if l&1 != 0 {
-		return hex.EncodeToString(v)
+		return hex.EncodeToString([]byte(v))
 	}
-	return string(v)
+	return v
 }
 
 func (d *listDecoder) time() time.Time {

@@ -71,6 +71,23 @@ func sameListing(t *testing.T, s *Store, step string) {
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s: the listing index (%d entries) disagrees with the records (%d)", step, len(got), len(want))
 	}
+	brief, err := s.ListBrief(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(brief) != len(want) {
+		t.Fatalf("%s: ListBrief has %d records, List %d", step, len(brief), len(want))
+	}
+	for i := range want {
+		var b Record
+		w, g := reflect.ValueOf(want[i]).Elem(), reflect.ValueOf(&b).Elem()
+		for _, f := range BriefFields {
+			g.FieldByName(f).Set(w.FieldByName(f))
+		}
+		if !reflect.DeepEqual(brief[i], &b) {
+			t.Fatalf("%s: ListBrief gives\n%+v\nfor\n%+v", step, brief[i], want[i])
+		}
+	}
 }
 
 // TestListingIndexFollowsEveryWriter builds a mixed inventory with every

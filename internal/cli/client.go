@@ -354,7 +354,8 @@ func clientList(c *cli.Context) error {
 	}
 	defer s.Close()
 	now := s.Now()
-	clients, err := listClients(c, s, now)
+	// The table needs only what ListBrief decodes; JSON, every field.
+	clients, err := listClients(c, s, now, format == outputText)
 	if err != nil {
 		return err
 	}
@@ -381,8 +382,8 @@ func clientList(c *cli.Context) error {
 
 // listClients is the inventory's clients that the filters keep: --ca,
 // --status, --expiring-within (which reads no certificate file), read from
-// the inventory's listing index.
-func listClients(c *cli.Context, s *pki.Store, now time.Time) ([]*pki.Record, error) {
+// the inventory's listing index; brief: only pki.BriefFields of each.
+func listClients(c *cli.Context, s *pki.Store, now time.Time, brief bool) ([]*pki.Record, error) {
 	var within time.Duration
 	if c.IsSet(flagExpiringWithin) {
 		var err error
@@ -397,11 +398,16 @@ func listClients(c *cli.Context, s *pki.Store, now time.Time) ([]*pki.Record, er
 		}
 	}
 	status := statusFilter[c.String(flagStatus)]
+	expiring := c.IsSet(flagExpiringWithin) // IsSet is slow: not once a record
 	revokedCAs, err := revokedCASerials(s)
 	if err != nil {
 		return nil, err
 	}
-	return s.Listing(func(r *pki.Record) bool {
+	list := s.Listing
+	if brief {
+		list = s.ListBrief
+	}
+	return list(func(r *pki.Record) bool {
 		st := r.StatusAt(now)
 		if st == pki.StatusActive && revokedCAs[r.IssuerSerial] {
 			st = pki.StatusRevoked // its issuer is: no authorizer accepts it
@@ -409,7 +415,7 @@ func listClients(c *cli.Context, s *pki.Store, now time.Time) ([]*pki.Record, er
 		if r.Kind != pki.KindClient || (ca != "" && r.Issuer != ca) || (status != "" && st != status) {
 			return false
 		}
-		return !c.IsSet(flagExpiringWithin) || (r.Status == pki.StatusActive && r.NotAfter.Before(now.Add(within)))
+		return !expiring || (r.Status == pki.StatusActive && r.NotAfter.Before(now.Add(within)))
 	})
 }
 
