@@ -75,11 +75,13 @@ type Record struct {
 
 // StatusAt is the record's status at time t: revoked, superseded, expired
 // or active.
-func (r *Record) StatusAt(t time.Time) string {
-	if r.Status == StatusRevoked || r.Status == StatusSuperseded {
-		return r.Status
+func (r *Record) StatusAt(t time.Time) string { return statusAt(r.Status, r.NotAfter, t) }
+
+func statusAt(status string, notAfter, t time.Time) string {
+	if status == StatusRevoked || status == StatusSuperseded {
+		return status
 	}
-	if !t.Before(r.NotAfter) {
+	if !t.Before(notAfter) {
 		return StatusExpired
 	}
 	return StatusActive
@@ -248,7 +250,7 @@ func decodeRecords(tx *bolt.Tx, keep func(*Record) bool) ([]*Record, error) {
 
 // decodeBucket decodes every value of a bucket keyed by serial into a
 // record, on every core, and keeps those that keep accepts.
-func decodeBucket(tx *bolt.Tx, bucket []byte, decode func(k, v []byte, r *Record) error, keep func(*Record) bool) ([]*Record, error) {
+func decodeBucket[T any](tx *bolt.Tx, bucket []byte, decode func(k, v []byte, r *T) error, keep func(*T) bool) ([]*T, error) {
 	b := tx.Bucket(bucket)
 	if b == nil {
 		return nil, nil
@@ -258,7 +260,7 @@ func decodeBucket(tx *bolt.Tx, bucket []byte, decode func(k, v []byte, r *Record
 	const chunk = 1024
 	type part struct {
 		keys, vals [][]byte
-		out        []*Record
+		out        []*T
 		err        error
 	}
 	var parts []*part
@@ -267,7 +269,7 @@ func decodeBucket(tx *bolt.Tx, bucket []byte, decode func(k, v []byte, r *Record
 	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
 			for p := range work {
-				recs := make([]Record, len(p.vals))
+				recs := make([]T, len(p.vals))
 				for i := range p.vals {
 					r := &recs[i]
 					if p.err = decode(p.keys[i], p.vals[i], r); p.err != nil {
@@ -309,7 +311,7 @@ func decodeBucket(tx *bolt.Tx, bucket []byte, decode func(k, v []byte, r *Record
 		}
 		n += len(p.out)
 	}
-	out := make([]*Record, 0, n)
+	out := make([]*T, 0, n)
 	for _, p := range parts {
 		out = append(out, p.out...)
 	}

@@ -1,10 +1,12 @@
 package pki
 
 import (
+	"cmp"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,25 +86,15 @@ func hasListIndex(tx *bolt.Tx) bool {
 // inventory has one (it then decodes no JSON), from the records otherwise.
 // keep must be safe to call from several goroutines.
 func (s *Store) Listing(keep func(*Record) bool) ([]*Record, error) {
-	return s.listing(keep, false)
+	return s.listing(keep)
 }
 
-// ListBrief is Listing with only the BriefFields of each record set,
-// what client list shows and filters on: about half the work.
-func (s *Store) ListBrief(keep func(*Record) bool) ([]*Record, error) {
-	return s.listing(keep, true)
-}
-
-func (s *Store) listing(keep func(*Record) bool, brief bool) ([]*Record, error) {
-	decode := decodeListEntry
-	if brief {
-		decode = decodeBriefEntry
-	}
+func (s *Store) listing(keep func(*Record) bool) ([]*Record, error) {
 	var out []*Record
 	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		if hasListIndex(tx) {
-			if out, err = decodeBucket(tx, bucketList, decode, keep); err == nil {
+			if out, err = decodeBucket(tx, bucketList, decodeListEntry, keep); err == nil {
 				return nil
 			}
 			// A damaged index is no reason to refuse: the records say it.
@@ -112,6 +104,47 @@ func (s *Store) listing(keep func(*Record) bool, brief bool) ([]*Record, error) 
 	})
 	sortRecords(out)
 	return out, err
+}
+
+// ListBrief returns the Brief of each record that keep accepts, sorted as
+// List sorts (and, among equals, by serial), read from the listing index:
+// what client list shows costs a fraction of decoding whole records.
+// keep must be safe to call from several goroutines.
+func (s *Store) ListBrief(keep func(*Brief) bool) ([]*Brief, error) {
+	var out []*Brief
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		if hasListIndex(tx) {
+			if out, err = decodeBucket(tx, bucketList, decodeBriefEntry, keep); err == nil {
+				return nil
+			}
+		}
+		recs, err := decodeRecords(tx, nil)
+		out = out[:0]
+		for _, r := range recs {
+			if b := briefOf(r); keep == nil || keep(b) {
+				out = append(out, b)
+			}
+		}
+		return err
+	})
+	slices.SortStableFunc(out, func(a, b *Brief) int { return compareListed(a.Kind, a.Level, a.Name, b.Kind, b.Level, b.Name) })
+	return out, err
+}
+
+// compareListed orders CAs before clients, then by level and name, as
+// sortRecords does.
+func compareListed(ka Kind, la int, na string, kb Kind, lb int, nb string) int {
+	switch {
+	case ka.IsCA() != kb.IsCA():
+		if ka.IsCA() {
+			return -1
+		}
+		return 1
+	case la != lb:
+		return cmp.Compare(la, lb)
+	}
+	return strings.Compare(na, nb)
 }
 
 // listCodec: the fields of a Record, in declaration order, the serial
@@ -171,32 +204,83 @@ func appendListEntry(b []byte, r *Record) []byte {
 	return appendTime(b, r.CreatedAt)
 }
 
-// BriefFields are the fields of the records ListBrief returns; the
-// others are left zero.
-var BriefFields = []string{"Serial", "Kind", "Name", "Issuer", "IssuerSerial", "Level", "KeyType", "NotAfter", "Status"}
+// Brief is what client list shows and filters on of a record: the
+// first fields of each index entry, decoded without the rest.
+type Brief struct {
+	Serial       string
+	Kind         Kind
+	Name         string
+	Issuer       string
+	IssuerSerial string
+	Level        int
+	KeyType      KeyType
+	NotAfter     time.Time
+	Status       string
+}
 
-func decodeListEntry(key, v []byte, r *Record) error { return decodeEntry(key, v, r, false) }
+// StatusAt is the status at time t, as Record.StatusAt says it.
+func (b *Brief) StatusAt(t time.Time) string { return statusAt(b.Status, b.NotAfter, t) }
 
-func decodeBriefEntry(key, v []byte, r *Record) error { return decodeEntry(key, v, r, true) }
+func briefOf(r *Record) *Brief {
+	return &Brief{Serial: r.Serial, Kind: r.Kind, Name: r.Name, Issuer: r.Issuer, IssuerSerial: r.IssuerSerial,
+		Level: r.Level, KeyType: r.KeyType, NotAfter: r.NotAfter, Status: r.Status}
+}
 
-func decodeEntry(key, v []byte, r *Record, brief bool) error {
+func decodeListEntry(key, v []byte, r *Record) error {
 	d := listDecoder{s: string(v)} // one allocation: the strings are its parts
-	r.Serial = string(key)
-	r.Kind = Kind(d.str())
-	r.Name = d.str()
-	r.Issuer = d.str()
-	r.IssuerSerial = d.hexStr()
-	r.Level = int(d.varint())
-	r.KeyType = KeyType(d.str())
-	r.NotAfter = d.time()
-	r.Status = d.str()
-	if brief {
-		if d.err != nil {
-			return fmt.Errorf("listing index entry %s is corrupt", key)
-		}
-		return nil
-	}
+	b := d.brief(key)
+	r.Serial, r.Kind, r.Name, r.Issuer, r.IssuerSerial = b.Serial, b.Kind, b.Name, b.Issuer, b.IssuerSerial
+	r.Level, r.KeyType, r.NotAfter, r.Status = b.Level, b.KeyType, b.NotAfter, b.Status
+	return d.rest(key, r)
+}
 
+func decodeBriefEntry(key, v []byte, b *Brief) error {
+	// Copy only the brief part: the strings are its parts.
+	d := listDecoder{s: string(v[:briefLen(v)])}
+	*b = d.brief(key)
+	if d.err != nil || len(d.s) != 0 {
+		return fmt.Errorf("listing index entry %s is corrupt", key)
+	}
+	return nil
+}
+
+// briefLen is the length of the brief part of an index entry, or of all
+// of it when it is too short (decoding then says it is corrupt).
+func briefLen(v []byte) int {
+	const varint, str, hexStr = 0, 1, 2
+	n := 0
+	for _, kind := range []int{str, str, str, hexStr, varint, str, varint, varint, varint, str} {
+		l, k := binary.Uvarint(v[n:])
+		if k <= 0 {
+			return len(v)
+		}
+		n += k
+		switch kind {
+		case str:
+			n += int(min(l, uint64(len(v)-n)))
+		case hexStr:
+			n += int(min(l>>1, uint64(len(v)-n)))
+		}
+	}
+	return n
+}
+
+func (d *listDecoder) brief(key []byte) Brief {
+	return Brief{
+		Serial:       string(key),
+		Kind:         Kind(d.str()),
+		Name:         d.str(),
+		Issuer:       d.str(),
+		IssuerSerial: d.hexStr(),
+		Level:        int(d.varint()),
+		KeyType:      KeyType(d.str()),
+		NotAfter:     d.time(),
+		Status:       d.str(),
+	}
+}
+
+// rest decodes what follows the brief part of an entry.
+func (d *listDecoder) rest(key []byte, r *Record) error {
 	r.Subject = d.str()
 	if d.byte() == 1 {
 		pl := int(d.varint())

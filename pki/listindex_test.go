@@ -38,6 +38,10 @@ func TestListCodecRoundTrip(t *testing.T) {
 		if !reflect.DeepEqual(&got, r) {
 			t.Fatalf("round trip:\n got %+v\nwant %+v", &got, r)
 		}
+		var brief Brief
+		if err := decodeBriefEntry([]byte(r.Serial), appendListEntry(nil, r), &brief); err != nil || brief != *briefOf(r) {
+			t.Fatalf("brief: %+v, %v; want %+v", brief, err, briefOf(r))
+		}
 		a, _ := json.Marshal(r)
 		b, _ := json.Marshal(&got)
 		if string(a) != string(b) {
@@ -46,7 +50,7 @@ func TestListCodecRoundTrip(t *testing.T) {
 	}
 	entry := appendListEntry(nil, full)
 	for n := range len(entry) {
-		if decodeListEntry([]byte("00ab"), entry[:n], new(Record)) == nil {
+		if decodeListEntry([]byte("00ab"), entry[:n], new(Record)) == nil || (n < briefLen(entry) && decodeBriefEntry([]byte("00ab"), entry[:n], new(Brief)) == nil) {
 			t.Fatalf("an entry cut to %d of %d bytes decoded", n, len(entry))
 		}
 	}
@@ -78,14 +82,16 @@ func sameListing(t *testing.T, s *Store, step string) {
 	if len(brief) != len(want) {
 		t.Fatalf("%s: ListBrief has %d records, List %d", step, len(brief), len(want))
 	}
-	for i := range want {
-		var b Record
-		w, g := reflect.ValueOf(want[i]).Elem(), reflect.ValueOf(&b).Elem()
-		for _, f := range BriefFields {
-			g.FieldByName(f).Set(w.FieldByName(f))
+	bySerial := map[string]*Brief{}
+	for i, b := range brief {
+		bySerial[b.Serial] = b
+		if i > 0 && compareListed(brief[i-1].Kind, brief[i-1].Level, brief[i-1].Name, b.Kind, b.Level, b.Name) > 0 {
+			t.Fatalf("%s: ListBrief is not sorted at %d", step, i)
 		}
-		if !reflect.DeepEqual(brief[i], &b) {
-			t.Fatalf("%s: ListBrief gives\n%+v\nfor\n%+v", step, brief[i], want[i])
+	}
+	for _, r := range want {
+		if b := bySerial[r.Serial]; b == nil || *b != *briefOf(r) {
+			t.Fatalf("%s: ListBrief gives\n%+v\nfor\n%+v", step, b, r)
 		}
 	}
 }

@@ -131,6 +131,12 @@ type arrayElemAppender interface {
 // encoding chunks of them on every core into reused buffers and writing
 // the chunks in order: a 100,000-client list is one large document.
 func writeJSONArray[T any](w io.Writer, items []T) error {
+	return writeJSONList(w, items, func(t *T) T { return *t })
+}
+
+// writeJSONList is writeJSONArray of view(item) for each item, each view
+// made by the worker that encodes it, never all at once.
+func writeJSONList[S, T any](w io.Writer, items []S, view func(*S) T) error {
 	if len(items) == 0 {
 		_, err := io.WriteString(w, "[]\n")
 		return err
@@ -144,9 +150,11 @@ func writeJSONArray[T any](w io.Writer, items []T) error {
 		buf.Reset()
 		enc := json.NewEncoder(buf)
 		enc.SetIndent("  ", "  ")
+		var v T
 		for i := lo; i < hi; i++ {
 			buf.WriteString("  ")
-			if errs[k] = encodeElem(buf, enc, &items[i]); errs[k] != nil {
+			v = view(&items[i])
+			if errs[k] = encodeElem(buf, enc, &v); errs[k] != nil {
 				return
 			}
 			if i < len(items)-1 {
