@@ -230,3 +230,16 @@ func BenchmarkListing100k(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkListBrief100k lists the Brief of 100,000 clients from the
+// listing index, as client list's table does.
+func BenchmarkListBrief100k(b *testing.B) {
+	s := largeStore(b, filepath.Join(b.TempDir(), "pki"), 100_000)
+	defer s.Close()
+	for b.Loop() {
+		recs, err := s.ListBrief(func(r *Brief) bool { return r.Kind == KindClient })
+		if err != nil || len(recs) != 100_000 {
+			b.Fatal(len(recs), err)
+		}
+	}
+}

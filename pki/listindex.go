@@ -433,10 +433,17 @@ func (d *listDecoder) str() string { return d.take(d.uvarint()) }
 func (d *listDecoder) hexStr() string {
 	l := d.uvarint()
 	v := d.take(l >> 1)
-	if l&1 != 0 {
-		return hex.EncodeToString([]byte(v))
+	if l&1 == 0 {
+		return v
 	}
-	return v
+	const digits = "0123456789abcdef"
+	var sb strings.Builder // one allocation, where hex.EncodeToString makes two
+	sb.Grow(2 * len(v))
+	for i := range len(v) {
+		sb.WriteByte(digits[v[i]>>4])
+		sb.WriteByte(digits[v[i]&15])
+	}
+	return sb.String()
 }
 
 func (d *listDecoder) time() time.Time {
