@@ -229,9 +229,6 @@ func putRecord(tx *bolt.Tx, r *Record) error {
 	return names.Put(nameKey(r.Kind, r.Name), []byte(r.Serial))
 }
 
-// jsonRecord is a record as the certs bucket holds it.
-func jsonRecord(r *Record) ([]byte, error) { return json.Marshal(r) }
-
 // errSerialInUse means a fresh random serial collided with a recorded one:
 // with 128 bits it never happens, but uniqueness is checked, not assumed.
 var errSerialInUse = errors.New("serial number already in the inventory")
@@ -282,25 +279,29 @@ func decodeBucket[T any](tx *bolt.Tx, bucket []byte, decode func(k, v []byte, r 
 			}
 		})
 	}
-	cur := &part{}
-	err := b.ForEach(func(k, v []byte) error {
-		if cur.keys == nil {
-			cur.keys, cur.vals = make([][]byte, 0, chunk), make([][]byte, 0, chunk)
-		}
-		cur.keys, cur.vals = append(cur.keys, k), append(cur.vals, v)
-		if len(cur.keys) == chunk {
+	err := func() error {
+		// Even when bbolt panics on a damaged page, the workers are done
+		// with the pages before the transaction ends.
+		defer func() { close(work); wg.Wait() }()
+		cur := &part{}
+		err := b.ForEach(func(k, v []byte) error {
+			if cur.keys == nil {
+				cur.keys, cur.vals = make([][]byte, 0, chunk), make([][]byte, 0, chunk)
+			}
+			cur.keys, cur.vals = append(cur.keys, k), append(cur.vals, v)
+			if len(cur.keys) == chunk {
+				parts = append(parts, cur)
+				work <- cur
+				cur = &part{}
+			}
+			return nil
+		})
+		if len(cur.keys) > 0 {
 			parts = append(parts, cur)
 			work <- cur
-			cur = &part{}
 		}
-		return nil
-	})
-	if len(cur.keys) > 0 {
-		parts = append(parts, cur)
-		work <- cur
-	}
-	close(work)
-	wg.Wait()
+		return err
+	}()
 	if err != nil {
 		return nil, err
 	}

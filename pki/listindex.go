@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"encoding/binary"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -15,17 +16,19 @@ import (
 
 // The listing index. The certs bucket holds each record as JSON, the
 // inventory's source of truth; the list bucket holds the same records,
-// keyed by the same serial, in a compact binary form (listCodec): about a
-// third of the bytes, decoded many times faster. Listing a large inventory
+// keyed by the same serial, in a compact binary form (listCodec): under
+// half the bytes, decoded many times faster. Listing a large inventory
 // reads only the index, so it touches a fraction of the pages and decodes
 // no JSON.
 //
 // Every writer of a record writes both, in the same transaction, through
-// writeRecord. An inventory of schema 1 (written before the index existed)
-// gets its index built when it is first opened for writing (initBuckets),
-// and schema 2 from then on, which apimtls versions that do not keep the
-// index refuse to write ("upgrade apimtls"): they would let it go stale.
-// Opened read-only, a schema 1 inventory is listed from its JSON records.
+// writeRecord; the entry format never changes without a new schema. A
+// damaged entry makes listing fall back to the records. An inventory of
+// schema 1 (written before the index existed) gets its index built when
+// it is first opened for writing (initBuckets), and schema 2 from then
+// on, which apimtls versions that do not keep the index refuse to write
+// ("upgrade apimtls"): they would let it go stale. Opened read-only, a
+// schema 1 inventory is listed from its JSON records.
 var bucketList = []byte("list")
 
 // schemaNoIndex is the schema of inventories written before the index.
@@ -34,7 +37,7 @@ const schemaNoIndex = "1"
 // writeRecord stores r, new or replacing the record with its serial, as
 // JSON in the certs bucket and in the listing index.
 func writeRecord(tx *bolt.Tx, r *Record) error {
-	v, err := jsonRecord(r)
+	v, err := json.Marshal(r)
 	if err != nil {
 		return err
 	}
@@ -147,8 +150,8 @@ func compareListed(ka Kind, la int, na string, kb Kind, lb int, nb string) int {
 	return strings.Compare(na, nb)
 }
 
-// listCodec: the fields of a Record, in declaration order, the serial
-// excepted (it is the key). Strings are a uvarint length and the bytes;
+// listCodec: the fields of a Record, the serial excepted (it is the key),
+// those of a Brief first. Strings are a uvarint length and the bytes;
 // hexadecimal strings and file paths under the record's directory carry a
 // flag in the length's low bit and are stored as bytes or relative paths.
 // Times are Unix seconds, nanoseconds and the zone offset. recordFields
