@@ -131,7 +131,12 @@ func (s *Store) ListBrief(keep func(*Brief) bool) ([]*Brief, error) {
 		}
 		return err
 	})
-	slices.SortStableFunc(out, func(a, b *Brief) int { return compareListed(a.Kind, a.Level, a.Name, b.Kind, b.Level, b.Name) })
+	slices.SortFunc(out, func(a, b *Brief) int {
+		if c := compareListed(a.Kind, a.Level, a.Name, b.Kind, b.Level, b.Name); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Serial, b.Serial)
+	})
 	return out, err
 }
 
