@@ -224,6 +224,24 @@ type Brief struct {
 	KeyType      KeyType
 	NotAfter     time.Time
 	Status       string
+
+	rest string  // the rest of its index entry, for Record
+	rec  *Record // or the record itself, listed without the index
+}
+
+// Record is the whole record the Brief was listed from, decoded now: a
+// list prints each record as it goes instead of holding them all.
+func (b *Brief) Record() (*Record, error) {
+	if b.rec != nil {
+		return b.rec, nil
+	}
+	r := &Record{Serial: b.Serial, Kind: b.Kind, Name: b.Name, Issuer: b.Issuer, IssuerSerial: b.IssuerSerial,
+		Level: b.Level, KeyType: b.KeyType, NotAfter: b.NotAfter, Status: b.Status}
+	d := listDecoder{s: b.rest}
+	if err := d.rest(b.Serial, r); err != nil {
+		return nil, err
+	}
+	return r, nil
 }
 
 // StatusAt is the status at time t, as Record.StatusAt says it.
@@ -231,7 +249,7 @@ func (b *Brief) StatusAt(t time.Time) string { return statusAt(b.Status, b.NotAf
 
 func briefOf(r *Record) *Brief {
 	return &Brief{Serial: r.Serial, Kind: r.Kind, Name: r.Name, Issuer: r.Issuer, IssuerSerial: r.IssuerSerial,
-		Level: r.Level, KeyType: r.KeyType, NotAfter: r.NotAfter, Status: r.Status}
+		Level: r.Level, KeyType: r.KeyType, NotAfter: r.NotAfter, Status: r.Status, rec: r}
 }
 
 func decodeListEntry(key, v []byte, r *Record) error {
@@ -239,38 +257,17 @@ func decodeListEntry(key, v []byte, r *Record) error {
 	b := d.brief(key)
 	r.Serial, r.Kind, r.Name, r.Issuer, r.IssuerSerial = b.Serial, b.Kind, b.Name, b.Issuer, b.IssuerSerial
 	r.Level, r.KeyType, r.NotAfter, r.Status = b.Level, b.KeyType, b.NotAfter, b.Status
-	return d.rest(key, r)
+	return d.rest(string(key), r)
 }
 
 func decodeBriefEntry(key, v []byte, b *Brief) error {
-	// Copy only the brief part: the strings are its parts.
-	d := listDecoder{s: string(v[:briefLen(v)])}
+	d := listDecoder{s: string(v)} // one allocation: the strings are its parts
 	*b = d.brief(key)
-	if d.err != nil || len(d.s) != 0 {
+	if d.err != nil {
 		return fmt.Errorf("listing index entry %s is corrupt", key)
 	}
+	b.rest = d.s
 	return nil
-}
-
-// briefLen is the length of the brief part of an index entry, or of all
-// of it when it is too short (decoding then says it is corrupt).
-func briefLen(v []byte) int {
-	const varint, str, hexStr = 0, 1, 2
-	n := 0
-	for _, kind := range []int{str, str, str, hexStr, varint, str, varint, varint, varint, str} {
-		l, k := binary.Uvarint(v[n:])
-		if k <= 0 {
-			return len(v)
-		}
-		n += k
-		switch kind {
-		case str:
-			n += int(min(l, uint64(len(v)-n)))
-		case hexStr:
-			n += int(min(l>>1, uint64(len(v)-n)))
-		}
-	}
-	return n
 }
 
 func (d *listDecoder) brief(key []byte) Brief {
@@ -288,7 +285,7 @@ func (d *listDecoder) brief(key []byte) Brief {
 }
 
 // rest decodes what follows the brief part of an entry.
-func (d *listDecoder) rest(key []byte, r *Record) error {
+func (d *listDecoder) rest(key string, r *Record) error {
 	r.Subject = d.str()
 	if d.byte() == 1 {
 		pl := int(d.varint())

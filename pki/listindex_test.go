@@ -39,8 +39,11 @@ func TestListCodecRoundTrip(t *testing.T) {
 			t.Fatalf("round trip:\n got %+v\nwant %+v", &got, r)
 		}
 		var brief Brief
-		if err := decodeBriefEntry([]byte(r.Serial), appendListEntry(nil, r), &brief); err != nil || brief != *briefOf(r) {
+		if err := decodeBriefEntry([]byte(r.Serial), appendListEntry(nil, r), &brief); err != nil || !sameBrief(&brief, briefOf(r)) {
 			t.Fatalf("brief: %+v, %v; want %+v", brief, err, briefOf(r))
+		}
+		if whole, err := brief.Record(); err != nil || !reflect.DeepEqual(whole, r) {
+			t.Fatalf("Brief.Record: %+v, %v; want %+v", whole, err, r)
 		}
 		a, _ := json.Marshal(r)
 		b, _ := json.Marshal(&got)
@@ -50,7 +53,12 @@ func TestListCodecRoundTrip(t *testing.T) {
 	}
 	entry := appendListEntry(nil, full)
 	for n := range len(entry) {
-		if decodeListEntry([]byte("00ab"), entry[:n], new(Record)) == nil || (n < briefLen(entry) && decodeBriefEntry([]byte("00ab"), entry[:n], new(Brief)) == nil) {
+		var b Brief
+		err := decodeBriefEntry([]byte("00ab"), entry[:n], &b)
+		if err == nil {
+			_, err = b.Record()
+		}
+		if decodeListEntry([]byte("00ab"), entry[:n], new(Record)) == nil || err == nil {
 			t.Fatalf("an entry cut to %d of %d bytes decoded", n, len(entry))
 		}
 	}
@@ -90,10 +98,21 @@ func sameListing(t *testing.T, s *Store, step string) {
 		}
 	}
 	for _, r := range want {
-		if b := bySerial[r.Serial]; b == nil || *b != *briefOf(r) {
+		b := bySerial[r.Serial]
+		if b == nil || !sameBrief(b, briefOf(r)) {
 			t.Fatalf("%s: ListBrief gives\n%+v\nfor\n%+v", step, b, r)
 		}
+		if whole, err := b.Record(); err != nil || !reflect.DeepEqual(whole, r) {
+			t.Fatalf("%s: Brief.Record gives\n%+v (%v)\nfor\n%+v", step, whole, err, r)
+		}
 	}
+}
+
+// sameBrief compares what a Brief shows, not where it came from.
+func sameBrief(a, b *Brief) bool {
+	x, y := *a, *b
+	x.rest, x.rec, y.rest, y.rec = "", nil, "", nil
+	return x == y
 }
 
 // TestListingIndexFollowsEveryWriter builds a mixed inventory with every
@@ -222,9 +241,18 @@ func TestListingOldInventory(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, err := r.Listing(nil)
-	r.Close()
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("read-only listing of an old inventory:\n got %v\nwant %v (%v)", got, want, err)
+	}
+	briefs, err := r.ListBrief(nil)
+	r.Close()
+	if err != nil || len(briefs) != len(want) {
+		t.Fatalf("read-only ListBrief of an old inventory: %d of %d, %v", len(briefs), len(want), err)
+	}
+	for i, b := range briefs {
+		if whole, err := b.Record(); err != nil || !sameBrief(b, briefOf(want[i])) || !reflect.DeepEqual(whole, want[i]) {
+			t.Fatalf("read-only ListBrief of an old inventory: %+v for %+v (%v)", whole, want[i], err)
+		}
 	}
 	if now, _ := os.ReadFile(path); string(now) != string(data) {
 		t.Fatal("listing read-only changed the inventory")

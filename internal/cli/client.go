@@ -370,49 +370,38 @@ func clientList(c *cli.Context) error {
 }
 
 // printClientList prints the clients the filters keep and says how many.
+// Both forms list Briefs; JSON decodes each whole record as it prints it.
 func printClientList(c *cli.Context, s *pki.Store, format string, now time.Time) (int, error) {
-	if format == outputJSON {
-		clients, err := listClients(c, s, now)
-		if err != nil {
-			return 0, err
-		}
-		return len(clients), writeJSONList(c.App.Writer, clients, func(r **pki.Record) certView { return viewOf(s.Dir, *r, now) })
-	}
-	// The table needs only what a Brief holds: a fraction of the work.
 	clients, err := listClientsBrief(c, s, now)
 	if err != nil {
 		return 0, err
 	}
-	return len(clients), printClients(c, s, clients, now)
-}
-
-// listClients is the inventory's clients that the filters keep: --ca,
-// --status, --expiring-within (which reads no certificate file), read from
-// the inventory's listing index.
-func listClients(c *cli.Context, s *pki.Store, now time.Time) ([]*pki.Record, error) {
-	keep, err := clientFilter(c, s, now)
-	if err != nil {
-		return nil, err
+	if format == outputText {
+		return len(clients), printClients(c, s, clients, now)
 	}
-	return s.Listing(func(r *pki.Record) bool {
-		return keep(r.Kind, r.Issuer, r.IssuerSerial, r.Status, r.NotAfter)
+	return len(clients), writeJSONList(c.App.Writer, clients, func(b **pki.Brief) (certView, error) {
+		r, err := (*b).Record()
+		if err != nil {
+			return certView{}, err
+		}
+		return viewOf(s.Dir, r, now), nil
 	})
 }
 
-// listClientsBrief is listClients for the table: Briefs, not records.
+// listClientsBrief is the inventory's clients that the filters keep: --ca,
+// --status, --expiring-within (which reads no certificate file), read from
+// the inventory's listing index.
 func listClientsBrief(c *cli.Context, s *pki.Store, now time.Time) ([]*pki.Brief, error) {
 	keep, err := clientFilter(c, s, now)
 	if err != nil {
 		return nil, err
 	}
-	return s.ListBrief(func(b *pki.Brief) bool {
-		return keep(b.Kind, b.Issuer, b.IssuerSerial, b.Status, b.NotAfter)
-	})
+	return s.ListBrief(keep)
 }
 
-// clientFilter is what --ca, --status and --expiring-within keep, as a
-// function of the fields a Brief has; safe on several goroutines.
-func clientFilter(c *cli.Context, s *pki.Store, now time.Time) (func(kind pki.Kind, issuer, issuerSerial, recStatus string, notAfter time.Time) bool, error) {
+// clientFilter is what --ca, --status and --expiring-within keep; safe on
+// several goroutines.
+func clientFilter(c *cli.Context, s *pki.Store, now time.Time) (func(*pki.Brief) bool, error) {
 	var within time.Duration
 	expiring := c.IsSet(flagExpiringWithin) // IsSet is slow: not once a record
 	if expiring {
@@ -432,15 +421,15 @@ func clientFilter(c *cli.Context, s *pki.Store, now time.Time) (func(kind pki.Ki
 	if err != nil {
 		return nil, err
 	}
-	return func(kind pki.Kind, issuer, issuerSerial, recStatus string, notAfter time.Time) bool {
-		st := (&pki.Brief{Status: recStatus, NotAfter: notAfter}).StatusAt(now)
-		if st == pki.StatusActive && revokedCAs[issuerSerial] {
+	return func(r *pki.Brief) bool {
+		st := r.StatusAt(now)
+		if st == pki.StatusActive && revokedCAs[r.IssuerSerial] {
 			st = pki.StatusRevoked // its issuer is: no authorizer accepts it
 		}
-		if kind != pki.KindClient || (ca != "" && issuer != ca) || (status != "" && st != status) {
+		if r.Kind != pki.KindClient || (ca != "" && r.Issuer != ca) || (status != "" && st != status) {
 			return false
 		}
-		return !expiring || (recStatus == pki.StatusActive && notAfter.Before(now.Add(within)))
+		return !expiring || (r.Status == pki.StatusActive && r.NotAfter.Before(now.Add(within)))
 	}, nil
 }
 

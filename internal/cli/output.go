@@ -131,12 +131,12 @@ type arrayElemAppender interface {
 // encoding chunks of them on every core into reused buffers and writing
 // the chunks in order: a 100,000-client list is one large document.
 func writeJSONArray[T any](w io.Writer, items []T) error {
-	return writeJSONList(w, items, func(t *T) T { return *t })
+	return writeJSONList(w, items, func(t *T) (T, error) { return *t, nil })
 }
 
 // writeJSONList is writeJSONArray of view(item) for each item, each view
 // made by the worker that encodes it, never all at once.
-func writeJSONList[S, T any](w io.Writer, items []S, view func(*S) T) error {
+func writeJSONList[S, T any](w io.Writer, items []S, view func(*S) (T, error)) error {
 	if len(items) == 0 {
 		_, err := io.WriteString(w, "[]\n")
 		return err
@@ -153,7 +153,9 @@ func writeJSONList[S, T any](w io.Writer, items []S, view func(*S) T) error {
 		var v T
 		for i := lo; i < hi; i++ {
 			buf.WriteString("  ")
-			v = view(&items[i])
+			if v, errs[k] = view(&items[i]); errs[k] != nil {
+				return
+			}
 			if errs[k] = encodeElem(buf, enc, &v); errs[k] != nil {
 				return
 			}
