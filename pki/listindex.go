@@ -85,30 +85,6 @@ func hasListIndex(tx *bolt.Tx) bool {
 	return meta != nil && string(meta.Get([]byte("schema"))) == schemaVersion && tx.Bucket(bucketList) != nil
 }
 
-// Listing returns what List returns, read from the listing index when the
-// inventory has one (it then decodes no JSON), from the records otherwise.
-// keep must be safe to call from several goroutines.
-func (s *Store) Listing(keep func(*Record) bool) ([]*Record, error) {
-	return s.listing(keep)
-}
-
-func (s *Store) listing(keep func(*Record) bool) ([]*Record, error) {
-	var out []*Record
-	err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		if hasListIndex(tx) {
-			if out, err = decodeBucket(tx, bucketList, decodeListEntry, keep); err == nil {
-				return nil
-			}
-			// A damaged index is no reason to refuse: the records say it.
-		}
-		out, err = decodeRecords(tx, keep)
-		return err
-	})
-	sortRecords(out)
-	return out, err
-}
-
 // ListBrief returns the Brief of each record that keep accepts, sorted as
 // List sorts (and, among equals, by serial), read from the listing index:
 // what client list shows costs a fraction of decoding whole records.

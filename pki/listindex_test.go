@@ -76,10 +76,7 @@ func sameListing(t *testing.T, s *Store, step string) {
 	if err := s.view(func(tx *bolt.Tx) error { indexed = hasListIndex(tx); return nil }); err != nil || !indexed {
 		t.Fatalf("%s: the inventory has no listing index (%v)", step, err)
 	}
-	got, err := s.Listing(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	got := indexRecords(t, s)
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("%s: the listing index (%d entries) disagrees with the records (%d)", step, len(got), len(want))
 	}
@@ -106,6 +103,22 @@ func sameListing(t *testing.T, s *Store, step string) {
 			t.Fatalf("%s: Brief.Record gives\n%+v (%v)\nfor\n%+v", step, whole, err, r)
 		}
 	}
+}
+
+// indexRecords decodes the listing index itself, sorted as List sorts.
+func indexRecords(t *testing.T, s *Store) []*Record {
+	t.Helper()
+	var out []*Record
+	err := s.view(func(tx *bolt.Tx) error {
+		var err error
+		out, err = decodeBucket(tx, bucketList, decodeListEntry, nil)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sortRecords(out)
+	return out
 }
 
 // sameBrief compares what a Brief shows, not where it came from.
@@ -239,10 +252,6 @@ func TestListingOldInventory(t *testing.T) {
 	r, err := OpenStore(s.Dir, false)
 	if err != nil {
 		t.Fatal(err)
-	}
-	got, err := r.Listing(nil)
-	if err != nil || !reflect.DeepEqual(got, want) {
-		t.Fatalf("read-only listing of an old inventory:\n got %v\nwant %v (%v)", got, want, err)
 	}
 	briefs, err := r.ListBrief(nil)
 	r.Close()
