@@ -87,8 +87,10 @@ func hasListIndex(tx *bolt.Tx) bool {
 
 // ListBrief returns the Brief of each record that keep accepts, sorted as
 // List sorts (and, among equals, by serial), read from the listing index:
-// what client list shows costs a fraction of decoding whole records.
-// keep must be safe to call from several goroutines.
+// what client list shows costs a fraction of decoding whole records, and
+// Brief.Record decodes one when it is needed. An inventory without the
+// index is listed from its records. keep must be safe to call from
+// several goroutines.
 func (s *Store) ListBrief(keep func(*Brief) bool) ([]*Brief, error) {
 	var out []*Brief
 	err := s.view(func(tx *bolt.Tx) error {
@@ -141,8 +143,8 @@ func compareListed(ka Kind, la int, na string, kb Kind, lb int, nb string) int {
 const recordFields = 24
 
 func appendListEntry(b []byte, r *Record) []byte {
-	// What client list shows and filters on comes first (briefFields):
-	// a brief decode stops after it.
+	// What client list shows and filters on comes first (a Brief):
+	// ListBrief decodes it, Brief.Record the rest when asked.
 	b = appendStr(b, string(r.Kind))
 	b = appendStr(b, r.Name)
 	b = appendStr(b, r.Issuer)
@@ -189,7 +191,7 @@ func appendListEntry(b []byte, r *Record) []byte {
 }
 
 // Brief is what client list shows and filters on of a record: the
-// first fields of each index entry, decoded without the rest.
+// first fields of its index entry; Record decodes the rest.
 type Brief struct {
 	Serial       string
 	Kind         Kind
