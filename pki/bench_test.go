@@ -217,3 +217,34 @@ func BenchmarkBulkSign(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
 }
+
+// BenchmarkListBriefRecords100k lists 100,000 clients from the listing
+// index and decodes each whole record, as client list -o json does.
+func BenchmarkListBriefRecords100k(b *testing.B) {
+	s := largeStore(b, filepath.Join(b.TempDir(), "pki"), 100_000)
+	defer s.Close()
+	for b.Loop() {
+		briefs, err := s.ListBrief(func(r *Brief) bool { return r.Kind == KindClient })
+		if err != nil || len(briefs) != 100_000 {
+			b.Fatal(len(briefs), err)
+		}
+		for _, br := range briefs {
+			if _, err := br.Record(); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkListBrief100k lists the Brief of 100,000 clients from the
+// listing index, as client list's table does.
+func BenchmarkListBrief100k(b *testing.B) {
+	s := largeStore(b, filepath.Join(b.TempDir(), "pki"), 100_000)
+	defer s.Close()
+	for b.Loop() {
+		recs, err := s.ListBrief(func(r *Brief) bool { return r.Kind == KindClient })
+		if err != nil || len(recs) != 100_000 {
+			b.Fatal(len(recs), err)
+		}
+	}
+}

@@ -75,11 +75,13 @@ type Record struct {
 
 // StatusAt is the record's status at time t: revoked, superseded, expired
 // or active.
-func (r *Record) StatusAt(t time.Time) string {
-	if r.Status == StatusRevoked || r.Status == StatusSuperseded {
-		return r.Status
+func (r *Record) StatusAt(t time.Time) string { return statusAt(r.Status, r.NotAfter, t) }
+
+func statusAt(status string, notAfter, t time.Time) string {
+	if status == StatusRevoked || status == StatusSuperseded {
+		return status
 	}
-	if !t.Before(r.NotAfter) {
+	if !t.Before(notAfter) {
 		return StatusExpired
 	}
 	return StatusActive
@@ -150,7 +152,8 @@ var (
 	bucketMeta  = []byte("meta")
 )
 
-const schemaVersion = "1"
+// schemaVersion 2 has the listing index (listindex.go).
+const schemaVersion = "2"
 
 func nameKey(kind Kind, name string) []byte {
 	if kind.IsCA() {
@@ -160,18 +163,24 @@ func nameKey(kind Kind, name string) []byte {
 }
 
 func initBuckets(tx *bolt.Tx) error {
-	for _, b := range [][]byte{bucketCerts, bucketNames, bucketMeta} {
+	for _, b := range [][]byte{bucketCerts, bucketNames, bucketMeta, bucketList} {
 		if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 			return err
 		}
 	}
 	meta := tx.Bucket(bucketMeta)
-	if v := meta.Get([]byte("schema")); v == nil {
+	switch v := meta.Get([]byte("schema")); string(v) {
+	case schemaVersion:
+		return nil
+	case "", schemaNoIndex:
+		// New, or written before the listing index: index what is there.
+		if err := buildListIndex(tx); err != nil {
+			return fmt.Errorf("index the inventory for listing: %w", err)
+		}
 		return meta.Put([]byte("schema"), []byte(schemaVersion))
-	} else if string(v) != schemaVersion {
+	default:
 		return fmt.Errorf("inventory schema %s is not the %s this apimtls reads: upgrade apimtls", v, schemaVersion)
 	}
-	return nil
 }
 
 func getRecord(tx *bolt.Tx, serial string) (*Record, error) {
@@ -214,11 +223,7 @@ func putRecord(tx *bolt.Tx, r *Record) error {
 	if names.Get(nameKey(r.Kind, r.Name)) != nil {
 		return &ExistsError{Kind: r.Kind, Name: r.Name}
 	}
-	v, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	if err := certs.Put([]byte(r.Serial), v); err != nil {
+	if err := writeRecord(tx, r); err != nil {
 		return err
 	}
 	return names.Put(nameKey(r.Kind, r.Name), []byte(r.Serial))
@@ -232,44 +237,84 @@ var errSerialInUse = errors.New("serial number already in the inventory")
 // splitting the work across cores: JSON decoding is most of what listing a
 // large inventory costs.
 func decodeRecords(tx *bolt.Tx, keep func(*Record) bool) ([]*Record, error) {
-	b := tx.Bucket(bucketCerts)
+	return decodeBucket(tx, bucketCerts, func(k, v []byte, r *Record) error {
+		if err := json.Unmarshal(v, r); err != nil {
+			return fmt.Errorf("inventory record %s is corrupt: %w", k, err)
+		}
+		return nil
+	}, keep)
+}
+
+// decodeBucket decodes every value of a bucket keyed by serial into a
+// record, on every core, and keeps those that keep accepts.
+func decodeBucket[T any](tx *bolt.Tx, bucket []byte, decode func(k, v []byte, r *T) error, keep func(*T) bool) ([]*T, error) {
+	b := tx.Bucket(bucket)
 	if b == nil {
 		return nil, nil
 	}
-	var keys, vals [][]byte
-	if err := b.ForEach(func(k, v []byte) error {
-		keys, vals = append(keys, k), append(vals, v)
-		return nil
-	}); err != nil {
-		return nil, err
+	// The cursor walks the pages (faulting them in) while workers decode
+	// the chunks it has passed, so reading and decoding overlap.
+	const chunk = 1024
+	type part struct {
+		keys, vals [][]byte
+		out        []*T
+		err        error
 	}
-	workers := min(runtime.GOMAXPROCS(0), len(vals)/1000+1)
-	parts := make([][]*Record, workers)
-	errs := make([]error, workers)
+	var parts []*part
+	work := make(chan *part, 2*runtime.GOMAXPROCS(0))
 	var wg sync.WaitGroup
-	for w := range workers {
-		lo, hi := len(vals)*w/workers, len(vals)*(w+1)/workers
+	for range runtime.GOMAXPROCS(0) {
 		wg.Go(func() {
-			recs := make([]Record, hi-lo)
-			for i := lo; i < hi; i++ {
-				r := &recs[i-lo]
-				if err := json.Unmarshal(vals[i], r); err != nil {
-					errs[w] = fmt.Errorf("inventory record %s is corrupt: %w", keys[i], err)
-					return
-				}
-				if keep == nil || keep(r) {
-					parts[w] = append(parts[w], r)
+			for p := range work {
+				recs := make([]T, len(p.vals))
+				for i := range p.vals {
+					r := &recs[i]
+					if p.err = decode(p.keys[i], p.vals[i], r); p.err != nil {
+						break
+					}
+					if keep == nil || keep(r) {
+						p.out = append(p.out, r)
+					}
 				}
 			}
 		})
 	}
-	wg.Wait()
-	var out []*Record
-	for w := range workers {
-		if errs[w] != nil {
-			return nil, errs[w]
+	err := func() error {
+		// Even when bbolt panics on a damaged page, the workers are done
+		// with the pages before the transaction ends.
+		defer func() { close(work); wg.Wait() }()
+		cur := &part{}
+		err := b.ForEach(func(k, v []byte) error {
+			if cur.keys == nil {
+				cur.keys, cur.vals = make([][]byte, 0, chunk), make([][]byte, 0, chunk)
+			}
+			cur.keys, cur.vals = append(cur.keys, k), append(cur.vals, v)
+			if len(cur.keys) == chunk {
+				parts = append(parts, cur)
+				work <- cur
+				cur = &part{}
+			}
+			return nil
+		})
+		if len(cur.keys) > 0 {
+			parts = append(parts, cur)
+			work <- cur
 		}
-		out = append(out, parts[w]...)
+		return err
+	}()
+	if err != nil {
+		return nil, err
+	}
+	n := 0
+	for _, p := range parts {
+		if p.err != nil {
+			return nil, p.err
+		}
+		n += len(p.out)
+	}
+	out := make([]*T, 0, n)
+	for _, p := range parts {
+		out = append(out, p.out...)
 	}
 	return out, nil
 }

@@ -2,7 +2,6 @@ package pki
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -31,11 +30,7 @@ func supersede(tx *bolt.Tx, old, rec *Record) error {
 	}
 	o := Superseded(old, rec.Serial)
 	for _, r := range []*Record{o, rec} {
-		v, err := json.Marshal(r)
-		if err != nil {
-			return err
-		}
-		if err := certs.Put([]byte(r.Serial), v); err != nil {
+		if err := writeRecord(tx, r); err != nil {
 			return err
 		}
 	}
@@ -194,9 +189,5 @@ func putUnnamed(tx *bolt.Tx, r *Record) error {
 	if certs.Get([]byte(r.Serial)) != nil {
 		return errSerialInUse
 	}
-	v, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return certs.Put([]byte(r.Serial), v)
+	return writeRecord(tx, r)
 }

@@ -164,11 +164,7 @@ func replaceRecord(tx *bolt.Tx, r *Record) error {
 	if certs == nil || certs.Get([]byte(r.Serial)) == nil {
 		return fmt.Errorf("no record with serial %s", r.Serial)
 	}
-	v, err := json.Marshal(r)
-	if err != nil {
-		return err
-	}
-	return certs.Put([]byte(r.Serial), v)
+	return writeRecord(tx, r)
 }
 
 // RevokedBy lists the revoked certificates a CA issued, by serial.

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -354,24 +356,12 @@ func clientList(c *cli.Context) error {
 	}
 	defer s.Close()
 	now := s.Now()
-	clients, err := listClients(c, s, now)
-	if err != nil {
-		return err
-	}
-	if format == outputJSON {
-		views := make([]certView, 0, len(clients))
-		for _, r := range clients {
-			views = append(views, viewOf(s, r, now))
-		}
-		err = writeJSONArray(c.App.Writer, views)
-	} else {
-		err = printClients(c, s, clients, now)
-	}
+	n, err := printClientList(c, s, format, now)
 	if err != nil || !c.IsSet(flagExpiringWithin) {
 		return err
 	}
-	if len(clients) > 0 {
-		return silentError{fmt.Sprintf("%s expired or expiring within %s", plural.Count(len(clients), "client certificate"), c.String(flagExpiringWithin))}
+	if n > 0 {
+		return silentError{fmt.Sprintf("%s expired or expiring within %s", plural.Count(n, "client certificate"), c.String(flagExpiringWithin))}
 	}
 	if format == outputText {
 		fmt.Fprintf(c.App.Writer, "no client certificate expires within %s\n", c.String(flagExpiringWithin))
@@ -379,11 +369,42 @@ func clientList(c *cli.Context) error {
 	return nil
 }
 
-// listClients is the inventory's clients that the filters keep: --ca,
-// --status, --expiring-within (which reads no certificate file).
-func listClients(c *cli.Context, s *pki.Store, now time.Time) ([]*pki.Record, error) {
+// printClientList prints the clients the filters keep and says how many.
+// Both forms list Briefs; JSON decodes each whole record as it prints it.
+func printClientList(c *cli.Context, s *pki.Store, format string, now time.Time) (int, error) {
+	clients, err := listClientsBrief(c, s, now)
+	if err != nil {
+		return 0, err
+	}
+	if format == outputText {
+		return len(clients), printClients(c, s, clients, now)
+	}
+	return len(clients), writeJSONList(c.App.Writer, clients, func(b **pki.Brief) (certView, error) {
+		r, err := (*b).Record()
+		if err != nil {
+			return certView{}, err
+		}
+		return viewOf(s, r, now), nil
+	})
+}
+
+// listClientsBrief is the inventory's clients that the filters keep: --ca,
+// --status, --expiring-within (which reads no certificate file), read from
+// the inventory's listing index.
+func listClientsBrief(c *cli.Context, s *pki.Store, now time.Time) ([]*pki.Brief, error) {
+	keep, err := clientFilter(c, s, now)
+	if err != nil {
+		return nil, err
+	}
+	return s.ListBrief(keep)
+}
+
+// clientFilter is what --ca, --status and --expiring-within keep; safe on
+// several goroutines.
+func clientFilter(c *cli.Context, s *pki.Store, now time.Time) (func(*pki.Brief) bool, error) {
 	var within time.Duration
-	if c.IsSet(flagExpiringWithin) {
+	expiring := c.IsSet(flagExpiringWithin) // IsSet is slow: not once a record
+	if expiring {
 		var err error
 		if within, err = parseDays(c.String(flagExpiringWithin)); err != nil {
 			return nil, usageError{err}
@@ -400,7 +421,7 @@ func listClients(c *cli.Context, s *pki.Store, now time.Time) ([]*pki.Record, er
 	if err != nil {
 		return nil, err
 	}
-	return s.List(func(r *pki.Record) bool {
+	return func(r *pki.Brief) bool {
 		st := r.StatusAt(now)
 		if st == pki.StatusActive && revokedCAs[r.IssuerSerial] {
 			st = pki.StatusRevoked // its issuer is: no authorizer accepts it
@@ -408,11 +429,11 @@ func listClients(c *cli.Context, s *pki.Store, now time.Time) ([]*pki.Record, er
 		if r.Kind != pki.KindClient || (ca != "" && r.Issuer != ca) || (status != "" && st != status) {
 			return false
 		}
-		return !c.IsSet(flagExpiringWithin) || (r.Status == pki.StatusActive && r.NotAfter.Before(now.Add(within)))
-	})
+		return !expiring || (r.Status == pki.StatusActive && r.NotAfter.Before(now.Add(within)))
+	}, nil
 }
 
-func printClients(c *cli.Context, s *pki.Store, clients []*pki.Record, now time.Time) error {
+func printClients(c *cli.Context, s *pki.Store, clients []*pki.Brief, now time.Time) error {
 	if len(clients) == 0 {
 		switch {
 		case c.IsSet(flagExpiringWithin):
@@ -428,12 +449,27 @@ func printClients(c *cli.Context, s *pki.Store, clients []*pki.Record, now time.
 		return err
 	}
 	t := newTable(c.App.Writer, "NAME", "ISSUER", "KEY", "NOT AFTER", "STATUS", "SERIAL")
-	for _, r := range clients {
-		st := r.StatusAt(now)
-		if st == pki.StatusActive && revokedCAs[r.IssuerSerial] {
-			st = "active, issuer revoked"
-		}
-		t.row(r.Name, r.Issuer, string(r.KeyType), r.NotAfter.Format(time.DateOnly), st+" ("+remaining(r.NotAfter, now)+")", r.Serial)
+	// The cells are made on every core: 100,000 rows of dates and
+	// remaining days are a third of what the table costs.
+	const cols = 6
+	cells := make([]string, cols*len(clients))
+	var wg sync.WaitGroup
+	workers := runtime.GOMAXPROCS(0)
+	for w := range workers {
+		wg.Go(func() {
+			for i := len(clients) * w / workers; i < len(clients)*(w+1)/workers; i++ {
+				r := clients[i]
+				st := r.StatusAt(now)
+				if st == pki.StatusActive && revokedCAs[r.IssuerSerial] {
+					st = "active, issuer revoked"
+				}
+				copy(cells[cols*i:], []string{r.Name, r.Issuer, string(r.KeyType), r.NotAfter.Format(time.DateOnly), st + " (" + remaining(r.NotAfter, now) + ")", r.Serial})
+			}
+		})
+	}
+	wg.Wait()
+	for i := range clients {
+		t.row(cells[cols*i : cols*(i+1)]...)
 	}
 	return t.flush()
 }
