@@ -90,14 +90,16 @@ func (s *Store) guard(fn func() error) (err error) {
 	return fn()
 }
 
-// checkBuckets reports whether every bucket and the schema are in place.
+// checkBuckets reports whether every bucket and the schema are in place,
+// or the inventory is of schema 1, which the first record written
+// upgrades (writeRecord): a command that only refuses leaves it as it was.
 func checkBuckets(tx *bolt.Tx) error {
 	for _, b := range [][]byte{bucketCerts, bucketNames, bucketMeta} {
 		if tx.Bucket(b) == nil {
 			return errors.New("missing bucket")
 		}
 	}
-	if v := tx.Bucket(bucketMeta).Get([]byte("schema")); string(v) != schemaVersion {
+	if v := string(tx.Bucket(bucketMeta).Get([]byte("schema"))); v != schemaVersion && v != schemaNoIndex {
 		return errors.New("schema")
 	}
 	return nil

@@ -24,8 +24,8 @@ import (
 // Every writer of a record writes both, in the same transaction, through
 // writeRecord; the entry format never changes without a new schema. A
 // damaged entry makes listing fall back to the records. An inventory of
-// schema 1 (written before the index existed) gets its index built when
-// it is first opened for writing (initBuckets), and schema 2 from then
+// schema 1 (written before the index existed) gets its index built with
+// the first record written to it (writeRecord), and schema 2 from then
 // on, which apimtls versions that do not keep the index refuse to write
 // ("upgrade apimtls"): they would let it go stale. Opened read-only, a
 // schema 1 inventory is listed from its JSON records.
@@ -37,6 +37,12 @@ const schemaNoIndex = "1"
 // writeRecord stores r, new or replacing the record with its serial, as
 // JSON in the certs bucket and in the listing index.
 func writeRecord(tx *bolt.Tx, r *Record) error {
+	if !hasListIndex(tx) {
+		// A schema 1 inventory gets its index with its first write.
+		if err := initBuckets(tx); err != nil {
+			return err
+		}
+	}
 	v, err := json.Marshal(r)
 	if err != nil {
 		return err

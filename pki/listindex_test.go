@@ -267,10 +267,32 @@ func TestListingOldInventory(t *testing.T) {
 		t.Fatal("listing read-only changed the inventory")
 	}
 
+	// Opened for writing by a command that then refuses: still untouched.
 	w, err := OpenStore(s.Dir, true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer w.Close()
+	if _, err := w.Revoke(KindClient, "nobody", ReasonSuperseded); err == nil {
+		t.Fatal("revoked a client that does not exist")
+	}
+	if now, _ := os.ReadFile(path); string(now) != string(data) {
+		t.Fatal("a refused command upgraded the inventory")
+	}
+	if briefs, err := w.ListBrief(nil); err != nil || len(briefs) != len(want) || briefs[2].Status != StatusRevoked {
+		t.Fatalf("schema 1 opened for writing lists %d of %d (%v), or believes its stale index", len(briefs), len(want), err)
+	}
+	// The first record written builds the index.
+	if _, err := w.IssueClient(ClientParams{Name: "d", CA: "root", KeyType: ECDSAP256}); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.db.View(func(tx *bolt.Tx) error {
+		if !hasListIndex(tx) {
+			t.Fatal("the first write left the inventory without its index")
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
 	sameListing(t, w, "upgrade")
 }
