@@ -18,7 +18,7 @@ type Finding struct {
 	Kind   string    `json:"kind"`
 	Key    string    `json:"key"`
 	Serial string    `json:"serial,omitempty"`
-	Since  time.Time `json:"since"`
+	Since  time.Time `json:"since,omitzero"`
 	Stale  bool      `json:"stale,omitempty"`
 }
 
