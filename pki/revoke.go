@@ -92,9 +92,17 @@ func (s *Store) Revoke(kind Kind, ref string, reason Reason) (*Revocation, error
 	if s.remote != nil {
 		// The record in the shared store is the truth, and each change
 		// of it a version of its object: no note beside the files.
+		byName := rec.Name == ref
 		rec, changed, err := s.remote.Revoke(rec.Serial, reason)
 		if err != nil {
 			return nil, fmt.Errorf("record the revocation of %s %q: %w", kind.Noun(), ref, err)
+		}
+		if byName {
+			// A renewal that committed while this revocation was under
+			// way made a certificate the name now means: revoke it too.
+			if rec, err = s.revokeSuccessors(rec, reason); err != nil {
+				return nil, err
+			}
 		}
 		return &Revocation{Record: rec, Already: !changed}, nil
 	}
@@ -116,6 +124,29 @@ func (s *Store) Revoke(kind Kind, ref string, reason Reason) (*Revocation, error
 	}
 	return &Revocation{Record: rec}, nil
 }
+
+// revokeSuccessors revokes the renewals of rec that have a record, and
+// returns the newest.
+func (s *Store) revokeSuccessors(rec *Record, reason Reason) (*Record, error) {
+	for range MaxRenewalChain {
+		if rec.SupersededBy == "" {
+			return rec, nil
+		}
+		next, err := s.remote.GetSerial(rec.SupersededBy)
+		if err != nil || next == nil {
+			return rec, err // none yet: the renewal checks for this revocation itself
+		}
+		if next, _, err = s.remote.Revoke(next.Serial, reason); err != nil {
+			return nil, fmt.Errorf("revoke %s %q's renewal %s: %w", rec.Kind.Noun(), rec.Name, rec.SupersededBy, err)
+		}
+		s.Warn(fmt.Sprintf("%s %q was renewed while being revoked: its new certificate %s is revoked too", rec.Kind.Noun(), rec.Name, next.Serial))
+		rec = next
+	}
+	return rec, nil
+}
+
+// MaxRenewalChain bounds how many renewals a name is followed through.
+const MaxRenewalChain = 8
 
 // revocationFile, in a revoked certificate's folder, holds when and why.
 const revocationFile = "revocation.json"

@@ -46,6 +46,18 @@ func (s *Store) Renew(ctx context.Context, old, rec *pki.Record, certPEM []byte)
 		return err
 	}
 	s.hook("record")
+	// A revocation of old that landed while this renewal was under way
+	// could not see the new certificate: it applies to it too (fail
+	// closed). pki's revoke by name checks the other way round, after its
+	// own write, so one of the two always sees the other.
+	if cur, err := s.GetSerial(ctx, old.Serial); err != nil {
+		return fmt.Errorf("renewed %s %q (serial %s), but could not check whether %s was revoked meanwhile: %w; check it with client show", rec.Kind.Noun(), rec.Name, rec.Serial, old.Serial, err)
+	} else if cur.Status == pki.StatusRevoked {
+		if _, _, err := s.Revoke(ctx, rec.Serial, cur.RevocationReason); err != nil {
+			return fmt.Errorf("%s %q was revoked while being renewed, and revoking its new certificate %s failed: %w; revoke it: client revoke %s", rec.Kind.Noun(), rec.Name, rec.Serial, err, rec.Serial)
+		}
+		s.note(fmt.Sprintf("%s %q was revoked (%s) while being renewed: its new certificate %s is revoked too", rec.Kind.Noun(), rec.Name, cur.RevocationReason, rec.Serial))
+	}
 	// Committed: a name that could not be moved lags one step, which
 	// reading it follows; the renewal stands.
 	if err := s.moveName(ctx, rec); err != nil {
@@ -115,7 +127,7 @@ func (s *Store) moveName(ctx context.Context, rec *pki.Record) error {
 		if err != nil {
 			return fmt.Errorf("move the name %q to serial %s: %w", rec.Name, rec.Serial, err)
 		}
-		if held.Status != pki.StatusSuperseded {
+		if held.Status != pki.StatusSuperseded && held.SupersededBy != rec.Serial {
 			return fmt.Errorf("move the name %q to serial %s: it names serial %s, which is %s", rec.Name, rec.Serial, held.Serial, held.Status)
 		}
 		etag := ""
@@ -142,7 +154,7 @@ func (s *Store) moveName(ctx context.Context, rec *pki.Record) error {
 // current follows a superseded record to the newest renewal that has a
 // record: the name's claim moves last, so it may lag one step behind.
 func (s *Store) current(ctx context.Context, r *pki.Record) (*pki.Record, error) {
-	for range 8 {
+	for range pki.MaxRenewalChain {
 		if r.Status != pki.StatusSuperseded || r.SupersededBy == "" {
 			return r, nil
 		}
