@@ -103,7 +103,7 @@ func (s *Store) ListBrief(keep func(*Brief) bool) ([]*Brief, error) {
 	if s.remote != nil {
 		// A shared store has no index: its records, as Briefs.
 		var recs []*Record
-		recs, err = s.remote.List()
+		recs, err = s.remoteList(false)
 		for _, r := range recs {
 			if b := briefOf(r); keep == nil || keep(b) {
 				out = append(out, b)

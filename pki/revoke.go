@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -200,7 +201,17 @@ func replaceRecord(tx *bolt.Tx, r *Record) error {
 
 // RevokedBy lists the revoked certificates a CA issued, by serial.
 func (s *Store) RevokedBy(ca *Record) ([]*Record, error) {
-	return s.List(func(r *Record) bool {
+	keep := func(r *Record) bool {
 		return r.IssuerSerial == ca.Serial && r.Status == StatusRevoked && r.Serial != ca.Serial
-	})
+	}
+	if s.remote != nil {
+		// A damaged record could be a revocation: a CRL without it would
+		// un-revoke a certificate, so none is signed.
+		all, err := s.remoteList(true)
+		if err != nil {
+			return nil, fmt.Errorf("list the revocations of CA %q: %w", ca.Name, err)
+		}
+		return slices.DeleteFunc(all, func(r *Record) bool { return !keep(r) }), nil
+	}
+	return s.List(keep)
 }

@@ -84,6 +84,42 @@ func (s *Store) Shared() string {
 	return s.remote.URI()
 }
 
+// DamagedRecordsError lists objects of a shared store that could not be
+// read as records or name claims. A listing goes on without them (and
+// says so); what must see every record, such as signing a CRL, refuses.
+type DamagedRecordsError struct {
+	URIs []string
+}
+
+func (e *DamagedRecordsError) Error() string {
+	more := ""
+	if len(e.URIs) > 1 {
+		more = fmt.Sprintf(" and %d more", len(e.URIs)-1)
+	}
+	return fmt.Sprintf("%s%s could not be read as an apimtls record: restore the last good version of each (aws s3api list-object-versions), then run apimtls store check", e.URIs[0], more)
+}
+
+// remoteList lists the shared store. Damaged objects are left out with a
+// warning, unless strict: then the listing is refused, because what it is
+// for (a CRL) must not miss a record.
+func (s *Store) remoteList(strict bool) ([]*Record, error) {
+	recs, err := s.remote.List()
+	if strict {
+		return recs, err
+	}
+	return recs, s.tolerate(err)
+}
+
+// tolerate turns damaged objects into a warning.
+func (s *Store) tolerate(err error) error {
+	var de *DamagedRecordsError
+	if errors.As(err, &de) {
+		s.Warn(de.Error() + "; going on without them")
+		return nil
+	}
+	return err
+}
+
 // ErrSharedStore refuses what only a local inventory can do.
 var ErrSharedStore = errors.New("not with a shared store: this works on a local PKI directory's inventory")
 

@@ -403,6 +403,7 @@ func (s *Store) caNames() ([]string, error) {
 	var names []string
 	if s.remote != nil {
 		cas, err := s.remote.CAs()
+		err = s.tolerate(err)
 		for _, r := range cas {
 			names = append(names, r.Name)
 		}
@@ -430,7 +431,7 @@ func (s *Store) CAs() ([]*Record, error) {
 	if s.remote != nil {
 		cas, err := s.remote.CAs()
 		sortRecords(cas)
-		return cas, err
+		return cas, s.tolerate(err)
 	}
 	names, err := s.caNames()
 	if err != nil {
@@ -470,7 +471,7 @@ func (s *Store) LookupSerial(serial string) (*Record, error) {
 // several goroutines.
 func (s *Store) List(keep func(*Record) bool) ([]*Record, error) {
 	if s.remote != nil {
-		all, err := s.remote.List()
+		all, err := s.remoteList(false)
 		if err != nil {
 			return nil, err
 		}

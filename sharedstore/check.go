@@ -3,9 +3,11 @@ package sharedstore
 import (
 	"context"
 	"encoding/json"
-	"fmt"
+	"errors"
 	"strings"
 	"time"
+
+	"github.com/apimtls/apimtls/pki"
 )
 
 // Finding is one thing Check found that a finished issuance never leaves.
@@ -14,7 +16,10 @@ type Finding struct {
 	// progress, or interrupted; taken over once stale), "orphan-cert" (a
 	// certificate no record lists: an issuance interrupted or refused
 	// after writing it; harmless, never listed), "missing-cert" (a record
-	// whose certificate is gone: damage, never left by apimtls).
+	// whose certificate is gone: damage, never left by apimtls),
+	// "damaged-record" and "damaged-claim" (an object under records/ or
+	// names/ that is not what apimtls writes there: written by hand or
+	// by something else; restore its last good version).
 	Kind   string    `json:"kind"`
 	Key    string    `json:"key"`
 	Serial string    `json:"serial,omitempty"`
@@ -32,10 +37,16 @@ type Report struct {
 // without records and records without certificates.
 func (s *Store) Check(ctx context.Context) (*Report, error) {
 	recs, err := s.List(ctx)
-	if err != nil {
+	var damaged *pki.DamagedRecordsError
+	if err != nil && !errors.As(err, &damaged) {
 		return nil, err
 	}
 	rep := &Report{Records: len(recs), Findings: []Finding{}}
+	if damaged != nil {
+		for _, uri := range damaged.URIs {
+			rep.Findings = append(rep.Findings, Finding{Kind: "damaged-record", Key: strings.TrimPrefix(uri, "s3://"+s.Bucket+"/")})
+		}
+	}
 	serials := map[string]bool{}
 	names := map[string]bool{}
 	for _, r := range recs {
@@ -76,10 +87,11 @@ func (s *Store) Check(ctx context.Context) (*Report, error) {
 			return nil, err
 		}
 		var c nameClaim
-		if o == nil || json.Unmarshal(o.data, &c) != nil {
-			if o != nil {
-				return nil, fmt.Errorf("s3://%s/%s is damaged", s.Bucket, key)
-			}
+		if o == nil {
+			continue
+		}
+		if json.Unmarshal(o.data, &c) != nil {
+			rep.Findings = append(rep.Findings, Finding{Kind: "damaged-claim", Key: key, Since: o.modified})
 			continue
 		}
 		if c.Serial == "" || serials[c.Serial] {

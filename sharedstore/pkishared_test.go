@@ -615,3 +615,53 @@ func TestSharedPKILostAnswer(t *testing.T) {
 		t.Fatalf("%d staged entries left", len(staged))
 	}
 }
+
+// A record or name claim written by hand (0 bytes, garbage) does not stop
+// the team: listings go on without it and say so, store check reports it,
+// and no CRL is signed until it is repaired, since it could be a
+// revocation.
+func TestSharedPKIDamagedObjects(t *testing.T) {
+	st, client, _ := newStore(t)
+	ctx := context.Background()
+	a := openShared(t, st, t.TempDir())
+	sharedCAs(t, a)
+	if _, err := a.IssueClient(pki.ClientParams{Name: "fine", CA: "issuing", KeyType: pki.ECDSAP256}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(key string, body string) {
+		t.Helper()
+		if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(st.Bucket), Key: aws.String(st.Prefix + key), Body: strings.NewReader(body)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	put("records/0123456789abcdef0123456789abcdef.json", "")
+	put("names/ca/junk", "not json")
+
+	var warned []string
+	a.Warn = func(m string) { warned = append(warned, m) }
+	recs, err := a.List(nil)
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("List with a damaged record: %d records, %v", len(recs), err)
+	}
+	cas, err := a.CAs()
+	if err != nil || len(cas) != 2 {
+		t.Fatalf("CAs with a damaged claim: %d, %v", len(cas), err)
+	}
+	if len(warned) != 2 || !strings.Contains(warned[0], "records/0123456789abcdef0123456789abcdef.json") {
+		t.Fatalf("warnings: %q", warned)
+	}
+	if _, err := a.SignCRL("issuing", nil, time.Hour); err == nil || !strings.Contains(err.Error(), "could not be read") {
+		t.Fatalf("signed a CRL past a damaged record: %v", err)
+	}
+	rep, err := st.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, f := range rep.Findings {
+		kinds[f.Kind]++
+	}
+	if kinds["damaged-record"] != 1 || kinds["damaged-claim"] != 1 {
+		t.Fatalf("check found %v", kinds)
+	}
+}

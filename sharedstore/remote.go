@@ -117,7 +117,7 @@ func (s *Store) moveName(ctx context.Context, rec *pki.Record) error {
 		var c nameClaim
 		if cur != nil {
 			if err := json.Unmarshal(cur.data, &c); err != nil {
-				return fmt.Errorf("s3://%s/%s is damaged: %v", s.Bucket, key, err)
+				return s.damaged(key, err.Error())
 			}
 		}
 		if c.Serial == rec.Serial {
@@ -181,19 +181,27 @@ func (s *Store) CAs(ctx context.Context) ([]*pki.Record, error) {
 		return nil, err
 	}
 	var out []*pki.Record
+	var damaged []string
 	for _, n := range names {
 		r, err := s.Get(ctx, pki.KindRoot, n)
 		var nf *pki.NotFoundError
 		var pending *PendingError
-		if errors.As(err, &nf) || errors.As(err, &pending) {
+		var de *DamagedError
+		switch {
+		case errors.As(err, &nf), errors.As(err, &pending):
 			continue // released, or still being made
-		}
-		if err != nil {
+		case errors.As(err, &de):
+			damaged = append(damaged, de.URI)
+			continue
+		case err != nil:
 			return nil, err
 		}
 		out = append(out, r)
 	}
 	sortRecords(out)
+	if len(damaged) > 0 {
+		return out, &pki.DamagedRecordsError{URIs: damaged}
+	}
 	return out, nil
 }
 

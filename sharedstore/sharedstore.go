@@ -27,6 +27,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -106,6 +107,23 @@ func ParseURI(uri string) (bucket, prefix string, err error) {
 
 // URI is the store's s3:// address.
 func (s *Store) URI() string { return "s3://" + s.Bucket + "/" + s.Prefix }
+
+// DamagedError is an object of the store that apimtls cannot read as what
+// its key says it is: written by hand, truncated, or by something else.
+// Its earlier versions are kept (the bucket keeps versions): restoring
+// the last good one repairs it.
+type DamagedError struct {
+	URI    string
+	Reason string
+}
+
+func (e *DamagedError) Error() string {
+	return fmt.Sprintf("%s is damaged (%s): restore its last good version (aws s3api list-object-versions)", e.URI, e.Reason)
+}
+
+func (s *Store) damaged(key, reason string) error {
+	return &DamagedError{URI: "s3://" + s.Bucket + "/" + key, Reason: reason}
+}
 
 // Errors a caller acts on.
 var (
@@ -522,7 +540,7 @@ func (s *Store) getRecordObject(ctx context.Context, serial string) (*pki.Record
 	}
 	var r pki.Record
 	if err := json.Unmarshal(o.data, &r); err != nil || r.Serial != serial {
-		return nil, nil, fmt.Errorf("s3://%s/%s is damaged: not the record of serial %s", s.Bucket, s.recordKey(serial), serial)
+		return nil, nil, s.damaged(s.recordKey(serial), "not the record of serial "+serial)
 	}
 	return &r, o, nil
 }
@@ -538,7 +556,7 @@ func (s *Store) Get(ctx context.Context, kind pki.Kind, name string) (*pki.Recor
 	var c nameClaim
 	if o != nil {
 		if err := json.Unmarshal(o.data, &c); err != nil {
-			return nil, fmt.Errorf("s3://%s/%s is damaged: %v", s.Bucket, key, err)
+			return nil, s.damaged(key, err.Error())
 		}
 	}
 	if c.Serial == "" {
@@ -720,6 +738,7 @@ func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
 	var (
 		mu      sync.Mutex
 		out     []*pki.Record
+		damaged []string
 		first   error
 		wg      sync.WaitGroup
 		workers = s.Parallel
@@ -741,6 +760,13 @@ func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
 			defer wg.Done()
 			for serial := range serials {
 				r, o, err := s.getRecordObject(ctx, serial)
+				var de *DamagedError
+				if errors.As(err, &de) {
+					mu.Lock()
+					damaged = append(damaged, de.URI)
+					mu.Unlock()
+					continue
+				}
 				if err != nil {
 					fail(err)
 					continue
@@ -796,6 +822,10 @@ func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
 		snapNext.write(ctx, s, snapETag)
 	}
 	sortRecords(out)
+	if len(damaged) > 0 {
+		slices.Sort(damaged)
+		return out, &pki.DamagedRecordsError{URIs: damaged}
+	}
 	return out, nil
 }
 

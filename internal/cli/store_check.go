@@ -27,9 +27,13 @@ reports, without changing anything:
                  refused after writing it; never listed, harmless
   missing-cert   a record whose certificate is gone: damage, never left by
                  apimtls (restore the object's previous version)
+  damaged-record an object under records/ or names/ that is not what
+  damaged-claim  apimtls writes there (written by hand, truncated): other
+                 listings go on without it, CRLs are not signed until it
+                 is repaired (restore its last good version)
 
 It is the shared store's counterpart of store rebuild. It exits 1 when it
-finds damage (missing-cert), 0 otherwise.
+finds damage (missing-cert, damaged-record, damaged-claim), 0 otherwise.
 
 Example:
    apimtls store check --store s3://example-pki/team`,
@@ -38,7 +42,7 @@ Example:
 }
 
 // errStoreDamaged is store check's exit 1.
-var errStoreDamaged = errors.New("the shared store is damaged: a record's certificate is missing")
+var errStoreDamaged = errors.New("the shared store is damaged: an object apimtls wrote is missing or not what it wrote")
 
 func storeCheck(c *cli.Context) error {
 	format, err := startNoArgs(c)
@@ -66,8 +70,9 @@ func storeCheck(c *cli.Context) error {
 		return err
 	}
 	for _, f := range rep.Findings {
-		if f.Kind == "missing-cert" {
-			return withHint(errStoreDamaged, "restore the certificate's previous object version: aws s3api list-object-versions --bucket "+st.Bucket+" --prefix "+f.Key)
+		switch f.Kind {
+		case "missing-cert", "damaged-record", "damaged-claim":
+			return withHint(errStoreDamaged, "restore the object's last good version: aws s3api list-object-versions --bucket "+st.Bucket+" --prefix "+f.Key)
 		}
 	}
 	return nil
