@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 )
@@ -46,6 +47,10 @@ type Remote interface {
 	// NextCRLNumber bumps a CA's CRL number and returns it, unique across
 	// every writer.
 	NextCRLNumber(caSerial string) (uint64, error)
+	// Abandon gives back the name's claim for serial, taken by an
+	// issuance whose process is known to be dead and whose record was
+	// never written, so the name can be issued at once.
+	Abandon(kind Kind, name, serial string) error
 }
 
 // OpenShared opens the PKI directory dir as the local half of a shared
@@ -140,6 +145,9 @@ func (s *Store) commitShared(rec *Record, files []stagedFile) error {
 	staged := filepath.Join(b.dir, rec.Serial)
 	if err := os.Mkdir(staged, dirMode); err != nil {
 		return fmt.Errorf("stage files: %w", err)
+	}
+	if err := writeClaimNote(b.dir, rec); err != nil {
+		return err
 	}
 	var certPEM []byte
 	for _, f := range files {
@@ -242,6 +250,36 @@ func (s *Store) commitBatchShared(b *batchDir, batch []built, p BulkParams, res 
 		return 0, err
 	}
 	return len(batch), syncDir(b.dir)
+}
+
+// claimSuffix names the note beside a staged issuance, in a shared
+// store's batch directory, of the name it claims: recovery gives the claim
+// back when the issuance died before its record.
+const claimSuffix = ".claim"
+
+func writeClaimNote(batch string, rec *Record) error {
+	return writeNew(filepath.Join(batch, rec.Serial+claimSuffix), []byte(string(rec.Kind)+"\n"+rec.Name), publicMode, false)
+}
+
+// abandonClaim gives back the claim of a staged issuance that died before
+// its record, if its note says which.
+func (s *Store) abandonClaim(staged, serial string) error {
+	if s.remote == nil {
+		return nil
+	}
+	note := filepath.Join(filepath.Dir(staged), serial+claimSuffix)
+	data, err := os.ReadFile(note)
+	if err != nil {
+		return nil // a renewal, or killed before it claimed: nothing to give back
+	}
+	kind, name, ok := strings.Cut(string(data), "\n")
+	if !ok {
+		return nil
+	}
+	if err := s.remote.Abandon(Kind(kind), name, serial); err != nil {
+		return fmt.Errorf("give back the claim of %s %q left by an interrupted run: %w", Kind(kind).Noun(), name, err)
+	}
+	return os.Remove(note)
 }
 
 // committedAfterAll asks the store whether a create that returned an

@@ -239,7 +239,7 @@ func (s *Store) recoverBatch(path string) error {
 		return err
 	}
 	for _, in := range inner {
-		if in.Name() == batchLockFile || in.Name() == batchStoreFile {
+		if in.Name() == batchLockFile || in.Name() == batchStoreFile || strings.HasSuffix(in.Name(), claimSuffix) {
 			continue
 		}
 		if err := s.recoverEntry(filepath.Join(path, in.Name()), in.Name()); err != nil {
@@ -257,6 +257,9 @@ func (s *Store) recoverEntry(path, serial string) error {
 		return err
 	}
 	if rec == nil {
+		if err := s.abandonClaim(path, serial); err != nil {
+			return err
+		}
 		return os.RemoveAll(path)
 	}
 	if err := s.moveIntoPlace(path, rec); err != nil {

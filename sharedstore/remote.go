@@ -205,6 +205,51 @@ func (s *Store) CAs(ctx context.Context) ([]*pki.Record, error) {
 	return out, nil
 }
 
+// AbandonSettle is how long after its last write a claim of a dead
+// process is left before Abandon gives it back: a request the process
+// sent just before it died may still be carried out, and a record written
+// after the claim was given back would be a second holder of the name.
+const AbandonSettle = 10 * time.Second
+
+// Abandon gives back the claim of name for serial, left by an issuance
+// whose process is known to be dead (its staged files' lock is free) and
+// whose record was never written: the name is free at once instead of
+// after StaleAfter.
+func (s *Store) Abandon(ctx context.Context, kind pki.Kind, name, serial string) error {
+	key := s.nameKey(kind, name)
+	for waited := false; ; waited = true {
+		o, err := s.get(ctx, key)
+		if err != nil || o == nil {
+			return err
+		}
+		var c nameClaim
+		if json.Unmarshal(o.data, &c) != nil || c.Serial != serial {
+			return nil // not that claim (any more)
+		}
+		if _, err := s.GetSerial(ctx, serial); !errors.Is(err, ErrNotFound) {
+			return err // committed after all (nil), or unknown
+		}
+		settle := s.Settle
+		if settle <= 0 {
+			settle = AbandonSettle
+		}
+		if wait := settle - s.now().Sub(o.modified); wait > 0 && !waited {
+			s.note(fmt.Sprintf("%s %q: waiting %s for the requests of the interrupted run to settle before giving its claim back", kind.Noun(), name, wait.Round(time.Second)))
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(wait):
+			}
+			continue
+		}
+		body, _ := json.Marshal(nameClaim{ClaimedAt: s.now().UTC()})
+		if err := s.put(ctx, key, body, o.etag, "application/json"); err != nil && !errors.Is(err, errPrecondition) {
+			return err
+		}
+		return nil
+	}
+}
+
 // Remote is s seen by pki.OpenShared, every call under ctx.
 func (s *Store) Remote(ctx context.Context) pki.Remote { return remote{s, ctx} }
 
@@ -244,6 +289,10 @@ func (r remote) CertificatePEM(serial string) ([]byte, error) {
 
 func (r remote) Revoke(serial string, reason pki.Reason) (*pki.Record, bool, error) {
 	return r.s.Revoke(r.ctx, serial, reason)
+}
+
+func (r remote) Abandon(kind pki.Kind, name, serial string) error {
+	return r.s.Abandon(r.ctx, kind, name, serial)
 }
 
 func (r remote) NextCRLNumber(caSerial string) (uint64, error) {

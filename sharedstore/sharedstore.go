@@ -67,10 +67,12 @@ type Store struct {
 	Bucket string
 	Prefix string // "" or ending in "/"
 	Now    func() time.Time
-	// Retries, Parallel and StaleAfter default to the constants above.
+	// Retries, Parallel and StaleAfter default to the constants above,
+	// Settle to AbandonSettle.
 	Retries    int
 	Parallel   int
 	StaleAfter time.Duration
+	Settle     time.Duration
 	// Hook, for tests, runs before each step of a write ("claimed",
 	// "cert", "record", "update:<key>").
 	Hook func(step string)
