@@ -377,7 +377,9 @@ func (s *Store) Lookup(kind Kind, name string) (*Record, error) {
 		rec, err = getByName(tx, kind, name)
 		return err
 	})
-	if s.remote != nil {
+	if s.remote != nil && CheckName(name) != nil {
+		rec, err = nil, nil // no such name can be stored: not an S3 key to ask for
+	} else if s.remote != nil {
 		rec, err = s.remote.Get(kind, name)
 		if nf := (*NotFoundError)(nil); errors.As(err, &nf) {
 			rec, err = nil, nil

@@ -550,6 +550,9 @@ func (s *Store) getRecordObject(ctx context.Context, serial string) (*pki.Record
 // Get returns the record of the CA or client called name. A name claimed
 // by an issuance with no record yet is a *PendingError.
 func (s *Store) Get(ctx context.Context, kind pki.Kind, name string) (*pki.Record, error) {
+	if err := pki.CheckName(name); err != nil {
+		return nil, err
+	}
 	key := s.nameKey(kind, name)
 	o, err := s.get(ctx, key)
 	if err != nil {

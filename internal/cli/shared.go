@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"os"
@@ -12,6 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/s3store"
 	"github.com/apimtls/apimtls/sharedstore"
 )
 
@@ -82,7 +84,7 @@ func sharedFrom(c *cli.Context, uri string) (st *sharedstore.Store, encryption s
 	st = &sharedstore.Store{API: client, Bucket: bucket, Prefix: prefix, Notes: warn}
 	encryption, notes, err = st.CheckBucket(c.Context, client)
 	if err != nil {
-		return nil, "", nil, withHint(s3Error(err, bucket), "the shared store is "+uri+" (--"+flagStore+" or "+envStore+")")
+		return nil, "", nil, sharedError(err, bucket, uri)
 	}
 	return st, encryption, notes, nil
 }
@@ -124,4 +126,18 @@ func storeName(s *pki.Store) string {
 		return u
 	}
 	return s.Dir
+}
+
+// sharedError adds the fix to the errors of a shared store's bucket.
+func sharedError(err error, bucket, uri string) error {
+	where := "the shared store is " + uri + " (--" + flagStore + " or " + envStore + ")"
+	switch {
+	case errors.Is(err, s3store.ErrVersioningOff), errors.Is(err, s3store.ErrVersionSuspended):
+		return withHint(err, "a shared store keeps every change as an object version: aws s3api put-bucket-versioning --bucket "+bucket+" --versioning-configuration Status=Enabled; "+where)
+	case errors.Is(err, s3store.ErrNoSuchBucket):
+		return withHint(err, "create a versioned, private, encrypted bucket (apimtls truststore push --bucket "+bucket+" --create-bucket makes one), or check the name; "+where)
+	case errors.Is(err, s3store.ErrAccessDenied):
+		return withHint(err, "an operator needs s3:ListBucket and s3:GetBucketVersioning on the bucket and s3:GetObject and s3:PutObject under the prefix (docs/team.md, IAM for the shared store); "+where)
+	}
+	return withHint(s3Error(err, bucket), where)
 }
