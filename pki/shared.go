@@ -125,6 +125,29 @@ func (s *Store) tolerate(err error) error {
 	return err
 }
 
+// ErrPending is a name a shared store has claimed for an issuance that has
+// not written its record yet: in progress elsewhere, or interrupted.
+var ErrPending = errors.New("being issued by someone else")
+
+// pendingWait is how long a bulk run waits for another writer's pending
+// issuance of a name it also asks for, before calling it a failure.
+var pendingWait = 15 * time.Second
+
+// awaitOther waits, until deadline, for the issuance of rec's name that
+// another writer has in progress: true when it was recorded meanwhile
+// (rec is then skipped, as a name issued before is).
+func (s *Store) awaitOther(rec *Record, deadline time.Time) bool {
+	for ; ; time.Sleep(250 * time.Millisecond) {
+		r, err := s.remote.Get(rec.Kind, rec.Name)
+		if err == nil && r != nil {
+			return true
+		}
+		if !errors.Is(err, ErrPending) || time.Now().After(deadline) {
+			return false // released (it failed), unreadable, or still pending
+		}
+	}
+}
+
 // ErrSharedStore refuses what only a local inventory can do.
 var ErrSharedStore = errors.New("not with a shared store: this works on a local PKI directory's inventory")
 
@@ -210,13 +233,14 @@ func (s *Store) commitBatchShared(b *batchDir, batch []built, p BulkParams, res 
 	wg.Wait()
 	crashHook("batch-committed")
 	var firstErr error
+	pendingDeadline := time.Now().Add(pendingWait) // one wait for the whole batch
 	for i, r := range batch {
 		rec := r.bc.issued.Record
 		err := errs[i]
 		var exists *ExistsError
 		switch {
 		case err == nil:
-		case p.renew == nil && errors.As(err, &exists):
+		case p.renew == nil && (errors.As(err, &exists) || errors.Is(err, ErrPending) && s.awaitOther(rec, pendingDeadline)):
 			os.RemoveAll(r.staged)
 			res.Skipped++ // issued before (a re-run) or by someone else meanwhile
 			continue

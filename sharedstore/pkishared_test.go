@@ -666,3 +666,35 @@ func TestSharedPKIDamagedObjects(t *testing.T) {
 		t.Fatalf("check found %v", kinds)
 	}
 }
+
+// Two operators run the same bulk job at once: together they issue each
+// name once, and neither reports the other's in-flight names as failures.
+func TestSharedPKISameBulkTwice(t *testing.T) {
+	st, _, _ := newStore(t)
+	dirA, dirB := t.TempDir(), t.TempDir()
+	a := openShared(t, st, dirA)
+	sharedCAs(t, a)
+	copyCAKey(t, dirA, dirB, "issuing")
+	b := openShared(t, st, dirB)
+	var items []pki.BulkItem
+	for i := range 120 {
+		items = append(items, pki.BulkItem{Source: fmt.Sprint(i), Params: pki.ClientParams{Name: fmt.Sprintf("twin-%d", i)}})
+	}
+	results := make([]*pki.BulkResult, 2)
+	errs := make([]error, 2)
+	var wg sync.WaitGroup
+	for i, s := range []*pki.Store{a, b} {
+		wg.Go(func() {
+			results[i], errs[i] = s.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: pki.ECDSAP256}, Items: items, BatchSize: 10})
+		})
+	}
+	wg.Wait()
+	for i, r := range results {
+		if errs[i] != nil || len(r.Failed) != 0 || r.Issued+r.Skipped != len(items) {
+			t.Fatalf("operator %d: issued %d, skipped %d, failed %v, %v", i, r.Issued, r.Skipped, r.Failed, errs[i])
+		}
+	}
+	if got := results[0].Issued + results[1].Issued; got != len(items) {
+		t.Fatalf("%d issued between them, want %d", got, len(items))
+	}
+}

@@ -159,8 +159,11 @@ type PendingError struct {
 }
 
 func (e *PendingError) Error() string {
-	return fmt.Sprintf("%s %q is being issued by someone else (serial %s, claimed %s): retry later", e.Kind.Noun(), e.Name, e.Serial, e.ClaimedAt.UTC().Format(time.RFC3339))
+	return fmt.Sprintf("%s %q is being issued by someone else (serial %s, claimed %s): retry later; an interrupted issuance's claim is taken over %s after it was made (apimtls store check lists them)", e.Kind.Noun(), e.Name, e.Serial, e.ClaimedAt.UTC().Format(time.RFC3339), DefaultStaleAfter)
 }
+
+// Is makes a PendingError a pki.ErrPending.
+func (e *PendingError) Is(target error) bool { return target == pki.ErrPending }
 
 func namespace(k pki.Kind) string {
 	if k.IsCA() {
