@@ -123,6 +123,9 @@ func exportBundles(c *cli.Context, names []string, format string, p12 *pki.P12Op
 		if recs, err = s.CurrentClients(); err != nil {
 			return nil, 0, false, err
 		}
+		if recs, err = clientsOfThisMachine(c, s, recs); err != nil {
+			return nil, 0, false, err
+		}
 	}
 	for _, n := range names {
 		r, err := s.Lookup(pki.KindClient, n)
@@ -179,4 +182,23 @@ func writeExport(c *cli.Context, e exported, data []byte) error {
 	}
 	fmt.Fprintf(c.App.Writer, "Wrote %s: %s as %s\n", e.Out, plural.Count(e.Clients, "client"), e.Format)
 	return nil
+}
+
+// clientsOfThisMachine keeps, with a shared store, the clients whose key
+// is in this PKI directory (and those signed from a CSR, which have none
+// anywhere): --all exports what this machine issued, and says what it
+// left out. A local directory keeps them all.
+func clientsOfThisMachine(c *cli.Context, s *pki.Store, recs []*pki.Record) ([]*pki.Record, error) {
+	if s.Shared() == "" {
+		return recs, nil
+	}
+	l := s.Layout()
+	here := slices.DeleteFunc(slices.Clone(recs), func(r *pki.Record) bool { return !r.FromCSR && !fileExists(l.ClientKey(r.Name)) })
+	if left := len(recs) - len(here); left > 0 {
+		printWarning(c.App.ErrWriter, fmt.Sprintf("%s left out: issued on other machines, their keys are there (the shared store %s holds no private key)", plural.Count(left, "client"), s.Shared()), noColor(c))
+	}
+	if len(here) == 0 {
+		return nil, fmt.Errorf("no client of the shared store %s has its key in %s", s.Shared(), s.Dir)
+	}
+	return here, nil
 }
