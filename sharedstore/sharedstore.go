@@ -232,6 +232,16 @@ func (s *Store) CheckBucket(ctx context.Context, api s3store.API) (encryption st
 	return enc, notes, nil
 }
 
+// Empty reports whether nothing is stored under the prefix yet: a new
+// shared store, or a mistyped prefix.
+func (s *Store) Empty(ctx context.Context) (bool, error) {
+	out, err := s.API.ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(s.Bucket), Prefix: aws.String(s.Prefix), MaxKeys: aws.Int32(1)})
+	if err != nil {
+		return false, s3store.Classify(err, "list s3://"+s.Bucket+"/"+s.Prefix)
+	}
+	return len(out.Contents) == 0, nil
+}
+
 // object is what get read: the bytes, the ETag to update against, when.
 type object struct {
 	data     []byte

@@ -440,7 +440,7 @@ func printClients(c *cli.Context, s *pki.Store, clients []*pki.Brief, now time.T
 		case c.IsSet(flagStatus) || c.IsSet(flagCA):
 			fmt.Fprintln(c.App.Writer, "no client certificate matches the filter")
 		default:
-			fmt.Fprintln(c.App.Writer, "no client certificates; next: apimtls client issue NAME")
+			fmt.Fprintf(c.App.Writer, "no client certificates in %s; next: apimtls client issue NAME\n", storeName(s))
 		}
 		return nil
 	}

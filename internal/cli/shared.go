@@ -34,6 +34,10 @@ func openShared(c *cli.Context, dir, uri string, write bool) (*pki.Store, error)
 		for _, n := range notes {
 			warn(n)
 		}
+		// A mistyped prefix would start a second PKI without a word.
+		if empty, err := st.Empty(c.Context); err == nil && empty {
+			warn(st.URI() + " is empty: this starts a new shared store there (check the prefix if you meant an existing one)")
+		}
 	}
 	// Only reading commands list; they keep the records they read.
 	cache := ""
