@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/binary"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"os"
@@ -54,11 +55,7 @@ func (s *Store) SignCRL(name string, passphrase PassphraseFunc, validity time.Du
 	if next := now.Add(validity); next.After(issuer.Cert.NotAfter) {
 		return nil, fmt.Errorf("a CRL of CA %q valid until %s would outlive the CA (expires %s): give a shorter --next-update", name, next.Format(time.DateOnly), issuer.Cert.NotAfter.Format(time.DateOnly))
 	}
-	revoked, err := s.RevokedBy(rec)
-	if err != nil {
-		return nil, err
-	}
-	number, err := s.nextCRLNumber(rec.Serial)
+	number, revoked, err := s.crlContent(issuer.Cert, rec)
 	if err != nil {
 		return nil, err
 	}
@@ -79,6 +76,11 @@ func (s *Store) SignCRL(name string, passphrase PassphraseFunc, validity time.Du
 	if err != nil {
 		return nil, fmt.Errorf("sign the CRL of CA %q: %w", name, err)
 	}
+	if s.remote != nil {
+		if err := s.remote.PutCRL(rec.Serial, number, der); err != nil {
+			return nil, fmt.Errorf("keep CRL %d of CA %q in %s: %w", number, name, s.remote.URI(), err)
+		}
+	}
 	l := s.Layout()
 	out := &CRL{CA: name, Number: number, ThisUpdate: now, NextUpdate: tmpl.NextUpdate, Revoked: len(revoked), DERPath: l.CRL(name), PEMPath: l.CRLPEM(name), DER: der}
 	if err := os.MkdirAll(filepath.Dir(out.DERPath), dirMode); err != nil {
@@ -91,6 +93,37 @@ func (s *Store) SignCRL(name string, passphrase PassphraseFunc, validity time.Du
 		return nil, err
 	}
 	return out, nil
+}
+
+// crlContent returns the number and the revocations of a CA's next CRL.
+// With a shared store the number comes first, so that numbers follow the
+// order of the listings, and the CRL is checked against the previous one
+// kept there: a listing made before a revocation that the previous CRL
+// already lists is stale, and is made again under a new number.
+func (s *Store) crlContent(ca *x509.Certificate, rec *Record) (uint64, []*Record, error) {
+	if s.remote == nil {
+		revoked, err := s.RevokedBy(rec)
+		if err != nil {
+			return 0, nil, err
+		}
+		number, err := s.nextCRLNumber(rec.Serial)
+		return number, revoked, err
+	}
+	for attempt := 1; ; attempt++ {
+		number, err := s.nextCRLNumber(rec.Serial)
+		if err != nil {
+			return 0, nil, err
+		}
+		revoked, err := s.RevokedBy(rec)
+		if err != nil {
+			return 0, nil, err
+		}
+		err = s.checkNoUnrevocation(ca, rec, number, revoked)
+		if errors.Is(err, errStaleListing) && attempt < 5 {
+			continue
+		}
+		return number, revoked, err
+	}
 }
 
 // nextCRLNumber bumps and returns a CA's CRL number, in its own

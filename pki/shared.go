@@ -2,6 +2,7 @@ package pki
 
 import (
 	"crypto/rand"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"os"
@@ -47,6 +48,11 @@ type Remote interface {
 	// NextCRLNumber bumps a CA's CRL number and returns it, unique across
 	// every writer.
 	NextCRLNumber(caSerial string) (uint64, error)
+	// PutCRL keeps a signed CRL (DER) of the CA under its number, and
+	// PreviousCRL returns the kept one with the highest number below
+	// number (nil when none): a new CRL is checked against it.
+	PutCRL(caSerial string, number uint64, der []byte) error
+	PreviousCRL(caSerial string, below uint64) ([]byte, uint64, error)
 	// Abandon gives back the name's claim for serial, taken by an
 	// issuance whose process is known to be dead and whose record was
 	// never written, so the name can be issued at once.
@@ -147,6 +153,67 @@ func (s *Store) awaitOther(rec *Record, deadline time.Time) bool {
 		}
 	}
 }
+
+// checkNoUnrevocation refuses a CRL that would drop a revocation the CA's
+// previous CRL in the shared store lists. The previous CRL counts only if
+// the CA signed it and it carries the number it is kept under, so an
+// older CRL copied over a newer one, or a forged one, is refused too.
+func (s *Store) checkNoUnrevocation(ca *x509.Certificate, rec *Record, number uint64, revoked []*Record) error {
+	der, prevNumber, err := s.remote.PreviousCRL(rec.Serial, number)
+	if err != nil {
+		return fmt.Errorf("read the previous CRL of CA %q: %w", rec.Name, err)
+	}
+	if der == nil {
+		return nil
+	}
+	prev, err := x509.ParseRevocationList(der)
+	if err == nil {
+		err = prev.CheckSignatureFrom(ca)
+	}
+	if err == nil && (prev.Number == nil || !prev.Number.IsUint64() || prev.Number.Uint64() != prevNumber) {
+		err = fmt.Errorf("it says CRL number %v", prev.Number)
+	}
+	if err != nil {
+		return fmt.Errorf("the kept CRL %d of CA %q in %s is not one it signed (%v): restore its last good version, then sign again", prevNumber, rec.Name, s.remote.URI(), err)
+	}
+	now := map[string]bool{}
+	for _, r := range revoked {
+		now[r.Serial] = true
+	}
+	var dropped []string
+	stale := false
+	for _, e := range prev.RevokedCertificateEntries {
+		serial := SerialHexInt(e.SerialNumber)
+		if now[serial] {
+			continue
+		}
+		// Revoked since this listing was made (another operator's CRL
+		// already has it), or un-revoked by hand?
+		r, err := s.remote.GetSerial(serial)
+		if err != nil {
+			return err
+		}
+		if r != nil && r.Status == StatusRevoked {
+			stale = true
+			continue
+		}
+		dropped = append(dropped, serial)
+	}
+	if len(dropped) == 0 && stale {
+		return errStaleListing
+	}
+	if len(dropped) > 0 {
+		return fmt.Errorf("%w: CRL %d of CA %q lists %s, which the records in %s no longer say is revoked: a record was changed outside apimtls. Restore each record's previous version (aws s3api list-object-versions), or revoke it again, then sign", ErrUnrevoked, prevNumber, rec.Name, strings.Join(dropped, ", "), s.remote.URI())
+	}
+	return nil
+}
+
+// errStaleListing is a CRL's listing made before a revocation that an
+// earlier-numbered CRL already has: list again.
+var errStaleListing = errors.New("revoked since the listing")
+
+// ErrUnrevoked refuses a CRL that would un-revoke a certificate.
+var ErrUnrevoked = errors.New("refusing to sign a CRL that drops a revocation")
 
 // ErrSharedStore refuses what only a local inventory can do.
 var ErrSharedStore = errors.New("not with a shared store: this works on a local PKI directory's inventory")

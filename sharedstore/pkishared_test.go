@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"context"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -696,5 +697,57 @@ func TestSharedPKISameBulkTwice(t *testing.T) {
 	}
 	if got := results[0].Issued + results[1].Issued; got != len(items) {
 		t.Fatalf("%d issued between them, want %d", got, len(items))
+	}
+}
+
+// A revocation undone by rewriting its record by hand (what anyone with
+// s3:PutObject on records/ can do) is caught by the next CRL, which
+// refuses to drop it; so is an older CRL copied over the newest.
+func TestSharedPKINoUnrevocation(t *testing.T) {
+	st, client, _ := newStore(t)
+	ctx := context.Background()
+	a := openShared(t, st, t.TempDir())
+	sharedCAs(t, a)
+	is, err := a.IssueClient(pki.ClientParams{Name: "mallory", CA: "issuing", KeyType: pki.ECDSAP256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, err := a.SignCRL("issuing", nil, time.Hour) // CRL 1: empty
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Revoke(pki.KindClient, "mallory", pki.Reason("keyCompromise")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SignCRL("issuing", nil, time.Hour); err != nil { // CRL 2 lists mallory
+		t.Fatal(err)
+	}
+	key := st.Prefix + "records/" + is.Record.Serial + ".json"
+	active := *is.Record
+	active.Status, active.RevokedAt, active.RevocationReason = pki.StatusActive, nil, ""
+	body, _ := json.Marshal(&active)
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(st.Bucket), Key: aws.String(key), Body: bytes.NewReader(body)}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = a.SignCRL("issuing", nil, time.Hour)
+	if !errors.Is(err, pki.ErrUnrevoked) || !strings.Contains(err.Error(), is.Record.Serial) {
+		t.Fatalf("signed a CRL that un-revokes mallory: %v", err)
+	}
+	// Revoked again, it signs; then CRL 1 (empty) copied over the newest
+	// kept CRL is refused as not the CRL of that number.
+	if _, err := a.Revoke(pki.KindClient, is.Record.Serial, pki.Reason("keyCompromise")); err != nil {
+		t.Fatal(err)
+	}
+	latest, err := a.SignCRL("issuing", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	caRec, _ := a.Lookup(pki.KindRoot, "issuing")
+	over := fmt.Sprintf("%scrls/%s/%020d.crl", st.Prefix, caRec.Serial, latest.Number)
+	if _, err := client.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(st.Bucket), Key: aws.String(over), Body: bytes.NewReader(first.DER)}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.SignCRL("issuing", nil, time.Hour); err == nil || !strings.Contains(err.Error(), "is not one it signed") {
+		t.Fatalf("accepted an older CRL kept under a newer number: %v", err)
 	}
 }

@@ -291,6 +291,14 @@ func (r remote) Revoke(serial string, reason pki.Reason) (*pki.Record, bool, err
 	return r.s.Revoke(r.ctx, serial, reason)
 }
 
+func (r remote) PutCRL(caSerial string, number uint64, der []byte) error {
+	return r.s.PutCRL(r.ctx, caSerial, number, der)
+}
+
+func (r remote) PreviousCRL(caSerial string, below uint64) ([]byte, uint64, error) {
+	return r.s.PreviousCRL(r.ctx, caSerial, below)
+}
+
 func (r remote) Abandon(kind pki.Kind, name, serial string) error {
 	return r.s.Abandon(r.ctx, kind, name, serial)
 }
