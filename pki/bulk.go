@@ -221,6 +221,9 @@ func (s *Store) IssueBulk(p BulkParams) (*BulkResult, error) {
 			firstErr = err
 		}
 	}
+	if errors.Is(firstErr, ErrInterrupted) && res.Issued+res.Skipped+len(res.Failed) == res.Requested {
+		firstErr = nil // interrupted after the last one: nothing was left undone
+	}
 	if firstErr != nil {
 		return finish(res, start), firstErr
 	}

@@ -31,12 +31,14 @@ func openShared(c *cli.Context, dir, uri string, write bool) (*pki.Store, error)
 	warn := st.Notes
 	bucket, prefix := st.Bucket, st.Prefix
 	if write {
-		for _, n := range notes {
-			warn(n)
-		}
-		// A mistyped prefix would start a second PKI without a word.
+		// A mistyped prefix would start a second PKI without a word. The
+		// bucket's settings are said then, and by store check, not on
+		// every command.
 		if empty, err := st.Empty(c.Context); err == nil && empty {
 			warn(st.URI() + " is empty: this starts a new shared store there (check the prefix if you meant an existing one)")
+			for _, n := range notes {
+				warn(n)
+			}
 		}
 	}
 	// Only reading commands list; they keep the records they read.

@@ -53,9 +53,12 @@ func storeCheck(c *cli.Context) error {
 	if uri == "" {
 		return usagef("give the shared store: --%s s3://BUCKET/PREFIX (or %s)", flagStore, envStore)
 	}
-	st, _, _, err := sharedFrom(c, uri)
+	st, _, notes, err := sharedFrom(c, uri)
 	if err != nil {
 		return err
+	}
+	for _, n := range notes {
+		printWarning(c.App.ErrWriter, n, noColor(c))
 	}
 	rep, err := st.Check(c.Context)
 	if err != nil {
