@@ -517,14 +517,7 @@ func TestSharedPKIKilledMidIssue(t *testing.T) {
 				if !errors.As(err, &nf) || !errors.Is(keyErr, os.ErrNotExist) {
 					t.Fatalf("uncommitted issue: lookup %v (want not found), key %v (want none)", err, keyErr)
 				}
-				rep, err := st.Check(context.Background())
-				if err != nil {
-					t.Fatal(err)
-				}
-				kinds := map[string]int{}
-				for _, f := range rep.Findings {
-					kinds[f.Kind]++
-				}
+				kinds := findingKinds(t, st)
 				if kinds["pending-claim"] != 0 || kinds["orphan-cert"] != 1 {
 					t.Fatalf("check found %v, want only the orphan certificate", kinds)
 				}
@@ -655,14 +648,7 @@ func TestSharedPKIDamagedObjects(t *testing.T) {
 	if _, err := a.SignCRL("issuing", nil, time.Hour); err == nil || !strings.Contains(err.Error(), "could not be read") {
 		t.Fatalf("signed a CRL past a damaged record: %v", err)
 	}
-	rep, err := st.Check(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kinds := map[string]int{}
-	for _, f := range rep.Findings {
-		kinds[f.Kind]++
-	}
+	kinds := findingKinds(t, st)
 	if kinds["damaged-record"] != 1 || kinds["damaged-claim"] != 1 {
 		t.Fatalf("check found %v", kinds)
 	}
@@ -750,4 +736,18 @@ func TestSharedPKINoUnrevocation(t *testing.T) {
 	if _, err := a.SignCRL("issuing", nil, time.Hour); err == nil || !strings.Contains(err.Error(), "is not one it signed") {
 		t.Fatalf("accepted an older CRL kept under a newer number: %v", err)
 	}
+}
+
+// findingKinds runs store check and counts its findings by kind.
+func findingKinds(t *testing.T, st *sharedstore.Store) map[string]int {
+	t.Helper()
+	rep, err := st.Check(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for _, f := range rep.Findings {
+		kinds[f.Kind]++
+	}
+	return kinds
 }
