@@ -130,7 +130,10 @@ func printBulk(c *cli.Context, format string, res *pki.BulkResult, what string) 
 		if res.Issuer != "" {
 			fmt.Fprintf(w, " from CA %q", res.Issuer)
 		}
-		fmt.Fprintf(w, " in %.1fs (%.0f a second)", res.Seconds, res.Rate)
+		fmt.Fprintf(w, " in %.1fs", res.Seconds)
+		if res.Issued > 1 {
+			fmt.Fprintf(w, " (%.0f a second)", res.Rate)
+		}
 		if res.Skipped > 0 {
 			fmt.Fprintf(w, "; %d already in the inventory, skipped", res.Skipped)
 		}
