@@ -68,7 +68,7 @@ type Remote interface {
 // issue at once. Whatever a killed process left staged is finished (its
 // record is in the shared store) or removed (it is not) by the next one.
 func OpenShared(dir string, remote Remote, write bool) (*Store, error) {
-	s := &Store{Dir: dir, Rand: rand.Reader, Now: time.Now, Warn: func(string) {}, remote: remote, readOnly: !write}
+	s := &Store{Dir: dir, Rand: rand.Reader, Now: time.Now, Warn: func(string) {}, remote: checkedRemote{remote}, readOnly: !write}
 	if !write {
 		return s, nil
 	}

@@ -114,6 +114,9 @@ type Store struct {
 	remote Remote
 	certMu sync.Mutex
 	certs  map[string][]byte // certificates read from remote, by serial
+	// verified holds the serials whose certificates were checked against
+	// their issuer's signature (verifyShared).
+	verified map[string]bool
 
 	onClose []func()
 }
@@ -535,6 +538,11 @@ func (s *Store) Certificate(rec *Record) (*x509.Certificate, error) {
 	}
 	if SerialHex(c) != rec.Serial {
 		return nil, fmt.Errorf("%s holds serial %s, but the inventory records %s: the file was replaced outside apimtls", path, SerialHex(c), rec.Serial)
+	}
+	if s.remote != nil {
+		if err := s.verifyShared(rec, c, 0); err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	return c, nil
 }

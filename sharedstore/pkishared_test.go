@@ -5,10 +5,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"crypto/rand"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -750,4 +754,77 @@ func findingKinds(t *testing.T, st *sharedstore.Store) map[string]int {
 		kinds[f.Kind]++
 	}
 	return kinds
+}
+
+// Whoever may write to the store cannot make apimtls read, export or move
+// a local key through a record: a record whose folder is not the one
+// apimtls derives from its kind and name is damaged, and a certificate
+// that no CA of the store signed is refused before any key is paired with
+// it. (Found by the second review: a planted record for device-1 with the
+// folder ca/root had client export --all put the root's key in the tar.)
+func TestSharedPKIPlantedRecords(t *testing.T) {
+	st, _, _ := newStore(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := openShared(t, st, dir)
+	sharedCAs(t, a)
+	dev, err := a.IssueClient(pki.ClientParams{Name: "device-1", CA: "issuing", KeyType: pki.ECDSAP256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	root, _ := a.Lookup(pki.KindRoot, "root")
+	rootCert, _ := a.Certificate(root)
+
+	planted := []struct {
+		name, folder string
+		pub          any
+		why          string
+	}{
+		{"evil-1", "ca/root", rootCert.PublicKey, "folder"},
+		{"evil-2", "clients/evil-2", rootCert.PublicKey, "signed"},
+	}
+	for _, p := range planted {
+		rec, _ := newCert(pki.KindClient, p.name, dev.Record.IssuerSerial)
+		serial, _ := new(big.Int).SetString(rec.Serial, 16)
+		tmpl := &x509.Certificate{SerialNumber: serial, Subject: pkix.Name{CommonName: p.name}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().AddDate(1, 0, 0)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, p.pub, testKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := x509.ParseCertificate(der)
+		rec.Subject, rec.SHA256 = c.Subject.String(), pki.Fingerprint(c)
+		rec.NotBefore, rec.NotAfter = c.NotBefore.UTC(), c.NotAfter.UTC()
+		rec.Issuer, rec.Dir = "issuing", p.folder
+		rec.Files = []string{p.folder + "/key.pem", p.folder + "/cert.pem"}
+		if _, err := st.Create(ctx, rec, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The one in ca/root is not even listed; the other is listed but its
+	// certificate is refused, so nothing pairs the root's key with it.
+	var warned []string
+	a.Warn = func(m string) { warned = append(warned, m) }
+	recs, err := a.List(func(r *pki.Record) bool { return r.Kind == pki.KindClient })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(recs); got != "device-1 evil-2" {
+		t.Fatalf("listed %q", got)
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "ca/root") {
+		t.Fatalf("warnings %q", warned)
+	}
+	if _, err := a.Lookup(pki.KindClient, "evil-1"); err == nil {
+		t.Fatal("looked up a record whose folder is ca/root")
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ca", "root", "key.pem")); err != nil {
+		t.Fatal(err)
+	}
+	// Even with a key file planted at clients/evil-2, the export refuses.
+	os.MkdirAll(filepath.Join(dir, "clients", "evil-2"), 0o700)
+	keyPEM, _ := os.ReadFile(filepath.Join(dir, "ca", "root", "key.pem"))
+	os.WriteFile(filepath.Join(dir, "clients", "evil-2", "key.pem"), keyPEM, 0o600)
+	if _, err := a.ExportClient(recs[1]); err == nil || !strings.Contains(err.Error(), "not signed by the CA its record names") {
+		t.Fatalf("exported a planted certificate: %v", err)
+	}
 }
