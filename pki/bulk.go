@@ -329,7 +329,7 @@ func (s *Store) buildStaged(ic *clientCA, p BulkParams, i int, now time.Time, di
 	if err := os.Mkdir(staged, dirMode); err != nil {
 		return built{index: i, err: fmt.Errorf("stage files: %w", err)}
 	}
-	if s.remote != nil && p.renew == nil {
+	if s.remote != nil {
 		if err := writeClaimNote(dir, bc.issued.Record); err != nil {
 			os.RemoveAll(staged)
 			return built{index: i, err: err}

@@ -119,8 +119,11 @@ func (s *Store) crlContent(ca *x509.Certificate, rec *Record) (uint64, []*Record
 			return 0, nil, err
 		}
 		err = s.checkNoUnrevocation(ca, rec, number, revoked)
-		if errors.Is(err, errStaleListing) && attempt < 5 {
-			continue
+		if errors.Is(err, errStaleListing) {
+			if attempt < 5 {
+				continue
+			}
+			err = fmt.Errorf("the revocations of CA %q changed during each of %d listings: sign again when revoking has calmed down", rec.Name, attempt)
 		}
 		return number, revoked, err
 	}

@@ -193,7 +193,7 @@ func (s *Store) checkNoUnrevocation(ca *x509.Certificate, rec *Record, number ui
 		if err != nil {
 			return err
 		}
-		if r != nil && r.Status == StatusRevoked {
+		if r != nil && r.Status == StatusRevoked && r.IssuerSerial == rec.Serial {
 			stale = true
 			continue
 		}
@@ -343,14 +343,48 @@ func (s *Store) commitBatchShared(b *batchDir, batch []built, p BulkParams, res 
 	return len(batch), syncDir(b.dir)
 }
 
+// RecoverySettle is how long recovery waits, once, after finding that a
+// process died with shared-store work staged recently: a request it sent
+// just before it died may still be carried out, and a record landing after
+// recovery removed its files (or gave its name back) would be a
+// certificate without its key, or a second holder of the name.
+var RecoverySettle = 10 * time.Second
+
+// recentShared is how old staged work may be and still have requests in
+// flight: a writer stops short of its commit point past its lease (half
+// of sharedstore.DefaultStaleAfter), plus the settle time.
+const recentShared = 5*time.Minute + time.Minute
+
+// settleShared waits RecoverySettle, once per store, before a dead
+// process's shared batch is recovered, if that batch is recent.
+func (s *Store) settleShared(batch string) {
+	if s.remote == nil || s.settled {
+		return
+	}
+	info, err := os.Stat(batch)
+	if err != nil || time.Since(info.ModTime()) > recentShared {
+		return
+	}
+	s.settled = true
+	s.Warn(fmt.Sprintf("waiting %s for the last requests of an interrupted run to settle before finishing what it left", RecoverySettle))
+	time.Sleep(RecoverySettle)
+}
+
 // claimSuffix names the note beside a staged issuance, in a shared
 // store's batch directory, of the name it claims: recovery gives the claim
 // back when the issuance died before its record.
 const claimSuffix = ".claim"
 
 func writeClaimNote(batch string, rec *Record) error {
-	return writeNew(filepath.Join(batch, rec.Serial+claimSuffix), []byte(string(rec.Kind)+"\n"+rec.Name), publicMode, false)
+	kind := string(rec.Kind)
+	if rec.Renews != "" {
+		kind = renewNote
+	}
+	return writeNew(filepath.Join(batch, rec.Serial+claimSuffix), []byte(kind+"\n"+rec.Name), publicMode, false)
 }
+
+// renewNote marks the note of a staged renewal.
+const renewNote = "renewal"
 
 // abandonClaim gives back the claim of a staged issuance that died before
 // its record, if its note says which.
@@ -364,8 +398,8 @@ func (s *Store) abandonClaim(staged, serial string) error {
 		return nil // a renewal, or killed before it claimed: nothing to give back
 	}
 	kind, name, ok := strings.Cut(string(data), "\n")
-	if !ok {
-		return nil
+	if !ok || kind == renewNote {
+		return nil // a renewal holds no claim: its mark goes stale instead
 	}
 	if err := s.remote.Abandon(Kind(kind), name, serial); err != nil {
 		return fmt.Errorf("give back the claim of %s %q left by an interrupted run: %w", Kind(kind).Noun(), name, err)

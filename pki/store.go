@@ -117,6 +117,7 @@ type Store struct {
 	// verified holds the serials whose certificates were checked against
 	// their issuer's signature (verifyShared).
 	verified map[string]bool
+	settled  bool // recovery waited RecoverySettle already
 
 	onClose []func()
 }
@@ -237,6 +238,7 @@ func (s *Store) recoverBatch(path string) error {
 		return err // nil and alive: a live run owns it
 	}
 	defer lock.Close()
+	s.settleShared(path)
 	inner, err := os.ReadDir(path)
 	if err != nil {
 		return err

@@ -2,7 +2,9 @@ package sharedstore_test
 
 import (
 	"context"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/sharedstore"
@@ -94,5 +96,31 @@ func TestRevokeByNameFollowsARenewal(t *testing.T) {
 	}
 	if len(warned) != 1 {
 		t.Fatalf("warnings %q, want one saying the renewal was revoked too", warned)
+	}
+}
+
+// A renewal that stalls past its lease (a laptop asleep) does not commit:
+// by then another renewal may have taken its mark over, and two current
+// certificates for one name would follow. (Second review.)
+func TestRenewLease(t *testing.T) {
+	st, _, _ := newStore(t)
+	ctx := context.Background()
+	old, oldPEM := newCert(pki.KindClient, "dev-6", "")
+	if _, err := st.Create(ctx, old, oldPEM); err != nil {
+		t.Fatal(err)
+	}
+	st.StaleAfter = 400 * time.Millisecond
+	st.Hook = func(step string) {
+		if step == "cert" {
+			time.Sleep(300 * time.Millisecond) // past half of StaleAfter
+		}
+	}
+	rec, recPEM := newCert(pki.KindClient, "dev-6", "")
+	rec.Renews = old.Serial
+	if err := st.Renew(ctx, old, rec, recPEM); err == nil || !strings.Contains(err.Error(), "longer than its lease") {
+		t.Fatalf("a stalled renewal: %v", err)
+	}
+	if r, _ := st.GetSerial(ctx, rec.Serial); r != nil {
+		t.Fatal("a renewal past its lease wrote its record")
 	}
 }

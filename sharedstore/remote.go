@@ -30,6 +30,7 @@ func (s *Store) Renew(ctx context.Context, old, rec *pki.Record, certPEM []byte)
 	if rec.Renews != old.Serial || rec.Name != old.Name || rec.Kind != old.Kind {
 		return fmt.Errorf("%s %q: the renewal does not name serial %s as the one it renews", rec.Kind.Noun(), rec.Name, old.Serial)
 	}
+	start := wallNow()
 	if err := s.supersede(ctx, old, rec.Serial); err != nil {
 		return err
 	}
@@ -42,6 +43,12 @@ func (s *Store) Renew(ctx context.Context, old, rec *pki.Record, certPEM []byte)
 		return err
 	}
 	s.hook("cert")
+	// The lease, as for a create: past half of StaleAfter another renewal
+	// may take this one's mark over, so this one stops short of its
+	// commit point.
+	if wallNow().Sub(start) > s.staleAfter()/2 {
+		return fmt.Errorf("renewing %s %q took longer than its lease (%s): retry once it is stale", rec.Kind.Noun(), rec.Name, s.staleAfter()/2)
+	}
 	if err := s.createOrSame(ctx, s.recordKey(rec.Serial), recJSON, "application/json"); err != nil {
 		return err
 	}
@@ -205,49 +212,29 @@ func (s *Store) CAs(ctx context.Context) ([]*pki.Record, error) {
 	return out, nil
 }
 
-// AbandonSettle is how long after its last write a claim of a dead
-// process is left before Abandon gives it back: a request the process
-// sent just before it died may still be carried out, and a record written
-// after the claim was given back would be a second holder of the name.
-const AbandonSettle = 10 * time.Second
-
 // Abandon gives back the claim of name for serial, left by an issuance
-// whose process is known to be dead (its staged files' lock is free) and
-// whose record was never written: the name is free at once instead of
-// after StaleAfter.
+// whose process is known to be dead (its staged files' lock is free, and
+// pki waited pki.RecoverySettle for its last requests) and whose record
+// was never written: the name is free at once instead of after
+// StaleAfter.
 func (s *Store) Abandon(ctx context.Context, kind pki.Kind, name, serial string) error {
 	key := s.nameKey(kind, name)
-	for waited := false; ; waited = true {
-		o, err := s.get(ctx, key)
-		if err != nil || o == nil {
-			return err
-		}
-		var c nameClaim
-		if json.Unmarshal(o.data, &c) != nil || c.Serial != serial {
-			return nil // not that claim (any more)
-		}
-		if _, err := s.GetSerial(ctx, serial); !errors.Is(err, ErrNotFound) {
-			return err // committed after all (nil), or unknown
-		}
-		settle := s.Settle
-		if settle <= 0 {
-			settle = AbandonSettle
-		}
-		if wait := settle - s.now().Sub(o.modified); wait > 0 && !waited {
-			s.note(fmt.Sprintf("%s %q: waiting %s for the requests of the interrupted run to settle before giving its claim back", kind.Noun(), name, wait.Round(time.Second)))
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-time.After(wait):
-			}
-			continue
-		}
-		body, _ := json.Marshal(nameClaim{ClaimedAt: s.now().UTC()})
-		if err := s.put(ctx, key, body, o.etag, "application/json"); err != nil && !errors.Is(err, errPrecondition) {
-			return err
-		}
-		return nil
+	o, err := s.get(ctx, key)
+	if err != nil || o == nil {
+		return err
 	}
+	var c nameClaim
+	if json.Unmarshal(o.data, &c) != nil || c.Serial != serial {
+		return nil // not that claim (any more)
+	}
+	if _, err := s.GetSerial(ctx, serial); !errors.Is(err, ErrNotFound) {
+		return err // committed after all (nil), or unknown
+	}
+	body, _ := json.Marshal(nameClaim{ClaimedAt: s.now().UTC()})
+	if err := s.put(ctx, key, body, o.etag, "application/json"); err != nil && !errors.Is(err, errPrecondition) {
+		return err
+	}
+	return nil
 }
 
 // Remote is s seen by pki.OpenShared, every call under ctx.

@@ -67,12 +67,10 @@ type Store struct {
 	Bucket string
 	Prefix string // "" or ending in "/"
 	Now    func() time.Time
-	// Retries, Parallel and StaleAfter default to the constants above,
-	// Settle to AbandonSettle.
+	// Retries, Parallel and StaleAfter default to the constants above.
 	Retries    int
 	Parallel   int
 	StaleAfter time.Duration
-	Settle     time.Duration
 	// Hook, for tests, runs before each step of a write ("claimed",
 	// "cert", "record", "update:<key>").
 	Hook func(step string)
@@ -313,6 +311,11 @@ func backoff(ctx context.Context, n int) error {
 	}
 }
 
+// wallNow is the wall clock without Go's monotonic reading, which on
+// Linux stops while the machine sleeps: a lease must count a laptop's
+// sleep, during which another operator may take the name over.
+func wallNow() time.Time { return time.Now().Round(0) }
+
 // nameClaim is the body of names/<kind>/<name>.
 type nameClaim struct {
 	Serial    string    `json:"serial"`
@@ -343,7 +346,7 @@ func (s *Store) Create(ctx context.Context, rec *pki.Record, certPEM []byte) (*C
 	if err != nil {
 		return nil, err
 	}
-	start := time.Now()
+	start := wallNow()
 	res, err := s.claim(ctx, rec)
 	if err != nil || res.Existed {
 		return res, err
@@ -361,7 +364,7 @@ func (s *Store) Create(ctx context.Context, rec *pki.Record, certPEM []byte) (*C
 	s.hook("cert")
 	// The lease: past half of StaleAfter another issuance may be about to
 	// take the name over, so this one stops short of its commit point.
-	if time.Since(start) > s.staleAfter()/2 {
+	if wallNow().Sub(start) > s.staleAfter()/2 {
 		return nil, fmt.Errorf("issuing %s %q took longer than its lease (%s): retry", rec.Kind.Noun(), rec.Name, s.staleAfter()/2)
 	}
 	if err := s.createOrSame(ctx, s.recordKey(rec.Serial), recJSON, "application/json"); err != nil {
