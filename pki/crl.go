@@ -55,30 +55,33 @@ func (s *Store) SignCRL(name string, passphrase PassphraseFunc, validity time.Du
 	if next := now.Add(validity); next.After(issuer.Cert.NotAfter) {
 		return nil, fmt.Errorf("a CRL of CA %q valid until %s would outlive the CA (expires %s): give a shorter --next-update", name, next.Format(time.DateOnly), issuer.Cert.NotAfter.Format(time.DateOnly))
 	}
-	number, revoked, err := s.crlContent(issuer.Cert, rec)
-	if err != nil {
-		return nil, err
-	}
-	tmpl := &x509.RevocationList{Number: new(big.Int).SetUint64(number), ThisUpdate: now, NextUpdate: now.Add(validity)}
-	for _, r := range revoked {
-		serial, ok := new(big.Int).SetString(r.Serial, 16)
-		if !ok {
-			return nil, fmt.Errorf("inventory record %q has serial %q, not hexadecimal", r.Name, r.Serial)
+	var (
+		number  uint64
+		revoked []*Record
+		tmpl    *x509.RevocationList
+		der     []byte
+	)
+	for attempt := 1; ; attempt++ {
+		if number, revoked, err = s.crlContent(issuer.Cert, rec); err != nil {
+			return nil, err
 		}
-		at := r.NotBefore
-		if r.RevokedAt != nil {
-			at = *r.RevokedAt
+		if tmpl, der, err = signCRL(issuer, number, revoked, now, validity); err != nil {
+			return nil, fmt.Errorf("sign the CRL of CA %q: %w", name, err)
 		}
-		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{
-			SerialNumber: serial, RevocationTime: at, ReasonCode: r.RevocationReason.Code()})
-	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer.Cert, issuer.Key)
-	if err != nil {
-		return nil, fmt.Errorf("sign the CRL of CA %q: %w", name, err)
-	}
-	if s.remote != nil {
+		if s.remote == nil {
+			break
+		}
 		if err := s.remote.PutCRL(rec.Serial, number, der); err != nil {
 			return nil, fmt.Errorf("keep CRL %d of CA %q in %s: %w", number, name, s.remote.URI(), err)
+		}
+		// Another operator may have taken a higher number before this
+		// listing and kept a CRL made before a revocation this one has:
+		// published last, it would un-revoke. Then sign again, above it.
+		if newer, err := s.newerCRLLacks(issuer.Cert, rec, number, revoked); err != nil || !newer || attempt >= 5 {
+			if err != nil {
+				return nil, err
+			}
+			break
 		}
 	}
 	l := s.Layout()
@@ -93,6 +96,25 @@ func (s *Store) SignCRL(name string, passphrase PassphraseFunc, validity time.Du
 		return nil, err
 	}
 	return out, nil
+}
+
+// signCRL signs a CRL of the given number listing revoked.
+func signCRL(issuer Issuer, number uint64, revoked []*Record, now time.Time, validity time.Duration) (*x509.RevocationList, []byte, error) {
+	tmpl := &x509.RevocationList{Number: new(big.Int).SetUint64(number), ThisUpdate: now, NextUpdate: now.Add(validity)}
+	for _, r := range revoked {
+		serial, ok := new(big.Int).SetString(r.Serial, 16)
+		if !ok {
+			return nil, nil, fmt.Errorf("inventory record %q has serial %q, not hexadecimal", r.Name, r.Serial)
+		}
+		at := r.NotBefore
+		if r.RevokedAt != nil {
+			at = *r.RevokedAt
+		}
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{
+			SerialNumber: serial, RevocationTime: at, ReasonCode: r.RevocationReason.Code()})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer.Cert, issuer.Key)
+	return tmpl, der, err
 }
 
 // crlContent returns the number and the revocations of a CA's next CRL.

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -206,6 +207,33 @@ func (s *Store) checkNoUnrevocation(ca *x509.Certificate, rec *Record, number ui
 		return fmt.Errorf("%w: CRL %d of CA %q lists %s, which the records in %s no longer say is revoked: a record was changed outside apimtls. Restore each record's previous version (aws s3api list-object-versions), or revoke it again, then sign", ErrUnrevoked, prevNumber, rec.Name, strings.Join(dropped, ", "), s.remote.URI())
 	}
 	return nil
+}
+
+// newerCRLLacks reports whether the shared store keeps a CRL of the CA
+// numbered above number (signed by the CA, with that number) that lacks
+// one of revoked.
+func (s *Store) newerCRLLacks(ca *x509.Certificate, rec *Record, number uint64, revoked []*Record) (bool, error) {
+	der, n, err := s.remote.PreviousCRL(rec.Serial, math.MaxUint64)
+	if err != nil || der == nil || n <= number {
+		return false, err
+	}
+	latest, err := x509.ParseRevocationList(der)
+	if err == nil {
+		err = latest.CheckSignatureFrom(ca)
+	}
+	if err != nil || latest.Number == nil || !latest.Number.IsUint64() || latest.Number.Uint64() != n {
+		return false, fmt.Errorf("the kept CRL %d of CA %q in %s is not one it signed: restore its last good version, then sign again", n, rec.Name, s.remote.URI())
+	}
+	listed := map[string]bool{}
+	for _, e := range latest.RevokedCertificateEntries {
+		listed[SerialHexInt(e.SerialNumber)] = true
+	}
+	for _, r := range revoked {
+		if !listed[r.Serial] {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // errStaleListing is a CRL's listing made before a revocation that an

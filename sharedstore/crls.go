@@ -19,7 +19,11 @@ func (s *Store) crlObjectKey(caSerial string, number uint64) string {
 
 // PutCRL keeps a signed CRL (DER) under its number.
 func (s *Store) PutCRL(ctx context.Context, caSerial string, number uint64, der []byte) error {
-	return s.createOrSame(ctx, s.crlObjectKey(caSerial, number), der, "application/pkix-crl")
+	err := s.createOrSame(ctx, s.crlObjectKey(caSerial, number), der, "application/pkix-crl")
+	if err == nil {
+		s.hook("crl-kept")
+	}
+	return err
 }
 
 // PreviousCRL returns the kept CRL of the CA with the highest number

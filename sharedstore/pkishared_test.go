@@ -882,3 +882,58 @@ func TestSharedPKIRecordLandsDuringRecovery(t *testing.T) {
 		t.Fatalf("victim: %+v, %v", got, err)
 	}
 }
+
+// Another operator took a higher CRL number before this one listed, and
+// kept a CRL made before a revocation this one has: published last, it
+// would un-revoke. The signer sees it and signs again above it. (Second
+// review.)
+func TestSharedPKICRLAboveAnOlderListing(t *testing.T) {
+	st, _, _ := newStore(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	a := openShared(t, st, dir)
+	sharedCAs(t, a)
+	x, err := a.IssueClient(pki.ClientParams{Name: "x", CA: "issuing", KeyType: pki.ECDSAP256})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.Revoke(pki.KindClient, "x", pki.Reason("keyCompromise")); err != nil {
+		t.Fatal(err)
+	}
+	ca, _ := a.Lookup(pki.KindRoot, "issuing")
+	caCert, _ := a.Certificate(ca)
+	keyPEM, _ := os.ReadFile(filepath.Join(dir, "ca", "issuing", "key.pem"))
+	key, err := pki.DecodeKey(keyPEM, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var high uint64
+	st.Hook = func(step string) {
+		if step != "crl-kept" || high != 0 {
+			return
+		}
+		// The other operator: a higher number, an empty CRL (its listing
+		// was made before x was revoked).
+		n, err := st.NextCRLNumber(ctx, ca.Serial)
+		if err != nil {
+			t.Fatal(err)
+		}
+		high = n
+		der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: new(big.Int).SetUint64(n), ThisUpdate: time.Now(), NextUpdate: time.Now().Add(time.Hour)}, caCert, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := st.PutCRL(ctx, ca.Serial, n, der); err != nil {
+			t.Fatal(err)
+		}
+	}
+	crl, err := a.SignCRL("issuing", nil, time.Hour)
+	st.Hook = nil
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, _ := x509.ParseRevocationList(crl.DER)
+	if crl.Number <= high || len(list.RevokedCertificateEntries) != 1 || pki.SerialHexInt(list.RevokedCertificateEntries[0].SerialNumber) != x.Record.Serial {
+		t.Fatalf("CRL %d (the other's was %d) lists %d entries: want a CRL above it listing x", crl.Number, high, len(list.RevokedCertificateEntries))
+	}
+}

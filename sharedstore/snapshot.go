@@ -38,9 +38,10 @@ type snapshotFile struct {
 	Records map[string]string `json:"records"`
 }
 
-// maxSnapshot bounds what a snapshot may decompress to: about 1.5 million
-// records.
-const maxSnapshot = 1 << 30
+// maxSnapshot bounds what a snapshot may decompress to (about 350,000
+// records): whoever may write it cannot make every cold listing hold
+// gigabytes. A larger store lists without it, a GET per record.
+const maxSnapshot = 256 << 20
 
 // snapshotRewriteAt is how many records a listing must GET before it
 // writes a new snapshot: below it, the snapshot is nearly current.
