@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/x509"
 	"encoding/json"
-	"fmt"
 	"log/slog"
 	"os"
 	"strings"
@@ -54,8 +53,6 @@ func (c *countingS3) GetObject(ctx context.Context, in *s3.GetObjectInput, opts 
 	}
 	return out, err
 }
-
-var bucketSeq atomic.Int64
 
 // world is a PKI published to a MinIO bucket as apimtls publishes it.
 type world struct {
@@ -110,7 +107,7 @@ func (s *syncBuffer) lines(t *testing.T) []map[string]any {
 func newWorld(t *testing.T) *world {
 	srv := miniotest.Shared(t)
 	w := &world{t: t, api: s3Client(srv.Endpoint), clock: revtest.Now, logs: &syncBuffer{}}
-	w.bucket = fmt.Sprintf("apimtls-authz-%d-%d", os.Getpid()%100000, bucketSeq.Add(1))
+	w.bucket = miniotest.Bucket("apimtls-authz")
 	if _, err := w.api.CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(w.bucket)}); err != nil {
 		t.Fatal(err)
 	}

@@ -7,14 +7,12 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -35,8 +33,7 @@ func TestMain(m *testing.M) {
 }
 
 var (
-	ctx       = context.Background()
-	bucketSeq atomic.Int64
+	ctx = context.Background()
 )
 
 const certArn = awstest.CertArn
@@ -57,7 +54,7 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	a := awstest.New(t)
 	f, store, clock, ro := a.Fake, a.Store, a.Clock, a.Rollout
-	bucket := fmt.Sprintf("apimtls-rotate-%d-%d", os.Getpid()%100000, bucketSeq.Add(1))
+	bucket := miniotest.Bucket("apimtls-rotate")
 	dir := filepath.Join(t.TempDir(), "pki")
 	sr := &setup.Runner{Rollout: ro, Bucket: store}
 	if _, err := sr.Run(ctx, setup.Input{Dir: dir, Domain: "api.example.com", Bucket: bucket, CertificateArn: certArn, APIIDs: []string{"h1"},

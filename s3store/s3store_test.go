@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -36,11 +35,9 @@ func client(t *testing.T, endpoint, secret string) *s3.Client {
 	})
 }
 
-var bucketSeq atomic.Int64
-
 // newBucket names a fresh bucket per test.
 func newBucket(t *testing.T) string {
-	return fmt.Sprintf("apimtls-test-%d-%d", os.Getpid()%100000, bucketSeq.Add(1))
+	return miniotest.Bucket("apimtls-test")
 }
 
 func newStore(t *testing.T) (*s3store.Store, *s3.Client) {

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -34,8 +33,7 @@ func TestMain(m *testing.M) {
 }
 
 var (
-	ctx       = context.Background()
-	bucketSeq atomic.Int64
+	ctx = context.Background()
 )
 
 const certArn = awstest.CertArn
@@ -57,7 +55,7 @@ func newEnv(t *testing.T) *env {
 	a := awstest.New(t)
 	f, store, raw, ro := a.Fake, a.Store, a.Raw, a.Rollout
 	f.AddRoutes("h1", "GET /pets", "POST /pets")
-	bucket := fmt.Sprintf("apimtls-setup-%d-%d", os.Getpid()%100000, bucketSeq.Add(1))
+	bucket := miniotest.Bucket("apimtls-setup")
 	e := &env{t: t, fake: f, store: store, raw: raw, r: &Runner{Rollout: ro, Bucket: store}}
 	e.in = Input{Dir: filepath.Join(t.TempDir(), "pki"), Domain: "api.example.com", Bucket: bucket, CertificateArn: certArn,
 		APIIDs: []string{"h1"}, Clients: []string{"alice"}, Authorizer: true, CreateBucket: true, Region: "eu-west-1",

@@ -8,11 +8,9 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"net/http"
 	"os"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,13 +57,11 @@ func newClient(endpoint string) *s3.Client {
 	})
 }
 
-var bucketSeq atomic.Int64
-
 // newBucket creates a fresh versioned bucket on the shared MinIO.
 func newBucket(t testing.TB, c *s3.Client) string {
 	t.Helper()
 	ctx := context.Background()
-	b := fmt.Sprintf("apimtls-shared-%d-%d", os.Getpid()%100000, bucketSeq.Add(1))
+	b := miniotest.Bucket("apimtls-shared")
 	if _, err := c.CreateBucket(ctx, &s3.CreateBucketInput{Bucket: aws.String(b)}); err != nil {
 		t.Fatal(err)
 	}

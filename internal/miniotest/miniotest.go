@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -43,6 +44,14 @@ var (
 	sharedErr error
 	once      sync.Once
 )
+
+var bucketSeq atomic.Int64
+
+// Bucket is a bucket name no other test of this run, or of a concurrent
+// run, uses: prefix, the process ID and a sequence number.
+func Bucket(prefix string) string {
+	return fmt.Sprintf("%s-%d-%d", prefix, os.Getpid()%100000, bucketSeq.Add(1))
+}
 
 // Shared returns the package's one MinIO server, starting it on first use.
 // Stop it from TestMain with StopShared.

@@ -57,7 +57,7 @@ func Run(t *testing.T, dir string) {
 					env.Setenv(k, v)
 				}
 				n := buckets.Add(1)
-				env.Setenv("BUCKET", fmt.Sprintf("apimtls-script-%d-%d", os.Getpid()%100000, n))
+				env.Setenv("BUCKET", miniotest.Bucket("apimtls-script"))
 				env.Setenv("DOMAIN", fmt.Sprintf("api%d.example.com", n))
 				for _, svc := range []string{"API_GATEWAY", "APIGATEWAYV2", "ACM", "LAMBDA", "IAM"} {
 					env.Setenv("AWS_ENDPOINT_URL_"+svc, fake.URL())
