@@ -34,6 +34,19 @@ func writeCSR(t *testing.T, path string, signer crypto.Signer, cn string, foreig
 	}
 }
 
+// checkedCSR is the CSR of a fresh P-256 key with common name cn, as
+// client sign --csr-dir reads it from a device; dir receives the file.
+func checkedCSR(t *testing.T, dir, cn string) (*CheckedCSR, crypto.Signer) {
+	t.Helper()
+	key, _ := GenerateKey(rand.Reader, ECDSAP256)
+	writeCSR(t, filepath.Join(dir, cn+".csr"), key, cn, nil)
+	items, _, err := ReadCSRDir(dir)
+	if err != nil || len(items) != 1 {
+		t.Fatal(items, err)
+	}
+	return items[0].Params.CSR, key
+}
+
 // TestReadCSRDir: every bad file is a failure naming it; good CSRs become
 // clients named after their files.
 func TestReadCSRDir(t *testing.T) {

@@ -3,7 +3,6 @@ package pki
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
 	"reflect"
 	"testing"
 	"time"
@@ -145,14 +144,8 @@ func TestListingIndexFollowsEveryWriter(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	key, _ := GenerateKey(s.Rand, ECDSAP256)
-	dir := t.TempDir()
-	writeCSR(t, filepath.Join(dir, "dev.csr"), key, "dev", nil)
-	items, _, err := ReadCSRDir(dir)
-	if err != nil || len(items) != 1 {
-		t.Fatal(items, err)
-	}
-	if _, err := s.IssueClient(ClientParams{Name: "dev", CA: "issuing", CSR: items[0].Params.CSR}); err != nil {
+	csr, _ := checkedCSR(t, t.TempDir(), "dev")
+	if _, err := s.IssueClient(ClientParams{Name: "dev", CA: "issuing", CSR: csr}); err != nil {
 		t.Fatal(err)
 	}
 	sameListing(t, s, "issue")

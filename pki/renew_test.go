@@ -24,14 +24,8 @@ func TestRenew(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	key, _ := GenerateKey(s.Rand, ECDSAP256)
-	dir := t.TempDir()
-	writeCSR(t, filepath.Join(dir, "dev.csr"), key, "dev", nil)
-	items, _, err := ReadCSRDir(dir)
-	if err != nil || len(items) != 1 {
-		t.Fatal(items, err)
-	}
-	if _, err := s.IssueClient(ClientParams{Name: "dev", CA: "root", CSR: items[0].Params.CSR}); err != nil {
+	csr, _ := checkedCSR(t, t.TempDir(), "dev")
+	if _, err := s.IssueClient(ClientParams{Name: "dev", CA: "root", CSR: csr}); err != nil {
 		t.Fatal(err)
 	}
 	expiring, err := s.ClientsExpiring(time.Now().AddDate(0, 0, 400), "")
@@ -96,11 +90,9 @@ func TestRenew(t *testing.T) {
 		t.Fatal("--reuse-key made a new key")
 	}
 	// A CSR-signed client renews from a new CSR, keeping its subject.
-	key2, _ := GenerateKey(s.Rand, ECDSAP256)
-	writeCSR(t, filepath.Join(dir, "dev.csr"), key2, "other-cn", nil)
-	items, _, _ = ReadCSRDir(dir)
+	csr2, key2 := checkedCSR(t, t.TempDir(), "other-cn")
 	devRec, _ := s.Lookup(KindClient, "dev")
-	res, err = s.RenewClients([]*Record{devRec}, RenewParams{CSR: items[0].Params.CSR})
+	res, err = s.RenewClients([]*Record{devRec}, RenewParams{CSR: csr2})
 	if err != nil || res.Issued != 1 {
 		t.Fatal(res, err)
 	}

@@ -381,16 +381,27 @@ func (f *Fake) finishFnUpdate(fn *Function) {
 	fn.Updates++
 }
 
-func (f *Fake) lambdaUpdateCode(c *call) (int, any, *apiError) {
+// beginFnUpdate is what both update calls do first: find the function,
+// read the request, and refuse it while another update is in progress or
+// the revision asked for is not the current one.
+func (f *Fake) beginFnUpdate(c *call) (*Function, fnIn, *apiError) {
+	var in fnIn
 	fn, err := f.function(c.m[1])
 	if err != nil {
-		return 0, nil, err
+		return nil, in, err
 	}
-	var in fnIn
 	if json.Unmarshal(c.body, &in) != nil {
-		return 0, nil, errorf(400, "ValidationException", "Could not parse request body into json")
+		return nil, in, errorf(400, "ValidationException", "Could not parse request body into json")
 	}
 	if err := f.startFnUpdate(fn, in.RevisionID); err != nil {
+		return nil, in, err
+	}
+	return fn, in, nil
+}
+
+func (f *Fake) lambdaUpdateCode(c *call) (int, any, *apiError) {
+	fn, in, err := f.beginFnUpdate(c)
+	if err != nil {
 		return 0, nil, err
 	}
 	sum, boot, err := readZip(in.ZipFile)
@@ -409,15 +420,8 @@ func (f *Fake) lambdaUpdateCode(c *call) (int, any, *apiError) {
 }
 
 func (f *Fake) lambdaUpdateConfig(c *call) (int, any, *apiError) {
-	fn, err := f.function(c.m[1])
+	fn, in, err := f.beginFnUpdate(c)
 	if err != nil {
-		return 0, nil, err
-	}
-	var in fnIn
-	if json.Unmarshal(c.body, &in) != nil {
-		return 0, nil, errorf(400, "ValidationException", "Could not parse request body into json")
-	}
-	if err := f.startFnUpdate(fn, in.RevisionID); err != nil {
 		return 0, nil, err
 	}
 	next := *fn
