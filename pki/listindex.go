@@ -104,28 +104,20 @@ func (s *Store) ListBrief(keep func(*Brief) bool) ([]*Brief, error) {
 		// A shared store has no index: its records, as Briefs.
 		var recs []*Record
 		recs, err = s.remoteList(false)
-		for _, r := range recs {
-			if b := briefOf(r); keep == nil || keep(b) {
-				out = append(out, b)
+		out = briefsOf(recs, keep)
+	} else {
+		err = s.view(func(tx *bolt.Tx) error {
+			if hasListIndex(tx) {
+				var err error
+				if out, err = decodeBucket(tx, bucketList, decodeBriefEntry, keep); err == nil {
+					return nil
+				}
 			}
-		}
+			recs, err := decodeRecords(tx, nil)
+			out = briefsOf(recs, keep)
+			return err
+		})
 	}
-	err = errors.Join(err, s.view(func(tx *bolt.Tx) error {
-		var err error
-		if hasListIndex(tx) {
-			if out, err = decodeBucket(tx, bucketList, decodeBriefEntry, keep); err == nil {
-				return nil
-			}
-		}
-		recs, err := decodeRecords(tx, nil)
-		out = out[:0]
-		for _, r := range recs {
-			if b := briefOf(r); keep == nil || keep(b) {
-				out = append(out, b)
-			}
-		}
-		return err
-	}))
 	slices.SortFunc(out, func(a, b *Brief) int {
 		if c := compareListed(a.Kind, a.Level, a.Name, b.Kind, b.Level, b.Name); c != 0 {
 			return c
@@ -241,6 +233,17 @@ func (b *Brief) Record() (*Record, error) {
 
 // StatusAt is the status at time t, as Record.StatusAt says it.
 func (b *Brief) StatusAt(t time.Time) string { return statusAt(b.Status, b.NotAfter, t) }
+
+// briefsOf is the Briefs of recs that keep accepts.
+func briefsOf(recs []*Record, keep func(*Brief) bool) []*Brief {
+	var out []*Brief
+	for _, r := range recs {
+		if b := briefOf(r); keep == nil || keep(b) {
+			out = append(out, b)
+		}
+	}
+	return out
+}
 
 func briefOf(r *Record) *Brief {
 	return &Brief{Serial: r.Serial, Kind: r.Kind, Name: r.Name, Issuer: r.Issuer, IssuerSerial: r.IssuerSerial,

@@ -376,20 +376,7 @@ func (s *Store) commit(rec *Record, files []stagedFile) error {
 
 // Lookup returns the record of the CA or client called name.
 func (s *Store) Lookup(kind Kind, name string) (*Record, error) {
-	var rec *Record
-	err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		rec, err = getByName(tx, kind, name)
-		return err
-	})
-	if s.remote != nil && CheckName(name) != nil {
-		rec, err = nil, nil // no such name can be stored: not an S3 key to ask for
-	} else if s.remote != nil {
-		rec, err = s.remote.Get(kind, name)
-		if nf := (*NotFoundError)(nil); errors.As(err, &nf) {
-			rec, err = nil, nil
-		}
-	}
+	rec, err := s.byName(kind, name)
 	if err != nil {
 		return nil, err
 	}
@@ -405,6 +392,27 @@ func (s *Store) Lookup(kind Kind, name string) (*Record, error) {
 		return nil, nf
 	}
 	return rec, nil
+}
+
+// byName is the record of name, or nil.
+func (s *Store) byName(kind Kind, name string) (*Record, error) {
+	if s.remote == nil {
+		var rec *Record
+		err := s.view(func(tx *bolt.Tx) error {
+			var err error
+			rec, err = getByName(tx, kind, name)
+			return err
+		})
+		return rec, err
+	}
+	if CheckName(name) != nil {
+		return nil, nil // no such name can be stored: not an S3 key to ask for
+	}
+	rec, err := s.remote.Get(kind, name)
+	if nf := (*NotFoundError)(nil); errors.As(err, &nf) {
+		return nil, nil
+	}
+	return rec, err
 }
 
 // caNames lists the CA names from the name index, in order, without
