@@ -142,6 +142,10 @@ func sharedError(err error, bucket, uri string) error {
 		return withHint(err, "a shared store keeps every change as an object version: aws s3api put-bucket-versioning --bucket "+bucket+" --versioning-configuration Status=Enabled; "+where)
 	case errors.Is(err, s3store.ErrNoSuchBucket):
 		return withHint(err, "create a versioned, private, encrypted bucket (apimtls truststore push --bucket "+bucket+" --create-bucket makes one), or check the name; "+where)
+	case errors.Is(err, s3store.ErrEndpointDown):
+		// PKI commands take no --endpoint-url: the endpoint is the
+		// environment's.
+		return withHint(err, "check AWS_ENDPOINT_URL_S3 or AWS_ENDPOINT_URL (unset for AWS itself), and the network; "+where)
 	case errors.Is(err, s3store.ErrAccessDenied):
 		return withHint(err, "an operator needs s3:ListBucket and s3:GetBucketVersioning on the bucket and s3:GetObject and s3:PutObject under the prefix (docs/team.md, IAM for the shared store); "+where)
 	}
