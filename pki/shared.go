@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -156,26 +157,11 @@ func (s *Store) awaitOther(rec *Record, deadline time.Time) bool {
 }
 
 // checkNoUnrevocation refuses a CRL that would drop a revocation the CA's
-// previous CRL in the shared store lists. The previous CRL counts only if
-// the CA signed it and it carries the number it is kept under, so an
-// older CRL copied over a newer one, or a forged one, is refused too.
+// previous CRL kept in the shared store lists (keptCRL).
 func (s *Store) checkNoUnrevocation(ca *x509.Certificate, rec *Record, number uint64, revoked []*Record) error {
-	der, prevNumber, err := s.remote.PreviousCRL(rec.Serial, number)
-	if err != nil {
-		return fmt.Errorf("read the previous CRL of CA %q: %w", rec.Name, err)
-	}
-	if der == nil {
-		return nil
-	}
-	prev, err := x509.ParseRevocationList(der)
-	if err == nil {
-		err = prev.CheckSignatureFrom(ca)
-	}
-	if err == nil && (prev.Number == nil || !prev.Number.IsUint64() || prev.Number.Uint64() != prevNumber) {
-		err = fmt.Errorf("it says CRL number %v", prev.Number)
-	}
-	if err != nil {
-		return fmt.Errorf("the kept CRL %d of CA %q in %s is not one it signed (%v): restore its last good version, then sign again", prevNumber, rec.Name, s.remote.URI(), err)
+	prev, prevNumber, err := s.keptCRL(ca, rec, number)
+	if err != nil || prev == nil {
+		return err
 	}
 	now := map[string]bool{}
 	for _, r := range revoked {
@@ -183,8 +169,7 @@ func (s *Store) checkNoUnrevocation(ca *x509.Certificate, rec *Record, number ui
 	}
 	var dropped []string
 	stale := false
-	for _, e := range prev.RevokedCertificateEntries {
-		serial := SerialHexInt(e.SerialNumber)
+	for serial := range prev {
 		if now[serial] {
 			continue
 		}
@@ -204,29 +189,18 @@ func (s *Store) checkNoUnrevocation(ca *x509.Certificate, rec *Record, number ui
 		return errStaleListing
 	}
 	if len(dropped) > 0 {
+		slices.Sort(dropped)
 		return fmt.Errorf("%w: CRL %d of CA %q lists %s, which the records in %s no longer say is revoked: a record was changed outside apimtls. Restore each record's previous version (aws s3api list-object-versions), or revoke it again, then sign", ErrUnrevoked, prevNumber, rec.Name, strings.Join(dropped, ", "), s.remote.URI())
 	}
 	return nil
 }
 
 // newerCRLLacks reports whether the shared store keeps a CRL of the CA
-// numbered above number (signed by the CA, with that number) that lacks
-// one of revoked.
+// numbered above number that lacks one of revoked.
 func (s *Store) newerCRLLacks(ca *x509.Certificate, rec *Record, number uint64, revoked []*Record) (bool, error) {
-	der, n, err := s.remote.PreviousCRL(rec.Serial, math.MaxUint64)
-	if err != nil || der == nil || n <= number {
+	listed, n, err := s.keptCRL(ca, rec, math.MaxUint64)
+	if err != nil || listed == nil || n <= number {
 		return false, err
-	}
-	latest, err := x509.ParseRevocationList(der)
-	if err == nil {
-		err = latest.CheckSignatureFrom(ca)
-	}
-	if err != nil || latest.Number == nil || !latest.Number.IsUint64() || latest.Number.Uint64() != n {
-		return false, fmt.Errorf("the kept CRL %d of CA %q in %s is not one it signed: restore its last good version, then sign again", n, rec.Name, s.remote.URI())
-	}
-	listed := map[string]bool{}
-	for _, e := range latest.RevokedCertificateEntries {
-		listed[SerialHexInt(e.SerialNumber)] = true
 	}
 	for _, r := range revoked {
 		if !listed[r.Serial] {
@@ -234,6 +208,36 @@ func (s *Store) newerCRLLacks(ca *x509.Certificate, rec *Record, number uint64, 
 		}
 	}
 	return false, nil
+}
+
+// keptCRL returns the serials listed by the CA's kept CRL with the
+// highest number below below, and that number; nil when there is none. A
+// kept CRL counts only if the CA signed it and it carries the number it
+// is kept under, so an older CRL copied over a newer one, or a forged
+// one, is refused.
+func (s *Store) keptCRL(ca *x509.Certificate, rec *Record, below uint64) (map[string]bool, uint64, error) {
+	der, n, err := s.remote.PreviousCRL(rec.Serial, below)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read the kept CRLs of CA %q: %w", rec.Name, err)
+	}
+	if der == nil {
+		return nil, 0, nil
+	}
+	list, err := x509.ParseRevocationList(der)
+	if err == nil {
+		err = list.CheckSignatureFrom(ca)
+	}
+	if err == nil && (list.Number == nil || !list.Number.IsUint64() || list.Number.Uint64() != n) {
+		err = fmt.Errorf("it says CRL number %v", list.Number)
+	}
+	if err != nil {
+		return nil, 0, fmt.Errorf("the kept CRL %d of CA %q in %s is not one it signed (%v): restore its last good version, then sign again", n, rec.Name, s.remote.URI(), err)
+	}
+	listed := map[string]bool{}
+	for _, e := range list.RevokedCertificateEntries {
+		listed[SerialHexInt(e.SerialNumber)] = true
+	}
+	return listed, n, nil
 }
 
 // errStaleListing is a CRL's listing made before a revocation that an
