@@ -62,7 +62,12 @@ func checkSharedRecord(r *Record) error {
 }
 
 func (c checkedRemote) damaged(r *Record, why error) error {
-	return &DamagedRecordsError{URIs: []string{fmt.Sprintf("%srecords/%s.json (%v)", c.URI(), r.Serial, why)}}
+	return &DamagedRecordsError{URIs: []string{c.where(r, why)}}
+}
+
+// where names a damaged record's object and what is wrong with it.
+func (c checkedRemote) where(r *Record, why error) string {
+	return fmt.Sprintf("%srecords/%s.json (%v)", c.URI(), r.Serial, why)
 }
 
 func (c checkedRemote) Get(kind Kind, name string) (*Record, error) {
@@ -101,7 +106,7 @@ func (c checkedRemote) keep(recs []*Record, err error) ([]*Record, error) {
 			if de == nil {
 				de = &DamagedRecordsError{}
 			}
-			de.URIs = append(de.URIs, fmt.Sprintf("%srecords/%s.json (%v)", c.URI(), r.Serial, why))
+			de.URIs = append(de.URIs, c.where(r, why))
 			continue
 		}
 		out = append(out, r)
