@@ -77,8 +77,10 @@ type Store struct {
 	// Notes receives what was repaired along the way.
 	Notes func(string)
 	// Cache, when set, lets List skip the GET of every record unchanged
-	// since it was cached.
-	Cache *Cache
+	// since it was cached. CacheFile, when set and Cache is not, is where
+	// List loads it from first: a command that never lists never reads it.
+	Cache     *Cache
+	CacheFile string
 	// NoSnapshot turns the shared listing snapshot off (snapshot.go):
 	// List then neither reads nor writes it.
 	NoSnapshot bool
@@ -745,6 +747,9 @@ func (s *Store) keys(ctx context.Context, sub string, out func(key, etag string,
 // keys are listed while up to Parallel GETs read the records not in the
 // Cache under the ETag listed.
 func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
+	if s.Cache == nil && s.CacheFile != "" {
+		s.Cache = LoadCache(s.CacheFile)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	serials := make(chan string, 1024)

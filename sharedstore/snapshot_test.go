@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -97,5 +98,35 @@ func TestListSnapshot(t *testing.T) {
 	}
 	if gets != 2 {
 		t.Fatalf("with a forged snapshot: %d record GETs, want the 2 entries that differ", gets)
+	}
+}
+
+// CacheFile is read at the first listing only, and a listing keeps what it
+// read in it for the next command.
+func TestCacheFileLoadedByList(t *testing.T) {
+	ctx := context.Background()
+	st, _, _ := newStore(t)
+	rec, pemData := newCert(pki.KindClient, "cached", "")
+	if _, err := st.Create(ctx, rec, pemData); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "cache.json")
+	first := *st
+	first.CacheFile = path
+	if first.Cache != nil {
+		t.Fatal("a cache before any listing")
+	}
+	if _, err := first.List(ctx); err != nil || first.Cache == nil {
+		t.Fatalf("List did not load the cache: %v", err)
+	}
+	if err := first.Cache.Save(path); err != nil {
+		t.Fatal(err)
+	}
+	second := *st
+	second.CacheFile = path
+	api := &countingAPI{API: st.API}
+	second.API = api
+	if recs, err := second.List(ctx); err != nil || len(recs) != 1 || api.recordGets.Load() != 0 {
+		t.Fatalf("listing from a saved cache: %d records, %d record GETs, %v", len(recs), api.recordGets.Load(), err)
 	}
 }

@@ -29,7 +29,6 @@ func openShared(c *cli.Context, dir, uri string, write bool) (*pki.Store, error)
 		return nil, err
 	}
 	warn := st.Notes
-	bucket, prefix := st.Bucket, st.Prefix
 	if write {
 		// A mistyped prefix would start a second PKI without a word. The
 		// bucket's settings are said then, and by store check, not on
@@ -41,13 +40,10 @@ func openShared(c *cli.Context, dir, uri string, write bool) (*pki.Store, error)
 			}
 		}
 	}
-	// Only reading commands list; they keep the records they read.
-	cache := ""
+	// Only reading commands list; they keep the records they read, loaded
+	// at the first listing.
 	if !write {
-		cache = listCachePath(bucket, prefix)
-	}
-	if cache != "" {
-		st.Cache = sharedstore.LoadCache(cache)
+		st.CacheFile = listCachePath(st.Bucket, st.Prefix)
 	}
 	// Ctrl-C stops a bulk run between certificates (BulkParams.Context);
 	// a write already sent to the store is let finish, so an interrupt
@@ -56,12 +52,12 @@ func openShared(c *cli.Context, dir, uri string, write bool) (*pki.Store, error)
 	if err != nil {
 		return nil, err
 	}
-	if cache != "" {
+	if st.CacheFile != "" {
 		// Records hold no secret; the cache spares a repeat listing a GET
 		// per record unchanged since.
 		s.OnClose(func() {
-			if os.MkdirAll(filepath.Dir(cache), 0o700) == nil {
-				st.Cache.Save(cache)
+			if st.Cache != nil && os.MkdirAll(filepath.Dir(st.CacheFile), 0o700) == nil {
+				st.Cache.Save(st.CacheFile)
 			}
 		})
 	}
