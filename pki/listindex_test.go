@@ -116,7 +116,7 @@ func indexRecords(t *testing.T, s *Store) []*Record {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sortRecords(out)
+	SortRecords(out)
 	return out
 }
 

@@ -13,7 +13,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -448,7 +447,7 @@ func (s *Store) caNames() ([]string, error) {
 func (s *Store) CAs() ([]*Record, error) {
 	if s.remote != nil {
 		cas, err := s.remote.CAs()
-		sortRecords(cas)
+		SortRecords(cas)
 		return cas, s.tolerate(err)
 	}
 	names, err := s.caNames()
@@ -466,7 +465,7 @@ func (s *Store) CAs() ([]*Record, error) {
 		}
 		return nil
 	})
-	sortRecords(out)
+	SortRecords(out)
 	return out, err
 }
 
@@ -494,7 +493,7 @@ func (s *Store) List(keep func(*Record) bool) ([]*Record, error) {
 			return nil, err
 		}
 		out := slices.DeleteFunc(all, func(r *Record) bool { return keep != nil && !keep(r) })
-		sortRecords(out)
+		SortRecords(out)
 		return out, nil
 	}
 	var out []*Record
@@ -503,21 +502,19 @@ func (s *Store) List(keep func(*Record) bool) ([]*Record, error) {
 		out, err = decodeRecords(tx, keep)
 		return err
 	})
-	sortRecords(out)
+	SortRecords(out)
 	return out, err
 }
 
 // sortRecords orders CAs before clients, then by level and name.
-func sortRecords(out []*Record) {
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Kind.IsCA() != b.Kind.IsCA() {
-			return a.Kind.IsCA()
+// SortRecords orders records as every listing does: CAs before clients,
+// then by level and name, a name's records by serial.
+func SortRecords(out []*Record) {
+	slices.SortFunc(out, func(a, b *Record) int {
+		if c := compareListed(a.Kind, a.Level, a.Name, b.Kind, b.Level, b.Name); c != 0 {
+			return c
 		}
-		if a.Level != b.Level {
-			return a.Level < b.Level
-		}
-		return a.Name < b.Name
+		return strings.Compare(a.Serial, b.Serial)
 	})
 }
 

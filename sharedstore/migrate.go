@@ -9,6 +9,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -215,7 +216,7 @@ func notMoved(l pki.Layout, r *pki.Record) []NotMoved {
 }
 
 func sortNotMoved(n []NotMoved) {
-	sortBy(n, func(a, b NotMoved) bool { return a.Path < b.Path })
+	slices.SortFunc(n, func(a, b NotMoved) int { return strings.Compare(a.Path, b.Path) })
 }
 
 // crlNumber is the number of a CA's last signed CRL in the directory, 0

@@ -205,7 +205,7 @@ func (s *Store) CAs(ctx context.Context) ([]*pki.Record, error) {
 		}
 		out = append(out, r)
 	}
-	sortRecords(out)
+	pki.SortRecords(out)
 	if len(damaged) > 0 {
 		return out, &pki.DamagedRecordsError{URIs: damaged}
 	}

@@ -28,7 +28,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -847,32 +846,10 @@ func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
 	if snapRead {
 		snapNext.write(ctx, s, snapETag)
 	}
-	sortRecords(out)
+	pki.SortRecords(out)
 	if len(damaged) > 0 {
 		slices.Sort(damaged)
 		return out, &pki.DamagedRecordsError{URIs: damaged}
 	}
 	return out, nil
-}
-
-// sortRecords orders CAs before clients, then by level and name, as
-// pki.Store.List does.
-func sortRecords(out []*pki.Record) {
-	sort.Slice(out, func(i, j int) bool {
-		a, b := out[i], out[j]
-		if a.Kind.IsCA() != b.Kind.IsCA() {
-			return a.Kind.IsCA()
-		}
-		if a.Level != b.Level {
-			return a.Level < b.Level
-		}
-		if a.Name != b.Name {
-			return a.Name < b.Name
-		}
-		return a.Serial < b.Serial
-	})
-}
-
-func sortBy[T any](s []T, less func(a, b T) bool) {
-	sort.Slice(s, func(i, j int) bool { return less(s[i], s[j]) })
 }
