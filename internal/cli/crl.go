@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -130,12 +129,16 @@ func localCRLs(c *cli.Context) ([]rollout.CRLObject, error) {
 		if err != nil {
 			return nil, err
 		}
-		list, err := x509.ParseRevocationList(der)
-		if err != nil || list.CheckSignatureFrom(cert) != nil {
-			return nil, withHint(fmt.Errorf("%s is not a CRL signed by CA %s", path, r.Name), "sign it again: apimtls ca crl "+r.Name)
+		// The authorizer's own reader: what it would refuse is not pushed.
+		list, err := revocation.ParseCRL(der)
+		if err == nil {
+			err = list.CheckSignatureFrom(cert)
 		}
-		if !list.NextUpdate.After(time.Now()) {
-			return nil, withHint(fmt.Errorf("the CRL of CA %s expired at %s: the authorizer would refuse every client of it", r.Name, list.NextUpdate.Format(time.RFC3339)), "sign it again: apimtls ca crl "+r.Name)
+		if err != nil {
+			return nil, withHint(fmt.Errorf("%s is not a CRL signed by CA %s that the authorizer reads: %w", path, r.Name, err), "sign it again: apimtls ca crl "+r.Name)
+		}
+		if next := list.NextUpdate(); !next.After(time.Now()) {
+			return nil, withHint(fmt.Errorf("the CRL of CA %s expired at %s: the authorizer would refuse every client of it", r.Name, next.Format(time.RFC3339)), "sign it again: apimtls ca crl "+r.Name)
 		}
 		out = append(out, rollout.CRLObject{CA: r.Name, KeyID: revocation.KeyID(cert), DER: der})
 	}
