@@ -139,7 +139,7 @@ type AuthorizerResult struct {
 	Summary       string   `json:"-"`
 }
 
-// ParseS3Prefix checks a CRL prefix ("" or ending in "/").
+// checkAuthorizerInput checks what authorizer deploy was asked.
 func checkAuthorizerInput(in *AuthorizerInput) error {
 	if in.APIID == "" {
 		return errors.New("no API ID")
@@ -150,8 +150,8 @@ func checkAuthorizerInput(in *AuthorizerInput) error {
 	if in.Key == "" || strings.HasSuffix(in.Key, "/") {
 		return fmt.Errorf("truststore key %q: name the object, as truststore.pem", in.Key)
 	}
-	if in.Prefix != "" && !strings.HasSuffix(in.Prefix, "/") {
-		return fmt.Errorf("CRL prefix %q must end with a slash, as crl/", in.Prefix)
+	if err := CheckCRLPrefix(in.Prefix); err != nil {
+		return err
 	}
 	if in.FunctionName == "" {
 		in.FunctionName = DefaultFunctionName(in.APIID)

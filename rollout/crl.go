@@ -3,6 +3,7 @@ package rollout
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/apimtls/apimtls/s3store"
 )
@@ -14,6 +15,17 @@ type CRLObject struct {
 	// client's CRL by its issuer's key identifier (docs/revocation.md).
 	KeyID string
 	DER   []byte
+}
+
+// CheckCRLPrefix checks a CRL prefix: "" or ending in "/", and not
+// starting with one (an S3 key never does), as crl/. Both crl push and the
+// authorizer's configuration go through it, so the authorizer reads where
+// crl push writes.
+func CheckCRLPrefix(prefix string) error {
+	if prefix != "" && !strings.HasSuffix(prefix, "/") || strings.HasPrefix(prefix, "/") {
+		return fmt.Errorf("CRL prefix %q: use a prefix that ends with / and does not start with one, such as crl/", prefix)
+	}
+	return nil
 }
 
 // CRLKey is where a CA's CRL lives under a prefix.

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -63,8 +62,8 @@ func pushCRLs(c *cli.Context) error {
 	if err := s3store.CheckBucketName(bucket); err != nil {
 		return usageError{err}
 	}
-	if prefix != "" && !strings.HasSuffix(prefix, "/") || strings.HasPrefix(prefix, "/") {
-		return usagef("--%s %q: use a prefix that ends with / and does not start with one, such as crl/", flagPrefix, prefix)
+	if err := rollout.CheckCRLPrefix(prefix); err != nil {
+		return usagef("--%s: %v", flagPrefix, err)
 	}
 	objects, err := localCRLs(c)
 	if err != nil {
