@@ -137,7 +137,13 @@ func (c *Client) mappings(ctx context.Context, d *Domain) ([]Mapping, error) {
 			}
 			var out []Mapping
 			for _, m := range page.Items {
-				out = append(out, Mapping{APIID: aws.ToString(m.RestApiId), Stage: aws.ToString(m.Stage), BasePath: aws.ToString(m.BasePath), Via: ViaMapping})
+				// API Gateway v1 says "(none)" for the root, which v2 and
+				// CreateBasePathMapping say as no base path at all.
+				path := aws.ToString(m.BasePath)
+				if path == "(none)" {
+					path = ""
+				}
+				out = append(out, Mapping{APIID: aws.ToString(m.RestApiId), Stage: aws.ToString(m.Stage), BasePath: path, Via: ViaMapping})
 			}
 			return out, page.Position, nil
 		})

@@ -128,19 +128,11 @@ func differences(d *apigw.Domain, in CreateInput) []string {
 
 func hasMapping(d *apigw.Domain, m apigw.Mapping) bool {
 	for _, have := range d.Mappings {
-		if have.Via != apigw.ViaRule && have.APIID == m.APIID && have.Stage == m.Stage && trimNone(have.BasePath) == m.BasePath {
+		if have.Via != apigw.ViaRule && have.APIID == m.APIID && have.Stage == m.Stage && have.BasePath == m.BasePath {
 			return true
 		}
 	}
 	return false
-}
-
-// trimNone reads apigateway's "(none)" base path as empty.
-func trimNone(p string) string {
-	if p == "(none)" {
-		return ""
-	}
-	return p
 }
 
 func createPlan(in CreateInput, t apigw.APIType, adopted, mapped bool) string {

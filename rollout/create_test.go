@@ -341,3 +341,25 @@ func TestPlanShowsUndeployedChanges(t *testing.T) {
 		t.Fatalf("changed since deployment: %v; want prod (before POST /pets) changed, dev not", got)
 	}
 }
+
+// A REST API mapped at the root reads back as no base path, as an HTTP
+// API's does (API Gateway v1 says "(none)"), so a re-run of create finds
+// the mapping it made.
+func TestRESTRootMappingReadsAsEmpty(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddAPI(&fakeapigw.API{ID: "r1", REST: true, Stages: map[string]bool{"prod": false}})
+	ts := e.push("truststore.pem", caPEM(t, "root", true))
+	in := CreateInput{Domain: "root.example.com", APIType: apigw.REST, CertificateArn: publicCert, Truststore: ts,
+		Mapping: apigw.Mapping{APIID: "r1", Stage: "prod"}}
+	if _, err := e.r.Create(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	d, err := e.r.API.GetDomain(ctx, "root.example.com", apigw.REST)
+	if err != nil || len(d.Mappings) != 1 || d.Mappings[0].BasePath != "" {
+		t.Fatalf("mappings %+v, %v; want one with no base path", d.Mappings, err)
+	}
+	res, err := e.r.Create(ctx, in)
+	if err != nil || res.Changed {
+		t.Fatalf("re-run: %+v, %v; want nothing to change", res, err)
+	}
+}

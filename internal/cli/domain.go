@@ -3,7 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -374,7 +373,7 @@ func printStatus(c *cli.Context, format string, view *rollout.Status) error {
 		if m.Via == apigw.ViaRule {
 			what = "API (routing rule)"
 		}
-		tb.row(what, fmt.Sprintf("%s (%s) stage %s path /%s: %s", m.APIID, m.APIType, m.Stage, strings.TrimPrefix(m.BasePath, "(none)"), state))
+		tb.row(what, fmt.Sprintf("%s (%s) stage %s path /%s: %s", m.APIID, m.APIType, m.Stage, m.BasePath, state))
 	}
 	return tb.flush()
 }
