@@ -143,7 +143,7 @@ func (c *Client) PutAuthorizer(ctx context.Context, id string, t APIType, a Auth
 		case t == REST && a.ID == "":
 			var out *apigateway.CreateAuthorizerOutput
 			out, err = c.V1.CreateAuthorizer(ctx, &apigateway.CreateAuthorizerInput{RestApiId: aws.String(id), Name: aws.String(a.Name), Type: v1types.AuthorizerType(a.Type),
-				AuthorizerUri: aws.String(a.URI), AuthorizerResultTtlInSeconds: aws.Int32(a.TTL), IdentitySource: optString(strings.Join(a.IdentitySource, ", "))}, noRetryV1)
+				AuthorizerUri: aws.String(a.URI), AuthorizerResultTtlInSeconds: aws.Int32(a.TTL), IdentitySource: optional(strings.Join(a.IdentitySource, ", "))}, noRetryV1)
 			if err == nil {
 				newID = aws.ToString(out.Id)
 			}
@@ -174,13 +174,6 @@ func (c *Client) PutAuthorizer(ctx context.Context, id string, t APIType, a Auth
 		newID = a.ID
 	}
 	return newID, err
-}
-
-func optString(s string) *string {
-	if s == "" {
-		return nil
-	}
-	return aws.String(s)
 }
 
 func nonNil(s []string) []string {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/apimtls/apimtls/apigw"
 )
@@ -56,7 +57,7 @@ func (r *Rollout) Create(ctx context.Context, in CreateInput) (*Result, error) {
 	switch {
 	case err == nil:
 		if diff := differences(existing, in); len(diff) > 0 {
-			problems = append(problems, fmt.Sprintf("domain %s exists with another configuration (%s); apimtls never recreates a domain: use apimtls domain enable-mtls %s", in.Domain, joinComma(diff), in.Domain))
+			problems = append(problems, fmt.Sprintf("domain %s exists with another configuration (%s); apimtls never recreates a domain: use apimtls domain enable-mtls %s", in.Domain, strings.Join(diff, "; "), in.Domain))
 		} else {
 			res.Adopted, res.Previous = true, current(existing)
 		}
@@ -150,15 +151,4 @@ func orNone(s string) string {
 		return "(none)"
 	}
 	return s
-}
-
-func joinComma(s []string) string {
-	out := ""
-	for i, x := range s {
-		if i > 0 {
-			out += "; "
-		}
-		out += x
-	}
-	return out
 }

@@ -144,8 +144,8 @@ func (r *Rollout) wait(ctx context.Context, d *apigw.Domain, w Wait) (*apigw.Dom
 	return after, nil
 }
 
-// splitURI reads s3://bucket/key.
-func splitURI(uri string) (string, string, error) {
+// ParseURI checks a truststore URI, s3://bucket/key, as API Gateway will.
+func ParseURI(uri string) (string, string, error) {
 	rest, ok := strings.CutPrefix(uri, "s3://")
 	bucket, key, ok2 := strings.Cut(rest, "/")
 	if !ok || !ok2 || bucket == "" || key == "" {
@@ -157,16 +157,13 @@ func splitURI(uri string) (string, string, error) {
 	return bucket, key, s3store.CheckBucketName(bucket)
 }
 
-// ParseURI checks a truststore URI as API Gateway will.
-func ParseURI(uri string) (bucket, key string, err error) { return splitURI(uri) }
-
 // ErrNoVersion is a truststore URI whose object has no current version.
 var ErrNoVersion = errors.New("has no current version")
 
 // Pin resolves a truststore: a URI without a version is pinned to the
 // newest version, so the domain never follows an overwritten object.
 func (r *Rollout) Pin(ctx context.Context, ts apigw.Truststore) (apigw.Truststore, error) {
-	bucket, key, err := splitURI(ts.URI)
+	bucket, key, err := ParseURI(ts.URI)
 	if err != nil || ts.Version != "" {
 		return ts, err
 	}
@@ -189,7 +186,7 @@ func (r *Rollout) Pin(ctx context.Context, ts apigw.Truststore) (apigw.Truststor
 // validates it, and looks for what would stop API Gateway reading it on the
 // caller's behalf. It returns the problems (which refuse) and notes.
 func (r *Rollout) checkObject(ctx context.Context, ts apigw.Truststore) (problems, notes []string) {
-	bucket, key, err := splitURI(ts.URI)
+	bucket, key, err := ParseURI(ts.URI)
 	if err != nil {
 		return []string{err.Error()}, nil
 	}

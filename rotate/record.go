@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -137,7 +138,7 @@ func InProgress(dir, domain string) ([]string, error) {
 func (r *Record) Summary() string {
 	s := fmt.Sprintf("CA %s -> %s: phase %d of %d (%s)", r.CA, r.Successor, r.Phase, PhaseFinished, PhaseNames[r.Phase])
 	if r.Phase >= PhaseReissued && r.Phase < PhaseFinished && len(r.Devices) > 0 {
-		s += fmt.Sprintf("; %d CSR-signed %s must send a new CSR", len(r.Devices), plural(len(r.Devices), "device"))
+		s += fmt.Sprintf("; %s must send a new CSR", plural.Count(len(r.Devices), "CSR-signed device"))
 	}
 	return s
 }
@@ -154,11 +155,4 @@ func (r *Record) save(dir string, phase int, now time.Time) error {
 		return err
 	}
 	return pki.WriteFileAtomic(path, append(data, '\n'), 0o644)
-}
-
-func plural(n int, w string) string {
-	if n == 1 {
-		return w
-	}
-	return w + "s"
 }

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/apimtls/apimtls/apigw"
+	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
@@ -76,8 +77,12 @@ func (e *DependentsError) Error() string {
 	for _, d := range e.Dependents {
 		names = append(names, d.Name)
 	}
-	return fmt.Sprintf("%d unexpired, unrevoked %s still %s on CA %s (%s): API Gateway would refuse them once it is dropped; nothing was changed",
-		len(e.Dependents), plural(len(e.Dependents), "client"), map[bool]string{true: "depends", false: "depend"}[len(e.Dependents) == 1], e.CA, strings.Join(names, ", "))
+	verb := "depend"
+	if len(e.Dependents) == 1 {
+		verb = "depends"
+	}
+	return fmt.Sprintf("%s still %s on CA %s (%s): API Gateway would refuse them once it is dropped; nothing was changed",
+		plural.Count(len(e.Dependents), "unexpired, unrevoked client"), verb, e.CA, strings.Join(names, ", "))
 }
 
 // Runner carries out a rotation.

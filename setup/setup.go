@@ -341,7 +341,7 @@ func (r *Runner) built() ([]byte, error) {
 		return nil, err
 	}
 	if b.Report.Errors > 0 {
-		return nil, fmt.Errorf("the truststore has %d error(s): apimtls truststore validate", b.Report.Errors)
+		return nil, fmt.Errorf("the truststore has %s: apimtls truststore validate", plural.Count(b.Report.Errors, "error"))
 	}
 	return b.PEM, nil
 }
@@ -465,8 +465,6 @@ func (r *Runner) domainStep(in Input) Step {
 		}}
 }
 
-// endpointSteps close the default endpoint of every API given and every
-// API mapped to the domain.
 // mappedAPIs lists the APIs an existing domain routes to (mappings in use
 // and routing rules) that --api-id does not name.
 func (r *Runner) mappedAPIs(ctx context.Context, in Input) ([]string, error) {
@@ -486,6 +484,8 @@ func (r *Runner) mappedAPIs(ctx context.Context, in Input) ([]string, error) {
 	return out, nil
 }
 
+// endpointSteps close the default endpoint of every API given and every
+// API mapped to the domain.
 func (r *Runner) endpointSteps(in Input) []Step {
 	var steps []Step
 	for _, id := range append(append([]string{}, in.APIIDs...), in.mapped...) {
