@@ -436,16 +436,9 @@ func (r *Rollout) DeployAuthorizer(ctx context.Context, in AuthorizerInput) (*Au
 		res.Summary = planSummary(res)
 		return res, nil
 	}
-	for i := range res.Changes {
-		c := &res.Changes[i]
-		r.events().Note(fmt.Sprintf("%s %s", c.Step, c.Target))
-		if err := c.do(ctx); err != nil {
-			res.Changed = i > 0
-			return res, fmt.Errorf("%s %s: %w (%d of %d steps done; run the command again to finish)", c.Step, c.Target, err, i, len(res.Changes))
-		}
-		c.Done, res.Changed = true, true
+	if err := p.execute(ctx); err != nil {
+		return res, err
 	}
-	res.PendingStages = nil
 	res.Routes = routeStates(p.finalRoutes, p.authID, nil)
 	res.Summary = fmt.Sprintf("authorizer %s deployed on %s: %s", AuthorizerName, in.APIID, plural.Count(len(res.Changes), "change"))
 	return res, nil
@@ -923,6 +916,11 @@ func (r *Rollout) RemoveAuthorizer(ctx context.Context, in RemoveInput) (*Author
 			return r.API.DeleteAuthorizer(ctx, in.APIID, t, authID, r.controlWait)
 		})
 	}
+	// The invoke permissions other APIs hold on the function.
+	others := o.statements
+	if o.statement != "" {
+		others--
+	}
 	if o.fn != nil {
 		name := aws.ToString(o.fn.FunctionName)
 		res.FunctionName, res.FunctionArn = name, aws.ToString(o.fn.FunctionArn)
@@ -934,10 +932,6 @@ func (r *Rollout) RemoveAuthorizer(ctx context.Context, in RemoveInput) (*Author
 				}
 				return err
 			})
-		}
-		others := o.statements
-		if o.statement != "" {
-			others--
 		}
 		if others > 0 {
 			res.Notes = append(res.Notes, fmt.Sprintf("function %s is kept: %s of other APIs on it", name, plural.Count(others, "permission")))
@@ -951,7 +945,7 @@ func (r *Rollout) RemoveAuthorizer(ctx context.Context, in RemoveInput) (*Author
 			})
 		}
 	}
-	if o.role != nil && (o.fn == nil || o.statements-boolInt(o.statement != "") == 0) {
+	if o.role != nil && (o.fn == nil || others == 0) {
 		name := aws.ToString(o.role.Role.RoleName)
 		if !strings.HasPrefix(aws.ToString(o.role.Role.Description), roleDescPrefix) {
 			res.Notes = append(res.Notes, fmt.Sprintf("role %s was not made by apimtls: kept", name))
@@ -983,24 +977,27 @@ func (r *Rollout) RemoveAuthorizer(ctx context.Context, in RemoveInput) (*Author
 		}
 		return res, nil
 	}
-	for i := range res.Changes {
-		c := &res.Changes[i]
-		r.events().Note(c.Step + " " + c.Target)
-		if err := c.do(ctx); err != nil {
-			return res, fmt.Errorf("%s %s: %w (%d of %d steps done; run the command again to finish)", c.Step, c.Target, err, i, len(res.Changes))
-		}
-		c.Done, res.Changed = true, true
+	if err := p.execute(ctx); err != nil {
+		return res, err
 	}
-	res.PendingStages = nil
 	res.Summary = fmt.Sprintf("authorizer removed from %s: %s", in.APIID, plural.Count(len(res.Changes), "change"))
 	return res, nil
 }
 
-func boolInt(b bool) int {
-	if b {
-		return 1
+// execute carries out the planned changes in order, saying each; a
+// failure says how far it got, and running the command again finishes.
+func (p *planner) execute(ctx context.Context) error {
+	res := p.res
+	for i := range res.Changes {
+		c := &res.Changes[i]
+		p.r.events().Note(c.Step + " " + c.Target)
+		if err := c.do(ctx); err != nil {
+			return fmt.Errorf("%s %s: %w (%d of %d steps done; run the command again to finish)", c.Step, c.Target, err, i, len(res.Changes))
+		}
+		c.Done, res.Changed = true, true
 	}
-	return 0
+	res.PendingStages = nil
+	return nil
 }
 
 // controlWait tells the waits of authorizer and route changes, except the
