@@ -223,7 +223,7 @@ func (c *Client) DisableDefaultEndpoint(ctx context.Context, plan *EndpointPlan,
 	}
 	closedAt := plan.ClosedAt
 	if plan.Enabled {
-		now := c.clock().Now().UTC().Truncate(time.Second)
+		now := c.ClockOrReal().Now().UTC().Truncate(time.Second)
 		if err := c.closeEndpoint(ctx, plan.APIID, plan.APIType); err != nil {
 			return nil, err
 		}
@@ -235,7 +235,7 @@ func (c *Client) DisableDefaultEndpoint(ctx context.Context, plan *EndpointPlan,
 	} else {
 		// Closed by someone else, at a time nobody recorded: a deployment
 		// now is after it, whenever it was.
-		why = deployMarker + c.clock().Now().UTC().Truncate(time.Second).Format(time.RFC3339)
+		why = deployMarker + c.ClockOrReal().Now().UTC().Truncate(time.Second).Format(time.RFC3339)
 	}
 	for _, name := range deploy {
 		err := c.write(ctx, deployment, onWait, func() error { return c.createDeployment(ctx, plan.APIID, plan.APIType, name, why) })

@@ -181,7 +181,8 @@ type Client struct {
 func noRetryV1(o *apigateway.Options)   { o.RetryMaxAttempts = 1 }
 func noRetryV2(o *apigatewayv2.Options) { o.RetryMaxAttempts = 1 }
 
-func apiCode(err error) string {
+// ErrorCode is the AWS error code an SDK error carries ("" if none).
+func ErrorCode(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
 		return ae.ErrorCode()
@@ -204,7 +205,7 @@ func classify(err error, doing string) error {
 		return nil
 	}
 	var kind error
-	switch apiCode(err) {
+	switch ErrorCode(err) {
 	case "NotFoundException", "ResourceNotFoundException":
 		kind = ErrNotFound
 	case "ConflictException":

@@ -268,7 +268,7 @@ func (c *Client) WaitAvailable(ctx context.Context, d *Domain, timeout time.Dura
 	if poll <= 0 {
 		poll = 5 * time.Second
 	}
-	deadline := c.clock().Now().Add(timeout)
+	deadline := c.ClockOrReal().Now().Add(timeout)
 	for {
 		cur, err := c.readDomain(ctx, d.Name, d.APIType)
 		if err != nil {
@@ -281,10 +281,10 @@ func (c *Client) WaitAvailable(ctx context.Context, d *Domain, timeout time.Dura
 			cur.APIType, cur.Mappings = d.APIType, d.Mappings
 			return cur, nil
 		}
-		if !c.clock().Now().Before(deadline) {
+		if !c.ClockOrReal().Now().Before(deadline) {
 			return cur, fmt.Errorf("domain %s is still %s after %s: %w", d.Name, cur.Status, timeout, ErrTimeout)
 		}
-		if err := c.clock().Sleep(ctx, poll); err != nil {
+		if err := c.ClockOrReal().Sleep(ctx, poll); err != nil {
 			return cur, fmt.Errorf("domain %s is still %s: %w", d.Name, cur.Status, err)
 		}
 	}

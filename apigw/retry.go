@@ -101,8 +101,10 @@ type pacer struct {
 	last map[kind]time.Time
 }
 
-func (c *Client) clock() Clock {
-	if c.Clock == nil {
+// ClockOrReal is the client's Clock, or the real one when none is set
+// (or there is no client): what every wait of a workflow goes by.
+func (c *Client) ClockOrReal() Clock {
+	if c == nil || c.Clock == nil {
 		return RealClock
 	}
 	return c.Clock
@@ -131,17 +133,17 @@ func (c *Client) pace(ctx context.Context, k kind, onWait OnWait) error {
 	last, ok := c.pacer.last[k]
 	c.pacer.mu.Unlock()
 	if ok {
-		if d := last.Add(c.interval(k)).Sub(c.clock().Now()); d > 0 {
+		if d := last.Add(c.interval(k)).Sub(c.ClockOrReal().Now()); d > 0 {
 			if onWait != nil {
 				onWait(Wait{Reason: "pacing", For: d})
 			}
-			if err := c.clock().Sleep(ctx, d); err != nil {
+			if err := c.ClockOrReal().Sleep(ctx, d); err != nil {
 				return err
 			}
 		}
 	}
 	c.pacer.mu.Lock()
-	c.pacer.last[k] = c.clock().Now()
+	c.pacer.last[k] = c.ClockOrReal().Now()
 	c.pacer.mu.Unlock()
 	return nil
 }
@@ -188,7 +190,7 @@ func (c *Client) write(ctx context.Context, k kind, onWait OnWait, fn func() err
 		if onWait != nil {
 			onWait(Wait{Reason: reason, Err: err, For: d})
 		}
-		if err := c.clock().Sleep(ctx, d); err != nil {
+		if err := c.ClockOrReal().Sleep(ctx, d); err != nil {
 			return err
 		}
 	}

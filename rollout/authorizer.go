@@ -19,7 +19,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/iam"
 	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	ltypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
-	"github.com/aws/smithy-go"
 
 	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/authorizer"
@@ -244,16 +243,8 @@ func accountOf(arn string) string {
 	return ""
 }
 
-func awsCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
 func notFound(err error) bool {
-	c := awsCode(err)
+	c := apigw.ErrorCode(err)
 	return c == "NoSuchEntity" || c == "ResourceNotFoundException" || c == "NotFoundException"
 }
 
@@ -765,7 +756,7 @@ func (r *Rollout) retryRole(ctx context.Context, fn func() error) error {
 	deadline := r.clock().Now().Add(RoleWait)
 	for {
 		err := fn()
-		if err == nil || awsCode(err) != "InvalidParameterValueException" || !strings.Contains(err.Error(), "cannot be assumed") || !r.clock().Now().Before(deadline) {
+		if err == nil || apigw.ErrorCode(err) != "InvalidParameterValueException" || !strings.Contains(err.Error(), "cannot be assumed") || !r.clock().Now().Before(deadline) {
 			if err != nil && strings.Contains(err.Error(), "cannot be assumed") {
 				return fmt.Errorf("%w (waited %s for IAM to propagate the new role)", err, RoleWait)
 			}
@@ -808,12 +799,7 @@ func (r *Rollout) waitFunction(ctx context.Context, name string) error {
 	}
 }
 
-func (r *Rollout) clock() apigw.Clock {
-	if r.API.Clock == nil {
-		return apigw.RealClock
-	}
-	return r.API.Clock
-}
+func (r *Rollout) clock() apigw.Clock { return r.API.ClockOrReal() }
 
 // AuthorizerStatus says which routes the revocation authorizer guards,
 // which stages do not serve it yet, and what of the deployment exists.

@@ -120,10 +120,10 @@ func (r *Runner) clock() apigw.Clock {
 	if r.Clock != nil {
 		return r.Clock
 	}
-	if r.Rollout != nil && r.Rollout.API != nil && r.Rollout.API.Clock != nil {
-		return r.Rollout.API.Clock
+	if r.Rollout == nil {
+		return apigw.RealClock
 	}
-	return apigw.RealClock
+	return r.Rollout.API.ClockOrReal()
 }
 
 // Run carries the rotation of in.CA as far as it may go: to phase 3, or
