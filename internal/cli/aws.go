@@ -21,8 +21,23 @@ import (
 )
 
 // awsConfig loads the SDK's usual configuration and credential chain, once
-// per command, with --region on top.
+// per command (a command that builds several clients reads the files and
+// the environment once), with --region on top.
 func awsConfig(ctx context.Context, c *cli.Context) (aws.Config, error) {
+	if cfg, ok := c.App.Metadata[metaAWSConfig].(aws.Config); ok {
+		return cfg, nil
+	}
+	cfg, err := loadAWSConfig(ctx, c)
+	if err == nil && c.App.Metadata != nil {
+		c.App.Metadata[metaAWSConfig] = cfg
+	}
+	return cfg, err
+}
+
+// metaAWSConfig keeps the command's AWS configuration in App.Metadata.
+const metaAWSConfig = "aws-config"
+
+func loadAWSConfig(ctx context.Context, c *cli.Context) (aws.Config, error) {
 	var opts []func(*config.LoadOptions) error
 	if r := c.String(flagRegion); r != "" {
 		opts = append(opts, config.WithRegion(r))
