@@ -158,12 +158,14 @@ func (r *Runner) Run(ctx context.Context, in Input) (*Result, error) {
 	// The plan: every check against the state before anything runs. A
 	// step after one to do is to do too when it depends on it.
 	blocked := false
+	checked := make([]bool, len(res.Steps)) // by the plan, before anything ran
 	for i := range res.Steps {
 		s := &res.Steps[i]
 		if blocked {
 			s.State = StateTodo
 			continue
 		}
+		checked[i] = true
 		done, detail, err := s.check(ctx)
 		if err != nil {
 			return res, fmt.Errorf("plan step %q: %w", s.Name, err)
@@ -181,7 +183,18 @@ func (r *Runner) Run(ctx context.Context, in Input) (*Result, error) {
 	}
 	for i := range res.Steps {
 		s := &res.Steps[i]
-		done, detail, err := s.check(ctx)
+		// A step the plan checked, with nothing run since, is as the plan
+		// found it; any other is checked now, after the steps before it.
+		var (
+			done   bool
+			detail string
+			err    error
+		)
+		if checked[i] && !res.Changed {
+			done, detail = s.State == StateDone, s.Detail
+		} else {
+			done, detail, err = s.check(ctx)
+		}
 		if err == nil && done {
 			s.State, s.Detail = StateDone, detail
 			continue

@@ -156,11 +156,25 @@ func TestSetupFromNothingThenNothingToDo(t *testing.T) {
 		t.Fatalf("ran %q, want every step %q", got, want)
 	}
 	e.finished()
+	// A plan alone (dry run) reads the state once; a run that finds
+	// nothing to do reads no more than that: its plan is its check.
+	reads := len(e.fake.Requests())
+	dry := e.in
+	dry.DryRun = true
+	if _, err := e.r.Run(ctx, dry); err != nil {
+		t.Fatal(err)
+	}
+	planReads := len(e.fake.Requests()) - reads
 	before := len(e.fake.MutatingRequests())
+	reads = len(e.fake.Requests())
 	res, err = e.run()
 	if err != nil {
 		t.Fatal(err)
 	}
+	if runReads := len(e.fake.Requests()) - reads; runReads > planReads {
+		t.Fatalf("a run with nothing to do made %d control-plane requests, its plan alone %d: steps were checked twice", runReads, planReads)
+	}
+	t.Logf("control-plane requests: plan %d, run with nothing to do %d", planReads, len(e.fake.Requests())-reads)
 	if res.Changed || len(ran(res)) != 0 || !strings.Contains(res.Summary, "nothing to do") {
 		t.Fatalf("second run: changed %v, ran %q\n%s", res.Changed, ran(res), res.Summary)
 	}
