@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"testing"
@@ -119,7 +120,14 @@ func TestKillAtRandomMoments(t *testing.T) {
 		if err := cmd.Start(); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(time.Duration(20+rand.IntN(200)) * time.Millisecond)
+		// The random moment falls while the helper is issuing: after its
+		// first client is in place (a busy machine, or the race detector,
+		// can take longer than any fixed delay to start the process).
+		first := filepath.Join(dir, clientsDir, fmt.Sprintf("r%d-0", round))
+		for deadline := time.Now().Add(30 * time.Second); !exists(first) && time.Now().Before(deadline); {
+			time.Sleep(5 * time.Millisecond)
+		}
+		time.Sleep(time.Duration(rand.IntN(200)) * time.Millisecond)
 		cmd.Process.Kill()
 		cmd.Wait()
 		recs := checkConsistent(t, dir)
