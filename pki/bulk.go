@@ -60,8 +60,11 @@ type BulkParams struct {
 	// certificates already signed are recorded; the result is then
 	// ErrInterrupted, and running the same request again issues the rest.
 	Context context.Context
-	// renew, set by RenewBulk, links each new record to the one it renews.
-	renew []*Record
+	// renew, set by RenewBulk, links each new record to the one it renews;
+	// keepPrevious is how long each renewed certificate stays valid once
+	// its successor is recorded (RenewParams.KeepPrevious).
+	renew        []*Record
+	keepPrevious time.Duration
 }
 
 // BulkProgress is how far a bulk run is.
@@ -253,7 +256,7 @@ func (s *Store) bulkTodo(p BulkParams, res *BulkResult) ([]int, error) {
 			fail := func(reason string) {
 				res.Failed = append(res.Failed, BulkFailure{Name: name, Source: it.Source, Reason: reason})
 			}
-			if err := CheckName(name); err != nil {
+			if err := CheckClientName(name); err != nil {
 				fail(err.Error())
 				continue
 			}
@@ -396,7 +399,7 @@ func (s *Store) commitBatch(b *batchDir, batch []built, p BulkParams, res *BulkR
 				rec.CreatedAt = created
 				var err error
 				if p.renew != nil {
-					err = supersede(tx, p.renew[r.index], rec)
+					err = supersede(tx, p.renew[r.index], rec, retireAt(created, p.keepPrevious))
 				} else {
 					err = putRecord(tx, rec)
 				}

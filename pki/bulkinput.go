@@ -207,7 +207,7 @@ func NameTemplateItems(tmpl string, start, count int) ([]BulkItem, error) {
 	}
 	if count > 0 {
 		for _, it := range []BulkItem{items[0], items[count-1]} {
-			if err := CheckName(it.Params.Name); err != nil {
+			if err := CheckClientName(it.Params.Name); err != nil {
 				return nil, fmt.Errorf("the name template %q makes %w", tmpl, err)
 			}
 		}

@@ -50,7 +50,7 @@ type ClientParams struct {
 // IssueClient creates a client certificate: its key (unless signing a CSR),
 // cert.pem, chain.pem, an optional PKCS #12 file, and the inventory record.
 func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
-	if err := CheckName(p.Name); err != nil {
+	if err := CheckClientName(p.Name); err != nil {
 		return nil, err
 	}
 	if existing, _ := s.Lookup(KindClient, p.Name); existing != nil {

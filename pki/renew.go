@@ -20,15 +20,15 @@ import (
 const supersededDir = "superseded"
 
 // supersede records rec as the renewal of old in one transaction: rec is
-// added, old is marked superseded and linked to it, its files move (on
-// disk, after the commit) to superseded/<name>/<serial>, and the client's
-// name points at rec.
-func supersede(tx *bolt.Tx, old, rec *Record) error {
+// added, old is marked superseded and linked to it, to be revoked from
+// retire on, its files move (on disk, after the commit) to
+// superseded/<name>/<serial>, and the client's name points at rec.
+func supersede(tx *bolt.Tx, old, rec *Record, retire time.Time) error {
 	certs := tx.Bucket(bucketCerts)
 	if certs.Get([]byte(rec.Serial)) != nil {
 		return errSerialInUse
 	}
-	o := Superseded(old, rec.Serial)
+	o := Superseded(old, rec.Serial, retire)
 	for _, r := range []*Record{o, rec} {
 		if err := writeRecord(tx, r); err != nil {
 			return err
@@ -38,12 +38,23 @@ func supersede(tx *bolt.Tx, old, rec *Record) error {
 }
 
 // Superseded is old as it is recorded once renewed by the certificate
-// with serial by: marked superseded, linked to it, and its files under
-// superseded/<name>/<serial>.
-func Superseded(old *Record, by string) *Record {
+// with serial by: marked superseded, linked to it, revoked with reason
+// superseded from retire on (RevokedAt is then in the future; every CRL
+// signed from retire on lists it), and its files under
+// superseded/<name>/<serial>. A zero retire leaves it valid until it
+// expires (KeepUntilExpiry).
+//
+// A renewed certificate is revoked because the device that renewed no
+// longer needs it, while whoever copied it (and its key, which
+// --reuse-key keeps) still could use it until it expires.
+func Superseded(old *Record, by string, retire time.Time) *Record {
 	o := *old
 	o.Status = StatusSuperseded
 	o.SupersededBy = by
+	if !retire.IsZero() {
+		retire = retire.UTC().Truncate(time.Second)
+		o.RevokedAt, o.RevocationReason = &retire, ReasonSuperseded
+	}
 	o.Dir = path.Join(supersededDir, old.Name, old.Serial)
 	o.Files = nil
 	for _, f := range old.Files {
@@ -61,6 +72,11 @@ type RenewParams struct {
 	Days int
 	// ReuseKey keeps each client's key instead of making a new one.
 	ReuseKey bool
+	// KeepPrevious is how long each renewed certificate stays valid once
+	// its successor is recorded; 0: it is revoked (reason superseded) at
+	// once, so the next CRL lists it; KeepUntilExpiry: never (rotate ca,
+	// whose last phase drops the old CA from the truststore instead).
+	KeepPrevious time.Duration
 	// CSR supplies the new key of a CSR-signed client (one client only).
 	CSR      *CheckedCSR
 	FailFast bool
@@ -94,7 +110,7 @@ func (s *Store) RenewClients(recs []*Record, p RenewParams) (*BulkResult, error)
 		groups[ca] = append(groups[ca], r)
 	}
 	for _, ca := range order {
-		bp := BulkParams{Common: ClientParams{CA: ca, CAPassphrase: p.CAPassphrase}, FailFast: p.FailFast, Progress: p.Progress, Context: p.Context}
+		bp := BulkParams{Common: ClientParams{CA: ca, CAPassphrase: p.CAPassphrase}, FailFast: p.FailFast, Progress: p.Progress, Context: p.Context, keepPrevious: p.KeepPrevious}
 		for _, r := range groups[ca] {
 			it, err := s.renewItem(r, p)
 			if err != nil {
@@ -169,6 +185,19 @@ func (s *Store) renewItem(r *Record, p RenewParams) (BulkItem, error) {
 		cp.key = key
 	}
 	return BulkItem{Source: r.Serial, Params: cp}, nil
+}
+
+// KeepUntilExpiry, as RenewParams.KeepPrevious, leaves each renewed
+// certificate valid until it expires.
+const KeepUntilExpiry time.Duration = -1
+
+// retireAt is when a certificate renewed at renewed stops being valid;
+// zero for never.
+func retireAt(renewed time.Time, keep time.Duration) time.Time {
+	if keep < 0 {
+		return time.Time{}
+	}
+	return renewed.Add(keep)
 }
 
 // ClientsExpiring returns the current (not revoked, not superseded) client

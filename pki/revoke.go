@@ -1,6 +1,7 @@
 package pki
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -67,83 +69,248 @@ func (e *RevokedError) Error() string {
 
 // Revocation is what Revoke did.
 type Revocation struct {
+	// Record is the certificate the reference named: for a client's
+	// name, its current one.
 	Record *Record
-	// Already says the certificate was revoked before; nothing changed.
+	// Revoked lists every certificate this revocation changed: Record
+	// (if it was not revoked already), then, for a client's name, every
+	// other unexpired certificate the client held (its renewals' lineage),
+	// then, for keyCompromise, every unexpired certificate with the same
+	// public key, whatever its name.
+	Revoked []*Record
+	// Already says nothing changed: every one was revoked before.
 	Already bool
+	// Unrevokable lists the roots that hold the compromised key: no CRL
+	// can list them (they leave by leaving the truststore).
+	Unrevokable []*Record
 }
 
-// Revoke marks a client (by name or serial) or an intermediate CA (by
-// name) revoked: the record and its files stay, with the time and reason,
-// and the issuer's next CRL lists it. Revoking twice changes nothing and
-// says so.
+// Revoke marks certificates revoked: the record and its files stay, with
+// the time and reason, and each issuer's next CRL lists them. A client
+// named by serial, or a CA, is that one certificate. A client named by
+// name is every unexpired certificate it ever held: the current one and
+// the ones its renewals superseded, which a stolen device may still hold.
+// With keyCompromise, every unexpired certificate that carries the same
+// public key is revoked too, wherever it is in the inventory (a key
+// reused by renew --reuse-key or by a second CSR). Revoking twice changes
+// nothing and says so.
 func (s *Store) Revoke(kind Kind, ref string, reason Reason) (*Revocation, error) {
 	if _, ok := reasonCodes[reason]; !ok {
 		return nil, fmt.Errorf("unknown revocation reason %q: use one of %s", reason, strings.Join(Reasons(), ", "))
 	}
-	rec, err := s.find(kind, ref)
+	rec, err := s.Find(kind, ref)
 	if err != nil {
 		return nil, err
 	}
 	if rec.Kind == KindRoot {
 		return nil, ErrRootRevoke
 	}
-	if rec.Status == StatusRevoked {
-		return &Revocation{Record: rec, Already: true}, nil
+	_, bySerial := ReadsAsSerial(ref)
+	byName := kind == KindClient && !bySerial
+	targets, roots, err := s.revocationTargets(rec, byName, reason)
+	if err != nil {
+		return nil, err
 	}
+	res := &Revocation{Record: rec, Unrevokable: roots}
 	if s.remote != nil {
 		// The record in the shared store is the truth, and each change
 		// of it a version of its object: no note beside the files.
-		byName := rec.Name == ref
-		rec, changed, err := s.remote.Revoke(rec.Serial, reason)
-		if err != nil {
-			return nil, fmt.Errorf("record the revocation of %s %q: %w", kind.Noun(), ref, err)
+		for _, t := range targets {
+			got, changed, err := s.remote.Revoke(t.Serial, reason)
+			if err != nil {
+				return nil, fmt.Errorf("record the revocation of %s %q (serial %s): %w", t.Kind.Noun(), t.Name, t.Serial, err)
+			}
+			if changed {
+				res.Revoked = append(res.Revoked, got)
+			}
+			if t == rec {
+				res.Record = got
+			}
 		}
 		if byName {
 			// A renewal that committed while this revocation was under
 			// way made a certificate the name now means: revoke it too.
-			if rec, err = s.revokeSuccessors(rec, reason); err != nil {
+			newest, more, err := s.revokeSuccessors(res.Record, reason)
+			if err != nil {
 				return nil, err
 			}
+			res.Record, res.Revoked = newest, append(res.Revoked, more...)
 		}
-		return &Revocation{Record: rec, Already: !changed}, nil
+		res.Already = len(res.Revoked) == 0
+		return res, nil
 	}
 	now := s.Now().UTC().Truncate(time.Second)
-	rec.Status, rec.RevokedAt, rec.RevocationReason = StatusRevoked, &now, reason
-	// The revocation is written beside the certificate first, so that
+	var changed []*Record
+	for _, t := range targets {
+		if r, ok := RevokeRecord(t, reason, now); ok {
+			changed = append(changed, r)
+			if t == rec {
+				res.Record = r
+			}
+		}
+	}
+	if len(changed) == 0 {
+		res.Already = true
+		return res, nil
+	}
+	// Each revocation is written beside its certificate first, so that
 	// store rebuild, which reads the folders, never forgets it.
-	note := filepath.Join(s.Layout().RecordDir(rec), revocationFile)
-	data, err := json.Marshal(revocationNote{RevokedAt: now, Reason: reason})
+	var notes []string
+	undo := func() {
+		for _, n := range notes {
+			os.Remove(n)
+		}
+	}
+	for _, r := range changed {
+		note := filepath.Join(s.Layout().RecordDir(r), revocationFile)
+		data, err := json.Marshal(revocationNote{RevokedAt: *r.RevokedAt, Reason: r.RevocationReason})
+		if err != nil {
+			undo()
+			return nil, err
+		}
+		if err := WriteFileAtomic(note, data, 0o644); err != nil {
+			undo()
+			return nil, fmt.Errorf("record the revocation of %s %q (serial %s): %w", r.Kind.Noun(), r.Name, r.Serial, err)
+		}
+		notes = append(notes, note)
+	}
+	if err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, r := range changed {
+			if err := replaceRecord(tx, r); err != nil {
+				return err
+			}
+		}
+		return nil
+	}); err != nil {
+		undo()
+		return nil, fmt.Errorf("record the revocation of %s %q: %w", rec.Kind.Noun(), rec.Name, err)
+	}
+	res.Revoked = changed
+	return res, nil
+}
+
+// RevokeRecord is r revoked at now for reason, and whether that changes it: a
+// certificate revoked before keeps its time and reason, except that
+// keyCompromise overrides a milder reason; one a renewal superseded is
+// revoked from now, or from when it was retired if that came first.
+func RevokeRecord(r *Record, reason Reason, now time.Time) (*Record, bool) {
+	if r.Status == StatusRevoked && (r.RevocationReason == reason || reason != ReasonKeyCompromise) {
+		return r, false
+	}
+	out := *r
+	at := now
+	if r.RevokedAt != nil && r.RevokedAt.Before(now) {
+		at = *r.RevokedAt
+	}
+	out.Status, out.RevokedAt, out.RevocationReason = StatusRevoked, &at, reason
+	return &out, true
+}
+
+// revocationTargets is rec, then with byName the other unexpired
+// certificates of its name, then with keyCompromise every other
+// unexpired certificate with its public key; and the roots that hold
+// that key.
+func (s *Store) revocationTargets(rec *Record, byName bool, reason Reason) (targets, roots []*Record, err error) {
+	targets = []*Record{rec}
+	if !byName && reason != ReasonKeyCompromise {
+		return targets, nil, nil
+	}
+	now := s.Now()
+	candidates, err := s.List(func(r *Record) bool {
+		return r.Serial != rec.Serial && now.Before(r.NotAfter) && (r.Kind == KindClient || reason == ReasonKeyCompromise)
+	})
 	if err != nil {
+		return nil, nil, fmt.Errorf("list the certificates %s %q holds: %w", rec.Kind.Noun(), rec.Name, err)
+	}
+	var sameKey []*Record
+	for _, r := range candidates {
+		switch {
+		case byName && r.Kind == rec.Kind && r.Name == rec.Name:
+			targets = append(targets, r)
+		case reason == ReasonKeyCompromise && r.KeyType == rec.KeyType:
+			sameKey = append(sameKey, r)
+		}
+	}
+	if reason != ReasonKeyCompromise {
+		return targets, nil, nil
+	}
+	// Every lineage record shares the key with --reuse-key; the others
+	// are checked by their certificates' public keys.
+	cert, err := s.Certificate(rec)
+	if err != nil {
+		return nil, nil, fmt.Errorf("read the certificate of %s %q to find the others with its key: %w", rec.Kind.Noun(), rec.Name, err)
+	}
+	matches, err := s.withKey(cert.RawSubjectPublicKeyInfo, sameKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, r := range matches {
+		if r.Kind == KindRoot {
+			roots = append(roots, r)
+		} else {
+			targets = append(targets, r)
+		}
+	}
+	return targets, roots, nil
+}
+
+// withKey is the records among recs whose certificate carries the public
+// key spki, read on several goroutines (a shared store's are objects).
+func (s *Store) withKey(spki []byte, recs []*Record) ([]*Record, error) {
+	match := make([]bool, len(recs))
+	errs := make([]error, len(recs))
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 16)
+	for i, r := range recs {
+		sem <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-sem }()
+			c, err := s.Certificate(r)
+			if err != nil {
+				errs[i] = fmt.Errorf("read the certificate of %s %q (serial %s) to compare its key: %w", r.Kind.Noun(), r.Name, r.Serial, err)
+				return
+			}
+			match[i] = bytes.Equal(c.RawSubjectPublicKeyInfo, spki)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		// A certificate that cannot be read could carry the key: no
+		// partial answer.
 		return nil, err
 	}
-	if err := WriteFileAtomic(note, data, 0o644); err != nil {
-		return nil, fmt.Errorf("record the revocation of %s %q: %w", rec.Kind.Noun(), rec.Name, err)
+	var out []*Record
+	for i, r := range recs {
+		if match[i] {
+			out = append(out, r)
+		}
 	}
-	if err := s.db.Update(func(tx *bolt.Tx) error { return replaceRecord(tx, rec) }); err != nil {
-		os.Remove(note)
-		return nil, fmt.Errorf("record the revocation of %s %q: %w", rec.Kind.Noun(), rec.Name, err)
-	}
-	return &Revocation{Record: rec}, nil
+	return out, nil
 }
 
 // revokeSuccessors revokes the renewals of rec that have a record, and
-// returns the newest.
-func (s *Store) revokeSuccessors(rec *Record, reason Reason) (*Record, error) {
+// returns the newest and those it changed.
+func (s *Store) revokeSuccessors(rec *Record, reason Reason) (*Record, []*Record, error) {
+	var changed []*Record
 	for range MaxRenewalChain {
 		if rec.SupersededBy == "" {
-			return rec, nil
+			return rec, changed, nil
 		}
 		next, err := s.remote.GetSerial(rec.SupersededBy)
 		if err != nil || next == nil {
-			return rec, err // none yet: the renewal checks for this revocation itself
+			return rec, changed, err // none yet: the renewal checks for this revocation itself
 		}
-		if next, _, err = s.remote.Revoke(next.Serial, reason); err != nil {
-			return nil, fmt.Errorf("revoke %s %q's renewal %s: %w", rec.Kind.Noun(), rec.Name, rec.SupersededBy, err)
+		next, did, err := s.remote.Revoke(next.Serial, reason)
+		if err != nil {
+			return nil, nil, fmt.Errorf("revoke %s %q's renewal %s: %w", rec.Kind.Noun(), rec.Name, rec.SupersededBy, err)
 		}
-		s.Warn(fmt.Sprintf("%s %q was renewed while being revoked: its new certificate %s is revoked too", rec.Kind.Noun(), rec.Name, next.Serial))
+		if did {
+			changed = append(changed, next)
+			s.Warn(fmt.Sprintf("%s %q was renewed while being revoked: its new certificate %s is revoked too", rec.Kind.Noun(), rec.Name, next.Serial))
+		}
 		rec = next
 	}
-	return rec, nil
+	return rec, changed, nil
 }
 
 // MaxRenewalChain bounds how many renewals a name is followed through.
@@ -174,19 +341,33 @@ func readRevocation(dir string, rec *Record) error {
 	return nil
 }
 
-// find looks a certificate up by name, or for clients by serial too.
-func (s *Store) find(kind Kind, ref string) (*Record, error) {
-	rec, err := s.Lookup(kind, ref)
-	var nf *NotFoundError
-	if err == nil || !errors.As(err, &nf) || kind.IsCA() {
-		return rec, err
+// Find looks a certificate up by reference: a CA by name; a client by
+// serial when the reference reads as one (ReadsAsSerial), else by name. A serial never falls back to a name:
+// since names that read as serials are refused (CheckClientName), a
+// reference means one certificate only, and a decoy named with another
+// client's serial cannot stand in for it.
+func (s *Store) Find(kind Kind, ref string) (*Record, error) {
+	if kind.IsCA() {
+		return s.Lookup(kind, ref)
 	}
-	if serial, ok := NormalizeSerial(ref); ok {
-		if r, err := s.LookupSerial(serial); err != nil || (r != nil && r.Kind == kind) {
-			return r, err
+	serial, ok := ReadsAsSerial(ref)
+	if !ok {
+		return s.Lookup(kind, ref)
+	}
+	r, err := s.LookupSerial(serial)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil || r.Kind != kind {
+		nf := &NotFoundError{Kind: kind, Name: serial, Serial: true}
+		if named, _ := s.byName(kind, ref); named != nil {
+			// Named before such names were refused: reachable by its
+			// own serial, never by a name that could be another's.
+			nf.NamedSerial = named.Serial
 		}
+		return nil, nf
 	}
-	return nil, err
+	return r, nil
 }
 
 // replaceRecord rewrites an existing record in place: same serial, same
@@ -199,10 +380,13 @@ func replaceRecord(tx *bolt.Tx, r *Record) error {
 	return writeRecord(tx, r)
 }
 
-// RevokedBy lists the revoked certificates a CA issued, by serial.
+// RevokedBy lists what a CA's next CRL lists: the certificates it issued
+// that are revoked, and those superseded by a renewal whose retire time
+// (RevokedAt) has come and whose successor is recorded.
 func (s *Store) RevokedBy(ca *Record) ([]*Record, error) {
+	now := s.Now()
 	keep := func(r *Record) bool {
-		return r.IssuerSerial == ca.Serial && r.Status == StatusRevoked && r.Serial != ca.Serial
+		return r.IssuerSerial == ca.Serial && r.Serial != ca.Serial && Retired(r, now)
 	}
 	if s.remote != nil {
 		// A damaged record could be a revocation: a CRL without it would
@@ -211,7 +395,28 @@ func (s *Store) RevokedBy(ca *Record) ([]*Record, error) {
 		if err != nil {
 			return nil, fmt.Errorf("list the revocations of CA %q: %w", ca.Name, err)
 		}
-		return slices.DeleteFunc(all, func(r *Record) bool { return !keep(r) }), nil
+		// A renewal in a shared store marks the old record before it
+		// records the new one (sharedstore's Renew): until the new one is
+		// there, the device has only the old certificate.
+		recorded := make(map[string]bool, len(all))
+		for _, r := range all {
+			recorded[r.Serial] = true
+		}
+		return slices.DeleteFunc(all, func(r *Record) bool {
+			return !keep(r) || (r.Status == StatusSuperseded && !recorded[r.SupersededBy])
+		}), nil
 	}
 	return s.List(keep)
+}
+
+// Retired reports whether a CRL signed at t must list r: revoked, or
+// superseded with its retire time come.
+func Retired(r *Record, t time.Time) bool {
+	switch r.Status {
+	case StatusRevoked:
+		return true
+	case StatusSuperseded:
+		return r.RevokedAt != nil && !r.RevokedAt.After(t)
+	}
+	return false
 }

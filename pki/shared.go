@@ -30,9 +30,11 @@ type Remote interface {
 	// the commit point of an issuance.
 	Create(rec *Record, certPEM []byte) error
 	// Renew records rec as the renewal of old, the current certificate
-	// of its name: old is marked superseded by rec and the name moves to
-	// rec. A name renewed meanwhile by someone else is refused.
-	Renew(old, rec *Record, certPEM []byte) error
+	// of its name: old is marked superseded by rec, to be revoked from
+	// retire on, and the name moves to rec. A name renewed meanwhile by
+	// someone else is refused.
+	// old is retired at retire (Superseded).
+	Renew(old, rec *Record, certPEM []byte, retire time.Time) error
 	// Get returns the record of the CA or client called name, or a
 	// *NotFoundError.
 	Get(kind Kind, name string) (*Record, error)
@@ -323,7 +325,7 @@ func (s *Store) commitBatchShared(b *batchDir, batch []built, p BulkParams, res 
 		wg.Go(func() {
 			defer func() { <-sem }()
 			if p.renew != nil {
-				errs[i] = s.remote.Renew(p.renew[r.index], rec, certPEM)
+				errs[i] = s.remote.Renew(p.renew[r.index], rec, certPEM, retireAt(created, p.keepPrevious))
 			} else {
 				errs[i] = s.remote.Create(rec, certPEM)
 			}

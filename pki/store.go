@@ -61,6 +61,42 @@ func CheckName(name string) error {
 	return nil
 }
 
+// CheckClientName is CheckName for a client, which is also addressed by
+// serial (client show, revoke, renew NAME|SERIAL): a name that reads as a
+// serial (ReadsAsSerial) could stand for another client's certificate, so
+// it is refused.
+func CheckClientName(name string) error {
+	if err := CheckName(name); err != nil {
+		return err
+	}
+	if _, ok := ReadsAsSerial(name); ok {
+		return fmt.Errorf("%w %q: it reads as a certificate serial number (hexadecimal with %d or more digits, or with 0x), and a client is also looked up by serial; put a letter other than a-f in it, as in %q", ErrInvalidName, name, minSerialDigits, "device-"+name)
+	}
+	return nil
+}
+
+// minSerialDigits is the fewest hexadecimal digits a reference needs to
+// be read as a serial: apimtls's serials have 128 random bits (32 digits;
+// fewer than 16 once leading zeros go, as openssl prints them, one time
+// in 2^64), while short all-hex names such as "c1" or "cafe" stay names.
+const minSerialDigits = 16
+
+// ReadsAsSerial reports whether ref is a serial rather than a name, and
+// the serial in the inventory's form: hexadecimal in any case with 16 or
+// more digits, or any hexadecimal with colons or 0x (which no name can
+// hold).
+func ReadsAsSerial(ref string) (string, bool) {
+	serial, ok := NormalizeSerial(ref)
+	if !ok {
+		return "", false
+	}
+	digits := strings.ReplaceAll(ref, ":", "")
+	if len(digits) >= minSerialDigits || len(digits) != len(ref) || strings.HasPrefix(strings.ToLower(ref), "0x") {
+		return serial, true
+	}
+	return "", false
+}
+
 // ExistsError is returned when a CA or client by that name already exists.
 type ExistsError struct {
 	Kind Kind
@@ -86,9 +122,20 @@ type NotFoundError struct {
 	Kind  Kind
 	Name  string
 	Known []string
+	// Serial says Name is a serial that was looked up, not a name.
+	Serial bool
+	// NamedSerial is the serial of a client whose name reads as the
+	// serial looked up (named before such names were refused).
+	NamedSerial string
 }
 
 func (e *NotFoundError) Error() string {
+	if e.Serial && e.NamedSerial != "" {
+		return fmt.Sprintf("no %s certificate with serial %s; a %s is named so (from before names that read as serials were refused): give its serial, %s", e.Kind.Noun(), e.Name, e.Kind.Noun(), e.NamedSerial)
+	}
+	if e.Serial {
+		return fmt.Sprintf("no %s certificate with serial %s", e.Kind.Noun(), e.Name)
+	}
 	return fmt.Sprintf("no %s named %q", e.Kind.Noun(), e.Name)
 }
 

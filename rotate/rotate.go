@@ -400,7 +400,10 @@ func (r *Runner) reissue(ctx context.Context, old *pki.Record, rec *Record, in I
 			rec.Devices = append(rec.Devices, device(c))
 			continue
 		case newSerial == "":
-			res, err := r.store.RenewClients([]*pki.Record{c}, pki.RenewParams{CA: rec.Successor, CAPassphrase: in.SuccessorPassphrase})
+			res, err := r.store.RenewClients([]*pki.Record{c}, pki.RenewParams{CA: rec.Successor, CAPassphrase: in.SuccessorPassphrase,
+				// The device still has the old certificate until it is
+				// given the new one; --finish drops the old CA instead.
+				KeepPrevious: pki.KeepUntilExpiry})
 			if err == nil && len(res.Failed) > 0 {
 				err = errors.New(res.Failed[0].Reason)
 			}

@@ -39,7 +39,7 @@ func TestRevokeDuringRenew(t *testing.T) {
 			}
 			rec, recPEM := newCert(pki.KindClient, "dev-4", "")
 			rec.Renews = old.Serial
-			if err := st.Renew(ctx, old, rec, recPEM); err != nil {
+			if err := st.Renew(ctx, old, rec, recPEM, time.Now()); err != nil {
 				t.Fatal(err)
 			}
 			st.Hook = nil
@@ -117,7 +117,7 @@ func TestRenewLease(t *testing.T) {
 	}
 	rec, recPEM := newCert(pki.KindClient, "dev-6", "")
 	rec.Renews = old.Serial
-	if err := st.Renew(ctx, old, rec, recPEM); err == nil || !strings.Contains(err.Error(), "longer than its lease") {
+	if err := st.Renew(ctx, old, rec, recPEM, time.Now()); err == nil || !strings.Contains(err.Error(), "longer than its lease") {
 		t.Fatalf("a stalled renewal: %v", err)
 	}
 	if r, _ := st.GetSerial(ctx, rec.Serial); r != nil {

@@ -13,9 +13,11 @@ import (
 
 // Renew records rec as the renewal of old, in four writes:
 //
-//  1. old's record is marked superseded by rec (If-Match): the uniqueness
-//     point of a renewal, so two operators renewing one client cannot
-//     both succeed;
+//  1. old's record is marked superseded by rec, revoked from retire on
+//     (If-Match): the uniqueness point of a renewal, so two operators
+//     renewing one client cannot both succeed; a CRL lists old only once
+//     rec's record exists (pki's RevokedBy), so a renewal that stops here
+//     leaves the device its certificate;
 //  2. rec's certificate and 3. its record are created (the commit point);
 //  4. the name's claim moves to rec's serial (If-Match).
 //
@@ -23,7 +25,7 @@ import (
 // client is still old, and once StaleAfter has passed the next renewal
 // takes it over. A crash after 3 leaves the name on old, which Get
 // follows to rec.
-func (s *Store) Renew(ctx context.Context, old, rec *pki.Record, certPEM []byte) error {
+func (s *Store) Renew(ctx context.Context, old, rec *pki.Record, certPEM []byte, retire time.Time) error {
 	if err := checkCreate(rec, certPEM); err != nil {
 		return err
 	}
@@ -31,7 +33,7 @@ func (s *Store) Renew(ctx context.Context, old, rec *pki.Record, certPEM []byte)
 		return fmt.Errorf("%s %q: the renewal does not name serial %s as the one it renews", rec.Kind.Noun(), rec.Name, old.Serial)
 	}
 	start := wallNow()
-	if err := s.supersede(ctx, old, rec.Serial); err != nil {
+	if err := s.supersede(ctx, old, rec.Serial, retire); err != nil {
 		return err
 	}
 	s.hook("superseded")
@@ -75,7 +77,7 @@ func (s *Store) Renew(ctx context.Context, old, rec *pki.Record, certPEM []byte)
 
 // supersede marks old's record superseded by serial, unless someone else
 // renewed it first.
-func (s *Store) supersede(ctx context.Context, old *pki.Record, serial string) error {
+func (s *Store) supersede(ctx context.Context, old *pki.Record, serial string, retire time.Time) error {
 	_, _, err := s.update(ctx, old.Serial, func(r *pki.Record) (bool, error) {
 		switch {
 		case r.Status == pki.StatusRevoked:
@@ -102,7 +104,7 @@ func (s *Store) supersede(ctx context.Context, old *pki.Record, serial string) e
 			}
 			s.note(fmt.Sprintf("%s %q: took over a renewal to serial %s interrupted %s ago (it has no record)", r.Kind.Noun(), r.Name, r.SupersededBy, age.Round(time.Second)))
 		}
-		*r = *pki.Superseded(r, serial)
+		*r = *pki.Superseded(r, serial, retire)
 		return true, nil
 	})
 	return err
@@ -252,8 +254,8 @@ func (r remote) Create(rec *pki.Record, certPEM []byte) error {
 	return err
 }
 
-func (r remote) Renew(old, rec *pki.Record, certPEM []byte) error {
-	return r.s.Renew(r.ctx, old, rec, certPEM)
+func (r remote) Renew(old, rec *pki.Record, certPEM []byte, retire time.Time) error {
+	return r.s.Renew(r.ctx, old, rec, certPEM, retire)
 }
 
 func (r remote) Get(kind pki.Kind, name string) (*pki.Record, error) {

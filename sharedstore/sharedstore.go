@@ -652,11 +652,9 @@ func (s *Store) Revoke(ctx context.Context, serial string, reason pki.Reason) (r
 		if r.Kind == pki.KindRoot {
 			return false, pki.ErrRootRevoke
 		}
-		if r.Status == pki.StatusRevoked {
-			return false, nil
-		}
-		r.Status, r.RevokedAt, r.RevocationReason = pki.StatusRevoked, &now, reason
-		return true, nil
+		out, changed := pki.RevokeRecord(r, reason, now)
+		*r = *out
+		return changed, nil
 	})
 }
 

@@ -192,9 +192,17 @@ func TestConflictForcedAndRetried(t *testing.T) {
 			}
 		}
 	}
-	r, changed, err := st.Revoke(ctx, rec.Serial, "keyCompromise")
+	r, changed, err := st.Revoke(ctx, rec.Serial, "superseded")
 	if err != nil || changed || r.RevocationReason != "cessationOfOperation" {
 		t.Fatalf("Revoke that lost the race = %+v, changed=%v, %v; want the winner's reason kept", r, changed, err)
+	}
+	// keyCompromise is the one reason that replaces an earlier, milder
+	// one (a relying party treats it differently), keeping the earlier time.
+	first := *r.RevokedAt
+	interfere = 0
+	r, changed, err = st.Revoke(ctx, rec.Serial, "keyCompromise")
+	if err != nil || !changed || r.RevocationReason != "keyCompromise" || !r.RevokedAt.Equal(first) {
+		t.Fatalf("keyCompromise after cessationOfOperation = %+v, changed=%v, %v; want keyCompromise at %v", r, changed, err, first)
 	}
 }
 

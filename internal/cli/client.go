@@ -196,7 +196,7 @@ Example:
 			name := c.String(flagName)
 			if name == "" {
 				name = csr.Subject.CommonName
-				if pki.CheckName(name) != nil {
+				if pki.CheckClientName(name) != nil {
 					return usagef("the CSR's common name %q cannot be a name in the inventory: give --name", name)
 				}
 			}
@@ -236,7 +236,7 @@ func readInput(path string, limit int64) ([]byte, error) {
 }
 
 func clientParams(c *cli.Context, name string) (pki.ClientParams, error) {
-	if err := pki.CheckName(name); err != nil {
+	if err := pki.CheckClientName(name); err != nil {
 		return pki.ClientParams{}, usageError{err}
 	}
 	p, err := commonParams(c)
@@ -460,8 +460,11 @@ func printClients(c *cli.Context, s *pki.Store, clients []*pki.Brief, now time.T
 			for i := len(clients) * w / workers; i < len(clients)*(w+1)/workers; i++ {
 				r := clients[i]
 				st := r.StatusAt(now)
-				if st == pki.StatusActive && revokedCAs[r.IssuerSerial] {
+				switch {
+				case st == pki.StatusActive && revokedCAs[r.IssuerSerial]:
 					st = "active, issuer revoked"
+				case st == pki.StatusSuperseded:
+					st = supersededStatus(r, now)
 				}
 				copy(cells[cols*i:], []string{r.Name, r.Issuer, string(r.KeyType), r.NotAfter.Format(time.DateOnly), st + " (" + remaining(r.NotAfter, now) + ")", r.Serial})
 			}
@@ -472,6 +475,19 @@ func printClients(c *cli.Context, s *pki.Store, clients []*pki.Brief, now time.T
 		t.row(cells[cols*i : cols*(i+1)]...)
 	}
 	return t.flush()
+}
+
+// supersededStatus says whether a renewed certificate is revoked yet, or
+// until when its --keep-previous overlap lets it be used.
+func supersededStatus(b *pki.Brief, now time.Time) string {
+	r, err := b.Record()
+	switch {
+	case err != nil || r.RevokedAt == nil:
+		return pki.StatusSuperseded
+	case pki.Retired(r, now):
+		return pki.StatusSuperseded + ", revoked"
+	}
+	return pki.StatusSuperseded + ", valid until " + r.RevokedAt.Format(time.RFC3339)
 }
 
 // revokedCASerials are the CAs revoked: their clients are refused by the
@@ -511,14 +527,7 @@ func clientShowCommand() *cli.Command {
 				return err
 			}
 			defer s.Close()
-			rec, err := s.Lookup(pki.KindClient, arg)
-			if err != nil {
-				if serial, ok := pki.NormalizeSerial(arg); ok {
-					if bySerial, serr := s.LookupSerial(serial); serr == nil && bySerial != nil && bySerial.Kind == pki.KindClient {
-						rec, err = bySerial, nil
-					}
-				}
-			}
+			rec, err := s.Find(pki.KindClient, arg)
 			if err != nil {
 				return withHint(err, "list them with: apimtls client list")
 			}

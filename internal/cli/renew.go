@@ -12,8 +12,9 @@ import (
 
 // Flags of client renew.
 const (
-	flagReuseKey = "reuse-key"
-	flagCSR      = "csr"
+	flagReuseKey     = "reuse-key"
+	flagCSR          = "csr"
+	flagKeepPrevious = "keep-previous"
 )
 
 func clientRenewCommand() *cli.Command {
@@ -25,7 +26,12 @@ func clientRenewCommand() *cli.Command {
 length, signed by the client's issuing CA (or --ca), with a new key unless
 --reuse-key. The old record is marked superseded and linked to the new one;
 its files move to superseded/NAME/SERIAL, and clients/NAME holds the new
-certificate. A client signed from a CSR keeps its key on its device: it
+certificate. The old certificate is revoked (reason superseded) as soon as
+the new one is recorded, so the next CRL (apimtls ca crl) lists it: the
+client has its new certificate, and a copy of the old one is of no use to
+anyone else. Give --keep-previous DURATION for an overlap while devices
+pick up the new certificate: the old one is then listed on the CRLs signed
+after that time. A client signed from a CSR keeps its key on its device: it
 renews only with --csr FILE (a new CSR from the device); without one it is
 listed as needing one, and the exit code is 1.
 
@@ -43,6 +49,7 @@ Example:
 			&cli.IntFlag{Name: flagDays, Usage: "validity in days of the new certificates", DefaultText: "as long as the old one", Action: intIn(flagDays, 1, pki.MaxDays)},
 			&cli.BoolFlag{Name: flagReuseKey, Usage: "keep each client's key (default: a new key)"},
 			&cli.StringFlag{Name: flagCSR, Usage: "renew a CSR-signed client from a new CSR `FILE`"},
+			&cli.StringFlag{Name: flagKeepPrevious, Usage: "keep each old certificate valid for `DURATION` (7d, 24h) after its renewal, instead of revoking it at once", Action: daysDurationIn(flagKeepPrevious)},
 			failFastFlag(),
 			passphraseFileFlag(),
 		},
@@ -89,6 +96,13 @@ Example:
 // renewParams reads the renewal flags and every secret, before the lock.
 func renewParams(c *cli.Context, ref string) (pki.RenewParams, error) {
 	p := pki.RenewParams{CA: c.String(flagCA), Days: c.Int(flagDays), ReuseKey: c.Bool(flagReuseKey), FailFast: c.Bool(flagFailFast)}
+	if c.IsSet(flagKeepPrevious) {
+		keep, err := parseDays(c.String(flagKeepPrevious))
+		if err != nil {
+			return p, usageError{err}
+		}
+		p.KeepPrevious = keep
+	}
 	if c.IsSet(flagCSR) {
 		if c.IsSet(flagExpiringWithin) || p.ReuseKey {
 			return p, usagef("--%s renews one client, with its new key: not with --%s or --%s", flagCSR, flagExpiringWithin, flagReuseKey)
@@ -118,13 +132,8 @@ func renewParams(c *cli.Context, ref string) (pki.RenewParams, error) {
 // expiring within --expiring-within.
 func renewTargets(c *cli.Context, s *pki.Store, ref string) ([]*pki.Record, error) {
 	if ref != "" {
-		rec, err := s.Lookup(pki.KindClient, ref)
+		rec, err := s.Find(pki.KindClient, ref)
 		if err != nil {
-			if serial, ok := pki.NormalizeSerial(ref); ok {
-				if r, serr := s.LookupSerial(serial); serr == nil && r != nil && r.Kind == pki.KindClient {
-					return []*pki.Record{r}, nil
-				}
-			}
 			return nil, pkiError(err, ref)
 		}
 		return []*pki.Record{rec}, nil

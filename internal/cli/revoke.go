@@ -8,6 +8,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -62,10 +63,39 @@ Example:
 	}
 }
 
-// revokeView is the JSON of client revoke and ca revoke.
+// revokeView is the JSON of client revoke and ca revoke: the certificate
+// named, and every certificate the revocation changed.
 type revokeView struct {
 	certView
-	Already bool `json:"already_revoked"`
+	Already bool           `json:"already_revoked"`
+	Revoked []revokedEntry `json:"revoked"`
+}
+
+// revokedEntry is one certificate a revocation changed.
+type revokedEntry struct {
+	Serial string `json:"serial"`
+	Kind   string `json:"kind"`
+	Name   string `json:"name"`
+	Issuer string `json:"issuer"`
+	// Why says how the revocation reached it: named (the certificate
+	// named), lineage (another certificate of the client named, from a
+	// renewal) or same_key (another certificate with the compromised key).
+	Why string `json:"why"`
+}
+
+func revokedEntries(res *pki.Revocation) []revokedEntry {
+	out := []revokedEntry{}
+	for _, r := range res.Revoked {
+		why := "same_key"
+		switch {
+		case r.Serial == res.Record.Serial:
+			why = "named"
+		case r.Kind == res.Record.Kind && r.Name == res.Record.Name:
+			why = "lineage"
+		}
+		out = append(out, revokedEntry{Serial: r.Serial, Kind: string(r.Kind), Name: r.Name, Issuer: r.Issuer, Why: why})
+	}
+	return out
 }
 
 func revoke(c *cli.Context, kind pki.Kind) error {
@@ -91,15 +121,32 @@ func revoke(c *cli.Context, kind pki.Kind) error {
 		return pkiError(err, ref)
 	}
 	r := res.Record
-	if format == outputJSON {
-		return writeJSON(c.App.Writer, revokeView{viewOf(s, r, s.Now()), res.Already})
+	for _, root := range res.Unrevokable {
+		s.Warn(fmt.Sprintf("root CA %q holds the same key: no CRL can list a root; rotate it out (apimtls rotate ca %s) and leave it out of the truststore", root.Name, root.Name))
 	}
+	entries := revokedEntries(res)
+	if format == outputJSON {
+		return writeJSON(c.App.Writer, revokeView{viewOf(s, r, s.Now()), res.Already, entries})
+	}
+	w := c.App.Writer
 	if res.Already {
-		fmt.Fprintf(c.App.Writer, "%s %s (serial %s) was revoked already, on %s (%s): nothing changed\n", r.Kind.Noun(), r.Name, r.Serial, r.RevokedAt.Format(time.RFC3339), r.RevocationReason)
+		at := "before"
+		if r.RevokedAt != nil {
+			at = "on " + r.RevokedAt.Format(time.RFC3339)
+		}
+		fmt.Fprintf(w, "%s %s (serial %s) was revoked already, %s (%s): nothing changed\n", r.Kind.Noun(), r.Name, r.Serial, at, r.RevocationReason)
 		return nil
 	}
-	fmt.Fprintf(c.App.Writer, "revoked %s %s (serial %s): %s\n", r.Kind.Noun(), r.Name, r.Serial, r.RevocationReason)
-	fmt.Fprintf(c.App.Writer, "next: publish it: apimtls ca crl %s && apimtls crl push --bucket BUCKET\n", r.Issuer)
+	fmt.Fprintf(w, "revoked %s %s: %s, %s\n", r.Kind.Noun(), r.Name, plural.Count(len(entries), "certificate"), res.Revoked[0].RevocationReason)
+	for _, e := range entries {
+		note := map[string]string{"named": "", "lineage": "  (an earlier certificate of " + e.Name + ")", "same_key": "  (" + e.Kind + " " + e.Name + ": the same key)"}[e.Why]
+		fmt.Fprintf(w, "  serial %s, issued by %s%s\n", e.Serial, e.Issuer, note)
+	}
+	// Signing every CA's CRL, not only the issuer's, so that no CA of a
+	// good client's chain is left without a CRL (which the authorizer and
+	// serve refuse as crl_missing).
+	fmt.Fprintf(w, "next: publish it: apimtls ca crl && apimtls crl push --bucket BUCKET\n")
+	fmt.Fprintf(w, "      (ca crl signs every CA's CRL; an encrypted CA's passphrase comes from --%s or %s)\n", flagPassphraseFile, envCAPassphrase)
 	return nil
 }
 

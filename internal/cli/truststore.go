@@ -361,7 +361,7 @@ func loadClientCert(c *cli.Context, arg string) (*x509.Certificate, error) {
 		return nil, err
 	}
 	defer s.Close()
-	rec, err := s.Lookup(pki.KindClient, arg)
+	rec, err := s.Find(pki.KindClient, arg)
 	if err != nil {
 		return nil, withHint(fmt.Errorf("%s is neither a file nor a client in the inventory", arg), "list clients with: apimtls client list")
 	}

@@ -103,7 +103,11 @@ func printDetails(w io.Writer, v certView, now time.Time) error {
 	}
 	t.row("  valid", fmt.Sprintf("%s to %s (%s)", v.NotBefore.Format(time.RFC3339), v.NotAfter.Format(time.RFC3339), remaining(v.NotAfter, now)))
 	t.row("  status", v.Status)
-	if v.RevokedAt != nil {
+	switch {
+	case v.RevokedAt != nil && v.RevokedAt.After(now):
+		// A renewal's --keep-previous overlap: valid until then.
+		t.row("  revoked from", v.RevokedAt.Format(time.RFC3339)+" ("+string(v.Reason)+"; CRLs signed from then on list it)")
+	case v.RevokedAt != nil:
 		t.row("  revoked", v.RevokedAt.Format(time.RFC3339)+" ("+string(v.Reason)+")")
 	}
 	if v.SupersededBy != "" {
