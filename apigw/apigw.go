@@ -144,8 +144,12 @@ type ACMAPI interface {
 
 // Errors a caller acts on.
 var (
-	ErrNotFound     = errors.New("not found")
-	ErrConflict     = errors.New("another update is in progress")
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("another update is in progress")
+	// ErrReferenced is a delete AWS refuses because something still
+	// uses the thing (409 ConflictException "... is referenced in ..."):
+	// waiting does not help, so it is never retried.
+	ErrReferenced   = errors.New("still referenced")
 	ErrThrottled    = errors.New("throttled")
 	ErrAccessDenied = errors.New("access denied")
 	ErrBadRequest   = errors.New("refused by API Gateway")
@@ -210,6 +214,9 @@ func classify(err error, doing string) error {
 		kind = ErrNotFound
 	case "ConflictException":
 		kind = ErrConflict
+		if strings.Contains(apiMessage(err), "is referenced in") {
+			kind = ErrReferenced
+		}
 	case "TooManyRequestsException", "ThrottlingException", "LimitExceededException":
 		kind = ErrThrottled
 	case "AccessDeniedException", "UnauthorizedException", "AccessDenied":

@@ -197,6 +197,8 @@ type Deployment struct {
 	// Auth is the authorization of every route or method the deployment
 	// serves (see Route).
 	Auth map[string]string
+	// Authorizers are the API's authorizers as deployed, by ID.
+	Authorizers map[string]Authorizer
 }
 
 // API is an HTTP API or a REST API.
@@ -363,7 +365,7 @@ func (f *Fake) Deploy(apiID, stage, description string, created time.Time) {
 
 func (f *Fake) newDeployment(a *API, stage, description string, created time.Time) Deployment {
 	f.deploymentSeq++
-	d := Deployment{ID: fmt.Sprintf("dep%04d", f.deploymentSeq), Stage: stage, Description: description, Created: created, Auth: snapshot(a)}
+	d := Deployment{ID: fmt.Sprintf("dep%04d", f.deploymentSeq), Stage: stage, Description: description, Created: created, Auth: snapshot(a), Authorizers: snapshotAuthorizers(a)}
 	a.DeploymentLog = append(a.DeploymentLog, d)
 	if stage != "" {
 		a.StageDeployment[stage] = d.ID
