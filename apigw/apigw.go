@@ -65,8 +65,11 @@ type Domain struct {
 	Warnings          []string `json:"truststore_warnings,omitempty"`
 	// RoutingMode says whether requests are routed by API mappings, by
 	// routing rules, or rules first (docs/apigateway-rules.md).
-	RoutingMode string    `json:"routing_mode,omitempty"`
-	Mappings    []Mapping `json:"mappings,omitempty"`
+	RoutingMode string `json:"routing_mode,omitempty"`
+	// RoutingRulesUnknown says why the routing rules of a domain whose
+	// mode uses them could not be read ("" when they were).
+	RoutingRulesUnknown string    `json:"routing_rules_unknown,omitempty"`
+	Mappings            []Mapping `json:"mappings,omitempty"`
 }
 
 // MTLSEnabled reports whether the domain has a truststore.
@@ -91,8 +94,9 @@ type Mapping struct {
 
 // Routing modes of a domain.
 const (
-	RoutingMappingOnly = "API_MAPPING_ONLY"
-	RoutingRuleOnly    = "ROUTING_RULE_ONLY"
+	RoutingMappingOnly     = "API_MAPPING_ONLY"
+	RoutingRuleOnly        = "ROUTING_RULE_ONLY"
+	RoutingRuleThenMapping = "ROUTING_RULE_THEN_API_MAPPING"
 )
 
 // V2API lists the apigatewayv2 calls apimtls makes.

@@ -255,7 +255,13 @@ type Fake struct {
 	// UpdatingPolls is how many GetDomainName calls see UPDATING after an
 	// update before the domain is AVAILABLE again.
 	UpdatingPolls int
-	server        *httptest.Server
+	// NoRoutingRules makes ListRoutingRules answer 404, as an endpoint
+	// without it does (moto, LocalStack, a Region without routing rules).
+	NoRoutingRules bool
+	// DropMTLSOnCreate makes CreateDomainName ignore the mutual TLS
+	// settings, as moto does: a client must read back what it created.
+	DropMTLSOnCreate bool
+	server           *httptest.Server
 
 	lastDomainWrite, lastDeployment time.Time
 	tokens                          float64

@@ -177,7 +177,7 @@ func (f *Fake) v1CreateDomain(c *call) (int, any, *apiError) {
 // create applies a create's mTLS settings and ownership rules, then adds
 // the domain.
 func (f *Fake) create(c *call, d *Domain, m *mtlsIn) *apiError {
-	if m != nil {
+	if m != nil && !f.DropMTLSOnCreate {
 		if err := f.applyMTLS(c.ctx, d, mtlsChange{m.TruststoreURI, m.TruststoreVersion}, c.caller); err != nil {
 			return err
 		}
