@@ -159,6 +159,9 @@ var (
 	ErrBadRequest   = errors.New("refused by API Gateway")
 	ErrEndpointDown = errors.New("cannot reach the endpoint")
 	ErrTimeout      = errors.New("timed out")
+	// ErrReadBack is a change AWS accepted that does not read back as
+	// sent (an emulator that drops fields, a concurrent change).
+	ErrReadBack = errors.New("the change does not read back as sent")
 	// ErrTruststoreAccess is API Gateway failing to read the truststore
 	// object on the caller's behalf (docs/apigateway-rules.md, "Reading the
 	// truststore").

@@ -484,9 +484,9 @@ func (p *planner) readBack(ctx context.Context, selected map[string]bool) error 
 	a := o.authorizer
 	switch {
 	case a == nil:
-		return fmt.Errorf("read back: API %s has no authorizer %s after the run", p.in.APIID, AuthorizerName)
+		return fmt.Errorf("API %s has no authorizer %s after the run: %w", p.in.APIID, AuthorizerName, apigw.ErrReadBack)
 	case a.ID != p.authID || a.URI != want.URI || a.TTL != want.TTL || a.Type != want.Type || a.PayloadVersion != want.PayloadVersion || a.SimpleResponses != want.SimpleResponses:
-		return fmt.Errorf("read back: authorizer %s of %s reads %s, not %s as sent", a.ID, p.in.APIID, authorizerDetail(*a), authorizerDetail(want))
+		return fmt.Errorf("authorizer %s of %s reads %s, not %s: %w", a.ID, p.in.APIID, authorizerDetail(*a), authorizerDetail(want), apigw.ErrReadBack)
 	}
 	var wrong []string
 	planned := "(new)"
@@ -504,12 +504,12 @@ func (p *planner) readBack(ctx context.Context, selected map[string]bool) error 
 		}
 	}
 	if len(wrong) > 0 {
-		return fmt.Errorf("read back: routes of %s not guarded by authorizer %s after the run: %s", p.in.APIID, a.ID, strings.Join(wrong, ", "))
+		return fmt.Errorf("routes of %s not guarded by authorizer %s after the run (%s): %w", p.in.APIID, a.ID, strings.Join(wrong, ", "), apigw.ErrReadBack)
 	}
 	if pending := pendingStages(o.stages, o.routes, a); len(pending) > 0 {
 		p.res.PendingStages = pending
 		p.res.Routes = routeStates(o.routes, p.authID, pending)
-		return fmt.Errorf("read back: stages %s of %s do not serve the authorizer after the run", strings.Join(pending, ", "), p.in.APIID)
+		return fmt.Errorf("stages %s of %s do not serve the authorizer after the run: %w", strings.Join(pending, ", "), p.in.APIID, apigw.ErrReadBack)
 	}
 	return nil
 }

@@ -136,6 +136,9 @@ func (r *Rollout) wait(ctx context.Context, d *apigw.Domain, w Wait) (*apigw.Dom
 	}
 	if after.Status != apigw.StatusAvailable {
 		msg := fmt.Sprintf("domain %s is %s after the update", d.Name, after.Status)
+		if after.Status == "" {
+			msg = fmt.Sprintf("domain %s reports no status after the update", d.Name)
+		}
 		if after.StatusMessage != "" {
 			msg += ": " + after.StatusMessage
 		}

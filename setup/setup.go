@@ -530,7 +530,7 @@ func (r *Runner) endpointSteps(in Input) []Step {
 				if err != nil {
 					return "", err
 				}
-				return fmt.Sprintf("closed; redeployed %s", strings.Join(out.Redeployed, ", ")), nil
+				return "closed; " + out.Deployments(), nil
 			}})
 	}
 	return steps

@@ -258,6 +258,9 @@ type Fake struct {
 	// NoRoutingRules makes ListRoutingRules answer 404, as an endpoint
 	// without it does (moto, LocalStack, a Region without routing rules).
 	NoRoutingRules bool
+	// OmitStatus leaves domainNameStatus out of every domain read, as
+	// some emulators do.
+	OmitStatus bool
 	// DropMTLSOnCreate makes CreateDomainName ignore the mutual TLS
 	// settings, as moto does: a client must read back what it created.
 	DropMTLSOnCreate bool

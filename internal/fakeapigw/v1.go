@@ -66,6 +66,11 @@ func (f *Fake) v1GetDomain(c *call) (int, any, *apiError) {
 	if err != nil {
 		return 0, nil, err
 	}
+	if f.OmitStatus {
+		c := *d
+		c.Status = ""
+		return 200, v1View(&c), nil
+	}
 	return 200, v1View(d), nil
 }
 

@@ -51,6 +51,11 @@ func (f *Fake) v2GetDomain(c *call) (int, any, *apiError) {
 	if err != nil {
 		return 0, nil, err
 	}
+	if f.OmitStatus {
+		c := *d
+		c.Status = ""
+		return 200, v2View(&c), nil
+	}
 	return 200, v2View(d), nil
 }
 
