@@ -427,7 +427,10 @@ func (r *Runner) truststoreSteps(in Input) []Step {
 			if err != nil {
 				return "", err
 			}
-			out, err := rollout.Push(ctx, r.Bucket, r.Rollout.Validate, rollout.PushInput{PushInput: s3store.PushInput{Bucket: in.Bucket, Key: in.Key, Data: data}, Name: path,
+			settle := s3store.PushInput{Bucket: in.Bucket, Key: in.Key, Data: data, Settle: in.Wait.Timeout, OnWait: func(why string, d time.Duration) {
+				r.onWait(apigw.Wait{Reason: "version not settled", Err: errors.New(why), For: d})
+			}}
+			out, err := rollout.Push(ctx, r.Bucket, r.Rollout.Validate, rollout.PushInput{PushInput: settle, Name: path,
 				Record: func(p *s3store.PushResult) error {
 					return pki.RecordPush(in.Dir, pki.PushedTruststore{URI: p.URI, Bucket: in.Bucket, Key: in.Key, VersionID: p.VersionID, PushedAt: time.Now().UTC()})
 				}})
@@ -435,6 +438,9 @@ func (r *Runner) truststoreSteps(in Input) []Step {
 				return "", err
 			}
 			r.pushed = apigw.Truststore{URI: out.URI, Version: out.VersionID}
+			if out.Settled != "" {
+				return out.URI + " version " + out.VersionID + " (" + out.Settled + ")", nil
+			}
 			return out.URI + " version " + out.VersionID, nil
 		}})
 	return steps
