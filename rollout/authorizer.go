@@ -93,9 +93,12 @@ type AuthorizerInput struct {
 	CacheTTL int32
 	// Arch is arm64 or amd64.
 	Arch string
-	// Package is the deployment zip (authorizer package).
+	// Package is the deployment zip (authorizer package); a dry run may
+	// have none, and then does not compare the function's code.
 	Package []byte
-	DryRun  bool
+	// ArchNote says which architecture was chosen and why, for the plan.
+	ArchNote string
+	DryRun   bool
 }
 
 // Change is one step of an authorizer plan.
@@ -164,6 +167,9 @@ func checkAuthorizerInput(in *AuthorizerInput) error {
 	}
 	if in.Arch != "arm64" && in.Arch != "amd64" {
 		return fmt.Errorf("architecture %q: use arm64 or amd64", in.Arch)
+	}
+	if len(in.Package) == 0 && !in.DryRun {
+		return errors.New("no deployment package: give --zip, or build one with apimtls authorizer package")
 	}
 	if in.Region == "" {
 		return errors.New("no AWS Region")
@@ -444,6 +450,12 @@ func (r *Rollout) DeployAuthorizer(ctx context.Context, in AuthorizerInput) (*Au
 		return nil, err
 	}
 	res := &AuthorizerResult{APIID: in.APIID, APIType: t, FunctionName: in.FunctionName, DryRun: in.DryRun, Changes: []Change{}}
+	if in.ArchNote != "" {
+		res.Notes = append(res.Notes, in.ArchNote)
+	}
+	if len(in.Package) == 0 {
+		res.Notes = append(res.Notes, "no deployment package: the function's code is not compared")
+	}
 	selected, err := selectRoutes(o.routes, in.Routes)
 	if err != nil {
 		return nil, err
@@ -656,7 +668,8 @@ func (p *planner) function() {
 	}
 	p.functionArn = aws.ToString(fn.FunctionArn)
 	p.res.FunctionArn = p.functionArn
-	if aws.ToString(fn.CodeSha256) != codeSha(p.in.Package) || len(fn.Architectures) != 1 || fn.Architectures[0] != arch {
+	newCode := len(p.in.Package) > 0 && aws.ToString(fn.CodeSha256) != codeSha(p.in.Package)
+	if newCode || len(fn.Architectures) != 1 || fn.Architectures[0] != arch {
 		p.add("update function code", name, "new bootstrap for "+string(arch), func(ctx context.Context) error {
 			if err := p.r.waitFunction(ctx, name); err != nil {
 				return err

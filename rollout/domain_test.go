@@ -275,8 +275,8 @@ func TestDomainStatusBypass(t *testing.T) {
 // only in the modes that use them, and then reported unknown with why.
 func TestDomainStatusWithoutRoutingRules(t *testing.T) {
 	e := newEnv(t)
-	e.fake.NoRoutingRules = true
 	e.domain("plain.example.com", false)
+	e.fake.DisableRoutingRules("plain.example.com")
 	e.fake.AddAPI(&fakeapigw.API{ID: "http1", Stages: map[string]bool{"prod": false}})
 	e.fake.Map("plain.example.com", "http1", "prod")
 	st, err := e.r.DomainStatus(ctx, "plain.example.com", apigw.Auto)

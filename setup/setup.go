@@ -52,9 +52,12 @@ type Input struct {
 	CreateBucket bool
 	DryRun       bool
 	Region       string
-	// Package and Arch are the authorizer's deployment zip.
-	Package []byte
-	Arch    string
+	// Package and Arch are the authorizer's deployment zip; ArchNote says
+	// which architecture was chosen and why. A dry run may have no
+	// package.
+	Package  []byte
+	Arch     string
+	ArchNote string
 	Wait    rollout.Wait
 	// ProbeURL, when set with a client, is probed once every step is in
 	// place: refused without a certificate, accepted with the first
@@ -543,7 +546,7 @@ func (r *Runner) endpointSteps(in Input) []Step {
 }
 
 func (r *Runner) authorizerStep(in Input, id string) Step {
-	ai := rollout.AuthorizerInput{APIID: id, Region: in.Region, Bucket: in.Bucket, Key: in.Key, Prefix: "crl/", Arch: in.Arch, Package: in.Package}
+	ai := rollout.AuthorizerInput{APIID: id, Region: in.Region, Bucket: in.Bucket, Key: in.Key, Prefix: "crl/", Arch: in.Arch, Package: in.Package, ArchNote: in.ArchNote}
 	return Step{Name: "revocation authorizer on " + id,
 		check: func(ctx context.Context) (bool, string, error) {
 			plan := ai
@@ -552,12 +555,19 @@ func (r *Runner) authorizerStep(in Input, id string) Step {
 			if err != nil {
 				return false, "", err
 			}
-			return len(res.Changes) == 0, plural.Count(len(res.Changes), "change"), nil
+			detail := plural.Count(len(res.Changes), "change")
+			if len(res.Changes) > 0 && in.ArchNote != "" {
+				detail += "; " + in.ArchNote
+			}
+			return len(res.Changes) == 0, detail, nil
 		},
 		run: func(ctx context.Context) (string, error) {
 			res, err := r.Rollout.DeployAuthorizer(ctx, ai)
 			if err != nil {
 				return "", err
+			}
+			if in.ArchNote != "" {
+				return res.Summary + "; " + in.ArchNote, nil
 			}
 			return res.Summary, nil
 		}}

@@ -255,9 +255,6 @@ type Fake struct {
 	// UpdatingPolls is how many GetDomainName calls see UPDATING after an
 	// update before the domain is AVAILABLE again.
 	UpdatingPolls int
-	// NoRoutingRules makes ListRoutingRules answer 404, as an endpoint
-	// without it does (moto, LocalStack, a Region without routing rules).
-	NoRoutingRules bool
 	// OmitStatus leaves domainNameStatus out of every domain read, as
 	// some emulators do.
 	OmitStatus bool
@@ -266,6 +263,7 @@ type Fake struct {
 	DropMTLSOnCreate bool
 	server           *httptest.Server
 
+	noRules                         map[string]bool
 	lastDomainWrite, lastDeployment time.Time
 	tokens                          float64
 	tokensAt                        time.Time
@@ -700,6 +698,18 @@ func (f *Fake) finishUpdate(d *Domain) {
 		return
 	}
 	d.Status, d.pollsLeft, d.StatusMessage = "UPDATING", f.UpdatingPolls, ""
+}
+
+// DisableRoutingRules makes ListRoutingRules of a domain answer 404, as an
+// endpoint without it does (moto, LocalStack, a Region or role without
+// routing rules).
+func (f *Fake) DisableRoutingRules(domain string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.noRules == nil {
+		f.noRules = map[string]bool{}
+	}
+	f.noRules[domain] = true
 }
 
 // SetRoutingMode sets a domain's routing mode (one of the routing mode

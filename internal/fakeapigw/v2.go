@@ -176,7 +176,7 @@ func (f *Fake) v2CreateMapping(c *call) (int, any, *apiError) {
 // ListRoutingRules (GET /v2/domainnames/{domainName}/routingrules, SDK
 // serializer of apigatewayv2 ListRoutingRules) in priority order.
 func (f *Fake) v2ListRoutingRules(c *call) (int, any, *apiError) {
-	if f.NoRoutingRules {
+	if f.noRules[c.m[1]] {
 		return 0, nil, errorf(404, "NotFoundException", "Invalid request path GET /v2/domainnames/%s/routingrules", c.m[1])
 	}
 	d, err := f.domain(c.m[1])
