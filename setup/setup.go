@@ -58,7 +58,7 @@ type Input struct {
 	Package  []byte
 	Arch     string
 	ArchNote string
-	Wait    rollout.Wait
+	Wait     rollout.Wait
 	// ProbeURL, when set with a client, is probed once every step is in
 	// place: refused without a certificate, accepted with the first
 	// client's. ProbeRootCAs verify its server (nil: the system's).

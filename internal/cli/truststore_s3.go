@@ -132,7 +132,7 @@ func parsePush(c *cli.Context) (*pushRequest, error) {
 	return &pushRequest{format: format, dir: dir, path: path, input: rollout.PushInput{
 		PushInput: s3store.PushInput{Bucket: bucket, Key: key, Data: data, Force: c.Bool(flagForce), EnableVersioning: c.Bool(flagEnableVersioning),
 			Settle: c.Duration(flagWaitTimeout), OnWait: settleWait(newProgress(c, format))},
-		Name:      path, CreateBucket: c.Bool(flagCreateBucket), RequireTLS: c.Bool(flagRequireTLS),
+		Name: path, CreateBucket: c.Bool(flagCreateBucket), RequireTLS: c.Bool(flagRequireTLS),
 	}}, nil
 }
 
@@ -174,7 +174,9 @@ func truststorePush(c *cli.Context) error {
 
 // settleWait tells each wait for an uploaded version to read back.
 func settleWait(p *progress) func(string, time.Duration) {
-	return func(why string, d time.Duration) { p.Wait(apigw.Wait{Reason: "version not settled", Err: errors.New(why), For: d}) }
+	return func(why string, d time.Duration) {
+		p.Wait(apigw.Wait{Reason: "version not settled", Err: errors.New(why), For: d})
+	}
 }
 
 func printPushed(w io.Writer, out *rollout.PushOutcome, certificates int) error {
