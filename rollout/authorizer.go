@@ -168,9 +168,6 @@ func checkAuthorizerInput(in *AuthorizerInput) error {
 	if in.Arch != "arm64" && in.Arch != "amd64" {
 		return fmt.Errorf("architecture %q: use arm64 or amd64", in.Arch)
 	}
-	if len(in.Package) == 0 && !in.DryRun {
-		return errors.New("no deployment package: give --zip, or build one with apimtls authorizer package")
-	}
 	if in.Region == "" {
 		return errors.New("no AWS Region")
 	}
@@ -440,6 +437,9 @@ func (r *Rollout) apiType(ctx context.Context, id string, t apigw.APIType) (apig
 func (r *Rollout) DeployAuthorizer(ctx context.Context, in AuthorizerInput) (*AuthorizerResult, error) {
 	if err := checkAuthorizerInput(&in); err != nil {
 		return nil, err
+	}
+	if len(in.Package) == 0 && !in.DryRun {
+		return nil, errors.New("no deployment package: give --zip, or build one with apimtls authorizer package")
 	}
 	t, err := r.apiType(ctx, in.APIID, in.APIType)
 	if err != nil {
