@@ -28,6 +28,9 @@ func DomainProblems(d *Domain) []string {
 	}
 	if d.Status != StatusAvailable {
 		msg := fmt.Sprintf("domain %s is %s, not AVAILABLE", d.Name, d.Status)
+		if d.Status == "" {
+			msg = fmt.Sprintf("domain %s reports no status, not AVAILABLE", d.Name)
+		}
 		if d.StatusMessage != "" {
 			msg += ": " + d.StatusMessage
 		}
@@ -227,6 +230,15 @@ func (c *Client) DisableDefaultEndpoint(ctx context.Context, plan *EndpointPlan,
 		if err := c.closeEndpoint(ctx, plan.APIID, plan.APIType); err != nil {
 			return nil, err
 		}
+		// Read back: an endpoint that accepts the update and keeps the
+		// flag would leave the bypass open while saying it is shut.
+		on, err := c.DefaultEndpoint(ctx, plan.APIID, plan.APIType)
+		if err != nil {
+			return nil, fmt.Errorf("read back the default endpoint of %s: %w", plan.APIID, err)
+		}
+		if on {
+			return nil, fmt.Errorf("the default endpoint of %s still reads as enabled after the update: %w", plan.APIID, ErrReadBack)
+		}
 		closedAt, plan.Enabled = &now, false
 	}
 	var why string
@@ -247,6 +259,20 @@ func (c *Client) DisableDefaultEndpoint(ctx context.Context, plan *EndpointPlan,
 	}
 	res.Pending = remove(need, res.Redeployed)
 	return res, nil
+}
+
+// Deployments says in words which stages were deployed: "redeployed
+// prod, dev", or why none was.
+func (r *DisableResult) Deployments() string {
+	switch {
+	case len(r.Redeployed) > 0:
+		return "redeployed " + strings.Join(r.Redeployed, ", ")
+	case len(r.AutoDeployed) > 0 && len(r.AutoDeployed) == len(r.Stages):
+		return "no stage needed a deployment (auto-deploy)"
+	case len(r.Pending) > 0:
+		return "no stage deployed; still serving execute-api: " + strings.Join(r.Pending, ", ")
+	}
+	return "no stage needed a deployment"
 }
 
 // selectStages checks the chosen stage names before anything changes.

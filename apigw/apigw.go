@@ -65,8 +65,11 @@ type Domain struct {
 	Warnings          []string `json:"truststore_warnings,omitempty"`
 	// RoutingMode says whether requests are routed by API mappings, by
 	// routing rules, or rules first (docs/apigateway-rules.md).
-	RoutingMode string    `json:"routing_mode,omitempty"`
-	Mappings    []Mapping `json:"mappings,omitempty"`
+	RoutingMode string `json:"routing_mode,omitempty"`
+	// RoutingRulesUnknown says why the routing rules of a domain whose
+	// mode uses them could not be read ("" when they were).
+	RoutingRulesUnknown string    `json:"routing_rules_unknown,omitempty"`
+	Mappings            []Mapping `json:"mappings,omitempty"`
 }
 
 // MTLSEnabled reports whether the domain has a truststore.
@@ -91,8 +94,9 @@ type Mapping struct {
 
 // Routing modes of a domain.
 const (
-	RoutingMappingOnly = "API_MAPPING_ONLY"
-	RoutingRuleOnly    = "ROUTING_RULE_ONLY"
+	RoutingMappingOnly     = "API_MAPPING_ONLY"
+	RoutingRuleOnly        = "ROUTING_RULE_ONLY"
+	RoutingRuleThenMapping = "ROUTING_RULE_THEN_API_MAPPING"
 )
 
 // V2API lists the apigatewayv2 calls apimtls makes.
@@ -144,13 +148,20 @@ type ACMAPI interface {
 
 // Errors a caller acts on.
 var (
-	ErrNotFound     = errors.New("not found")
-	ErrConflict     = errors.New("another update is in progress")
+	ErrNotFound = errors.New("not found")
+	ErrConflict = errors.New("another update is in progress")
+	// ErrReferenced is a delete AWS refuses because something still
+	// uses the thing (409 ConflictException "... is referenced in ..."):
+	// waiting does not help, so it is never retried.
+	ErrReferenced   = errors.New("still referenced")
 	ErrThrottled    = errors.New("throttled")
 	ErrAccessDenied = errors.New("access denied")
 	ErrBadRequest   = errors.New("refused by API Gateway")
 	ErrEndpointDown = errors.New("cannot reach the endpoint")
 	ErrTimeout      = errors.New("timed out")
+	// ErrReadBack is a change AWS accepted that does not read back as
+	// sent (an emulator that drops fields, a concurrent change).
+	ErrReadBack = errors.New("the change does not read back as sent")
 	// ErrTruststoreAccess is API Gateway failing to read the truststore
 	// object on the caller's behalf (docs/apigateway-rules.md, "Reading the
 	// truststore").
@@ -210,6 +221,9 @@ func classify(err error, doing string) error {
 		kind = ErrNotFound
 	case "ConflictException":
 		kind = ErrConflict
+		if strings.Contains(apiMessage(err), "is referenced in") {
+			kind = ErrReferenced
+		}
 	case "TooManyRequestsException", "ThrottlingException", "LimitExceededException":
 		kind = ErrThrottled
 	case "AccessDeniedException", "UnauthorizedException", "AccessDenied":

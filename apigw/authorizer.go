@@ -148,11 +148,7 @@ func (c *Client) PutAuthorizer(ctx context.Context, id string, t APIType, a Auth
 				newID = aws.ToString(out.Id)
 			}
 		case t == REST:
-			_, err = c.V1.UpdateAuthorizer(ctx, &apigateway.UpdateAuthorizerInput{RestApiId: aws.String(id), AuthorizerId: aws.String(a.ID), PatchOperations: []v1types.PatchOperation{
-				{Op: v1types.OpReplace, Path: aws.String("/authorizerUri"), Value: aws.String(a.URI)},
-				{Op: v1types.OpReplace, Path: aws.String("/identitySource"), Value: aws.String(strings.Join(a.IdentitySource, ", "))},
-				{Op: v1types.OpReplace, Path: aws.String("/authorizerResultTtlInSeconds"), Value: aws.String(strconv.Itoa(int(a.TTL)))},
-			}}, noRetryV1)
+			_, err = c.V1.UpdateAuthorizer(ctx, &apigateway.UpdateAuthorizerInput{RestApiId: aws.String(id), AuthorizerId: aws.String(a.ID), PatchOperations: restAuthorizerPatch(a)}, noRetryV1)
 		case a.ID == "":
 			var out *apigatewayv2.CreateAuthorizerOutput
 			// identitySource is required by the API model; an empty list
@@ -176,6 +172,18 @@ func (c *Client) PutAuthorizer(ctx context.Context, id string, t APIType, a Auth
 	return newID, err
 }
 
+// restAuthorizerPatch is the UpdateAuthorizer patch of a REST authorizer.
+// The identity source is replaced only with a value: the API takes no
+// empty one (docs/aws.md), and without caching (TTL 0) a REQUEST
+// authorizer ignores it for the cache; the caller keeps the one it has.
+func restAuthorizerPatch(a Authorizer) []v1types.PatchOperation {
+	ops := []v1types.PatchOperation{{Op: v1types.OpReplace, Path: aws.String("/authorizerUri"), Value: aws.String(a.URI)}}
+	if len(a.IdentitySource) > 0 {
+		ops = append(ops, v1types.PatchOperation{Op: v1types.OpReplace, Path: aws.String("/identitySource"), Value: aws.String(strings.Join(a.IdentitySource, ", "))})
+	}
+	return append(ops, v1types.PatchOperation{Op: v1types.OpReplace, Path: aws.String("/authorizerResultTtlInSeconds"), Value: aws.String(strconv.Itoa(int(a.TTL)))})
+}
+
 func nonNil(s []string) []string {
 	if s == nil {
 		return []string{}
@@ -197,7 +205,10 @@ func (c *Client) DeleteAuthorizer(ctx context.Context, id string, t APIType, aut
 }
 
 // SetRouteAuth protects a route or method with an authorizer (CUSTOM), or
-// with nothing when authID is "".
+// with nothing when authID is "": then the authorizer ID is cleared
+// explicitly too (an empty authorizerId, as Terraform sends), since an
+// update of the type alone can leave the ID on the route, and an
+// authorizer a route still names cannot be deleted.
 func (c *Client) SetRouteAuth(ctx context.Context, id string, t APIType, r Route, authID string, onWait OnWait) error {
 	typ := "CUSTOM"
 	if authID == "" {
@@ -207,16 +218,11 @@ func (c *Client) SetRouteAuth(ctx context.Context, id string, t APIType, r Route
 		var err error
 		if t == REST {
 			verb, _, _ := strings.Cut(r.Key, " ")
-			ops := []v1types.PatchOperation{{Op: v1types.OpReplace, Path: aws.String("/authorizationType"), Value: aws.String(typ)}}
-			if authID != "" {
-				ops = append(ops, v1types.PatchOperation{Op: v1types.OpReplace, Path: aws.String("/authorizerId"), Value: aws.String(authID)})
-			}
+			ops := []v1types.PatchOperation{{Op: v1types.OpReplace, Path: aws.String("/authorizationType"), Value: aws.String(typ)},
+				{Op: v1types.OpReplace, Path: aws.String("/authorizerId"), Value: aws.String(authID)}}
 			_, err = c.V1.UpdateMethod(ctx, &apigateway.UpdateMethodInput{RestApiId: aws.String(id), ResourceId: aws.String(r.ID), HttpMethod: aws.String(verb), PatchOperations: ops}, noRetryV1)
 		} else {
-			in := &apigatewayv2.UpdateRouteInput{ApiId: aws.String(id), RouteId: aws.String(r.ID), AuthorizationType: v2types.AuthorizationType(typ)}
-			if authID != "" {
-				in.AuthorizerId = aws.String(authID)
-			}
+			in := &apigatewayv2.UpdateRouteInput{ApiId: aws.String(id), RouteId: aws.String(r.ID), AuthorizationType: v2types.AuthorizationType(typ), AuthorizerId: aws.String(authID)}
 			_, err = c.V2.UpdateRoute(ctx, in, noRetryV2)
 		}
 		return classify(err, fmt.Sprintf("set the authorization of %s on %s", r.Key, id))

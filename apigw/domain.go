@@ -32,11 +32,16 @@ func (c *Client) GetDomain(ctx context.Context, name string, t APIType) (*Domain
 	if d.Mappings, err = c.mappings(ctx, d); err != nil {
 		return nil, err
 	}
-	rules, err := c.routingRules(ctx, name)
-	if err != nil {
-		return nil, err
+	// Routing rules route traffic only in the modes that use them
+	// (API_MAPPING_ONLY, the default, ignores them); an endpoint, Region
+	// or role without ListRoutingRules leaves them unknown, said why.
+	if usesRules(d.RoutingMode) {
+		rules, err := c.routingRules(ctx, name)
+		if err != nil {
+			d.RoutingRulesUnknown = err.Error()
+		}
+		d.Mappings = append(d.Mappings, rules...)
 	}
-	d.Mappings = append(d.Mappings, rules...)
 	types := map[string]APIType{}
 	for i, m := range d.Mappings {
 		if types[m.APIID] == "" {
@@ -51,6 +56,12 @@ func (c *Client) GetDomain(ctx context.Context, name string, t APIType) (*Domain
 		d.APIType = domainType(d.Mappings)
 	}
 	return d, nil
+}
+
+// usesRules reports whether a routing mode sends traffic by routing rules
+// (apigateway spells ROUTING_RULE_THEN_API_MAPPING with BASE_PATH_MAPPING).
+func usesRules(mode string) bool {
+	return mode == RoutingRuleOnly || mode == RoutingRuleThenMapping || mode == "ROUTING_RULE_THEN_BASE_PATH_MAPPING"
 }
 
 // How an API is routed through a domain (Mapping.Via).

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"testing"
@@ -77,7 +78,9 @@ func buildPackagedBootstrap(t *testing.T) string {
 		t.Fatalf("go build: %v\n%s", err, out)
 	}
 	zipPath := filepath.Join(dir, "authorizer.zip")
-	cmd := exec.Command(exe, "authorizer", "package", "--out", zipPath)
+	// This machine's architecture, to run it here: without --arch the
+	// package would be arm64, cross-compiled from this checkout.
+	cmd := exec.Command(exe, "authorizer", "package", "--arch", runtime.GOARCH, "--out", zipPath)
 	cmd.Env = append(os.Environ(), "AWS_LAMBDA_RUNTIME_API=")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("authorizer package: %v\n%s", err, out)

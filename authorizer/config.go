@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -28,6 +29,11 @@ const (
 	EnvExternal          = "APIMTLS_EXTERNAL_REVOCATION" // crl,ocsp
 	EnvCacheTTL          = "APIMTLS_CACHE_TTL"           // Go duration or seconds; default 60s
 	EnvHTTPResponse      = "APIMTLS_HTTP_API_RESPONSE"   // simple (default) or policy, for payload 2.0
+	// EnvResultCacheTTL is the authorizer's result cache TTL in seconds,
+	// set by authorizer deploy: above 0, API Gateway applies a cached
+	// policy to every method of the stage, so the policy must name them
+	// all (response.go).
+	EnvResultCacheTTL = "APIMTLS_RESULT_CACHE_TTL"
 )
 
 // DefaultCacheTTL is how long a fetched truststore or CRL is used before S3
@@ -44,6 +50,9 @@ type Config struct {
 	// SimpleResponse answers payload 2.0 events with {isAuthorized,
 	// context}; it must match the authorizer's enableSimpleResponses.
 	SimpleResponse bool
+	// ResultCacheTTL is API Gateway's cache of this authorizer's answers,
+	// in seconds (EnvResultCacheTTL); 0 is no caching.
+	ResultCacheTTL int
 }
 
 // CRLKey is the S3 key of a CA's CRL: the prefix, the CA's KeyID (subject
@@ -97,6 +106,13 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 			errs = append(errs, fmt.Errorf("%s=%q: a duration from 0s to 1h, as 60s", EnvCacheTTL, v))
 		}
 		c.CacheTTL = d
+	}
+	if v := getenv(EnvResultCacheTTL); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 0 || n > 3600 {
+			errs = append(errs, fmt.Errorf("%s=%q: seconds from 0 to 3600, as authorizer deploy --cache-ttl sets them", EnvResultCacheTTL, v))
+		}
+		c.ResultCacheTTL = n
 	}
 	switch v := getenv(EnvHTTPResponse); v {
 	case "", "simple":

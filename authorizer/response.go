@@ -11,8 +11,13 @@ import (
 )
 
 // response builds the answer API Gateway expects for the event's payload.
-// The policy names only the method or route asked for, never a wildcard,
-// so a cached allow cannot open other routes.
+// Without result caching the policy names only the method or route asked
+// for, never a wildcard. With caching, API Gateway keeps the policy per
+// identity and applies it to every method the identity calls within the
+// TTL (AWS Knowledge Center, "api-gateway-lambda-authorization-errors"):
+// a policy naming one method would refuse every other with 403, so it
+// names the whole API stage, which is what the certificate may call; the
+// decision, allow or deny, is the certificate's and not the method's.
 func (h *Handler) response(ev *Event, d revocation.Decision) any {
 	ctx := decisionContext(d)
 	if ev.Payload == PayloadHTTPV2 && h.Config.SimpleResponse {
@@ -31,13 +36,28 @@ func (h *Handler) response(ev *Event, d revocation.Decision) any {
 		Statement: []events.IAMPolicyStatement{{
 			Action:   []string{"execute-api:Invoke"},
 			Effect:   effect,
-			Resource: []string{ev.Resource},
+			Resource: []string{h.policyResource(ev.Resource)},
 		}},
 	}
 	if ev.Payload == PayloadHTTPV2 {
 		return events.APIGatewayV2CustomAuthorizerIAMPolicyResponse{PrincipalID: principal, PolicyDocument: policy, Context: ctx}
 	}
 	return events.APIGatewayCustomAuthorizerResponse{PrincipalID: principal, PolicyDocument: policy, Context: ctx}
+}
+
+// policyResource is what the policy names: the method or route asked
+// for, or with result caching on every method of its API stage,
+// arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/*/*.
+func (h *Handler) policyResource(arn string) string {
+	if h.Config.ResultCacheTTL <= 0 {
+		return arn
+	}
+	i := strings.LastIndex(arn, ":")
+	parts := strings.SplitN(arn[i+1:], "/", 3)
+	if i < 0 || len(parts) < 3 || parts[0] == "" || parts[1] == "" {
+		return arn // not a method ARN: name it alone
+	}
+	return arn[:i+1] + parts[0] + "/" + parts[1] + "/*/*"
 }
 
 // decisionContext is the context passed on: the certificate for an allow

@@ -6,7 +6,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"runtime"
 	"time"
 )
@@ -47,14 +46,15 @@ func BuildPackage(arch string) (*Package, error) {
 	if runtime.GOOS != "linux" || runtime.GOARCH != arch {
 		return nil, &ArchMismatchError{Have: have, Want: arch}
 	}
-	exe, err := os.Executable()
+	data, err := readExecutable()
 	if err != nil {
-		return nil, fmt.Errorf("find the running executable: %w", err)
+		return nil, err
 	}
-	data, err := os.ReadFile(exe)
-	if err != nil {
-		return nil, fmt.Errorf("read the running executable: %w", err)
-	}
+	return packageOf(data, arch)
+}
+
+// packageOf zips a linux/arch apimtls binary as the bootstrap.
+func packageOf(data []byte, arch string) (*Package, error) {
 	zipped, err := zipBootstrap(data)
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -92,9 +93,12 @@ type AuthorizerInput struct {
 	CacheTTL int32
 	// Arch is arm64 or amd64.
 	Arch string
-	// Package is the deployment zip (authorizer package).
+	// Package is the deployment zip (authorizer package); a dry run may
+	// have none, and then does not compare the function's code.
 	Package []byte
-	DryRun  bool
+	// ArchNote says which architecture was chosen and why, for the plan.
+	ArchNote string
+	DryRun   bool
 }
 
 // Change is one step of an authorizer plan.
@@ -202,6 +206,11 @@ func Env(in AuthorizerInput) map[string]string {
 	if in.TruststoreVersion != "" {
 		env[authorizer.EnvTruststoreVersion] = in.TruststoreVersion
 	}
+	// With result caching the answer must name every method: the
+	// authorizer reads the TTL to know.
+	if in.CacheTTL > 0 {
+		env[authorizer.EnvResultCacheTTL] = strconv.Itoa(int(in.CacheTTL))
+	}
 	return env
 }
 
@@ -288,11 +297,7 @@ func (r *Rollout) observe(ctx context.Context, apiID string, t apigw.APIType, fu
 	if err != nil {
 		return nil, err
 	}
-	for i := range auths {
-		if auths[i].Name == AuthorizerName {
-			o.authorizer = &auths[i]
-		}
-	}
+	o.authorizer = ours(auths)
 	if o.stages, err = r.API.StageDeployments(ctx, apiID, t); err != nil {
 		return nil, err
 	}
@@ -363,20 +368,27 @@ func findStatement(policy, sid string) (string, int) {
 }
 
 // marker is the description of the deployments apimtls makes: it names
-// the routes' authorization it deploys, so a later run can tell which
-// stages serve it.
-func marker(routes []apigw.Route) string {
+// the routes' authorization and the authorizer's settings it deploys, so a
+// later run can tell which stages serve them. A deployment snapshots the
+// authorizers too: a changed TTL or function is served only after the next
+// deployment of a REST stage or of an HTTP stage without auto-deploy
+// (docs/aws.md). Without an authorizer the marker is the routes' alone.
+func marker(routes []apigw.Route, auth *apigw.Authorizer) string {
 	h := sha256.New()
 	for _, rt := range routes {
 		fmt.Fprintf(h, "%s=%s:%s\n", rt.Key, rt.AuthorizationType, rt.AuthorizerID)
+	}
+	if auth != nil {
+		fmt.Fprintf(h, "authorizer %s %s %s ttl=%d source=%s payload=%s simple=%v\n", auth.ID, auth.Type, auth.URI, auth.TTL,
+			strings.Join(auth.IdentitySource, ","), auth.PayloadVersion, auth.SimpleResponses)
 	}
 	return markerPrefix + hex.EncodeToString(h.Sum(nil))[:16]
 }
 
 // pendingStages are the stages without auto-deploy whose deployment does
-// not carry the routes' authorization.
-func pendingStages(stages []apigw.StageDeployment, routes []apigw.Route) []string {
-	want := marker(routes)
+// not carry the routes' authorization and the authorizer as they are.
+func pendingStages(stages []apigw.StageDeployment, routes []apigw.Route, auth *apigw.Authorizer) []string {
+	want := marker(routes, auth)
 	var out []string
 	for _, s := range stages {
 		if !s.AutoDeploy && s.Description != want {
@@ -384,6 +396,30 @@ func pendingStages(stages []apigw.StageDeployment, routes []apigw.Route) []strin
 		}
 	}
 	return out
+}
+
+// ours is apimtls's authorizer among an API's, or nil.
+func ours(auths []apigw.Authorizer) *apigw.Authorizer {
+	for i := range auths {
+		if auths[i].Name == AuthorizerName {
+			return &auths[i]
+		}
+	}
+	return nil
+}
+
+// currentMarker reads the routes and the authorizer as the API holds them
+// now and names them as a deployment of them will be described.
+func (r *Rollout) currentMarker(ctx context.Context, apiID string, t apigw.APIType) (string, error) {
+	routes, err := r.API.Routes(ctx, apiID, t)
+	if err != nil {
+		return "", err
+	}
+	auths, err := r.API.Authorizers(ctx, apiID, t)
+	if err != nil {
+		return "", err
+	}
+	return marker(routes, ours(auths)), nil
 }
 
 func (r *Rollout) apiType(ctx context.Context, id string, t apigw.APIType) (apigw.APIType, error) {
@@ -402,6 +438,9 @@ func (r *Rollout) DeployAuthorizer(ctx context.Context, in AuthorizerInput) (*Au
 	if err := checkAuthorizerInput(&in); err != nil {
 		return nil, err
 	}
+	if len(in.Package) == 0 && !in.DryRun {
+		return nil, errors.New("no deployment package: give --zip, or build one with apimtls authorizer package")
+	}
 	t, err := r.apiType(ctx, in.APIID, in.APIType)
 	if err != nil {
 		return nil, err
@@ -411,6 +450,12 @@ func (r *Rollout) DeployAuthorizer(ctx context.Context, in AuthorizerInput) (*Au
 		return nil, err
 	}
 	res := &AuthorizerResult{APIID: in.APIID, APIType: t, FunctionName: in.FunctionName, DryRun: in.DryRun, Changes: []Change{}}
+	if in.ArchNote != "" {
+		res.Notes = append(res.Notes, in.ArchNote)
+	}
+	if len(in.Package) == 0 {
+		res.Notes = append(res.Notes, "no deployment package: the function's code is not compared")
+	}
 	selected, err := selectRoutes(o.routes, in.Routes)
 	if err != nil {
 		return nil, err
@@ -430,9 +475,55 @@ func (r *Rollout) DeployAuthorizer(ctx context.Context, in AuthorizerInput) (*Au
 	if err := p.execute(ctx); err != nil {
 		return res, err
 	}
-	res.Routes = routeStates(p.finalRoutes, p.authID, nil)
+	if err := p.readBack(ctx, selected); err != nil {
+		return res, err
+	}
 	res.Summary = fmt.Sprintf("authorizer %s deployed on %s: %s", AuthorizerName, in.APIID, plural.Count(len(res.Changes), "change"))
 	return res, nil
+}
+
+// readBack reads the API after the run and reports from what it holds,
+// not from the plan (whose new authorizer had no ID yet): the authorizer
+// must have the settings sent, every route attached must name it, and
+// every stage must serve it.
+func (p *planner) readBack(ctx context.Context, selected map[string]bool) error {
+	o, err := p.r.observe(ctx, p.in.APIID, p.o.t, p.in.FunctionName)
+	if err != nil {
+		return fmt.Errorf("read back the authorizer: %w", err)
+	}
+	p.res.Routes = routeStates(o.routes, p.authID, nil)
+	want := p.r.wantAuthorizer(p.o.t, p.functionArn, p.in.CacheTTL)
+	a := o.authorizer
+	switch {
+	case a == nil:
+		return fmt.Errorf("API %s has no authorizer %s after the run: %w", p.in.APIID, AuthorizerName, apigw.ErrReadBack)
+	case a.ID != p.authID || a.URI != want.URI || a.TTL != want.TTL || a.Type != want.Type || a.PayloadVersion != want.PayloadVersion || a.SimpleResponses != want.SimpleResponses:
+		return fmt.Errorf("authorizer %s of %s reads %s, not %s: %w", a.ID, p.in.APIID, authorizerDetail(*a), authorizerDetail(want), apigw.ErrReadBack)
+	}
+	var wrong []string
+	planned := "(new)"
+	if p.o.authorizer != nil {
+		planned = p.o.authorizer.ID
+	}
+	for _, rt := range p.finalRoutes {
+		if !selected[rt.Key] || rt.AuthorizationType != "CUSTOM" || rt.AuthorizerID != planned {
+			continue
+		}
+		for _, got := range o.routes {
+			if got.Key == rt.Key && (got.AuthorizationType != "CUSTOM" || got.AuthorizerID != a.ID) {
+				wrong = append(wrong, fmt.Sprintf("%s (%s %s)", got.Key, got.AuthorizationType, got.AuthorizerID))
+			}
+		}
+	}
+	if len(wrong) > 0 {
+		return fmt.Errorf("routes of %s not guarded by authorizer %s after the run (%s): %w", p.in.APIID, a.ID, strings.Join(wrong, ", "), apigw.ErrReadBack)
+	}
+	if pending := pendingStages(o.stages, o.routes, a); len(pending) > 0 {
+		p.res.PendingStages = pending
+		p.res.Routes = routeStates(o.routes, p.authID, pending)
+		return fmt.Errorf("stages %s of %s do not serve the authorizer after the run: %w", strings.Join(pending, ", "), p.in.APIID, apigw.ErrReadBack)
+	}
+	return nil
 }
 
 func planSummary(res *AuthorizerResult) string {
@@ -490,6 +581,9 @@ type planner struct {
 	roleArn     string
 	functionArn string
 	authID      string
+	// finalAuth is the authorizer as it will be once the steps ran (nil
+	// while it is still to be created, or on remove).
+	finalAuth   *apigw.Authorizer
 	finalRoutes []apigw.Route
 	pending     []string
 }
@@ -574,7 +668,8 @@ func (p *planner) function() {
 	}
 	p.functionArn = aws.ToString(fn.FunctionArn)
 	p.res.FunctionArn = p.functionArn
-	if aws.ToString(fn.CodeSha256) != codeSha(p.in.Package) || len(fn.Architectures) != 1 || fn.Architectures[0] != arch {
+	newCode := len(p.in.Package) > 0 && aws.ToString(fn.CodeSha256) != codeSha(p.in.Package)
+	if newCode || len(fn.Architectures) != 1 || fn.Architectures[0] != arch {
 		p.add("update function code", name, "new bootstrap for "+string(arch), func(ctx context.Context) error {
 			if err := p.r.waitFunction(ctx, name); err != nil {
 				return err
@@ -646,17 +741,21 @@ func (p *planner) authorizer() {
 	if a := p.o.authorizer; a != nil {
 		p.authID = a.ID
 		want.ID = a.ID
+		// A REST authorizer takes no empty identity source: going back to
+		// TTL 0, it keeps the client certificate's serial, which every
+		// mTLS request carries (docs/aws.md).
+		if p.o.t == apigw.REST && want.TTL == 0 && len(a.IdentitySource) > 0 {
+			want.IdentitySource = identitySource(apigw.REST, 1)
+		}
+		p.finalAuth = &want
+		p.res.AuthorizerID = a.ID
 		if a.Same(want) {
-			p.res.AuthorizerID = a.ID
 			return
 		}
 		p.add("update authorizer", AuthorizerName, authorizerDetail(want), func(ctx context.Context) error {
-			want := p.r.wantAuthorizer(p.o.t, p.functionArn, p.in.CacheTTL)
-			want.ID = a.ID
 			_, err := p.r.API.PutAuthorizer(ctx, p.in.APIID, p.o.t, want, p.r.controlWait)
 			return err
 		})
-		p.res.AuthorizerID = a.ID
 		return
 	}
 	p.authID = "(new)"
@@ -715,17 +814,21 @@ func (p *planner) deploy() {
 			}
 		}
 	} else {
-		p.pending = pendingStages(p.o.stages, p.finalRoutes)
+		p.pending = pendingStages(p.o.stages, p.finalRoutes, p.finalAuth)
 	}
 	p.res.PendingStages = p.pending
+	detail := "publishes the API's current definition to the stage"
+	if p.o.authorizer != nil && p.finalAuth != nil && !p.o.authorizer.Same(*p.finalAuth) {
+		detail = "the authorizer's change is served only after a deployment; " + detail
+	}
 	for _, stage := range p.pending {
 		stage := stage
-		p.add("deploy stage", stage, "publishes the API's current definition to the stage", func(ctx context.Context) error {
-			routes, err := p.r.API.Routes(ctx, p.in.APIID, p.o.t)
+		p.add("deploy stage", stage, detail, func(ctx context.Context) error {
+			m, err := p.r.currentMarker(ctx, p.in.APIID, p.o.t)
 			if err != nil {
 				return err
 			}
-			return p.r.API.Deploy(ctx, p.in.APIID, p.o.t, stage, marker(routes), p.r.controlWait)
+			return p.r.API.Deploy(ctx, p.in.APIID, p.o.t, stage, m, p.r.controlWait)
 		})
 	}
 }
@@ -773,8 +876,9 @@ func (r *Rollout) retryRole(ctx context.Context, fn func() error) error {
 // "a few seconds"; Terraform waits up to 2 minutes.
 const RoleWait = 2 * time.Minute
 
-// waitFunction waits until the function is Active and no update runs, as
-// Lambda wants before the next update.
+// waitFunction waits until the function takes an update: not Pending and
+// no update in progress. Active and Inactive (idle for weeks, its
+// resources reclaimed) both take one ("Lambda function states").
 func (r *Rollout) waitFunction(ctx context.Context, name string) error {
 	deadline := r.clock().Now().Add(5 * time.Minute)
 	for {
@@ -786,7 +890,7 @@ func (r *Rollout) waitFunction(ctx context.Context, name string) error {
 		if c.State == ltypes.StateFailed || c.LastUpdateStatus == ltypes.LastUpdateStatusFailed {
 			return fmt.Errorf("function %s is %s/%s: %s", name, c.State, c.LastUpdateStatus, aws.ToString(c.StateReason)+aws.ToString(c.LastUpdateStatusReason))
 		}
-		if c.State == ltypes.StateActive && c.LastUpdateStatus != ltypes.LastUpdateStatusInProgress {
+		if c.State != ltypes.StatePending && c.LastUpdateStatus != ltypes.LastUpdateStatusInProgress {
 			return nil
 		}
 		if !r.clock().Now().Before(deadline) {
@@ -833,7 +937,7 @@ func (r *Rollout) AuthorizerStatus(ctx context.Context, apiID string, t apigw.AP
 		}
 	}
 	if authID != "" {
-		res.PendingStages = pendingStages(o.stages, o.routes)
+		res.PendingStages = pendingStages(o.stages, o.routes, o.authorizer)
 	}
 	res.Routes = routeStates(o.routes, authID, res.PendingStages)
 	n := 0
@@ -885,7 +989,10 @@ func (r *Rollout) RemoveAuthorizer(ctx context.Context, in RemoveInput) (*Author
 	}
 	for _, rt := range o.routes {
 		final := rt
-		if authID != "" && rt.AuthorizationType == "CUSTOM" && rt.AuthorizerID == authID {
+		// A route that names the authorizer, whatever its type (an update
+		// of the type alone may have left the ID): AWS refuses to delete an
+		// authorizer a route still names.
+		if authID != "" && rt.AuthorizerID == authID {
 			final.AuthorizationType, final.AuthorizerID = "NONE", ""
 			rt := rt
 			p.add("detach authorizer from", rt.Key, "", func(ctx context.Context) error {

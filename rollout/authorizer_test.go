@@ -7,6 +7,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
@@ -144,11 +145,197 @@ func TestDeployAuthorizerHTTP(t *testing.T) {
 	for _, c := range res.Changes {
 		steps = append(steps, c.Step)
 	}
-	if strings.Join(steps, ",") != "update function code,update authorizer" {
+	// The TTL reaches the function (its policy must then name the whole
+	// stage), and the manual stage serves the changed authorizer only
+	// once deployed.
+	if strings.Join(steps, ",") != "update function code,update function configuration,update authorizer,deploy stage" {
 		t.Fatalf("steps %q", steps)
 	}
-	if a := e.fake.Authorizers("h1")[0]; a.TTL != 30 || strings.Join(a.IdentitySource, ",") != "$context.identity.clientCert.serialNumber" {
+	a = e.fake.Authorizers("h1")[0]
+	if a.TTL != 30 || strings.Join(a.IdentitySource, ",") != "$context.identity.clientCert.serialNumber" {
 		t.Fatalf("authorizer %+v", a)
+	}
+	for _, stage := range []string{"$default", "manual"} {
+		if served, ok := e.fake.StageAuthorizer("h1", stage, a.ID); !ok || served.TTL != 30 {
+			t.Fatalf("stage %s serves the authorizer %+v (%v), want TTL 30", stage, served, ok)
+		}
+	}
+}
+
+// routesState is every route's state as reported.
+func routesState(res *AuthorizerResult) string {
+	var out []string
+	for _, rt := range res.Routes {
+		out = append(out, rt.Route+"="+rt.State)
+	}
+	return strings.Join(out, ",")
+}
+
+// The first deploy reports its routes from what AWS holds after the run,
+// not with the plan's placeholder ID.
+func TestFirstDeployReportsProtected(t *testing.T) {
+	e := newEnv(t)
+	e.withLambda()
+	httpAPI(e)
+	res, err := e.r.DeployAuthorizer(ctx, authInput(t, "h1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := routesState(res); got != "DELETE /pets/{id}=protected,GET /pets=protected,POST /pets=protected" {
+		t.Fatalf("first deploy reports %s", got)
+	}
+	for _, rt := range res.Routes {
+		if rt.By != "" {
+			t.Fatalf("route %+v", rt)
+		}
+	}
+}
+
+// A changed authorizer (here its cache TTL) reaches a REST API only with a
+// deployment: the plan says so and makes it, and status tells a stage
+// still serving the old authorizer.
+func TestAuthorizerChangeIsDeployed(t *testing.T) {
+	e := newEnv(t)
+	e.withLambda()
+	e.fake.AddAPI(&fakeapigw.API{ID: "r1", REST: true, Stages: map[string]bool{"prod": false}})
+	e.fake.AddRoutes("r1", "GET /pets", "POST /pets")
+	if _, err := e.r.DeployAuthorizer(ctx, authInput(t, "r1")); err != nil {
+		t.Fatal(err)
+	}
+	in := authInput(t, "r1")
+	in.CacheTTL, in.DryRun = 300, true
+	plan, err := e.r.DeployAuthorizer(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []string
+	for _, c := range plan.Changes {
+		steps = append(steps, c.Step+" "+c.Target)
+	}
+	if got := strings.Join(steps, ","); got != "update function configuration apimtls-authorizer-r1,update authorizer apimtls-revocation,deploy stage prod" {
+		t.Fatalf("plan %q", got)
+	}
+	in.DryRun = false
+	deps := len(e.fake.API("r1").Deployments)
+	res, err := e.r.DeployAuthorizer(ctx, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(e.fake.API("r1").Deployments) - deps; n != 1 {
+		t.Fatalf("%d deployments, want 1", n)
+	}
+	id := e.fake.Authorizers("r1")[0].ID
+	if served, ok := e.fake.StageAuthorizer("r1", "prod", id); !ok || served.TTL != 300 {
+		t.Fatalf("prod serves %+v", served)
+	}
+	if got := routesState(res); got != "GET /pets=protected,POST /pets=protected" {
+		t.Fatalf("reported %s", got)
+	}
+	if fn, _ := e.fake.Function("apimtls-authorizer-r1"); fn.Env["APIMTLS_RESULT_CACHE_TTL"] != "300" {
+		t.Fatalf("function env %v", fn.Env)
+	}
+	// Someone changes the authorizer without deploying: status says prod
+	// still serves the old one, and the next deploy deploys it.
+	a := e.fake.Authorizers("r1")[0]
+	_, err = e.r.API.PutAuthorizer(ctx, "r1", apigw.REST, apigw.Authorizer{ID: a.ID, Name: a.Name, Type: a.Type, URI: a.URI, TTL: 60, IdentitySource: a.IdentitySource}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := e.r.AuthorizerStatus(ctx, "r1", apigw.REST)
+	if err != nil || strings.Join(st.PendingStages, ",") != "prod" || st.Routes[0].State != "pending deployment" {
+		t.Fatalf("status %v: pending %v routes %+v", err, st.PendingStages, st.Routes)
+	}
+	// Back to no caching: the REST authorizer keeps an identity source
+	// (the API takes no empty one), and a second run changes nothing.
+	in.CacheTTL = 0
+	if _, err := e.r.DeployAuthorizer(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	if a := e.fake.Authorizers("r1")[0]; a.TTL != 0 {
+		t.Fatalf("authorizer %+v", a)
+	}
+	again, err := e.r.DeployAuthorizer(ctx, in)
+	if err != nil || len(again.Changes) != 0 {
+		t.Fatalf("second run at TTL 0: %v %+v", err, again.Changes)
+	}
+}
+
+// An update of an Inactive function (idle for weeks) is allowed: no wait.
+func TestRedeployInactiveFunction(t *testing.T) {
+	e := newEnv(t)
+	e.withLambda()
+	httpAPI(e)
+	if _, err := e.r.DeployAuthorizer(ctx, authInput(t, "h1")); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(time.Hour)
+	e.fake.MarkInactive("apimtls-authorizer-h1")
+	before := len(e.events.waits())
+	in := authInput(t, "h1")
+	in.Package = bootstrapZip(t, "v2")
+	if _, err := e.r.DeployAuthorizer(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	for _, w := range e.events.waits()[before:] {
+		if w.Reason == "function not ready" {
+			t.Fatalf("waited for an Inactive function: %v", w.Err)
+		}
+	}
+}
+
+// remove clears the authorizer ID of every route it detaches, so the
+// delete that follows is accepted in one run, with no waiting.
+func TestRemoveClearsAuthorizerIDs(t *testing.T) {
+	for _, rest := range []bool{false, true} {
+		e := newEnv(t)
+		e.withLambda()
+		id := "h1"
+		if rest {
+			id = "r1"
+			e.fake.AddAPI(&fakeapigw.API{ID: id, REST: true, Stages: map[string]bool{"prod": false}})
+			e.fake.AddRoutes(id, "GET /pets", "POST /pets")
+		} else {
+			httpAPI(e)
+		}
+		if _, err := e.r.DeployAuthorizer(ctx, authInput(t, id)); err != nil {
+			t.Fatal(err)
+		}
+		before := len(e.events.waits())
+		if _, err := e.r.RemoveAuthorizer(ctx, RemoveInput{APIID: id}); err != nil {
+			t.Fatalf("rest %v: %v", rest, err)
+		}
+		for k, v := range e.fake.RouteAuthorizerIDs(id) {
+			if v != "" {
+				t.Fatalf("rest %v: %s still names authorizer %s", rest, k, v)
+			}
+		}
+		for _, w := range e.events.waits()[before:] {
+			if w.Reason != "pacing" {
+				t.Fatalf("rest %v: remove waited: %+v", rest, w)
+			}
+		}
+	}
+}
+
+// A delete refused because a route still names the authorizer is its own
+// error, not "another update is in progress", and is not retried.
+func TestDeleteReferencedAuthorizer(t *testing.T) {
+	e := newEnv(t)
+	e.withLambda()
+	httpAPI(e)
+	if _, err := e.r.DeployAuthorizer(ctx, authInput(t, "h1")); err != nil {
+		t.Fatal(err)
+	}
+	a := e.fake.Authorizers("h1")[0]
+	var waits []apigw.Wait
+	err := e.r.API.DeleteAuthorizer(ctx, "h1", apigw.HTTP, a.ID, func(w apigw.Wait) { waits = append(waits, w) })
+	if !errors.Is(err, apigw.ErrReferenced) || errors.Is(err, apigw.ErrConflict) || !strings.Contains(err.Error(), "is referenced in route: ") {
+		t.Fatalf("err %v", err)
+	}
+	for _, w := range waits {
+		if w.Reason != "pacing" {
+			t.Fatalf("retried: %+v", w)
+		}
 	}
 }
 

@@ -98,12 +98,22 @@ func (r *Rollout) Create(ctx context.Context, in CreateInput) (*Result, error) {
 	if res.Adopted {
 		res.Summary = fmt.Sprintf("%s was in place with mutual TLS (%s); %s", in.Domain, Target(in.Truststore), map[bool]string{true: "mapped " + in.Mapping.APIID + " stage " + in.Mapping.Stage, false: "nothing to change"}[!mapped])
 	}
+	var after *apigw.Domain
 	if in.Wait.NoWait {
-		return res, nil
+		after, err = r.API.GetDomain(ctx, in.Domain, t)
+	} else {
+		after, err = r.wait(ctx, &apigw.Domain{Name: in.Domain, APIType: t}, in.Wait)
 	}
-	after, err := r.wait(ctx, &apigw.Domain{Name: in.Domain, APIType: t}, in.Wait)
 	if err != nil {
 		return nil, err
+	}
+	// Read back: an endpoint may accept the create and drop the mutual
+	// TLS settings (moto does); the domain is what it reports.
+	if got := current(after); got != in.Truststore {
+		return res, fmt.Errorf("domain %s was created but reports %s, not %s: %w", in.Domain, Target(got), Target(in.Truststore), apigw.ErrReadBack)
+	}
+	if in.Wait.NoWait {
+		return res, nil
 	}
 	res.Status, res.Warnings = after.Status, append(res.Warnings, after.Warnings...)
 	if len(res.Warnings) > 0 {

@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
+
 	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/internal/fakeapigw"
 	"github.com/apimtls/apimtls/s3store"
@@ -361,5 +363,67 @@ func TestRESTRootMappingReadsAsEmpty(t *testing.T) {
 	res, err := e.r.Create(ctx, in)
 	if err != nil || res.Changed {
 		t.Fatalf("re-run: %+v, %v; want nothing to change", res, err)
+	}
+}
+
+// Create reads back what it made: an endpoint that accepted the create and
+// dropped the mutual TLS settings (moto does) is an error, not "created
+// with mutual TLS".
+func TestCreateReadsBack(t *testing.T) {
+	for _, noWait := range []bool{false, true} {
+		e := newEnv(t)
+		e.fake.DropMTLSOnCreate = true
+		ts := e.push("truststore.pem", caPEM(t, "root", true))
+		res, err := e.r.Create(ctx, CreateInput{Domain: "moto.example.com", APIType: apigw.HTTP, CertificateArn: publicCert, Truststore: ts, Wait: Wait{NoWait: noWait}})
+		if !errors.Is(err, apigw.ErrReadBack) || !strings.Contains(err.Error(), "reports mutual TLS off, not s3://truststores/truststore.pem version v1") {
+			t.Fatalf("no wait %v: err %v, res %+v", noWait, err, res)
+		}
+	}
+}
+
+// A domain read without a status says so, never "is  after the update".
+func TestEmptyStatusSaid(t *testing.T) {
+	e := newEnv(t)
+	e.domain("quiet.example.com", false)
+	e.fake.OmitStatus = true
+	ts := e.push("truststore.pem", caPEM(t, "root", true))
+	_, err := e.r.EnableMTLS(ctx, EnableInput{Domain: "quiet.example.com", Truststore: ts})
+	if err == nil || !strings.Contains(err.Error(), "quiet.example.com reports no status, not AVAILABLE") {
+		t.Fatalf("enable-mtls: %v", err)
+	}
+	_, err = e.r.Create(ctx, CreateInput{Domain: "new.example.com", APIType: apigw.HTTP, CertificateArn: publicCert, Truststore: ts})
+	if err == nil || !strings.Contains(err.Error(), "new.example.com reports no status after the update") {
+		t.Fatalf("create: %v", err)
+	}
+}
+
+// keepsFlag accepts UpdateApi and changes nothing, as an emulator might.
+type keepsFlag struct{ apigw.V2API }
+
+func (keepsFlag) UpdateApi(context.Context, *apigatewayv2.UpdateApiInput, ...func(*apigatewayv2.Options)) (*apigatewayv2.UpdateApiOutput, error) {
+	return &apigatewayv2.UpdateApiOutput{}, nil
+}
+
+// disable-default-endpoint reads the flag back, and says in words that an
+// auto-deploy stage needed no deployment.
+func TestDisableDefaultEndpointReadsBack(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddAPI(&fakeapigw.API{ID: "h1", Stages: map[string]bool{"$default": true}})
+	plan, err := e.r.API.PlanDefaultEndpoint(ctx, "h1", apigw.HTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := e.r.API.DisableDefaultEndpoint(ctx, plan, nil, true, nil)
+	if err != nil || res.Deployments() != "no stage needed a deployment (auto-deploy)" {
+		t.Fatalf("%v: %q", err, res.Deployments())
+	}
+	e.fake.AddAPI(&fakeapigw.API{ID: "h2", Stages: map[string]bool{"$default": true}})
+	api := &apigw.Client{V1: e.r.API.V1, V2: keepsFlag{e.r.API.V2}, ACM: e.r.API.ACM, Clock: e.clock}
+	plan, err = api.PlanDefaultEndpoint(ctx, "h2", apigw.HTTP)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := api.DisableDefaultEndpoint(ctx, plan, nil, true, nil); !errors.Is(err, apigw.ErrReadBack) {
+		t.Fatalf("a flag that did not change: %v", err)
 	}
 }

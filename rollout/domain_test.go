@@ -269,3 +269,34 @@ func TestDomainStatusBypass(t *testing.T) {
 		t.Fatalf("an open API behind a routing rule is a bypass: %+v %v", st, err)
 	}
 }
+
+// An endpoint without ListRoutingRules (moto, LocalStack, a Region or role
+// without routing rules) does not break domain status: the rules are read
+// only in the modes that use them, and then reported unknown with why.
+func TestDomainStatusWithoutRoutingRules(t *testing.T) {
+	e := newEnv(t)
+	e.domain("plain.example.com", false)
+	e.fake.DisableRoutingRules("plain.example.com")
+	e.fake.AddAPI(&fakeapigw.API{ID: "http1", Stages: map[string]bool{"prod": false}})
+	e.fake.Map("plain.example.com", "http1", "prod")
+	st, err := e.r.DomainStatus(ctx, "plain.example.com", apigw.Auto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RoutingRulesUnknown != "" || !st.Bypass || len(st.Mappings) != 1 {
+		t.Fatalf("API_MAPPING_ONLY: %+v", st)
+	}
+	for _, r := range e.fake.Requests() {
+		if strings.HasSuffix(r.Path, "/routingrules") {
+			t.Fatal("read the routing rules of a domain whose mode ignores them")
+		}
+	}
+	e.fake.SetRoutingMode("plain.example.com", fakeapigw.RoutingRuleThenAPIMapping)
+	st, err = e.r.DomainStatus(ctx, "plain.example.com", apigw.Auto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(st.RoutingRulesUnknown, "routing rules") || !st.Bypass {
+		t.Fatalf("rules then mappings: unknown %q, bypass %v", st.RoutingRulesUnknown, st.Bypass)
+	}
+}

@@ -44,6 +44,9 @@ func (e *InvalidError) Error() string {
 	return fmt.Sprintf("%s has %s: nothing uploaded", e.Name, plural.Count(len(e.Problems), "error"))
 }
 
+// Is makes an InvalidError an ErrInvalidTruststore.
+func (e *InvalidError) Is(target error) bool { return target == ErrInvalidTruststore }
+
 // Push validates, makes the bucket fit when asked, uploads (or finds the
 // same content already newest), and records the version.
 func Push(ctx context.Context, b Bucket, validate Validator, in PushInput) (*PushOutcome, error) {

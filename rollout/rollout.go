@@ -89,12 +89,32 @@ type Result struct {
 	Summary string `json:"-"`
 }
 
+// Kinds of the errors rollout returns, for errors.Is: the CLI maps each
+// to its documented JSON code.
+var (
+	// ErrPreflight: the preflight found what AWS would refuse; nothing
+	// was changed (PreflightError).
+	ErrPreflight = errors.New("refused by the preflight")
+	// ErrTruststoreWarnings: API Gateway reported truststore warnings
+	// after a change (WarningsError).
+	ErrTruststoreWarnings = errors.New("API Gateway reported truststore warnings")
+	// ErrInvalidTruststore: a truststore refused before upload
+	// (InvalidError).
+	ErrInvalidTruststore = errors.New("invalid truststore")
+)
+
 // PreflightError lists every problem found before anything changed.
 type PreflightError struct{ Problems []string }
 
 func (e *PreflightError) Error() string {
 	return fmt.Sprintf("preflight found %s; nothing was changed:\n  - %s", plural.Count(len(e.Problems), "problem"), strings.Join(e.Problems, "\n  - "))
 }
+
+// Is makes a PreflightError an ErrPreflight.
+func (e *PreflightError) Is(target error) bool { return target == ErrPreflight }
+
+// Is makes a WarningsError an ErrTruststoreWarnings.
+func (e *WarningsError) Is(target error) bool { return target == ErrTruststoreWarnings }
 
 // WarningsError is API Gateway reporting truststore warnings after an
 // update: the clients of the certificates named will fail.
@@ -136,6 +156,9 @@ func (r *Rollout) wait(ctx context.Context, d *apigw.Domain, w Wait) (*apigw.Dom
 	}
 	if after.Status != apigw.StatusAvailable {
 		msg := fmt.Sprintf("domain %s is %s after the update", d.Name, after.Status)
+		if after.Status == "" {
+			msg = fmt.Sprintf("domain %s reports no status after the update", d.Name)
+		}
 		if after.StatusMessage != "" {
 			msg += ": " + after.StatusMessage
 		}

@@ -48,7 +48,13 @@ func (s *Store) CreateBucket(ctx context.Context, bucket string, opts CreateOpti
 		res.Notes = append(res.Notes, "bucket "+bucket+" exists: its settings are kept and only what is missing is added")
 	}
 	steps := []func(context.Context, string, bool) (string, error){s.fitVersioning, s.fitPublicAccess, s.fitEncryption}
-	if opts.RequireTLS {
+	switch {
+	case opts.RequireTLS && s.PlainHTTP():
+		// The statement denies every request without TLS: added through a
+		// plain-http endpoint, it would lock this very client out (moto
+		// and S3 enforce it).
+		res.Notes = append(res.Notes, "the S3 endpoint "+s.Endpoint+" is plain HTTP: the policy denying requests without TLS was not added, as it would deny every request made through it; against AWS it is added")
+	case opts.RequireTLS:
 		steps = append(steps, s.fitPolicy)
 	}
 	for _, step := range steps {

@@ -65,13 +65,25 @@ var (
 	ErrNotFound         = errors.New("object or version not found")
 	ErrEndpointDown     = errors.New("cannot reach the S3 endpoint")
 	ErrVersionSuspended = errors.New("bucket versioning is suspended")
+	// ErrNotSettled is an upload whose version did not read back within
+	// the settle time: versioning turned on moments ago had not reached
+	// every S3 node (PutBucketVersioning: "wait 15 minutes").
+	ErrNotSettled = errors.New("the uploaded version does not read back")
 )
 
 // Store is a truststore bucket.
 type Store struct {
 	API    API
 	Region string
+	// Endpoint is the custom S3 endpoint, "" for AWS's own. A plain
+	// http:// one gets no TLS-only bucket policy (CreateBucket).
+	Endpoint string
+	// Sleep is how Push waits for a version to settle (nil: real time).
+	Sleep func(ctx context.Context, d time.Duration) error
 }
+
+// PlainHTTP reports whether the store is reached without TLS.
+func (s *Store) PlainHTTP() bool { return strings.HasPrefix(strings.ToLower(s.Endpoint), "http://") }
 
 // URI formats s3://bucket/key as API Gateway's truststoreUri expects.
 func URI(bucket, key string) string { return "s3://" + bucket + "/" + key }
@@ -123,7 +135,15 @@ type PushInput struct {
 	EnableVersioning bool
 	// ContentType defaults to a PEM file.
 	ContentType string
+	// Settle bounds the wait for the uploaded version to read back
+	// (DefaultSettle when 0); OnWait hears each wait and why.
+	Settle time.Duration
+	OnWait func(why string, d time.Duration)
 }
+
+// DefaultSettle is AWS's advice after versioning is first turned on: "wait
+// for 15 minutes ... before issuing write operations" (PutBucketVersioning).
+const DefaultSettle = 15 * time.Minute
 
 // PushResult says where the truststore is. Uploaded is false when the
 // newest version already held the same content.
@@ -134,6 +154,9 @@ type PushResult struct {
 	VersionID string `json:"version_id"`
 	SHA256    string `json:"sha256"`
 	Uploaded  bool   `json:"uploaded"`
+	// Settled says how long the upload waited to read back, and why;
+	// empty when it read back at once.
+	Settled string `json:"settled,omitempty"`
 }
 
 // Push uploads a truststore with a SHA-256 checksum to a bucket whose
@@ -161,24 +184,81 @@ func (s *Store) Push(ctx context.Context, in PushInput) (*PushResult, error) {
 			return res, nil
 		}
 	}
-	raw := sha256.Sum256(in.Data)
-	out, err := s.API.PutObject(ctx, &s3.PutObjectInput{
-		Bucket:         aws.String(in.Bucket),
-		Key:            aws.String(in.Key),
-		Body:           bytes.NewReader(in.Data),
-		ContentLength:  aws.Int64(int64(len(in.Data))),
-		ContentType:    aws.String(cmp.Or(in.ContentType, "application/x-pem-file")),
-		ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(raw[:])),
-		Metadata:       map[string]string{metaSHA256: sum},
-	})
-	if err != nil {
-		return nil, classify(err, "upload "+res.URI)
+	if err := s.upload(ctx, in, res); err != nil {
+		return nil, err
 	}
-	if out.VersionId == nil || *out.VersionId == "" || *out.VersionId == "null" {
-		return nil, fmt.Errorf("upload %s: S3 returned no version ID; is versioning really enabled?", res.URI)
-	}
-	res.VersionID, res.Uploaded = *out.VersionId, true
+	res.Uploaded = true
 	return res, nil
+}
+
+// upload puts the object and pins only a version it has read back: a
+// bucket whose versioning was turned on moments ago can take a write as
+// an unversioned object (no version ID, or "null") or answer 404 for the
+// new version for a while (PutBucketVersioning). It then waits, says so,
+// and tries again, within in.Settle.
+func (s *Store) upload(ctx context.Context, in PushInput, res *PushResult) error {
+	settle := cmp.Or(in.Settle, DefaultSettle)
+	var waited time.Duration
+	put := true
+	for n := 0; ; n++ {
+		var why string
+		if put {
+			raw := sha256.Sum256(in.Data)
+			out, err := s.API.PutObject(ctx, &s3.PutObjectInput{
+				Bucket:         aws.String(in.Bucket),
+				Key:            aws.String(in.Key),
+				Body:           bytes.NewReader(in.Data),
+				ContentLength:  aws.Int64(int64(len(in.Data))),
+				ContentType:    aws.String(cmp.Or(in.ContentType, "application/x-pem-file")),
+				ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(raw[:])),
+				Metadata:       map[string]string{metaSHA256: res.SHA256},
+			})
+			if err != nil {
+				return classify(err, "upload "+res.URI)
+			}
+			res.VersionID = aws.ToString(out.VersionId)
+		}
+		if res.VersionID == "" || res.VersionID == "null" {
+			why, put = "S3 returned no version ID for the upload: versioning turned on moments ago has not reached every S3 node (AWS advises waiting up to 15 minutes)", true
+		} else {
+			_, err := s.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(in.Bucket), Key: aws.String(in.Key), VersionId: aws.String(res.VersionID)})
+			if err == nil {
+				if waited > 0 {
+					res.Settled = fmt.Sprintf("waited %s for version %s to read back", waited, res.VersionID)
+				}
+				return nil
+			}
+			if err = classify(err, "read back "+res.URI+" version "+res.VersionID); !errors.Is(err, ErrNotFound) {
+				return err
+			}
+			why, put = "version "+res.VersionID+" of "+res.URI+" does not read back yet (a bucket whose versioning was just turned on answers 404 for a while)", false
+		}
+		d := min(5*time.Second<<n, time.Minute)
+		if waited+d > settle {
+			return fmt.Errorf("upload %s: %s; gave up after %s: %w", res.URI, why, waited, ErrNotSettled)
+		}
+		if in.OnWait != nil {
+			in.OnWait(why, d)
+		}
+		if err := s.sleep(ctx, d); err != nil {
+			return err
+		}
+		waited += d
+	}
+}
+
+func (s *Store) sleep(ctx context.Context, d time.Duration) error {
+	if s.Sleep != nil {
+		return s.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
 }
 
 // requireVersioning checks the bucket exists and keeps versions.

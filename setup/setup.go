@@ -52,10 +52,13 @@ type Input struct {
 	CreateBucket bool
 	DryRun       bool
 	Region       string
-	// Package and Arch are the authorizer's deployment zip.
-	Package []byte
-	Arch    string
-	Wait    rollout.Wait
+	// Package and Arch are the authorizer's deployment zip; ArchNote says
+	// which architecture was chosen and why. A dry run may have no
+	// package.
+	Package  []byte
+	Arch     string
+	ArchNote string
+	Wait     rollout.Wait
 	// ProbeURL, when set with a client, is probed once every step is in
 	// place: refused without a certificate, accepted with the first
 	// client's. ProbeRootCAs verify its server (nil: the system's).
@@ -427,7 +430,10 @@ func (r *Runner) truststoreSteps(in Input) []Step {
 			if err != nil {
 				return "", err
 			}
-			out, err := rollout.Push(ctx, r.Bucket, r.Rollout.Validate, rollout.PushInput{PushInput: s3store.PushInput{Bucket: in.Bucket, Key: in.Key, Data: data}, Name: path,
+			settle := s3store.PushInput{Bucket: in.Bucket, Key: in.Key, Data: data, Settle: in.Wait.Timeout, OnWait: func(why string, d time.Duration) {
+				r.onWait(apigw.Wait{Reason: "version not settled", Err: errors.New(why), For: d})
+			}}
+			out, err := rollout.Push(ctx, r.Bucket, r.Rollout.Validate, rollout.PushInput{PushInput: settle, Name: path,
 				Record: func(p *s3store.PushResult) error {
 					return pki.RecordPush(in.Dir, pki.PushedTruststore{URI: p.URI, Bucket: in.Bucket, Key: in.Key, VersionID: p.VersionID, PushedAt: time.Now().UTC()})
 				}})
@@ -435,6 +441,9 @@ func (r *Runner) truststoreSteps(in Input) []Step {
 				return "", err
 			}
 			r.pushed = apigw.Truststore{URI: out.URI, Version: out.VersionID}
+			if out.Settled != "" {
+				return out.URI + " version " + out.VersionID + " (" + out.Settled + ")", nil
+			}
 			return out.URI + " version " + out.VersionID, nil
 		}})
 	return steps
@@ -530,14 +539,14 @@ func (r *Runner) endpointSteps(in Input) []Step {
 				if err != nil {
 					return "", err
 				}
-				return fmt.Sprintf("closed; redeployed %s", strings.Join(out.Redeployed, ", ")), nil
+				return "closed; " + out.Deployments(), nil
 			}})
 	}
 	return steps
 }
 
 func (r *Runner) authorizerStep(in Input, id string) Step {
-	ai := rollout.AuthorizerInput{APIID: id, Region: in.Region, Bucket: in.Bucket, Key: in.Key, Prefix: "crl/", Arch: in.Arch, Package: in.Package}
+	ai := rollout.AuthorizerInput{APIID: id, Region: in.Region, Bucket: in.Bucket, Key: in.Key, Prefix: "crl/", Arch: in.Arch, Package: in.Package, ArchNote: in.ArchNote}
 	return Step{Name: "revocation authorizer on " + id,
 		check: func(ctx context.Context) (bool, string, error) {
 			plan := ai
@@ -546,12 +555,19 @@ func (r *Runner) authorizerStep(in Input, id string) Step {
 			if err != nil {
 				return false, "", err
 			}
-			return len(res.Changes) == 0, plural.Count(len(res.Changes), "change"), nil
+			detail := plural.Count(len(res.Changes), "change")
+			if len(res.Changes) > 0 && in.ArchNote != "" {
+				detail += "; " + in.ArchNote
+			}
+			return len(res.Changes) == 0, detail, nil
 		},
 		run: func(ctx context.Context) (string, error) {
 			res, err := r.Rollout.DeployAuthorizer(ctx, ai)
 			if err != nil {
 				return "", err
+			}
+			if in.ArchNote != "" {
+				return res.Summary + "; " + in.ArchNote, nil
 			}
 			return res.Summary, nil
 		}}

@@ -152,6 +152,8 @@ func printDisabled(w io.Writer, res *apigw.DisableResult) {
 	}
 	if len(res.Redeployed) > 0 {
 		fmt.Fprintf(w, "redeployed stages: %s\n", strings.Join(res.Redeployed, ", "))
+	} else {
+		fmt.Fprintln(w, res.Deployments())
 	}
 	if len(res.AutoDeployed) > 0 {
 		fmt.Fprintf(w, "auto-deployed stages (no deployment needed): %s\n", strings.Join(res.AutoDeployed, ", "))

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"runtime"
 	"slices"
 
 	"github.com/urfave/cli/v2"
@@ -31,16 +30,20 @@ func authorizerCommand() *cli.Command {
 			Name:      "package",
 			Usage:     "write the Lambda deployment zip (bootstrap for provided.al2023)",
 			ArgsUsage: " ",
-			Description: `Writes a zip whose only file is an executable named bootstrap: this apimtls
-binary itself, which answers as the authorizer when Lambda starts it. No Go
-toolchain is needed, but the binary must be the Linux one of the function's
-architecture: on another platform, download the linux release archive for
-that architecture and run its apimtls authorizer package. See docs/revocation.md.
+			Description: `Writes a zip whose only file is an executable named bootstrap: apimtls
+itself, which answers as the authorizer when Lambda starts it. It is this
+binary when it is the linux one of the architecture; else the same module
+version cross-compiled with the Go toolchain on the PATH (GOOS=linux
+CGO_ENABLED=0 -trimpath); else the command names the release asset
+(apimtls_authorizer_VERSION_linux_ARCH.zip, in the release's checksums.txt)
+to download and give to deploy and setup with --zip. Without --arch: arm64
+(cheaper per ms) when it can be built here, else this linux binary's
+architecture, and it says which and why. See docs/revocation.md.
 
 Example:
    apimtls authorizer package --arch arm64 --out authorizer.zip`,
 			Flags: []cli.Flag{
-				&cli.StringFlag{Name: flagArch, Value: defaultArch(), Usage: "Lambda architecture: arm64 or amd64 (x86_64)"},
+				archFlag(),
 				&cli.StringFlag{Name: flagOut, Value: "authorizer.zip", Usage: "the zip to write (replaced atomically)"},
 			},
 			Action: authorizerPackage,
@@ -48,11 +51,9 @@ Example:
 	}
 }
 
-func defaultArch() string {
-	if runtime.GOARCH == "amd64" {
-		return "amd64"
-	}
-	return "arm64"
+// archFlag is --arch: empty chooses (authorizer.Builder.Choose).
+func archFlag() cli.Flag {
+	return &cli.StringFlag{Name: flagArch, Usage: "Lambda architecture: arm64 or amd64 (x86_64) (default: arm64 when this apimtls can build it, else this linux binary's)"}
 }
 
 func authorizerPackage(c *cli.Context) error {
@@ -68,13 +69,18 @@ func authorizerPackage(c *cli.Context) error {
 	if err := checkOutput(c, out); err != nil {
 		return err
 	}
-	pkg, err := authorizer.BuildPackage(arch)
-	var mismatch *authorizer.ArchMismatchError
-	if errors.As(err, &mismatch) {
-		return withHint(err, fmt.Sprintf("download the apimtls release archive for linux_%s and run its `apimtls authorizer package --arch %s`", arch, arch))
+	b := authorizer.Builder{Version: version}
+	choice := b.Choose(c.Context, arch)
+	arch = choice.Arch
+	pkg, err := b.Build(c.Context, choice)
+	if errors.Is(err, authorizer.ErrNeedsZip) {
+		return withHint(err, "download "+choice.Asset+" from the apimtls release, check it against the release's checksums.txt, and use it as the package")
 	}
 	if err != nil {
 		return err
+	}
+	if format != outputJSON {
+		fmt.Fprintln(c.App.ErrWriter, "architecture "+choice.Why)
 	}
 	if err := writeOutput(c, out, pkg.Zip); err != nil {
 		return err
@@ -88,11 +94,15 @@ func authorizerPackage(c *cli.Context) error {
 	return nil
 }
 
-// archOf reads --arch: arm64 or amd64 (x86_64 is amd64).
+// archOf reads --arch: arm64 or amd64 (x86_64 is amd64); "" lets the
+// package builder choose.
 func archOf(c *cli.Context) (string, error) {
 	arch := c.String(flagArch)
 	if arch == "x86_64" {
 		arch = "amd64"
+	}
+	if arch == "" {
+		return "", nil
 	}
 	if !slices.Contains(authorizer.Archs, arch) {
 		return "", usagef("--arch %q: use arm64 or amd64", c.String(flagArch))

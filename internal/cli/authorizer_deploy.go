@@ -82,8 +82,8 @@ Example:
 			&cli.StringFlag{Name: flagFunctionName, Usage: "the Lambda function (default: apimtls-authorizer-API_ID)"},
 			&cli.StringSliceFlag{Name: flagRoutes, Usage: "route keys to guard, as 'GET /pets' (repeat), or all", Value: cli.NewStringSlice("all")},
 			&cli.IntFlag{Name: flagCacheTTL, Value: 0, Usage: "seconds API Gateway caches a decision (a revoked client is let in for up to this long)", Action: intIn(flagCacheTTL, 0, 3600)},
-			&cli.StringFlag{Name: flagArch, Value: "arm64", Usage: "Lambda architecture: arm64 or amd64"},
-			&cli.StringFlag{Name: flagZip, Usage: "the deployment zip from apimtls authorizer package (default: built from this binary)"},
+			archFlag(),
+			&cli.StringFlag{Name: flagZip, Usage: "the deployment zip from apimtls authorizer package or the release (default: built here, see authorizer package)"},
 			dryRunFlag(),
 		}),
 		Action: authorizerDeploy,
@@ -103,7 +103,7 @@ func authorizerDeploy(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	zip, err := authorizerZip(c, arch)
+	pkg, err := authorizerZip(c, arch, c.Bool(flagDryRun))
 	if err != nil {
 		return err
 	}
@@ -117,28 +117,46 @@ func authorizerDeploy(c *cli.Context) error {
 	}
 	res, err := r.DeployAuthorizer(c.Context, rollout.AuthorizerInput{APIID: c.String(flagAPIID), APIType: t, Region: region, Bucket: c.String(flagBucket),
 		Key: c.String(flagKey), Prefix: c.String(flagPrefix), TruststoreVersion: c.String(flagTruststoreVersion), FunctionName: c.String(flagFunctionName),
-		Routes: c.StringSlice(flagRoutes), CacheTTL: int32(c.Int(flagCacheTTL)), Arch: arch, Package: zip, DryRun: c.Bool(flagDryRun)})
+		Routes: c.StringSlice(flagRoutes), CacheTTL: int32(c.Int(flagCacheTTL)), Arch: pkg.arch, Package: pkg.zip, ArchNote: pkg.note, DryRun: c.Bool(flagDryRun)})
 	return reportAuthorizer(c, format, res, err)
 }
 
-// authorizerZip reads --zip, or builds the package from this binary.
-func authorizerZip(c *cli.Context, arch string) ([]byte, error) {
+// chosenPackage is the authorizer's deployment zip, its architecture and
+// what a plan says of them.
+type chosenPackage struct {
+	zip        []byte
+	arch, note string
+}
+
+// authorizerZip reads --zip, or builds the package for the architecture
+// (authorizer.Builder: this binary, a cross-compile, or the release asset
+// to download). A dry run that cannot build notes it and plans on.
+func authorizerZip(c *cli.Context, arch string, dryRun bool) (*chosenPackage, error) {
 	if path := c.String(flagZip); path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("read --%s: %w", flagZip, err)
 		}
-		return data, nil
+		if arch == "" {
+			return &chosenPackage{zip: data, arch: authorizer.DefaultArch, note: "architecture arm64 for --zip " + path + " (give --arch amd64 for an x86_64 package)"}, nil
+		}
+		return &chosenPackage{zip: data, arch: arch}, nil
 	}
-	pkg, err := authorizer.BuildPackage(arch)
-	var mismatch *authorizer.ArchMismatchError
-	if errors.As(err, &mismatch) {
-		return nil, withHint(err, fmt.Sprintf("give --zip with the package written by the linux_%s release's `apimtls authorizer package --arch %s`, or deploy with --arch matching this binary", arch, arch))
-	}
-	if err != nil {
+	b := authorizer.Builder{Version: version}
+	choice := b.Choose(c.Context, arch)
+	out := &chosenPackage{arch: choice.Arch, note: "architecture " + choice.Why}
+	pkg, err := b.Build(c.Context, choice)
+	switch {
+	case errors.Is(err, authorizer.ErrNeedsZip) && dryRun:
+		out.note += " (dry run: planned without the package)"
+		return out, nil
+	case errors.Is(err, authorizer.ErrNeedsZip):
+		return nil, withHint(err, "download "+choice.Asset+" from the apimtls release, check it against the release's checksums.txt, and pass it: --zip "+choice.Asset+" --arch "+choice.Arch)
+	case err != nil:
 		return nil, err
 	}
-	return pkg.Zip, nil
+	out.zip = pkg.Zip
+	return out, nil
 }
 
 func authorizerStatusCommand() *cli.Command {

@@ -113,7 +113,7 @@ func s3Store(ctx context.Context, c *cli.Context) (*s3store.Store, string, error
 // need.
 func s3From(cfg aws.Config, c *cli.Context) (*s3store.Store, string) {
 	client, endpoint := s3ClientFrom(cfg, c)
-	return &s3store.Store{API: client, Region: cfg.Region}, endpoint
+	return &s3store.Store{API: client, Region: cfg.Region, Endpoint: endpoint}, endpoint
 }
 
 // s3ClientFrom builds the S3 client s3From wraps, for the packages that

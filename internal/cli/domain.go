@@ -350,6 +350,9 @@ func printStatus(c *cli.Context, format string, view *rollout.Status) error {
 	if d.RoutingMode != "" && d.RoutingMode != apigw.RoutingMappingOnly {
 		tb.row("routing", d.RoutingMode)
 	}
+	if d.RoutingRulesUnknown != "" {
+		tb.row("routing rules", "unknown: "+textsafe.Escape(d.RoutingRulesUnknown)+"; the APIs they route to are not checked for a bypass")
+	}
 	if d.MTLSEnabled() {
 		tb.row("mutual TLS", "on: "+d.TruststoreURI+" version "+orNone(d.TruststoreVersion))
 	} else {

@@ -13,9 +13,12 @@ import (
 	"github.com/xrash/smetrics"
 
 	"github.com/apimtls/apimtls/apigw"
+	"github.com/apimtls/apimtls/authorizer"
 	"github.com/apimtls/apimtls/internal/outfile"
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
+	"github.com/apimtls/apimtls/sharedstore"
 )
 
 // Stable error codes of -o json (docs/json.md "Errors"). Scripts branch on
@@ -40,25 +43,34 @@ func errorCode(err error) string {
 		invalidTS *pki.InvalidTruststoreError
 		keyType   *pki.UnsupportedKeyTypeError
 		apiErr    smithy.APIError
+		damaged   *sharedstore.DamagedError
+		raced     *sharedstore.ConflictError
 	)
 	switch {
 	case errors.As(err, &ue) || isCLIUsage(err):
 		return codeUsage
 	case errors.Is(err, pki.ErrLocked), errors.Is(err, outfile.ErrBusy):
 		return codeLocked
-	case errors.As(err, &notFound), errors.Is(err, apigw.ErrNotFound), errors.Is(err, s3store.ErrNotFound),
-		errors.Is(err, s3store.ErrNoSuchBucket), errors.Is(err, fs.ErrNotExist):
-		return codeNotFound
-	case errors.As(err, &exists), errors.Is(err, outfile.ErrRefused), errors.Is(err, apigw.ErrConflict),
-		errors.Is(err, s3store.ErrBucketTaken), errors.Is(err, fs.ErrExist):
+	// A conflict before not_found: a shared-store conflict may wrap the
+	// record it could not write.
+	case errors.As(err, &exists), errors.Is(err, outfile.ErrRefused), errors.Is(err, apigw.ErrConflict), errors.Is(err, apigw.ErrReferenced),
+		errors.Is(err, s3store.ErrBucketTaken), errors.Is(err, fs.ErrExist), errors.Is(err, pki.ErrPending), errors.As(err, &raced),
+		errors.Is(err, sharedstore.ErrSerialInUse), errors.Is(err, sharedstore.ErrDifferentRecord),
+		errors.Is(err, sharedstore.ErrMigrateConflicts), errors.Is(err, sharedstore.ErrRenewedMeanwhile):
 		return codeConflict
+	case errors.As(err, &notFound), errors.Is(err, apigw.ErrNotFound), errors.Is(err, s3store.ErrNotFound),
+		errors.Is(err, s3store.ErrNoSuchBucket), errors.Is(err, fs.ErrNotExist), errors.Is(err, sharedstore.ErrNotFound),
+		errors.Is(err, rollout.ErrNoVersion), errors.Is(err, authorizer.ErrNeedsZip):
+		return codeNotFound
 	case errors.As(err, &ambiguous), errors.As(err, &invalidTS), errors.As(err, &keyType),
 		errors.Is(err, pki.ErrInvalidName), errors.Is(err, pki.ErrWrongPassphrase), errors.Is(err, pki.ErrPassphraseRequired),
 		errors.Is(err, pki.ErrShortPassphrase), errors.Is(err, pki.ErrTooDeep), errors.Is(err, pki.ErrOutlivesIssuer),
-		errors.Is(err, s3store.ErrInvalidBucket):
+		errors.Is(err, s3store.ErrInvalidBucket), errors.Is(err, rollout.ErrPreflight), errors.Is(err, rollout.ErrTruststoreWarnings),
+		errors.Is(err, rollout.ErrInvalidTruststore), errors.Is(err, sharedstore.ErrPrivateKey), errors.As(err, &damaged):
 		return codeInvalidInput
 	case errors.Is(err, apigw.ErrThrottled), errors.Is(err, apigw.ErrAccessDenied), errors.Is(err, apigw.ErrBadRequest),
-		errors.Is(err, apigw.ErrEndpointDown), errors.Is(err, s3store.ErrAccessDenied), errors.Is(err, s3store.ErrEndpointDown),
+		errors.Is(err, apigw.ErrEndpointDown), errors.Is(err, apigw.ErrReadBack), errors.Is(err, apigw.ErrTruststoreAccess),
+		errors.Is(err, s3store.ErrAccessDenied), errors.Is(err, s3store.ErrEndpointDown), errors.Is(err, s3store.ErrNotSettled),
 		errors.Is(err, s3store.ErrVersioningOff), errors.Is(err, s3store.ErrVersionSuspended), errors.As(err, &apiErr):
 		return codeAWS
 	}

@@ -11,9 +11,12 @@ import (
 	"testing"
 
 	"github.com/apimtls/apimtls/apigw"
+	"github.com/apimtls/apimtls/authorizer"
 	"github.com/apimtls/apimtls/internal/outfile"
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
+	"github.com/apimtls/apimtls/sharedstore"
 )
 
 func TestErrorCodes(t *testing.T) {
@@ -36,6 +39,22 @@ func TestErrorCodes(t *testing.T) {
 		{wrap(&pki.InvalidTruststoreError{Report: &pki.TruststoreReport{}}), codeInvalidInput},
 		{wrap(apigw.ErrThrottled), codeAWS},
 		{wrap(s3store.ErrEndpointDown), codeAWS},
+		// The packages' own kinds (#22): none is "failed" any more.
+		{wrap(apigw.ErrReferenced), codeConflict},
+		{wrap(&sharedstore.ConflictError{Key: "k", Attempts: 5}), codeConflict},
+		{wrap(fmt.Errorf("client x: %w", sharedstore.ErrDifferentRecord)), codeConflict},
+		{wrap(sharedstore.ErrSerialInUse), codeConflict},
+		{wrap(sharedstore.ErrMigrateConflicts), codeConflict},
+		{wrap(&sharedstore.PendingError{Kind: pki.KindClient, Name: "x"}), codeConflict},
+		{wrap(sharedstore.ErrNotFound), codeNotFound},
+		{wrap(&sharedstore.DamagedError{URI: "s3://b/k", Reason: "not JSON"}), codeInvalidInput},
+		{wrap(&rollout.PreflightError{Problems: []string{"p"}}), codeInvalidInput},
+		{wrap(&rollout.WarningsError{Domain: "d", Count: 1}), codeInvalidInput},
+		{wrap(&rollout.InvalidError{Name: "ts.pem", Problems: []string{"p"}}), codeInvalidInput},
+		{wrap(fmt.Errorf("s3://b/k %w", rollout.ErrNoVersion)), codeNotFound},
+		{wrap(apigw.ErrReadBack), codeAWS},
+		{wrap(s3store.ErrNotSettled), codeAWS},
+		{wrap(authorizer.ErrNeedsZip), codeNotFound},
 		{fmt.Errorf("something else"), codeFailed},
 	} {
 		if got := errorCode(tc.err); got != tc.want {

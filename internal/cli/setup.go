@@ -51,8 +51,8 @@ Example:
 			&cli.StringSliceFlag{Name: flagSetupClient, Usage: "a client certificate to issue (repeat)"},
 			&cli.BoolFlag{Name: flagAuthorizer, Usage: "deploy the revocation authorizer on every --api-id"},
 			&cli.BoolFlag{Name: flagCreateBucket, Usage: "create the bucket (versioned, private, encrypted) if it does not exist"},
-			&cli.StringFlag{Name: flagArch, Value: "arm64", Usage: "the authorizer's Lambda architecture: arm64 or amd64"},
-			&cli.StringFlag{Name: flagZip, Usage: "the authorizer's deployment zip (default: built from this binary)"},
+			archFlag(),
+			&cli.StringFlag{Name: flagZip, Usage: "the authorizer's deployment zip (default: built here, see authorizer package)"},
 			&cli.StringFlag{Name: flagProbe, Usage: "at the end, probe this `URL` with the first --client: refused without a certificate, accepted with it"},
 			&cli.StringFlag{Name: flagProbeCAFile, Usage: "verify the --probe server with these CA certificates instead of the system roots"},
 			dryRunFlag(),
@@ -80,9 +80,9 @@ func setupAction(c *cli.Context) error {
 			return err
 		}
 	}
-	var zip []byte
+	pkg := &chosenPackage{arch: arch}
 	if c.Bool(flagAuthorizer) {
-		if zip, err = authorizerZip(c, arch); err != nil {
+		if pkg, err = authorizerZip(c, arch, c.Bool(flagDryRun)); err != nil {
 			return err
 		}
 	}
@@ -102,7 +102,7 @@ func setupAction(c *cli.Context) error {
 	res, err := runner.Run(c.Context, setup.Input{Dir: dir, Open: storeOpener(c), Domain: c.String(flagDomain), Bucket: c.String(flagBucket), Key: c.String(flagKey),
 		CertificateArn: c.String(flagCertificateArn), APIIDs: c.StringSlice(flagAPIID), Stage: c.String(flagStage), Clients: c.StringSlice(flagSetupClient),
 		Authorizer: c.Bool(flagAuthorizer), CreateBucket: c.Bool(flagCreateBucket), DryRun: c.Bool(flagDryRun), Region: region,
-		Package: zip, Arch: arch, Wait: waitOf(c), ProbeURL: c.String(flagProbe), ProbeRootCAs: probeCAs})
+		Package: pkg.zip, Arch: pkg.arch, ArchNote: pkg.note, Wait: waitOf(c), ProbeURL: c.String(flagProbe), ProbeRootCAs: probeCAs})
 	if res == nil {
 		return domainError(err)
 	}

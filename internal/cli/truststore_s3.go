@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/rollout"
@@ -70,7 +71,13 @@ version are recorded in the PKI directory for domain enable-mtls.
 
 --create-bucket creates the bucket in the Region, with versioning on, public
 access blocked and default encryption (--require-tls adds a policy denying
-non-TLS requests). No object version is ever deleted.
+non-TLS requests; not through a plain http:// endpoint, which it would lock
+out). No object version is ever deleted.
+
+Only a version that reads back is printed and recorded: just after
+versioning is first turned on, S3 can store a write unversioned or answer
+404 for the new version for a while (AWS advises waiting 15 minutes); push
+then waits, says why, and tries again, for at most --timeout.
 
 Example:
    apimtls truststore push --bucket example-mtls-truststores --region eu-west-1 --create-bucket --require-tls
@@ -80,6 +87,7 @@ Example:
 			&cli.BoolFlag{Name: flagEnableVersioning, Usage: "turn versioning on if it is off or suspended, instead of refusing"},
 			&cli.BoolFlag{Name: flagRequireTLS, Usage: "with --create-bucket: a bucket policy denying non-TLS requests"},
 			&cli.BoolFlag{Name: flagForce, Usage: "upload even when the newest version has the same content"},
+			&cli.DurationFlag{Name: flagWaitTimeout, Value: s3store.DefaultSettle, Usage: "how long to wait for the uploaded version to read back (a bucket whose versioning was just turned on may take 15 minutes)", Action: durationIn(flagWaitTimeout, time.Second, 24*time.Hour)},
 		),
 		Action: truststorePush,
 	}
@@ -122,8 +130,9 @@ func parsePush(c *cli.Context) (*pushRequest, error) {
 		return nil, err
 	}
 	return &pushRequest{format: format, dir: dir, path: path, input: rollout.PushInput{
-		PushInput: s3store.PushInput{Bucket: bucket, Key: key, Data: data, Force: c.Bool(flagForce), EnableVersioning: c.Bool(flagEnableVersioning)},
-		Name:      path, CreateBucket: c.Bool(flagCreateBucket), RequireTLS: c.Bool(flagRequireTLS),
+		PushInput: s3store.PushInput{Bucket: bucket, Key: key, Data: data, Force: c.Bool(flagForce), EnableVersioning: c.Bool(flagEnableVersioning),
+			Settle: c.Duration(flagWaitTimeout), OnWait: settleWait(newProgress(c, format))},
+		Name: path, CreateBucket: c.Bool(flagCreateBucket), RequireTLS: c.Bool(flagRequireTLS),
 	}}, nil
 }
 
@@ -163,9 +172,19 @@ func truststorePush(c *cli.Context) error {
 	return printPushed(c.App.Writer, out, report.Certificates)
 }
 
+// settleWait tells each wait for an uploaded version to read back.
+func settleWait(p *progress) func(string, time.Duration) {
+	return func(why string, d time.Duration) {
+		p.Wait(apigw.Wait{Reason: "version not settled", Err: errors.New(why), For: d})
+	}
+}
+
 func printPushed(w io.Writer, out *rollout.PushOutcome, certificates int) error {
 	res := out.PushResult
 	printNotes(w, out.Notes)
+	if res.Settled != "" {
+		printNotes(w, []string{res.Settled})
+	}
 	if res.Uploaded {
 		fmt.Fprintf(w, "Uploaded %s (%s)\n", res.URI, plural.Count(certificates, "certificate"))
 	} else {

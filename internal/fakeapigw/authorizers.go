@@ -26,14 +26,26 @@ import (
 //     method.request.header.*, method.request.querystring.*, context.*,
 //     stageVariables.* ("Identity sources"). TTL 0–3600.
 //   - Attaching needs an existing route or method and, for CUSTOM, an
-//     authorizer of that API; NONE clears the authorizer ID.
-//   - An authorizer still referenced by a route or method cannot be
-//     deleted (BadRequestException, "Cannot delete authorizer ..., is
-//     referenced in route/method ...").
+//     authorizer of that API. An update that sets authorizationType NONE
+//     without an explicit empty authorizerId keeps the authorizer ID on
+//     the route (moto does; AWS documents neither, so the stricter
+//     reading): only authorizerId "" (v2) or "replace /authorizerId" with
+//     an empty value (v1) clears it, as Terraform always sends.
+//   - An authorizer still referenced by a route or method, whatever its
+//     authorization type, cannot be deleted: 409 ConflictException
+//     "Cannot delete authorizer 'NAME', is referenced in method: GET//pets"
+//     (REST) or "... in route: GET /pets" (HTTP) (AWS: the wording seen in
+//     hashicorp/terraform#6731, terraform-provider-aws#14812, sst#5586).
+//   - REST UpdateAuthorizer refuses "replace /identitySource" with an empty
+//     value: the API takes no empty identity source
+//     (terraform-provider-aws#12069); to stop caching, set the TTL to 0.
 //   - A REST change takes effect only with a deployment; an HTTP API stage
 //     with autoDeploy gets a new deployment on every change. Each
 //     deployment records the authorization of every route or method
-//     (Deployment.Auth), so tests can see what a stage actually serves.
+//     (Deployment.Auth) and a copy of every authorizer
+//     (Deployment.Authorizers), so tests can see what a stage actually
+//     serves: an authorizer changed after a deployment is not served until
+//     the next ("Updates to REST APIs that require redeployment").
 type Authorizer struct {
 	ID, Name, Type, URI, PayloadVersion string
 	SimpleResponses                     bool
@@ -125,6 +137,44 @@ func (f *Fake) autoDeploy(a *API) {
 			f.newDeployment(a, name, "Automatic deployment triggered by changes to the Api configuration", f.Clock.Now())
 		}
 	}
+}
+
+func snapshotAuthorizers(a *API) map[string]Authorizer {
+	out := map[string]Authorizer{}
+	for _, z := range a.Authorizers {
+		c := *z
+		c.IdentitySource = append([]string(nil), z.IdentitySource...)
+		out[z.ID] = c
+	}
+	return out
+}
+
+// StageAuthorizer is authorizer id as the stage's live deployment serves
+// it; false when the deployment has no such authorizer.
+func (f *Fake) StageAuthorizer(apiID, stage, id string) (Authorizer, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	a := f.APIs[apiID]
+	dep := a.StageDeployment[stage]
+	for _, d := range a.DeploymentLog {
+		if d.ID == dep {
+			z, ok := d.Authorizers[id]
+			return z, ok
+		}
+	}
+	return Authorizer{}, false
+}
+
+// RouteAuthorizerIDs is the authorizer ID every route or method holds
+// now, whatever its authorization type ("" for none).
+func (f *Fake) RouteAuthorizerIDs(apiID string) map[string]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]string{}
+	for _, r := range f.APIs[apiID].Routes {
+		out[r.Key] = r.AuthorizerID
+	}
+	return out
 }
 
 // StageAuth is the authorization of every route or method as the stage's
@@ -355,7 +405,12 @@ func (f *Fake) deleteAuthorizer(a *API, id, what string) *apiError {
 	}
 	for _, r := range a.Routes {
 		if r.AuthorizerID == id {
-			return badRequest("Cannot delete authorizer '%s', is referenced in %s: %s", z.Name, what, r.Key)
+			ref := r.Key
+			if what == "method" {
+				verb, path, _ := strings.Cut(r.Key, " ")
+				ref = verb + "/" + path
+			}
+			return errorf(409, "ConflictException", "Cannot delete authorizer '%s', is referenced in %s: %s", z.Name, what, ref)
 		}
 	}
 	for i, x := range a.Authorizers {
@@ -403,11 +458,12 @@ func (f *Fake) v2GetRoutes(c *call) (int, any, *apiError) {
 	return 200, pageOut("items", items, "nextToken", next), nil
 }
 
-// setAuth changes a route's or method's authorization.
+// setAuth changes a route's or method's authorization; authID is what the
+// route holds after the update (kept when the request did not name it).
 func (f *Fake) setAuth(a *API, r *Route, typ, authID string) *apiError {
 	switch typ {
 	case "NONE":
-		r.AuthorizationType, r.AuthorizerID = "NONE", ""
+		r.AuthorizationType, r.AuthorizerID = "NONE", authID
 		return nil
 	case "CUSTOM":
 		z := f.findAuthorizer(a, authID)
@@ -548,6 +604,9 @@ func (f *Fake) v1UpdateAuthorizer(c *call) (int, any, *apiError) {
 		case "/authorizerUri":
 			next.URI = v
 		case "/identitySource":
+			if v == "" {
+				return 0, nil, badRequest("Invalid identity source: an identity source cannot be empty")
+			}
 			next.IdentitySource = splitSources(v)
 		case "/authorizerResultTtlInSeconds":
 			n, err := strconv.Atoi(v)

@@ -197,6 +197,8 @@ type Deployment struct {
 	// Auth is the authorization of every route or method the deployment
 	// serves (see Route).
 	Auth map[string]string
+	// Authorizers are the API's authorizers as deployed, by ID.
+	Authorizers map[string]Authorizer
 }
 
 // API is an HTTP API or a REST API.
@@ -253,8 +255,15 @@ type Fake struct {
 	// UpdatingPolls is how many GetDomainName calls see UPDATING after an
 	// update before the domain is AVAILABLE again.
 	UpdatingPolls int
-	server        *httptest.Server
+	// OmitStatus leaves domainNameStatus out of every domain read, as
+	// some emulators do.
+	OmitStatus bool
+	// DropMTLSOnCreate makes CreateDomainName ignore the mutual TLS
+	// settings, as moto does: a client must read back what it created.
+	DropMTLSOnCreate bool
+	server           *httptest.Server
 
+	noRules                         map[string]bool
 	lastDomainWrite, lastDeployment time.Time
 	tokens                          float64
 	tokensAt                        time.Time
@@ -363,7 +372,7 @@ func (f *Fake) Deploy(apiID, stage, description string, created time.Time) {
 
 func (f *Fake) newDeployment(a *API, stage, description string, created time.Time) Deployment {
 	f.deploymentSeq++
-	d := Deployment{ID: fmt.Sprintf("dep%04d", f.deploymentSeq), Stage: stage, Description: description, Created: created, Auth: snapshot(a)}
+	d := Deployment{ID: fmt.Sprintf("dep%04d", f.deploymentSeq), Stage: stage, Description: description, Created: created, Auth: snapshot(a), Authorizers: snapshotAuthorizers(a)}
 	a.DeploymentLog = append(a.DeploymentLog, d)
 	if stage != "" {
 		a.StageDeployment[stage] = d.ID
@@ -689,6 +698,18 @@ func (f *Fake) finishUpdate(d *Domain) {
 		return
 	}
 	d.Status, d.pollsLeft, d.StatusMessage = "UPDATING", f.UpdatingPolls, ""
+}
+
+// DisableRoutingRules makes ListRoutingRules of a domain answer 404, as an
+// endpoint without it does (moto, LocalStack, a Region or role without
+// routing rules).
+func (f *Fake) DisableRoutingRules(domain string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.noRules == nil {
+		f.noRules = map[string]bool{}
+	}
+	f.noRules[domain] = true
 }
 
 // SetRoutingMode sets a domain's routing mode (one of the routing mode

@@ -38,7 +38,9 @@ import (
 //     variables you have provided exceeded the 4KB limit.").
 //   - Function states ("Lambda function states"): a new function is
 //     Pending for FunctionSettle, an update InProgress as long; a further
-//     update meanwhile is ResourceConflictException.
+//     update meanwhile is ResourceConflictException. A function idle long
+//     enough is Inactive (MarkInactive) until it is updated or invoked;
+//     Inactive refuses no update.
 //   - AddPermission with a statement ID in use is ResourceConflictException
 //     "The statement id (ID) provided already exists. Please provide a new
 //     statement id, or remove the existing statement."; GetPolicy of a
@@ -57,7 +59,16 @@ type Function struct {
 	created  time.Time
 	updated  time.Time
 	updating bool
+	inactive bool
 	revision int
+}
+
+// MarkInactive makes a function Inactive, as Lambda does with one idle
+// for weeks, until its next update.
+func (f *Fake) MarkInactive(name string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.Functions[name].inactive = true
 }
 
 // Permission is one statement of a function's resource policy.
@@ -171,6 +182,9 @@ func (f *Fake) state(fn *Function) (state, last string) {
 	state, last = "Active", "Successful"
 	if f.Clock.Now().Before(fn.created.Add(f.FunctionSettle)) {
 		state = "Pending"
+	}
+	if fn.inactive {
+		state = "Inactive"
 	}
 	if fn.updating {
 		last = "InProgress"
@@ -376,7 +390,7 @@ func (f *Fake) startFnUpdate(fn *Function, rev string) *apiError {
 }
 
 func (f *Fake) finishFnUpdate(fn *Function) {
-	fn.updating, fn.updated = true, f.Clock.Now()
+	fn.updating, fn.updated, fn.inactive = true, f.Clock.Now(), false
 	fn.revision++
 	fn.Updates++
 }

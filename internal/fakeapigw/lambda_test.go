@@ -212,7 +212,14 @@ func TestAuthorizers(t *testing.T) {
 		t.Fatalf("a stage without autoDeploy got a deployment: %v", got)
 	}
 	_, err = e.v2.DeleteAuthorizer(ctx, &apigatewayv2.DeleteAuthorizerInput{ApiId: aws.String("h1"), AuthorizerId: z.AuthorizerId})
-	wantErr(t, err, "BadRequestException", "is referenced in route: GET /pets")
+	wantErr(t, err, "ConflictException", "is referenced in route: GET /pets")
+	// NONE alone keeps the authorizer ID, which still blocks the delete;
+	// an explicit empty ID clears it.
+	must(e.v2.UpdateRoute(ctx, &apigatewayv2.UpdateRouteInput{ApiId: aws.String("h1"), RouteId: routes.Items[0].RouteId, AuthorizationType: v2types.AuthorizationTypeNone}))
+	_, err = e.v2.DeleteAuthorizer(ctx, &apigatewayv2.DeleteAuthorizerInput{ApiId: aws.String("h1"), AuthorizerId: z.AuthorizerId})
+	wantErr(t, err, "ConflictException", "is referenced in route: GET /pets")
+	must(e.v2.UpdateRoute(ctx, &apigatewayv2.UpdateRouteInput{ApiId: aws.String("h1"), RouteId: routes.Items[0].RouteId, AuthorizationType: v2types.AuthorizationTypeNone, AuthorizerId: aws.String("")}))
+	must(e.v2.DeleteAuthorizer(ctx, &apigatewayv2.DeleteAuthorizerInput{ApiId: aws.String("h1"), AuthorizerId: z.AuthorizerId}))
 
 	// REST API.
 	_, err = e.v1.CreateAuthorizer(ctx, &apigateway.CreateAuthorizerInput{RestApiId: aws.String("r1"), Name: aws.String("mtls"), Type: v1types.AuthorizerTypeRequest, AuthorizerUri: aws.String("https://example.com")})
@@ -248,4 +255,17 @@ func TestAuthorizers(t *testing.T) {
 	if got := e.f.StageAuth("r1", "prod"); got["GET /pets"] != "CUSTOM:"+*z1.Id || got["POST /pets"] != "NONE" {
 		t.Fatalf("deployed REST stage serves %v", got)
 	}
+	// The deployment snapshots the authorizer: a later change is not
+	// served until the next deployment.
+	must(e.v1.UpdateAuthorizer(ctx, &apigateway.UpdateAuthorizerInput{RestApiId: aws.String("r1"), AuthorizerId: z1.Id, PatchOperations: []v1types.PatchOperation{
+		{Op: v1types.OpReplace, Path: aws.String("/identitySource"), Value: aws.String("context.identity.clientCert.serialNumber")},
+		{Op: v1types.OpReplace, Path: aws.String("/authorizerResultTtlInSeconds"), Value: aws.String("300")}}}))
+	if served, _ := e.f.StageAuthorizer("r1", "prod", *z1.Id); served.TTL != 0 {
+		t.Fatalf("prod serves an undeployed change: %+v", served)
+	}
+	_, err = e.v1.UpdateAuthorizer(ctx, &apigateway.UpdateAuthorizerInput{RestApiId: aws.String("r1"), AuthorizerId: z1.Id, PatchOperations: []v1types.PatchOperation{
+		{Op: v1types.OpReplace, Path: aws.String("/identitySource"), Value: aws.String("")}}})
+	wantErr(t, err, "BadRequestException", "cannot be empty")
+	_, err = e.v1.DeleteAuthorizer(ctx, &apigateway.DeleteAuthorizerInput{RestApiId: aws.String("r1"), AuthorizerId: z1.Id})
+	wantErr(t, err, "ConflictException", "is referenced in method: GET//pets")
 }

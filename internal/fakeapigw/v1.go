@@ -66,6 +66,11 @@ func (f *Fake) v1GetDomain(c *call) (int, any, *apiError) {
 	if err != nil {
 		return 0, nil, err
 	}
+	if f.OmitStatus {
+		c := *d
+		c.Status = ""
+		return 200, v1View(&c), nil
+	}
 	return 200, v1View(d), nil
 }
 
@@ -177,7 +182,7 @@ func (f *Fake) v1CreateDomain(c *call) (int, any, *apiError) {
 // create applies a create's mTLS settings and ownership rules, then adds
 // the domain.
 func (f *Fake) create(c *call, d *Domain, m *mtlsIn) *apiError {
-	if m != nil {
+	if m != nil && !f.DropMTLSOnCreate {
 		if err := f.applyMTLS(c.ctx, d, mtlsChange{m.TruststoreURI, m.TruststoreVersion}, c.caller); err != nil {
 			return err
 		}

@@ -51,6 +51,11 @@ func (f *Fake) v2GetDomain(c *call) (int, any, *apiError) {
 	if err != nil {
 		return 0, nil, err
 	}
+	if f.OmitStatus {
+		c := *d
+		c.Status = ""
+		return 200, v2View(&c), nil
+	}
 	return 200, v2View(d), nil
 }
 
@@ -171,6 +176,9 @@ func (f *Fake) v2CreateMapping(c *call) (int, any, *apiError) {
 // ListRoutingRules (GET /v2/domainnames/{domainName}/routingrules, SDK
 // serializer of apigatewayv2 ListRoutingRules) in priority order.
 func (f *Fake) v2ListRoutingRules(c *call) (int, any, *apiError) {
+	if f.noRules[c.m[1]] {
+		return 0, nil, errorf(404, "NotFoundException", "Invalid request path GET /v2/domainnames/%s/routingrules", c.m[1])
+	}
 	d, err := f.domain(c.m[1])
 	if err != nil {
 		return 0, nil, err

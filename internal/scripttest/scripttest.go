@@ -247,6 +247,10 @@ func startFake(t *testing.T, minio *miniotest.Server) *fakeapigw.Fake {
 //	fake routes API KEY...                     (routes or REST methods, as 'GET /pets')
 //	fake served API STAGE ROUTE AUTH           (the stage serves ROUTE as NONE or CUSTOM)
 //	fake function NAME present|absent
+//	fake no-routing-rules DOMAIN               (ListRoutingRules of DOMAIN answers 404, as on moto)
+//	fake authorizer-ids API NONE|SET           (no route names an authorizer, or every one does)
+//	fake deployments API N                     (exactly N CreateDeployment calls on API so far)
+//	fake stage-ttl API STAGE TTL               (the stage serves the apimtls authorizer with this TTL)
 func cmdFake(ts *testscript.TestScript, neg bool, args []string, f *fakeapigw.Fake) {
 	if f == nil {
 		ts.Fatalf("no fake control plane: MinIO is missing")
@@ -349,6 +353,32 @@ func cmdFake(ts *testscript.TestScript, neg bool, args []string, f *fakeapigw.Fa
 		}
 	case "deny-read":
 		denyRead.Store(args[1], true)
+	case "no-routing-rules":
+		f.DisableRoutingRules(args[1])
+	case "authorizer-ids":
+		for k, v := range f.RouteAuthorizerIDs(args[1]) {
+			if (v == "") != (args[2] == "NONE") {
+				ts.Fatalf("route %s of %s names authorizer %q", k, args[1], v)
+			}
+		}
+	case "deployments":
+		want, _ := strconv.Atoi(args[2])
+		if got := len(f.API(args[1]).Deployments); (got == want) == neg {
+			ts.Fatalf("%d deployments of %s, want %d", got, args[1], want)
+		}
+	case "stage-ttl":
+		want, _ := strconv.Atoi(args[3])
+		found := false
+		for _, a := range f.Authorizers(args[1]) {
+			if a.Name != "apimtls-revocation" {
+				continue
+			}
+			z, ok := f.StageAuthorizer(args[1], args[2], a.ID)
+			found = ok && z.TTL == want
+		}
+		if found == neg {
+			ts.Fatalf("stage %s of %s does not serve the authorizer with TTL %d", args[2], args[1], want)
+		}
 	default:
 		ts.Fatalf("fake: unknown verb %q", args[0])
 	}
