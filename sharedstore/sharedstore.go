@@ -661,7 +661,8 @@ func (s *Store) Revoke(ctx context.Context, serial string, reason pki.Reason) (r
 }
 
 // NextCRLNumber bumps a CA's CRL number and returns it: one more than the
-// last, unique across every writer.
+// last, unique across every writer. A number at pki.MaxCRLNumber is
+// refused (a *pki.CRLNumberError), never wrapped.
 func (s *Store) NextCRLNumber(ctx context.Context, caSerial string) (uint64, error) {
 	return s.bumpCRLNumber(ctx, caSerial, func(cur uint64) (uint64, bool) { return cur + 1, true })
 }
@@ -669,6 +670,9 @@ func (s *Store) NextCRLNumber(ctx context.Context, caSerial string) (uint64, err
 // RaiseCRLNumber makes a CA's CRL number at least n (a migration carries
 // the local number on); it never lowers it.
 func (s *Store) RaiseCRLNumber(ctx context.Context, caSerial string, n uint64) (uint64, error) {
+	if n > pki.MaxCRLNumber {
+		return 0, fmt.Errorf("CA serial %s: CRL number %d is above %d, the largest apimtls signs", caSerial, n, uint64(pki.MaxCRLNumber))
+	}
 	return s.bumpCRLNumber(ctx, caSerial, func(cur uint64) (uint64, bool) { return max(cur, n), n > cur })
 }
 
@@ -700,6 +704,11 @@ func (s *Store) bumpCRLNumber(ctx context.Context, caSerial string, next func(ui
 		cur, etag, err := s.readCRLNumber(ctx, caSerial)
 		if err != nil {
 			return 0, err
+		}
+		if cur >= pki.MaxCRLNumber {
+			// Only a number written by hand gets here: its previous
+			// version (the bucket keeps them) is the repair.
+			return 0, fmt.Errorf("%w: restore the object's previous version (aws s3api list-object-versions --bucket %s --prefix %s), one at or above the highest CRL kept under %scrls/%s/", &pki.CRLNumberError{Where: "s3://" + s.Bucket + "/" + key, Number: cur}, s.Bucket, key, s.Prefix, caSerial)
 		}
 		n, write := next(cur)
 		if !write {
