@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -67,6 +68,34 @@ func TestLocalCRLNumberNeverWraps(t *testing.T) {
 		}
 		if after, _ := os.ReadFile(last.DERPath); string(after) != string(before) {
 			t.Fatal("refusing replaced the CRL file")
+		}
+	}
+}
+
+// What a ca crl killed mid-write (kill -9) leaves in crl/ goes at the
+// next ca crl: the temporaries of its files, old and unlocked (issue 21).
+func TestCRLRemovesAKilledWritersTemporaries(t *testing.T) {
+	s := revocationStore(t)
+	first, err := s.SignCRL("issuing", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-time.Hour)
+	var left []string
+	for _, p := range []string{first.DERPath, first.PEMPath} {
+		tmp := filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".tmp-4242")
+		if err := os.WriteFile(tmp, []byte("half a CRL"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		os.Chtimes(tmp, old, old)
+		left = append(left, tmp)
+	}
+	if _, err := s.SignCRL("issuing", nil, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	for _, tmp := range left {
+		if _, err := os.Stat(tmp); !os.IsNotExist(err) {
+			t.Errorf("%s is still there after the next ca crl (%v)", tmp, err)
 		}
 	}
 }
