@@ -160,7 +160,7 @@ func (s *Store) crlContent(ca *x509.Certificate, rec *Record) (uint64, []*Record
 		if err != nil {
 			return 0, nil, fmt.Errorf("CA %q: %w", rec.Name, err)
 		}
-		revoked, err := s.RevokedBy(rec)
+		revoked, err := s.sharedRevocations(ca, rec, number)
 		if err != nil {
 			return 0, nil, err
 		}
