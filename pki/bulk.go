@@ -88,6 +88,9 @@ type BulkResult struct {
 	// crash issues only the rest.
 	Skipped int           `json:"skipped"`
 	Failed  []BulkFailure `json:"failed"`
+	// Ignored lists the entries of a CSR directory that were not read
+	// (links, pipes, folders, hidden files), each with why.
+	Ignored []BulkFailure `json:"ignored,omitempty"`
 	Issuer  string        `json:"issuer,omitempty"`
 	Seconds float64       `json:"seconds"`
 	// Rate is certificates issued per second.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,9 +21,14 @@ var BulkCSVColumns = []string{"name", "cn", "dns", "uri", "email", "days"}
 // apimtls reads: nothing is issued from it.
 var ErrCSVHeader = errors.New("bad CSV header")
 
-// ReadBulkCSV reads the clients of a bulk CSV. A bad header refuses the
-// whole file; a bad row is a failure naming its line, and the other rows
-// are still returned.
+// ErrCSVSyntax is wrapped by the error for a CSV that does not parse to
+// its end: nothing is issued from it.
+var ErrCSVSyntax = errors.New("bad CSV")
+
+// ReadBulkCSV reads the clients of a bulk CSV. A bad header, or a line
+// that does not parse as CSV, refuses the whole file; a row that parses
+// but asks for a bad client is a failure naming its line, and the other
+// rows are still returned.
 func ReadBulkCSV(r io.Reader) ([]BulkItem, []BulkFailure, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
@@ -58,16 +64,15 @@ func ReadBulkCSV(r io.Reader) ([]BulkItem, []BulkFailure, error) {
 			break
 		}
 		if err != nil {
-			source := "a line"
+			// An unbalanced quote swallows every later line into one
+			// field: what follows cannot be trusted to split into rows,
+			// and issuing the rows before it would leave a half-done run
+			// (found in issue 21: line 10 of 17 dropped rows 11 to 17).
 			var pe *csv.ParseError
 			if errors.As(err, &pe) {
-				source = "line " + strconv.Itoa(pe.StartLine)
+				return nil, nil, fmt.Errorf("%w: line %d does not parse (%v): nothing is issued from a CSV that does not parse to its end; fix the line (a quote inside a field is written twice: \"\")", ErrCSVSyntax, pe.StartLine, pe.Err)
 			}
-			fails = append(fails, BulkFailure{Source: source, Reason: err.Error()})
-			if errors.As(err, &pe) && pe.Err != csv.ErrFieldCount {
-				return items, fails, nil // the rest cannot be trusted to split into rows
-			}
-			continue
+			return nil, nil, fmt.Errorf("%w: %v", ErrCSVSyntax, err)
 		}
 		if len(row) == 1 && strings.TrimSpace(row[0]) == "" {
 			continue
@@ -134,16 +139,17 @@ const maxCSRFile = 64 << 10
 
 // ReadCSRDir reads every regular file of dir as a CSR, each client named
 // after its file without the extension (device-1.csr -> device-1). A file
-// that is not a CSR apimtls signs is a failure naming it.
-func ReadCSRDir(dir string) ([]BulkItem, []BulkFailure, error) {
+// that is not a CSR apimtls signs is a failure naming it. Entries that are
+// not read at all (links, pipes, folders, hidden files) are returned in
+// ignored, each with the reason, so that none is passed over in silence.
+func ReadCSRDir(dir string) (items []BulkItem, fails, ignored []BulkFailure, err error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
-	var items []BulkItem
-	var fails []BulkFailure
 	for _, e := range entries {
-		if !e.Type().IsRegular() || strings.HasPrefix(e.Name(), ".") {
+		if why := notReadAsCSR(e); why != "" {
+			ignored = append(ignored, BulkFailure{Source: e.Name(), Reason: why})
 			continue
 		}
 		name := strings.TrimSuffix(e.Name(), filepath.Ext(e.Name()))
@@ -174,7 +180,32 @@ func ReadCSRDir(dir string) ([]BulkItem, []BulkFailure, error) {
 		}
 		items = append(items, BulkItem{Source: e.Name(), Params: ClientParams{Name: name, CSR: checked}})
 	}
-	return items, fails, nil
+	return items, fails, ignored, nil
+}
+
+// notReadAsCSR says why a directory entry is not read as a CSR, or "".
+// Only regular files are opened: a link could point anywhere (a key
+// elsewhere on the machine), and reading a pipe or a device could block
+// or never end.
+func notReadAsCSR(e fs.DirEntry) string {
+	t := e.Type()
+	switch {
+	case t&fs.ModeSymlink != 0:
+		return "a symbolic link, not followed: copy the CSR itself into the directory"
+	case t.IsDir():
+		return "a directory, not read (folders are not searched)"
+	case t&fs.ModeNamedPipe != 0:
+		return "a named pipe, not a regular file"
+	case t&fs.ModeSocket != 0:
+		return "a socket, not a regular file"
+	case t&fs.ModeDevice != 0:
+		return "a device, not a regular file"
+	case !t.IsRegular():
+		return "not a regular file"
+	case strings.HasPrefix(e.Name(), "."):
+		return "a hidden file"
+	}
+	return ""
 }
 
 // NameTemplateItems expands a name template such as device-{n} for n from

@@ -7,6 +7,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -40,7 +42,7 @@ func checkedCSR(t *testing.T, dir, cn string) (*CheckedCSR, crypto.Signer) {
 	t.Helper()
 	key, _ := GenerateKey(rand.Reader, ECDSAP256)
 	writeCSR(t, filepath.Join(dir, cn+".csr"), key, cn, nil)
-	items, _, err := ReadCSRDir(dir)
+	items, _, _, err := ReadCSRDir(dir)
 	if err != nil || len(items) != 1 {
 		t.Fatal(items, err)
 	}
@@ -56,7 +58,7 @@ func TestReadCSRDir(t *testing.T) {
 	writeCSR(t, filepath.Join(dir, "good-1.csr"), good, "good", nil)
 	writeCSR(t, filepath.Join(dir, "foreign.csr"), good, "foreign", other.Public())
 	os.WriteFile(filepath.Join(dir, "garbage.csr"), []byte("not a csr"), 0o644)
-	items, fails, err := ReadCSRDir(dir)
+	items, fails, _, err := ReadCSRDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,7 +77,7 @@ func TestReadCSRDir(t *testing.T) {
 // TestReadBulkCSV reads rows, refuses a bad header, and reports bad rows
 // by line.
 func TestReadBulkCSV(t *testing.T) {
-	items, fails, err := ReadBulkCSV(strings.NewReader("name,cn,dns,uri,email,days\na,A,x.example;y.example,spiffe://e/a,a@e.example,7\nb,,bad name,,,\n\"c,C\n"))
+	items, fails, err := ReadBulkCSV(strings.NewReader("name,cn,dns,uri,email,days\na,A,x.example;y.example,spiffe://e/a,a@e.example,7\nb,,bad name,,,\nc,C,,,,x\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,5 +91,31 @@ func TestReadBulkCSV(t *testing.T) {
 		if _, _, err := ReadBulkCSV(strings.NewReader(bad)); err == nil {
 			t.Errorf("header %q accepted", bad)
 		}
+	}
+}
+
+// TestReadBulkCSVSyntaxError: a CSV that does not parse to its end is
+// refused whole, naming the line, before anything is issued (issue 21: an
+// unbalanced quote on line 10 of 17 silently dropped lines 11 to 17).
+func TestReadBulkCSVSyntaxError(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("name,cn\n")
+	for i := 2; i <= 17; i++ {
+		if i == 10 {
+			b.WriteString("dev-10,\"Device 10\n")
+			continue
+		}
+		fmt.Fprintf(&b, "dev-%d,Device %d\n", i, i)
+	}
+	items, fails, err := ReadBulkCSV(strings.NewReader(b.String()))
+	if !errors.Is(err, ErrCSVSyntax) || !strings.Contains(err.Error(), "line 10 ") {
+		t.Fatalf("err = %v, want ErrCSVSyntax naming line 10", err)
+	}
+	if len(items) != 0 || len(fails) != 0 {
+		t.Fatalf("a CSV that does not parse gave %d items and %d failures", len(items), len(fails))
+	}
+	// A bare quote inside an unquoted field is an error too.
+	if _, _, err := ReadBulkCSV(strings.NewReader("name,cn\na,A\nb,B\"x\nc,C\n")); !errors.Is(err, ErrCSVSyntax) || !strings.Contains(err.Error(), "line 3 ") {
+		t.Fatalf("bare quote: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"math"
 	"math/big"
 	"os"
 	"path/filepath"
@@ -19,6 +20,26 @@ import (
 const crlDir = "crl"
 
 var bucketCRLNumbers = []byte("crl-numbers")
+
+// MaxCRLNumber is the largest CRL number apimtls signs. RFC 5280 §5.2.3
+// allows up to 20 octets, but relying parties read the number into a
+// signed 64-bit integer (Go's crypto/x509 callers, the authorizer's
+// rollback check, OpenSSL's crlNumber printing), and a number that only
+// grows must never wrap to 0, which a verifier keeping the highest seen
+// would read as a rollback for ever after. One CRL a second would take
+// 292 billion years to reach it; only a number set by hand gets there, and
+// then signing is refused rather than wrapped.
+const MaxCRLNumber = math.MaxInt64
+
+// CRLNumberError refuses a CRL number at or above MaxCRLNumber.
+type CRLNumberError struct {
+	Where  string // the inventory, or the shared store's object
+	Number uint64
+}
+
+func (e *CRLNumberError) Error() string {
+	return fmt.Sprintf("the CRL number in %s is %d, and the next would pass %d, the largest apimtls signs: a number that only grows must never wrap, and only a number set by hand gets this far", e.Where, e.Number, uint64(MaxCRLNumber))
+}
 
 // DefaultCRLValidity is how long a CRL stays current unless told.
 const DefaultCRLValidity = 7 * 24 * time.Hour
@@ -129,14 +150,17 @@ func (s *Store) crlContent(ca *x509.Certificate, rec *Record) (uint64, []*Record
 			return 0, nil, err
 		}
 		number, err := s.nextCRLNumber(rec.Serial)
-		return number, revoked, err
+		if err != nil {
+			return 0, nil, fmt.Errorf("CA %q: %w", rec.Name, err)
+		}
+		return number, revoked, nil
 	}
 	for attempt := 1; ; attempt++ {
 		number, err := s.nextCRLNumber(rec.Serial)
 		if err != nil {
-			return 0, nil, err
+			return 0, nil, fmt.Errorf("CA %q: %w", rec.Name, err)
 		}
-		revoked, err := s.RevokedBy(rec)
+		revoked, err := s.sharedRevocations(ca, rec, number)
 		if err != nil {
 			return 0, nil, err
 		}
@@ -165,6 +189,9 @@ func (s *Store) nextCRLNumber(caSerial string) (uint64, error) {
 		}
 		if v := b.Get([]byte(caSerial)); len(v) == 8 {
 			n = binary.BigEndian.Uint64(v)
+		}
+		if n >= MaxCRLNumber {
+			return &CRLNumberError{Where: Layout{Dir: s.Dir}.Inventory() + " (CA serial " + caSerial + ")", Number: n}
 		}
 		n++
 		var v [8]byte

@@ -100,18 +100,45 @@ func (s *Store) Shared() string {
 }
 
 // DamagedRecordsError lists objects of a shared store that could not be
-// read as records or name claims. A listing goes on without them (and
-// says so); what must see every record, such as signing a CRL, refuses.
+// read as records or name claims, or records that do not hold together
+// with their certificate and the store's CAs. A listing goes on without
+// them (and says so); a CRL decides for each what it may list
+// (sharedRevocations).
 type DamagedRecordsError struct {
-	URIs []string
+	Records []DamagedRecord
 }
 
-func (e *DamagedRecordsError) Error() string {
-	more := ""
-	if len(e.URIs) > 1 {
-		more = fmt.Sprintf(" and %d more", len(e.URIs)-1)
+// DamagedRecord is one object a listing left out, and why.
+type DamagedRecord struct {
+	URI string // s3://bucket/prefix/records/SERIAL.json, or names/...
+	// Serial is the serial its key names, "" for a name claim.
+	Serial string
+	Reason string
+	// CertMissing: the record reads, but its certificate is gone.
+	CertMissing bool
+}
+
+func (d DamagedRecord) String() string {
+	if d.Reason == "" {
+		return d.URI
 	}
-	return fmt.Sprintf("%s%s could not be read as an apimtls record: restore the last good version of each (aws s3api list-object-versions), then run apimtls store check", e.URIs[0], more)
+	return d.URI + " (" + d.Reason + ")"
+}
+
+// damagedNamed is how many damaged records a message names; store check
+// lists them all.
+const damagedNamed = 5
+
+func (e *DamagedRecordsError) Error() string {
+	var named []string
+	for _, d := range e.Records[:min(len(e.Records), damagedNamed)] {
+		named = append(named, d.String())
+	}
+	more := ""
+	if n := len(e.Records) - len(named); n > 0 {
+		more = fmt.Sprintf(" and %d more", n)
+	}
+	return fmt.Sprintf("%s%s could not be read as an apimtls record, or does not hold together with its certificate and the store's CAs: restore the last good version of each (aws s3api list-object-versions); apimtls store check lists them all", strings.Join(named, "; "), more)
 }
 
 // remoteList lists the shared store. Damaged objects are left out with a
@@ -156,6 +183,85 @@ func (s *Store) awaitOther(rec *Record, deadline time.Time) bool {
 			return false // released (it failed), unreadable, or still pending
 		}
 	}
+}
+
+// sharedRevocations lists the revocations of CA rec for its CRL number
+// from the shared store. A damaged record (unreadable, too large, a
+// folder that is not apimtls's, a certificate that does not hold) never
+// blocks the CRL: one co-tenant who may write records/ must not be able
+// to stop every CA's CRL, and after nextUpdate an unsigned CRL denies
+// everyone. Instead each damaged record whose serial its key names is
+// decided on its own, failing closed for that certificate (docs/team.md,
+// "Damaged records and CRLs"):
+//
+//   - listed by the CA's previous kept CRL: it stays listed, with that
+//     CRL's reason and time (a revocation never disappears);
+//   - else, its certificate in the store is signed by this CA: listed as
+//     revoked, reason unspecified, since what the record said cannot be
+//     read, and it may have said revoked;
+//   - else (no certificate, an unreadable one, or one this CA did not
+//     sign) nothing this CA signed is known to be behind it: left off,
+//     with a warning. Whoever could damage it could as well have
+//     rewritten it as active, which only a kept CRL guards against.
+func (s *Store) sharedRevocations(ca *x509.Certificate, rec *Record, number uint64) ([]*Record, error) {
+	all, err := s.remote.List()
+	var de *DamagedRecordsError
+	if err != nil && !errors.As(err, &de) {
+		return nil, fmt.Errorf("list the revocations of CA %q: %w", rec.Name, err)
+	}
+	revoked := slices.DeleteFunc(all, func(r *Record) bool {
+		return r.IssuerSerial != rec.Serial || r.Status != StatusRevoked || r.Serial == rec.Serial
+	})
+	if de == nil {
+		return revoked, nil
+	}
+	prev, prevNumber, err := s.keptCRL(ca, rec, number)
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now().UTC().Truncate(time.Second)
+	for _, d := range de.Records {
+		if d.Serial == "" || d.Serial == rec.Serial {
+			continue // a name claim, or this CA's own record: not on its CRL
+		}
+		if e, ok := prev[d.Serial]; ok {
+			at := e.RevocationTime.UTC()
+			revoked = append(revoked, &Record{Serial: d.Serial, Kind: KindClient, Name: "(damaged record)", IssuerSerial: rec.Serial,
+				Status: StatusRevoked, RevokedAt: &at, RevocationReason: reasonOfCode(e.ReasonCode)})
+			s.Warn(fmt.Sprintf("%s: kept on the CRL of CA %q as CRL %d listed it (%s); restore its last good version", d, rec.Name, prevNumber, reasonOfCode(e.ReasonCode)))
+			continue
+		}
+		if storeCertSignedBy(s.remote, d.Serial, ca) {
+			revoked = append(revoked, &Record{Serial: d.Serial, Kind: KindClient, Name: "(damaged record)", IssuerSerial: rec.Serial,
+				Status: StatusRevoked, RevokedAt: &now, RevocationReason: ReasonUnspecified})
+			s.Warn(fmt.Sprintf("%s: CA %q signed its certificate, and the record cannot be read: listed on the CRL as revoked (unspecified), failing closed, until its last good version is restored", d, rec.Name))
+			continue
+		}
+		s.Warn(fmt.Sprintf("%s: left off the CRL of CA %q, which signed no certificate of that serial in the store; restore its last good version", d, rec.Name))
+	}
+	return revoked, nil
+}
+
+// storeCertSignedBy reports whether the store holds a certificate of serial that
+// ca signed.
+func storeCertSignedBy(remote Remote, serial string, ca *x509.Certificate) bool {
+	data, err := remote.CertificatePEM(serial)
+	if err != nil {
+		return false
+	}
+	c, err := DecodeCertificate(data)
+	return err == nil && SerialHex(c) == serial && c.CheckSignatureFrom(ca) == nil
+}
+
+// reasonOfCode is the Reason of a CRL reason code; unspecified for a code
+// apimtls does not name.
+func reasonOfCode(code int) Reason {
+	for r, c := range reasonCodes {
+		if c == code && r != "" {
+			return r
+		}
+	}
+	return ReasonUnspecified
 }
 
 // checkNoUnrevocation refuses a CRL that would drop a revocation the CA's
@@ -205,7 +311,7 @@ func (s *Store) newerCRLLacks(ca *x509.Certificate, rec *Record, number uint64, 
 		return false, err
 	}
 	for _, r := range revoked {
-		if !listed[r.Serial] {
+		if _, ok := listed[r.Serial]; !ok {
 			return true, nil
 		}
 	}
@@ -217,7 +323,7 @@ func (s *Store) newerCRLLacks(ca *x509.Certificate, rec *Record, number uint64, 
 // kept CRL counts only if the CA signed it and it carries the number it
 // is kept under, so an older CRL copied over a newer one, or a forged
 // one, is refused.
-func (s *Store) keptCRL(ca *x509.Certificate, rec *Record, below uint64) (map[string]bool, uint64, error) {
+func (s *Store) keptCRL(ca *x509.Certificate, rec *Record, below uint64) (map[string]x509.RevocationListEntry, uint64, error) {
 	der, n, err := s.remote.PreviousCRL(rec.Serial, below)
 	if err != nil {
 		return nil, 0, fmt.Errorf("read the kept CRLs of CA %q: %w", rec.Name, err)
@@ -235,9 +341,9 @@ func (s *Store) keptCRL(ca *x509.Certificate, rec *Record, below uint64) (map[st
 	if err != nil {
 		return nil, 0, fmt.Errorf("the kept CRL %d of CA %q in %s is not one it signed (%v): restore its last good version, then sign again", n, rec.Name, s.remote.URI(), err)
 	}
-	listed := map[string]bool{}
+	listed := map[string]x509.RevocationListEntry{}
 	for _, e := range list.RevokedCertificateEntries {
-		listed[SerialHexInt(e.SerialNumber)] = true
+		listed[SerialHexInt(e.SerialNumber)] = e
 	}
 	return listed, n, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"time"
 )
 
 // Records come from the shared store, which whoever may write to it can
@@ -31,8 +32,11 @@ func sharedRecordDir(r *Record) string {
 	return path.Join(clientsDir, r.Name)
 }
 
-// checkSharedRecord says what is wrong with a record from the store, or
-// nil.
+// CheckSharedRecord says what is wrong with a record from the store, or
+// nil: its name, serial, kind, folder and files must be what apimtls
+// derives.
+func CheckSharedRecord(r *Record) error { return checkSharedRecord(r) }
+
 func checkSharedRecord(r *Record) error {
 	if err := CheckName(r.Name); err != nil {
 		return err
@@ -62,12 +66,12 @@ func checkSharedRecord(r *Record) error {
 }
 
 func (c checkedRemote) damaged(r *Record, why error) error {
-	return &DamagedRecordsError{URIs: []string{c.where(r, why)}}
+	return &DamagedRecordsError{Records: []DamagedRecord{c.where(r, why)}}
 }
 
 // where names a damaged record's object and what is wrong with it.
-func (c checkedRemote) where(r *Record, why error) string {
-	return fmt.Sprintf("%srecords/%s.json (%v)", c.URI(), r.Serial, why)
+func (c checkedRemote) where(r *Record, why error) DamagedRecord {
+	return DamagedRecord{URI: fmt.Sprintf("%srecords/%s.json", c.URI(), r.Serial), Serial: r.Serial, Reason: why.Error()}
 }
 
 func (c checkedRemote) Get(kind Kind, name string) (*Record, error) {
@@ -106,7 +110,7 @@ func (c checkedRemote) keep(recs []*Record, err error) ([]*Record, error) {
 			if de == nil {
 				de = &DamagedRecordsError{}
 			}
-			de.URIs = append(de.URIs, c.where(r, why))
+			de.Records = append(de.Records, c.where(r, why))
 			continue
 		}
 		out = append(out, r)
@@ -166,4 +170,124 @@ func (s *Store) verifyShared(rec *Record, c *x509.Certificate, depth int) error 
 	s.verified[rec.Serial] = true
 	s.certMu.Unlock()
 	return nil
+}
+
+// ErrCertMissing is a shared record whose certificate object is gone.
+var ErrCertMissing = errors.New("its certificate is missing from the store")
+
+// VerifyListed checks each record listed from a shared store against its
+// certificate and the store's CAs, and returns why each one that fails
+// does (by serial). A record holds when its folder and files are the ones
+// apimtls derives (CheckSharedRecord), its certificate has its serial,
+// SHA-256, validity and kind, and that certificate is signed by the CA
+// its record names, itself holding, up to a self-signed root of the
+// store. Anyone who may write to the bucket can plant a record; only a
+// holder of a CA key can make one that holds.
+//
+// trusted(serial) says the caller checked that record before and neither
+// it, its certificate nor its issuers changed since (a listing cache):
+// its own certificate is then not needed. certPEM returns a stored
+// certificate, nil when there is none.
+func VerifyListed(recs []*Record, trusted func(serial string) bool, certPEM func(serial string) ([]byte, error)) map[string]error {
+	v := &listedVerifier{bySerial: map[string]*Record{}, trusted: trusted, certPEM: certPEM,
+		certs: map[string]*x509.Certificate{}, done: map[string]error{}}
+	for _, r := range recs {
+		v.bySerial[r.Serial] = r
+	}
+	bad := map[string]error{}
+	for _, r := range recs {
+		if err := v.check(r, 0); err != nil {
+			bad[r.Serial] = err
+		}
+	}
+	return bad
+}
+
+type listedVerifier struct {
+	bySerial map[string]*Record
+	trusted  func(string) bool
+	certPEM  func(string) ([]byte, error)
+	certs    map[string]*x509.Certificate
+	done     map[string]error
+}
+
+func (v *listedVerifier) check(r *Record, depth int) error {
+	if err, ok := v.done[r.Serial]; ok {
+		return err
+	}
+	if depth > MaxCALevels+1 {
+		return errors.New("its issuers go round in a circle")
+	}
+	err := v.checkOne(r, depth)
+	v.done[r.Serial] = err
+	return err
+}
+
+func (v *listedVerifier) checkOne(r *Record, depth int) error {
+	if err := checkSharedRecord(r); err != nil {
+		return err
+	}
+	self := v.trusted(r.Serial)
+	var c *x509.Certificate
+	if !self {
+		var err error
+		if c, err = v.cert(r); err != nil {
+			return err
+		}
+	}
+	parent := c
+	if r.IssuerSerial == "" {
+		if r.Kind != KindRoot {
+			return fmt.Errorf("a %s recorded with no issuer", r.Kind.Noun())
+		}
+	} else {
+		issuer := v.bySerial[r.IssuerSerial]
+		if issuer == nil || !issuer.Kind.IsCA() {
+			return fmt.Errorf("its issuer %s is not a CA of the store", r.IssuerSerial)
+		}
+		if err := v.check(issuer, depth+1); err != nil {
+			return fmt.Errorf("its issuer %s (%s) does not hold: %w", issuer.Serial, issuer.Name, err)
+		}
+		if self {
+			return nil
+		}
+		var err error
+		if parent, err = v.cert(issuer); err != nil {
+			return fmt.Errorf("its issuer %s: %w", issuer.Serial, err)
+		}
+	}
+	if self {
+		return nil
+	}
+	if err := c.CheckSignatureFrom(parent); err != nil {
+		return fmt.Errorf("its certificate is not signed by the CA its record names: %w", err)
+	}
+	return nil
+}
+
+// cert reads and checks a record's certificate once.
+func (v *listedVerifier) cert(r *Record) (*x509.Certificate, error) {
+	if c, ok := v.certs[r.Serial]; ok {
+		return c, nil
+	}
+	data, err := v.certPEM(r.Serial)
+	if err != nil {
+		return nil, fmt.Errorf("its certificate cannot be read: %w", err)
+	}
+	if data == nil {
+		return nil, ErrCertMissing
+	}
+	c, err := DecodeCertificate(data)
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("its certificate: %w", err)
+	case SerialHex(c) != r.Serial || Fingerprint(c) != r.SHA256:
+		return nil, fmt.Errorf("its certificate has serial %s and SHA-256 %s, where the record says %s and %s", SerialHex(c), Fingerprint(c), r.Serial, r.SHA256)
+	case !c.NotBefore.Equal(r.NotBefore) || !c.NotAfter.Equal(r.NotAfter):
+		return nil, fmt.Errorf("its certificate is valid from %s to %s, where the record says %s to %s", c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), r.NotBefore.UTC().Format(time.RFC3339), r.NotAfter.UTC().Format(time.RFC3339))
+	case c.IsCA != r.Kind.IsCA():
+		return nil, fmt.Errorf("its certificate says CA %v, where the record is a %s", c.IsCA, r.Kind.Noun())
+	}
+	v.certs[r.Serial] = c
+	return c, nil
 }

@@ -17,7 +17,11 @@ import (
 type Cache struct {
 	mu      sync.Mutex
 	Records map[string]cached `json:"records"`
-	changed bool
+	// Verified maps a serial to the stamp (ETags of its record, its
+	// certificate and its issuers') under which ListVerified last found
+	// it holds: unchanged, it is not checked again.
+	Verified map[string]string `json:"verified,omitempty"`
+	changed  bool
 }
 
 type cached struct {
@@ -26,7 +30,7 @@ type cached struct {
 }
 
 // NewCache is an empty cache.
-func NewCache() *Cache { return &Cache{Records: map[string]cached{}} }
+func NewCache() *Cache { return &Cache{Records: map[string]cached{}, Verified: map[string]string{}} }
 
 // LoadCache reads a cache file; a missing or unreadable one is an empty
 // cache (it is only ever a shortcut).
@@ -35,6 +39,9 @@ func LoadCache(path string) *Cache {
 	data, err := os.ReadFile(path)
 	if err != nil || json.Unmarshal(data, c) != nil || c.Records == nil {
 		return NewCache()
+	}
+	if c.Verified == nil {
+		c.Verified = map[string]string{}
 	}
 	return c
 }
@@ -78,4 +85,25 @@ func (c *Cache) put(serial, etag string, r *pki.Record) {
 	rr := *r
 	c.Records[serial] = cached{ETag: etag, Record: &rr}
 	c.changed = true
+}
+
+func (c *Cache) verifiedAs(serial string) string {
+	if c == nil {
+		return ""
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.Verified[serial]
+}
+
+func (c *Cache) verified(serial, stamp string) {
+	if c == nil || stamp == "" {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.Verified[serial] != stamp {
+		c.Verified[serial] = stamp
+		c.changed = true
+	}
 }

@@ -17,12 +17,16 @@ type Finding struct {
 	// certificate no record lists: an issuance interrupted or refused
 	// after writing it; harmless, never listed), "missing-cert" (a record
 	// whose certificate is gone: damage, never left by apimtls),
-	// "damaged-record" and "damaged-claim" (an object under records/ or
-	// names/ that is not what apimtls writes there: written by hand or
-	// by something else; restore its last good version).
+	// "damaged-record" (an object under records/ that is not a record
+	// apimtls wrote, or whose record does not hold together with its
+	// certificate and the store's CAs: a folder outside apimtls's, a
+	// certificate no CA of the store signed, an object too large to
+	// read), and "damaged-claim" (the same under names/); restore its
+	// last good version.
 	Kind   string    `json:"kind"`
 	Key    string    `json:"key"`
 	Serial string    `json:"serial,omitempty"`
+	Reason string    `json:"reason,omitempty"`
 	Since  time.Time `json:"since,omitzero"`
 	Stale  bool      `json:"stale,omitempty"`
 }
@@ -33,21 +37,27 @@ type Report struct {
 	Findings []Finding `json:"findings"`
 }
 
-// Check lists the store and reports claims without records, certificates
-// without records and records without certificates.
+// Check lists the store as every command does (ListVerified) and reports
+// claims without records, certificates without records, records without
+// certificates and records that do not hold.
 func (s *Store) Check(ctx context.Context) (*Report, error) {
-	recs, err := s.List(ctx)
+	recs, err := s.ListVerified(ctx)
 	var damaged *pki.DamagedRecordsError
 	if err != nil && !errors.As(err, &damaged) {
 		return nil, err
 	}
 	rep := &Report{Records: len(recs), Findings: []Finding{}}
+	serials := map[string]bool{}
 	if damaged != nil {
-		for _, uri := range damaged.URIs {
-			rep.Findings = append(rep.Findings, Finding{Kind: "damaged-record", Key: strings.TrimPrefix(uri, "s3://"+s.Bucket+"/")})
+		for _, d := range damaged.Records {
+			f := Finding{Kind: "damaged-record", Key: strings.TrimPrefix(d.URI, "s3://"+s.Bucket+"/"), Serial: d.Serial, Reason: d.Reason}
+			if d.CertMissing {
+				f.Kind, f.Reason = "missing-cert", ""
+			}
+			rep.Findings = append(rep.Findings, f)
+			serials[d.Serial] = true // its certificate is not an orphan
 		}
 	}
-	serials := map[string]bool{}
 	names := map[string]bool{}
 	for _, r := range recs {
 		serials[r.Serial] = true
@@ -67,11 +77,6 @@ func (s *Store) Check(ctx context.Context) (*Report, error) {
 			rep.Findings = append(rep.Findings, Finding{Kind: "orphan-cert", Key: s.certKey(serial), Serial: serial, Since: mod})
 		}
 	}
-	for _, r := range recs {
-		if _, ok := certs[r.Serial]; !ok {
-			rep.Findings = append(rep.Findings, Finding{Kind: "missing-cert", Key: s.recordKey(r.Serial), Serial: r.Serial})
-		}
-	}
 	var claims []string
 	if err := s.keys(ctx, "names/", func(key, _ string, _ time.Time) error {
 		if !names[key] {
@@ -83,6 +88,11 @@ func (s *Store) Check(ctx context.Context) (*Report, error) {
 	}
 	for _, key := range claims {
 		o, err := s.get(ctx, key)
+		var de *DamagedError
+		if errors.As(err, &de) {
+			rep.Findings = append(rep.Findings, Finding{Kind: "damaged-claim", Key: key, Reason: de.Reason})
+			continue
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -91,7 +101,7 @@ func (s *Store) Check(ctx context.Context) (*Report, error) {
 			continue
 		}
 		if json.Unmarshal(o.data, &c) != nil {
-			rep.Findings = append(rep.Findings, Finding{Kind: "damaged-claim", Key: key, Since: o.modified})
+			rep.Findings = append(rep.Findings, Finding{Kind: "damaged-claim", Key: key, Reason: "not a name claim", Since: o.modified})
 			continue
 		}
 		if c.Serial == "" || serials[c.Serial] {

@@ -16,7 +16,11 @@ import (
 func TestCheckMissingCertHasNoSince(t *testing.T) {
 	st, c, _ := newStore(t)
 	ctx := context.Background()
-	rec, certPEM := newCert(pki.KindClient, "lost", "")
+	ca, caPEM := newCert(pki.KindRoot, "root", "")
+	if _, err := st.Create(ctx, ca, caPEM); err != nil {
+		t.Fatal(err)
+	}
+	rec, certPEM := newCert(pki.KindClient, "lost", ca.Serial)
 	if _, err := st.Create(ctx, rec, certPEM); err != nil {
 		t.Fatal(err)
 	}

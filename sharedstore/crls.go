@@ -42,7 +42,7 @@ func (s *Store) PreviousCRL(ctx context.Context, caSerial string, below uint64) 
 	if err != nil || !found {
 		return nil, 0, err
 	}
-	o, err := s.get(ctx, s.crlObjectKey(caSerial, best))
+	o, err := s.getBounded(ctx, s.crlObjectKey(caSerial, best), maxKeptCRL)
 	if err != nil || o == nil {
 		return nil, 0, err
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -84,10 +85,21 @@ func newStore(t testing.TB) (*sharedstore.Store, *s3.Client, string) {
 	return st, c, srv.Endpoint
 }
 
-var testKey, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+// testKey signs every test certificate; fixed, so that the helper
+// processes of process_test.go sign with the same key as the test.
+var testKey = func() *ecdsa.PrivateKey {
+	d := sha256.Sum256([]byte("apimtls sharedstore tests"))
+	k, err := ecdsa.ParseRawPrivateKey(elliptic.P256(), d[:])
+	if err != nil {
+		panic(err)
+	}
+	return k
+}()
 
 // newCert makes a certificate and its record, as pki records a client
-// (the shared store does not verify chains: pki does, before it records).
+// (the shared store does not verify chains on Create: pki does, before it
+// records). Every certificate is signed by testKey, so a client made with
+// the serial of a CA made here checks out in ListVerified.
 func newCert(kind pki.Kind, name, issuerSerial string) (*pki.Record, []byte) {
 	serial, _ := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
 	now := time.Now().UTC().Truncate(time.Second)
@@ -101,11 +113,12 @@ func newCert(kind pki.Kind, name, issuerSerial string) (*pki.Record, []byte) {
 	rec := &pki.Record{Serial: pki.SerialHex(c), Kind: kind, Name: name, Subject: c.Subject.String(),
 		IssuerSerial: issuerSerial, KeyType: pki.ECDSAP256, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(),
 		SHA256: pki.Fingerprint(c), Status: pki.StatusActive, CreatedAt: now}
+	rec.Dir = "clients/" + name
 	switch kind {
 	case pki.KindRoot:
-		rec.Level = 1
+		rec.Level, rec.Dir = 1, "ca/"+name
 	case pki.KindIntermediate:
-		rec.Level = 2
+		rec.Level, rec.Dir = 2, "ca/"+name
 	}
 	return rec, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
 }

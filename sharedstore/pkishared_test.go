@@ -650,8 +650,17 @@ func TestSharedPKIDamagedObjects(t *testing.T) {
 	if len(warned) != 2 || !strings.Contains(warned[0], "records/0123456789abcdef0123456789abcdef.json") {
 		t.Fatalf("warnings: %q", warned)
 	}
-	if _, err := a.SignCRL("issuing", nil, time.Hour); err == nil || !strings.Contains(err.Error(), "could not be read") {
-		t.Fatalf("signed a CRL past a damaged record: %v", err)
+	// No certificate of that serial is in the store, so no CA signed one:
+	// the CRL is signed without it, and says so (docs/team.md, "Damaged
+	// records and CRLs"; before issue 21 one such object stopped every
+	// CA's CRL).
+	warned = nil
+	crl, err := a.SignCRL("issuing", nil, time.Hour)
+	if err != nil || crl.Revoked != 0 {
+		t.Fatalf("a CRL past a damaged record with no certificate: %+v, %v", crl, err)
+	}
+	if len(warned) != 1 || !strings.Contains(warned[0], "left off the CRL") || !strings.Contains(warned[0], "0123456789abcdef0123456789abcdef") {
+		t.Fatalf("warnings: %q", warned)
 	}
 	kinds := findingKinds(t, st)
 	if kinds["damaged-record"] != 1 || kinds["damaged-claim"] != 1 {
@@ -801,20 +810,56 @@ func TestSharedPKIPlantedRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// The one in ca/root is not even listed; the other is listed but its
-	// certificate is refused, so nothing pairs the root's key with it.
+	// Neither is listed as valid: the one in ca/root for its folder, the
+	// other because no CA of the store signed its certificate (issue 21:
+	// client list showed it active); the warning names both, and store
+	// check reports both, with why.
 	var warned []string
 	a.Warn = func(m string) { warned = append(warned, m) }
 	recs, err := a.List(func(r *pki.Record) bool { return r.Kind == pki.KindClient })
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := names(recs); got != "device-1 evil-2" {
+	if got := names(recs); got != "device-1" {
 		t.Fatalf("listed %q", got)
 	}
-	if len(warned) != 1 || !strings.Contains(warned[0], "ca/root") {
+	if len(warned) != 1 || !strings.Contains(warned[0], `folder "ca/root"`) || !strings.Contains(warned[0], "not signed by the CA its record names") {
 		t.Fatalf("warnings %q", warned)
 	}
+	briefs, err := a.ListBrief(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, b := range briefs {
+		if strings.HasPrefix(b.Name, "evil-") {
+			t.Fatalf("client list shows the planted %s", b.Name)
+		}
+	}
+	rep, err := st.Check(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	reasons := map[string]string{}
+	for _, f := range rep.Findings {
+		if f.Kind == "damaged-record" {
+			reasons[f.Serial] = f.Reason
+		}
+	}
+	if len(reasons) != 2 {
+		t.Fatalf("store check found %+v, want the two planted records", rep.Findings)
+	}
+	for serial, why := range reasons {
+		if !strings.Contains(why, `folder "ca/root"`) && !strings.Contains(why, "not signed by the CA its record names") {
+			t.Errorf("store check says %s is damaged because %q", serial, why)
+		}
+	}
+	// Looked up by name, it is still refused before any key is paired
+	// with it.
+	evil2, err := a.Lookup(pki.KindClient, "evil-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs = append(recs, evil2)
 	if _, err := a.Lookup(pki.KindClient, "evil-1"); err == nil {
 		t.Fatal("looked up a record whose folder is ca/root")
 	}

@@ -276,7 +276,11 @@ func TestKilledMidIssue(t *testing.T) {
 	if _, err := st.Get(ctx, pki.KindClient, "wk0-0"); !errors.As(err, &pe) {
 		t.Fatalf("Get of a name whose issue was killed: %v, want PendingError", err)
 	}
-	rec, pemData := newCert(pki.KindClient, "wk0-0", "")
+	root, rootPEM := newCert(pki.KindRoot, "root", "")
+	if _, err := st.Create(ctx, root, rootPEM); err != nil {
+		t.Fatal(err)
+	}
+	rec, pemData := newCert(pki.KindClient, "wk0-0", root.Serial)
 	if _, err := st.Create(ctx, rec, pemData); !errors.As(err, &pe) {
 		t.Fatalf("Create over a fresh claim: %v, want PendingError (the other issue may be alive)", err)
 	}
@@ -286,7 +290,7 @@ func TestKilledMidIssue(t *testing.T) {
 		Now:   func() time.Time { return time.Now().Add(sharedstore.DefaultStaleAfter + time.Minute) },
 		Notes: func(s string) { notes = append(notes, s) }}
 	for _, name := range []string{"wk0-0", "wk1-0"} {
-		rec, pemData := newCert(pki.KindClient, name, "")
+		rec, pemData := newCert(pki.KindClient, name, root.Serial)
 		res, err := later.Create(ctx, rec, pemData)
 		if err != nil || res.TookOver == "" {
 			t.Fatalf("Create of %s over a stale claim: %+v, %v", name, res, err)
@@ -300,7 +304,7 @@ func TestKilledMidIssue(t *testing.T) {
 		t.Fatalf("takeovers said %q", notes)
 	}
 	rep, err = st.Check(ctx)
-	if err != nil || rep.Records != 2 || len(rep.Findings) != 1 || rep.Findings[0].Kind != "orphan-cert" {
-		t.Fatalf("Check after repair: %+v, %v; want 2 records and only the orphan certificate", rep, err)
+	if err != nil || rep.Records != 3 || len(rep.Findings) != 1 || rep.Findings[0].Kind != "orphan-cert" {
+		t.Fatalf("Check after repair: %+v, %v; want 3 records (the root and the two) and only the orphan certificate", rep, err)
 	}
 }

@@ -190,7 +190,7 @@ func (s *Store) CAs(ctx context.Context) ([]*pki.Record, error) {
 		return nil, err
 	}
 	var out []*pki.Record
-	var damaged []string
+	var damaged []pki.DamagedRecord
 	for _, n := range names {
 		r, err := s.Get(ctx, pki.KindRoot, n)
 		var nf *pki.NotFoundError
@@ -200,16 +200,18 @@ func (s *Store) CAs(ctx context.Context) ([]*pki.Record, error) {
 		case errors.As(err, &nf), errors.As(err, &pending):
 			continue // released, or still being made
 		case errors.As(err, &de):
-			damaged = append(damaged, de.URI)
+			damaged = append(damaged, pki.DamagedRecord{URI: de.URI, Reason: de.Reason})
 			continue
 		case err != nil:
 			return nil, err
 		}
 		out = append(out, r)
 	}
+	out, bad := s.verifyCAs(ctx, out)
+	damaged = append(damaged, bad...)
 	pki.SortRecords(out)
 	if len(damaged) > 0 {
-		return out, &pki.DamagedRecordsError{URIs: damaged}
+		return out, &pki.DamagedRecordsError{Records: damaged}
 	}
 	return out, nil
 }
@@ -271,7 +273,7 @@ func (r remote) GetSerial(serial string) (*pki.Record, error) {
 }
 
 func (r remote) CAs() ([]*pki.Record, error)  { return r.s.CAs(r.ctx) }
-func (r remote) List() ([]*pki.Record, error) { return r.s.List(r.ctx) }
+func (r remote) List() ([]*pki.Record, error) { return r.s.ListVerified(r.ctx) }
 func (r remote) CertificatePEM(serial string) ([]byte, error) {
 	return r.s.Certificate(r.ctx, serial)
 }

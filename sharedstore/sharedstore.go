@@ -122,6 +122,7 @@ func (e *DamagedError) Error() string {
 	return fmt.Sprintf("%s is damaged (%s): restore its last good version (aws s3api list-object-versions)", e.URI, e.Reason)
 }
 
+// damaged is the *DamagedError of the object key.
 func (s *Store) damaged(key, reason string) error {
 	return &DamagedError{URI: "s3://" + s.Bucket + "/" + key, Reason: reason}
 }
@@ -248,9 +249,28 @@ type object struct {
 	modified time.Time
 }
 
-const maxObject = 1 << 20
+// Bounds on what one GET reads. Whoever may write to the bucket can put
+// an object of any size under any key; a read is bounded by its
+// Content-Length before anything is read, and by an io.LimitReader in
+// case that header lies, so one object can neither hold a command's
+// memory nor stall it. An object over its bound is damaged: listed as
+// such, never read.
+const (
+	// maxObject bounds name claims, CRL numbers, records and
+	// certificates: apimtls writes each in under 8 KiB.
+	maxObject = 64 << 10
+	// maxKeptCRL bounds a kept CRL: a million revocations is about
+	// 40 MB of DER.
+	maxKeptCRL = 64 << 20
+)
 
 func (s *Store) get(ctx context.Context, key string) (*object, error) {
+	return s.getBounded(ctx, key, maxObject)
+}
+
+// getBounded reads key, at most limit bytes; nil when it does not exist,
+// a *DamagedError when it is larger.
+func (s *Store) getBounded(ctx context.Context, key string, limit int64) (*object, error) {
 	out, err := s.API.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(s.Bucket), Key: aws.String(key)})
 	if err != nil {
 		err = s3store.Classify(err, "read s3://"+s.Bucket+"/"+key)
@@ -260,12 +280,18 @@ func (s *Store) get(ctx context.Context, key string) (*object, error) {
 		return nil, err
 	}
 	defer out.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(out.Body, maxObject+1))
+	tooBig := func(n int64) error {
+		return s.damaged(key, fmt.Sprintf("%d bytes or more, where apimtls writes at most %d: not read", n, limit))
+	}
+	if n := aws.ToInt64(out.ContentLength); n > limit {
+		return nil, tooBig(n)
+	}
+	data, err := io.ReadAll(io.LimitReader(out.Body, limit+1))
 	if err != nil {
 		return nil, fmt.Errorf("read s3://%s/%s: %w", s.Bucket, key, err)
 	}
-	if len(data) > maxObject {
-		return nil, fmt.Errorf("s3://%s/%s is larger than %d bytes: not written by apimtls", s.Bucket, key, maxObject)
+	if int64(len(data)) > limit {
+		return nil, tooBig(limit + 1)
 	}
 	return &object{data: data, etag: aws.ToString(out.ETag), modified: aws.ToTime(out.LastModified)}, nil
 }
@@ -524,7 +550,7 @@ func (s *Store) createOrSame(ctx context.Context, key string, data []byte, ct st
 	if !errors.Is(err, errPrecondition) {
 		return err
 	}
-	cur, err := s.get(ctx, key)
+	cur, err := s.getBounded(ctx, key, max(int64(len(data)), maxObject))
 	if err != nil {
 		return err
 	}
@@ -659,7 +685,8 @@ func (s *Store) Revoke(ctx context.Context, serial string, reason pki.Reason) (r
 }
 
 // NextCRLNumber bumps a CA's CRL number and returns it: one more than the
-// last, unique across every writer.
+// last, unique across every writer. A number at pki.MaxCRLNumber is
+// refused (a *pki.CRLNumberError), never wrapped.
 func (s *Store) NextCRLNumber(ctx context.Context, caSerial string) (uint64, error) {
 	return s.bumpCRLNumber(ctx, caSerial, func(cur uint64) (uint64, bool) { return cur + 1, true })
 }
@@ -667,6 +694,9 @@ func (s *Store) NextCRLNumber(ctx context.Context, caSerial string) (uint64, err
 // RaiseCRLNumber makes a CA's CRL number at least n (a migration carries
 // the local number on); it never lowers it.
 func (s *Store) RaiseCRLNumber(ctx context.Context, caSerial string, n uint64) (uint64, error) {
+	if n > pki.MaxCRLNumber {
+		return 0, fmt.Errorf("CA serial %s: CRL number %d is above %d, the largest apimtls signs", caSerial, n, uint64(pki.MaxCRLNumber))
+	}
 	return s.bumpCRLNumber(ctx, caSerial, func(cur uint64) (uint64, bool) { return max(cur, n), n > cur })
 }
 
@@ -698,6 +728,11 @@ func (s *Store) bumpCRLNumber(ctx context.Context, caSerial string, next func(ui
 		cur, etag, err := s.readCRLNumber(ctx, caSerial)
 		if err != nil {
 			return 0, err
+		}
+		if cur >= pki.MaxCRLNumber {
+			// Only a number written by hand gets here: its previous
+			// version (the bucket keeps them) is the repair.
+			return 0, fmt.Errorf("%w: restore the object's previous version (aws s3api list-object-versions --bucket %s --prefix %s), one at or above the highest CRL kept under %scrls/%s/", &pki.CRLNumberError{Where: "s3://" + s.Bucket + "/" + key, Number: cur}, s.Bucket, key, s.Prefix, caSerial)
 		}
 		n, write := next(cur)
 		if !write {
@@ -740,10 +775,19 @@ func (s *Store) keys(ctx context.Context, sub string, out func(key, etag string,
 	}
 }
 
-// List returns every record, sorted as pki.Store.List sorts: pages of
-// keys are listed while up to Parallel GETs read the records not in the
-// Cache under the ETag listed.
+// List returns every record as stored, sorted as pki.Store.List sorts:
+// pages of keys are listed while up to Parallel GETs read the records not
+// in the Cache under the ETag listed. Objects that cannot be read as
+// records are left out and reported in a *pki.DamagedRecordsError. It
+// does not check records against their certificates: ListVerified does,
+// and is what every command lists with.
 func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
+	recs, _, err := s.list(ctx)
+	return recs, err
+}
+
+// list is List, with the ETag each record was listed under.
+func (s *Store) list(ctx context.Context) ([]*pki.Record, map[string]string, error) {
 	if s.Cache == nil && s.CacheFile != "" {
 		s.Cache = LoadCache(s.CacheFile)
 	}
@@ -761,7 +805,8 @@ func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
 	var (
 		mu      sync.Mutex
 		out     []*pki.Record
-		damaged []string
+		damaged []pki.DamagedRecord
+		etags   = map[string]string{}
 		first   error
 		wg      sync.WaitGroup
 		workers = s.Parallel
@@ -786,7 +831,7 @@ func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
 				var de *DamagedError
 				if errors.As(err, &de) {
 					mu.Lock()
-					damaged = append(damaged, de.URI)
+					damaged = append(damaged, pki.DamagedRecord{URI: de.URI, Serial: serial, Reason: de.Reason})
 					mu.Unlock()
 					continue
 				}
@@ -807,6 +852,9 @@ func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
 		if !ok {
 			return nil
 		}
+		mu.Lock()
+		etags[serial] = etag
+		mu.Unlock()
 		if r := s.Cache.get(serial, etag); r != nil {
 			snapNext.cached(serial, etag, r)
 			mu.Lock()
@@ -836,18 +884,18 @@ func (s *Store) List(ctx context.Context) ([]*pki.Record, error) {
 	close(serials)
 	wg.Wait()
 	if first != nil {
-		return nil, first
+		return nil, nil, first
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if snapRead {
 		snapNext.write(ctx, s, snapETag)
 	}
 	pki.SortRecords(out)
 	if len(damaged) > 0 {
-		slices.Sort(damaged)
-		return out, &pki.DamagedRecordsError{URIs: damaged}
+		slices.SortFunc(damaged, func(a, b pki.DamagedRecord) int { return strings.Compare(a.URI, b.URI) })
+		return out, etags, &pki.DamagedRecordsError{Records: damaged}
 	}
-	return out, nil
+	return out, etags, nil
 }

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -42,9 +43,18 @@ func failFastFlag() cli.Flag {
 // isBulkIssue reports whether client issue was asked for many clients.
 func isBulkIssue(c *cli.Context) bool { return c.IsSet(flagCount) || c.IsSet(flagFromCSV) }
 
-// bulkItems reads what a bulk client issue or sign asks for: the items and
-// the failures found in reading them.
-func bulkItems(c *cli.Context) ([]pki.BulkItem, []pki.BulkFailure, error) {
+// bulkItems reads what a bulk client issue or sign asks for: the items,
+// the failures found in reading them, and the entries of a CSR directory
+// that were not read.
+func bulkItems(c *cli.Context) ([]pki.BulkItem, []pki.BulkFailure, []pki.BulkFailure, error) {
+	items, fails, err := bulkInput(c)
+	if err != nil || !c.IsSet(flagCSRDir) {
+		return items, fails, nil, err
+	}
+	return pki.ReadCSRDir(c.String(flagCSRDir))
+}
+
+func bulkInput(c *cli.Context) ([]pki.BulkItem, []pki.BulkFailure, error) {
 	switch {
 	case c.IsSet(flagCount) && c.IsSet(flagFromCSV):
 		return nil, nil, usagef("give --%s or --%s, not both", flagCount, flagFromCSV)
@@ -71,15 +81,13 @@ func bulkItems(c *cli.Context) ([]pki.BulkItem, []pki.BulkFailure, error) {
 			return nil, nil, fmt.Errorf("%s: %w", path, err)
 		}
 		return items, fails, nil
-	case c.IsSet(flagCSRDir):
-		items, fails, err := pki.ReadCSRDir(c.String(flagCSRDir))
-		if err != nil {
-			return nil, nil, err
-		}
-		return items, fails, nil
 	}
 	return nil, nil, nil
 }
+
+// errNothingSigned is client sign --csr-dir finding no CSR it could read:
+// "Signed 0" with exit 0 would pass in a script for a folder of links.
+var errNothingSigned = errors.New("nothing was signed")
 
 // runBulk issues the clients a bulk command asks for with the shared
 // parameters p (CA, org, key type, days, p12, passphrase), and prints one
@@ -89,12 +97,21 @@ func runBulk(c *cli.Context, p pki.ClientParams, what string) error {
 	if err != nil {
 		return err
 	}
-	items, fails, err := bulkItems(c)
+	items, fails, ignored, err := bulkItems(c)
 	if err != nil {
 		return err
 	}
 	if c.Bool(flagFailFast) && len(fails) > 0 {
-		return printBulk(c, format, &pki.BulkResult{Requested: len(items) + len(fails), Failed: fails}, what)
+		return printBulk(c, format, &pki.BulkResult{Requested: len(items) + len(fails), Failed: fails, Ignored: ignored}, what)
+	}
+	if c.IsSet(flagCSRDir) && len(items)+len(fails) == 0 {
+		printBulk(c, format, &pki.BulkResult{Failed: fails, Ignored: ignored}, what)
+		why := "it is empty"
+		if len(ignored) > 0 {
+			why = fmt.Sprintf("none of its %d entries is a regular file: each is listed above with why", len(ignored))
+		}
+		return withHint(fmt.Errorf("%w: %s holds no CSR file apimtls reads (%s)", errNothingSigned, c.String(flagCSRDir), why),
+			"put each device's CSR in the folder as a regular file, such as device-1.csr; links, pipes and folders are not read")
 	}
 	s, err := openStore(c, true)
 	if err != nil {
@@ -113,6 +130,7 @@ func runBulk(c *cli.Context, p pki.ClientParams, what string) error {
 	}
 	res.Requested += len(fails)
 	res.Failed = append(fails, res.Failed...)
+	res.Ignored = ignored
 	return printBulk(c, format, res, what)
 }
 
@@ -138,6 +156,9 @@ func printBulk(c *cli.Context, format string, res *pki.BulkResult, what string) 
 			fmt.Fprintf(w, "; %d already in the inventory, skipped", res.Skipped)
 		}
 		fmt.Fprintln(w)
+		for _, f := range res.Ignored {
+			fmt.Fprintf(c.App.ErrWriter, "not read: %s: %s\n", textsafe.Escape(f.Source), f.Reason)
+		}
 		for _, f := range res.Failed {
 			where := f.Source
 			if f.Name != "" && f.Source != f.Name {

@@ -27,10 +27,14 @@ reports, without changing anything:
                  refused after writing it; never listed, harmless
   missing-cert   a record whose certificate is gone: damage, never left by
                  apimtls (restore the object's previous version)
-  damaged-record an object under records/ or names/ that is not what
-  damaged-claim  apimtls writes there (written by hand, truncated): other
-                 listings go on without it, CRLs are not signed until it
-                 is repaired (restore its last good version)
+  damaged-record an object under records/ that is not a record apimtls
+                 wrote (written by hand, too large to read), or a record
+                 that does not hold together with its certificate and the
+                 store's CAs (a folder outside apimtls's, a certificate no
+                 CA of the store signed): never listed as valid; a CRL
+                 lists its certificate as revoked if its CA signed it
+                 (fail closed) and goes on (restore its last good version)
+  damaged-claim  the same under names/
 
 It is the shared store's counterpart of store rebuild. It exits 1 when it
 finds damage (missing-cert, damaged-record, damaged-claim), 0 otherwise.
@@ -86,7 +90,7 @@ func printCheck(w io.Writer, uri string, rep *sharedstore.Report, now time.Time)
 	if len(rep.Findings) == 0 {
 		return
 	}
-	t := newTable(w, "FINDING", "KEY", "SERIAL", "AGE", "STALE")
+	t := newTable(w, "FINDING", "KEY", "SERIAL", "AGE", "STALE", "WHY")
 	for _, f := range rep.Findings {
 		age := "-"
 		if !f.Since.IsZero() {
@@ -96,7 +100,11 @@ func printCheck(w io.Writer, uri string, rep *sharedstore.Report, now time.Time)
 		if f.Kind == "pending-claim" {
 			stale = fmt.Sprint(f.Stale)
 		}
-		t.row(f.Kind, textsafe.Escape(f.Key), f.Serial, age, stale)
+		why := "-"
+		if f.Reason != "" {
+			why = textsafe.Escape(f.Reason)
+		}
+		t.row(f.Kind, textsafe.Escape(f.Key), f.Serial, age, stale, why)
 	}
 	t.flush()
 }
