@@ -380,33 +380,36 @@ func replaceRecord(tx *bolt.Tx, r *Record) error {
 	return writeRecord(tx, r)
 }
 
-// RevokedBy lists what a CA's next CRL lists: the certificates it issued
-// that are revoked, and those superseded by a renewal whose retire time
-// (RevokedAt) has come and whose successor is recorded.
+// RevokedBy lists what a local CA's next CRL lists: the certificates it
+// issued that are revoked, and those superseded by a renewal whose retire
+// time (RevokedAt) has come. A shared store's CRL lists the same, decided
+// by sharedRevocations.
 func (s *Store) RevokedBy(ca *Record) ([]*Record, error) {
-	now := s.Now()
-	keep := func(r *Record) bool {
-		return r.IssuerSerial == ca.Serial && r.Serial != ca.Serial && Retired(r, now)
-	}
 	if s.remote != nil {
-		// A damaged record could be a revocation: a CRL without it would
-		// un-revoke a certificate, so none is signed.
-		all, err := s.remoteList(true)
-		if err != nil {
-			return nil, fmt.Errorf("list the revocations of CA %q: %w", ca.Name, err)
-		}
-		// A renewal in a shared store marks the old record before it
-		// records the new one (sharedstore's Renew): until the new one is
-		// there, the device has only the old certificate.
-		recorded := make(map[string]bool, len(all))
-		for _, r := range all {
-			recorded[r.Serial] = true
-		}
-		return slices.DeleteFunc(all, func(r *Record) bool {
-			return !keep(r) || (r.Status == StatusSuperseded && !recorded[r.SupersededBy])
-		}), nil
+		return nil, errors.New("RevokedBy reads a local inventory; a shared store's CRL content comes from sharedRevocations")
 	}
-	return s.List(keep)
+	now := s.Now()
+	return s.List(func(r *Record) bool { return listedBy(r, ca, now) })
+}
+
+// listedBy reports whether CA ca's CRL signed at now lists r.
+func listedBy(r, ca *Record, now time.Time) bool {
+	return r.IssuerSerial == ca.Serial && r.Serial != ca.Serial && Retired(r, now)
+}
+
+// retiredIn is listedBy over a shared store's listing: a renewal there
+// marks the old record before it records the new one (sharedstore's
+// Renew), and until the new one is there the device has only the old
+// certificate, so a superseded record counts only once its successor is
+// recorded.
+func retiredIn(all []*Record, ca *Record, now time.Time) []*Record {
+	recorded := make(map[string]bool, len(all))
+	for _, r := range all {
+		recorded[r.Serial] = true
+	}
+	return slices.DeleteFunc(all, func(r *Record) bool {
+		return !listedBy(r, ca, now) || (r.Status == StatusSuperseded && !recorded[r.SupersededBy])
+	})
 }
 
 // Retired reports whether a CRL signed at t must list r: revoked, or

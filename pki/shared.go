@@ -209,9 +209,7 @@ func (s *Store) sharedRevocations(ca *x509.Certificate, rec *Record, number uint
 	if err != nil && !errors.As(err, &de) {
 		return nil, fmt.Errorf("list the revocations of CA %q: %w", rec.Name, err)
 	}
-	revoked := slices.DeleteFunc(all, func(r *Record) bool {
-		return r.IssuerSerial != rec.Serial || r.Status != StatusRevoked || r.Serial == rec.Serial
-	})
+	revoked := retiredIn(all, rec, s.Now())
 	if de == nil {
 		return revoked, nil
 	}
@@ -287,7 +285,7 @@ func (s *Store) checkNoUnrevocation(ca *x509.Certificate, rec *Record, number ui
 		if err != nil {
 			return err
 		}
-		if r != nil && r.Status == StatusRevoked && r.IssuerSerial == rec.Serial {
+		if r != nil && r.IssuerSerial == rec.Serial && Retired(r, s.Now()) {
 			stale = true
 			continue
 		}

@@ -219,6 +219,23 @@ func TestSharedPKITwoOperators(t *testing.T) {
 		t.Fatalf("old bob: %s, superseded by %q", old.Status, old.SupersededBy)
 	}
 	verifyClient(t, a, now)
+	// The renewal retired the old certificate: A's next CRL lists it
+	// (superseded) beside alice.
+	crlA, err = a.SignCRL("issuing", nil, 24*time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err = x509.ParseRevocationList(crlA.DER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]int{}
+	for _, e := range list.RevokedCertificateEntries {
+		listed[pki.SerialHexInt(e.SerialNumber)] = e.ReasonCode
+	}
+	if code, ok := listed[bob.Serial]; !ok || code != 4 || len(listed) != 2 {
+		t.Fatalf("the CRL after bob's renewal lists %v, want alice and the old bob (reason 4, superseded)", listed)
+	}
 
 	for key, body := range allObjects(t, client, st.Bucket) {
 		if bytes.Contains(body, []byte("PRIVATE KEY")) {
