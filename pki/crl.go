@@ -11,6 +11,8 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -149,6 +151,9 @@ func (s *Store) crlContent(ca *x509.Certificate, rec *Record) (uint64, []*Record
 		if err != nil {
 			return 0, nil, err
 		}
+		if err := s.checkLocalNoUnrevocation(ca, rec, revoked); err != nil {
+			return 0, nil, err
+		}
 		number, err := s.nextCRLNumber(rec.Serial)
 		if err != nil {
 			return 0, nil, fmt.Errorf("CA %q: %w", rec.Name, err)
@@ -199,4 +204,48 @@ func (s *Store) nextCRLNumber(caSerial string) (uint64, error) {
 		return b.Put([]byte(caSerial), v[:])
 	})
 	return n, err
+}
+
+// parseCRLFrom parses the CRL read from path and checks that ca signed it.
+func parseCRLFrom(path string, der []byte, ca *x509.Certificate) (*x509.RevocationList, error) {
+	list, err := x509.ParseRevocationList(der)
+	if err == nil {
+		err = list.CheckSignatureFrom(ca)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s is not a CRL its CA signed: %w", path, err)
+	}
+	return list, nil
+}
+
+// checkLocalNoUnrevocation refuses a CRL that drops a serial the CA's
+// last CRL on disk (crl/NAME.crl) lists: the inventory lost a revocation
+// (a damaged inventory rebuilt without it, a revocation note deleted),
+// and signing would un-revoke the certificate for every relying party.
+// A last CRL the CA did not sign is not compared, and said so.
+func (s *Store) checkLocalNoUnrevocation(ca *x509.Certificate, rec *Record, revoked []*Record) error {
+	path := s.Layout().CRL(rec.Name)
+	prev, err := readCRLAny(path, ca)
+	if err != nil {
+		s.Warn(fmt.Sprintf("%v; the new CRL is not compared with it", err))
+		return nil
+	}
+	if prev == nil {
+		return nil
+	}
+	now := make(map[string]bool, len(revoked))
+	for _, r := range revoked {
+		now[r.Serial] = true
+	}
+	var dropped []string
+	for _, e := range prev.RevokedCertificateEntries {
+		if serial := SerialHexInt(e.SerialNumber); !now[serial] {
+			dropped = append(dropped, serial)
+		}
+	}
+	if len(dropped) == 0 {
+		return nil
+	}
+	slices.Sort(dropped)
+	return fmt.Errorf("%w: CRL %v of CA %q (%s) lists %s, which the inventory no longer says is revoked (an inventory rebuilt or edited without it): revoke each again (apimtls client revoke SERIAL), or, to lift a revocation on purpose, move %s aside first", ErrUnrevoked, prev.Number, rec.Name, path, strings.Join(dropped, ", "), path)
 }

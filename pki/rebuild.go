@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/x509"
 	"encoding/binary"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"os"
@@ -48,7 +49,7 @@ func RebuildInventory(dir string, now time.Time) (*Rebuilt, error) {
 			return nil, err
 		}
 	}
-	records, notes, err := recordsFromFiles(l)
+	records, notes, err := recordsFromFiles(l, now)
 	if err != nil {
 		return nil, err
 	}
@@ -82,10 +83,22 @@ func RebuildInventory(dir string, now time.Time) (*Rebuilt, error) {
 	}
 	out := &Rebuilt{Notes: notes}
 	if _, err := os.Stat(path); err == nil {
-		out.DamagedKept = fmt.Sprintf("%s.damaged-%s", path, now.UTC().Format("20060102T150405Z"))
-		if err := renameNoReplace(path, out.DamagedKept); err != nil {
-			os.Remove(tmp)
-			return nil, fmt.Errorf("keep the damaged inventory aside: %w", err)
+		// A name already taken (an earlier rebuild in the same second)
+		// gets a counter: no kept inventory is ever replaced.
+		stamp := fmt.Sprintf("%s.damaged-%s", path, now.UTC().Format("20060102T150405Z"))
+		for i := 1; ; i++ {
+			out.DamagedKept = stamp
+			if i > 1 {
+				out.DamagedKept = fmt.Sprintf("%s-%d", stamp, i)
+			}
+			err := renameNoReplace(path, out.DamagedKept)
+			if err == nil {
+				break
+			}
+			if !errors.Is(err, os.ErrExist) || i == 100 {
+				os.Remove(tmp)
+				return nil, fmt.Errorf("keep the damaged inventory aside: %w", err)
+			}
 		}
 	}
 	if err := renameNoReplace(tmp, path); err != nil {
@@ -106,7 +119,7 @@ func RebuildInventory(dir string, now time.Time) (*Rebuilt, error) {
 
 // recordsFromFiles reads every CA and client directory into records,
 // linking each certificate to its issuing CA by key identifier and name.
-func recordsFromFiles(l Layout) ([]*Record, []string, error) {
+func recordsFromFiles(l Layout, now time.Time) ([]*Record, []string, error) {
 	type found struct {
 		rec  *Record
 		cert *x509.Certificate
@@ -204,12 +217,13 @@ func recordsFromFiles(l Layout) ([]*Record, []string, error) {
 		}
 		records = append(records, c.rec)
 	}
+	unnoted := map[*Record]bool{}
 	old, err := supersededFromFiles(l, func(c *x509.Certificate) *Record {
 		if f := issuerOf(c); f != nil {
 			return f.rec
 		}
 		return nil
-	}, &notes)
+	}, unnoted, &notes)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -219,6 +233,10 @@ func recordsFromFiles(l Layout) ([]*Record, []string, error) {
 	}
 	linkRenewals(old, current)
 	records = append(records, old...)
+	retireUnnoted(records, unnoted, now, &notes)
+	for _, ca := range cas {
+		restoreRevocations(l, ca.rec, ca.cert, records, &notes)
+	}
 	slices.SortFunc(records, func(a, b *Record) int { return a.Level - b.Level })
 	return records, notes, nil
 }
@@ -253,7 +271,7 @@ func restoreCRLNumbers(tx *bolt.Tx, l Layout, records []*Record) error {
 
 // supersededFromFiles reads the certificates renewals replaced,
 // superseded/<name>/<serial>/, as superseded records.
-func supersededFromFiles(l Layout, issuerOf func(*x509.Certificate) *Record, notes *[]string) ([]*Record, error) {
+func supersededFromFiles(l Layout, issuerOf func(*x509.Certificate) *Record, unnoted map[*Record]bool, notes *[]string) ([]*Record, error) {
 	base := filepath.Join(l.Dir, supersededDir)
 	names, err := os.ReadDir(base)
 	if errors.Is(err, os.ErrNotExist) {
@@ -291,6 +309,13 @@ func supersededFromFiles(l Layout, issuerOf func(*x509.Certificate) *Record, not
 			}
 			_, kerr := os.Stat(filepath.Join(d, keyFile))
 			rec.FromCSR = errors.Is(kerr, os.ErrNotExist)
+			noted, err := readSupersededNote(d, rec)
+			if err != nil {
+				*notes = append(*notes, err.Error())
+			}
+			if !noted {
+				unnoted[rec] = true
+			}
 			if err := readRevocation(d, rec); err != nil {
 				*notes = append(*notes, err.Error()+": kept the certificate as not revoked; revoke it again")
 			}
@@ -327,4 +352,85 @@ func linkRenewals(old []*Record, current map[string]*Record) {
 			chain[i-1].SupersededBy, chain[i].Renews = chain[i].Serial, chain[i-1].Serial
 		}
 	}
+}
+
+// retireUnnoted gives each superseded certificate without a superseded
+// note (written before there were any, or a renewal killed between its
+// commit and the note) the renewal rule's retire time: its successor's
+// start. It fails closed: a kept overlap the note would have said is
+// lost, which the notes say.
+func retireUnnoted(records []*Record, unnoted map[*Record]bool, now time.Time, notes *[]string) {
+	bySerial := make(map[string]*Record, len(records))
+	for _, r := range records {
+		bySerial[r.Serial] = r
+	}
+	for _, r := range records {
+		if !unnoted[r] || r.Status != StatusSuperseded {
+			continue
+		}
+		at := now.UTC().Truncate(time.Second)
+		if next := bySerial[r.SupersededBy]; next != nil {
+			at = next.NotBefore.UTC()
+		}
+		r.RevokedAt, r.RevocationReason = &at, ReasonSuperseded
+		*notes = append(*notes, fmt.Sprintf("client %q: its previous certificate (serial %s) has no %s: retired (revoked, superseded) from %s, when its successor starts, as renewal does; if it was kept longer on purpose, renew with --keep-previous again", r.Name, r.Serial, supersededFile, at.Format(time.RFC3339)))
+	}
+}
+
+// restoreRevocations reads back the revocations of CA ca from its CRLs
+// on disk (crl/NAME.crl and ca/NAME/crl.pem, each checked against the
+// CA's certificate): a certificate a CRL lists stays revoked even when
+// its revocation note is gone, since a rebuild that forgot it would have
+// the next CRL un-revoke it.
+func restoreRevocations(l Layout, ca *Record, cert *x509.Certificate, records []*Record, notes *[]string) {
+	bySerial := make(map[string]*Record, len(records))
+	for _, r := range records {
+		if r.IssuerSerial == ca.Serial {
+			bySerial[r.Serial] = r
+		}
+	}
+	for _, path := range []string{l.CRL(ca.Name), l.CRLPEM(ca.Name)} {
+		list, err := readCRLAny(path, cert)
+		if err != nil {
+			*notes = append(*notes, fmt.Sprintf("%v: its revocations are not read back", err))
+			continue
+		}
+		if list == nil {
+			continue
+		}
+		for _, e := range list.RevokedCertificateEntries {
+			serial := SerialHexInt(e.SerialNumber)
+			r := bySerial[serial]
+			if r == nil {
+				*notes = append(*notes, fmt.Sprintf("%s lists serial %s, which no certificate file of CA %q holds: the next ca crl %s refuses until it is found, or the CRL moved aside", path, serial, ca.Name, ca.Name))
+				continue
+			}
+			at, reason := e.RevocationTime.UTC(), reasonOfCode(e.ReasonCode)
+			if Retired(r, at) && (reason != ReasonKeyCompromise || r.RevocationReason == ReasonKeyCompromise) {
+				continue
+			}
+			if r.Status == StatusSuperseded && reason == ReasonSuperseded {
+				r.RevokedAt, r.RevocationReason = &at, ReasonSuperseded
+			} else {
+				r.Status, r.RevokedAt, r.RevocationReason = StatusRevoked, &at, reason
+			}
+			*notes = append(*notes, fmt.Sprintf("%s %q (serial %s): revoked (%s) as %s lists it, though its folder has no note of it", r.Kind.Noun(), r.Name, serial, reason, path))
+		}
+	}
+}
+
+// readCRLAny reads a CRL file, DER or PEM, and checks that ca signed it;
+// nil, nil when there is no such file.
+func readCRLAny(path string, ca *x509.Certificate) (*x509.RevocationList, error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if b, _ := pem.Decode(data); b != nil && b.Type == "X509 CRL" {
+		data = b.Bytes
+	}
+	return parseCRLFrom(path, data, ca)
 }

@@ -2,6 +2,7 @@ package pki
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -61,6 +62,54 @@ func Superseded(old *Record, by string, retire time.Time) *Record {
 		o.Files = append(o.Files, path.Join(o.Dir, path.Base(f)))
 	}
 	return &o
+}
+
+// supersededFile, in a renewed certificate's folder, says what retires
+// it, so that store rebuild gives it back the same retire time.
+const supersededFile = "superseded.json"
+
+type supersededNote struct {
+	SupersededBy string `json:"superseded_by"`
+	// RetireAt is when the next CRL starts listing it; null: never, it
+	// stays valid until it expires (rotate ca).
+	RetireAt *time.Time `json:"retire_at"`
+}
+
+// writeSupersededNote writes old's superseded note into dir, its folder.
+func writeSupersededNote(dir string, old *Record) error {
+	n := supersededNote{SupersededBy: old.SupersededBy}
+	if old.Status == StatusSuperseded && old.RevocationReason == ReasonSuperseded {
+		n.RetireAt = old.RevokedAt
+	}
+	data, err := json.Marshal(n)
+	if err != nil {
+		return err
+	}
+	if err := WriteFileAtomic(filepath.Join(dir, supersededFile), data, 0o644); err != nil {
+		return fmt.Errorf("record when client %q's previous certificate (serial %s) retires: %w", old.Name, old.Serial, err)
+	}
+	return nil
+}
+
+// readSupersededNote applies a folder's superseded note to its record;
+// false when there is none.
+func readSupersededNote(dir string, rec *Record) (bool, error) {
+	data, err := os.ReadFile(filepath.Join(dir, supersededFile))
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	var n supersededNote
+	if err := json.Unmarshal(data, &n); err != nil {
+		return false, fmt.Errorf("%s is damaged: %v", filepath.Join(dir, supersededFile), err)
+	}
+	if n.RetireAt != nil {
+		at := n.RetireAt.UTC()
+		rec.RevokedAt, rec.RevocationReason = &at, ReasonSuperseded
+	}
+	return true, nil
 }
 
 // RenewParams describes a renewal.

@@ -155,10 +155,20 @@ func (s *Store) Revoke(kind Kind, ref string, reason Reason) (*Revocation, error
 	}
 	// Each revocation is written beside its certificate first, so that
 	// store rebuild, which reads the folders, never forgets it.
-	var notes []string
+	// A failed commit puts each note back as it was: a keyCompromise
+	// raising an earlier revocation keeps the earlier note.
+	type written struct {
+		path string
+		was  []byte // nil: there was none
+	}
+	var notes []written
 	undo := func() {
 		for _, n := range notes {
-			os.Remove(n)
+			if n.was == nil {
+				os.Remove(n.path)
+			} else {
+				WriteFileAtomic(n.path, n.was, 0o644)
+			}
 		}
 	}
 	for _, r := range changed {
@@ -168,11 +178,12 @@ func (s *Store) Revoke(kind Kind, ref string, reason Reason) (*Revocation, error
 			undo()
 			return nil, err
 		}
+		was, _ := os.ReadFile(note)
 		if err := WriteFileAtomic(note, data, 0o644); err != nil {
 			undo()
 			return nil, fmt.Errorf("record the revocation of %s %q (serial %s): %w", r.Kind.Noun(), r.Name, r.Serial, err)
 		}
-		notes = append(notes, note)
+		notes = append(notes, written{note, was})
 	}
 	if err := s.db.Update(func(tx *bolt.Tx) error {
 		for _, r := range changed {

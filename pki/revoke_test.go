@@ -1,8 +1,13 @@
 package pki
 
 import (
+	"bytes"
+	"crypto/x509"
 	"errors"
+	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 )
@@ -235,4 +240,156 @@ func colonHex(serial string) string {
 		out = append(out, serial[i:i+2]...)
 	}
 	return string(out)
+}
+
+// damageInventory overwrites the store's inventory.db with garbage, so
+// that RebuildInventory will replace it.
+func damageInventory(t *testing.T, s *Store) {
+	t.Helper()
+	s.Close()
+	if err := os.WriteFile(s.Layout().Inventory(), bytes.Repeat([]byte("damaged!"), 512), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// reopen opens the store at dir for writing, with the pinned clock, and
+// closes it with the test.
+func reopen(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := OpenStore(dir, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Now = func() time.Time { return testNow }
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// TestRebuildKeepsRevocations: a rebuild reads revocations back from the
+// CRLs on disk, so a client whose revocation note is lost stays revoked
+// and the next CRL still lists it; a renewal's kept overlap survives the
+// rebuild through its superseded note, and one without a note retires when
+// its successor starts.
+func TestRebuildKeepsRevocations(t *testing.T) {
+	s := newTestStore(t)
+	createRootCA(t, s, "root", nil)
+	for _, name := range []string{"alice", "bob", "carol", "dave"} {
+		if _, err := s.IssueClient(ClientParams{Name: name, CA: "root", KeyType: ECDSAP256, Days: 90}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	rev, err := s.Revoke(KindClient, "alice", ReasonKeyCompromise)
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice := rev.Record
+	carolOld, _ := s.Lookup(KindClient, "carol")
+	renewOne(t, s, "carol", RenewParams{ReuseKey: true, KeepPrevious: 7 * 24 * time.Hour})
+	daveOld, _ := s.Lookup(KindClient, "dave")
+	daveNew := renewOne(t, s, "dave", RenewParams{ReuseKey: true})
+	if _, err := s.SignCRL("root", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	dir := s.Dir
+	l := s.Layout()
+	if err := os.Remove(filepath.Join(l.RecordDir(alice), revocationFile)); err != nil {
+		t.Fatal(err)
+	}
+	daveOldNow, _ := s.LookupSerial(daveOld.Serial)
+	if err := os.Remove(filepath.Join(l.RecordDir(daveOldNow), supersededFile)); err != nil {
+		t.Fatal(err)
+	}
+	damageInventory(t, s)
+
+	res, err := RebuildInventory(dir, testNow)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(res.Notes, func(n string) bool {
+		return strings.Contains(n, alice.Serial) && strings.Contains(n, "revoked (keyCompromise)")
+	}) {
+		t.Errorf("no note says alice was revoked from the CRL: %q", res.Notes)
+	}
+	s = reopen(t, dir)
+	got, err := s.LookupSerial(alice.Serial)
+	if err != nil || got.Status != StatusRevoked || got.RevocationReason != ReasonKeyCompromise {
+		t.Fatalf("alice after rebuild: %+v, %v; want revoked (keyCompromise)", got, err)
+	}
+	if got, _ := s.LookupSerial(carolOld.Serial); got.RevokedAt == nil || !got.RevokedAt.Equal(testNow.Add(7*24*time.Hour)) {
+		t.Errorf("carol's previous certificate retires at %v after rebuild, want %v as --keep-previous said", got.RevokedAt, testNow.Add(7*24*time.Hour))
+	}
+	if got, _ := s.LookupSerial(daveOld.Serial); got.RevokedAt == nil || !got.RevokedAt.Equal(daveNew.NotBefore) {
+		t.Errorf("dave's previous certificate (no note) retires at %v after rebuild, want its successor's start %v", got.RevokedAt, daveNew.NotBefore)
+	}
+	crl, err := s.SignCRL("root", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	list, err := x509.ParseRevocationList(crl.DER)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]bool{}
+	for _, e := range list.RevokedCertificateEntries {
+		listed[SerialHexInt(e.SerialNumber)] = true
+	}
+	if !listed[alice.Serial] || !listed[daveOld.Serial] || listed[carolOld.Serial] {
+		t.Errorf("CRL after rebuild lists %v; want alice %s and dave's previous %s, not carol's kept %s", listed, alice.Serial, daveOld.Serial, carolOld.Serial)
+	}
+}
+
+// TestLocalCRLRefusesUnrevocation: when the inventory no longer says a
+// certificate is revoked but the CA's last CRL lists it, ca crl refuses to
+// sign, naming the serial, and leaves the last CRL as it was.
+func TestLocalCRLRefusesUnrevocation(t *testing.T) {
+	s := newTestStore(t)
+	createRootCA(t, s, "root", nil)
+	if _, err := s.IssueClient(ClientParams{Name: "bob", CA: "root", KeyType: ECDSAP256, Days: 90}); err != nil {
+		t.Fatal(err)
+	}
+	rev, err := s.Revoke(KindClient, "bob", ReasonUnspecified)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bob := rev.Record
+	if _, err := s.SignCRL("root", nil, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Lose the revocation the way an operator could: the note deleted and
+	// the inventory rebuilt while the CRLs were elsewhere.
+	dir, l := s.Dir, s.Layout()
+	os.Remove(filepath.Join(l.RecordDir(bob), revocationFile))
+	aside := t.TempDir()
+	for _, p := range []string{l.CRL("root"), l.CRLPEM("root")} {
+		if err := os.Rename(p, filepath.Join(aside, filepath.Base(p))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	damageInventory(t, s)
+	if _, err := RebuildInventory(dir, testNow); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{l.CRL("root"), l.CRLPEM("root")} {
+		if err := os.Rename(filepath.Join(aside, filepath.Base(p)), p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s = reopen(t, dir)
+	if got, _ := s.LookupSerial(bob.Serial); got.Status != StatusActive {
+		t.Fatalf("setup: bob is %s, want active (the revocation lost)", got.Status)
+	}
+	before, _ := os.ReadFile(l.CRL("root"))
+	_, err = s.SignCRL("root", nil, 0)
+	if !errors.Is(err, ErrUnrevoked) || !strings.Contains(err.Error(), bob.Serial) || !strings.Contains(err.Error(), l.CRL("root")) {
+		t.Fatalf("ca crl: %v; want ErrUnrevoked naming %s and %s", err, bob.Serial, l.CRL("root"))
+	}
+	if after, _ := os.ReadFile(l.CRL("root")); !bytes.Equal(before, after) {
+		t.Fatal("the refused ca crl changed the last CRL")
+	}
+	if _, err := s.Revoke(KindClient, bob.Serial, ReasonUnspecified); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SignCRL("root", nil, 0); err != nil {
+		t.Fatalf("after revoking again: %v", err)
+	}
 }

@@ -330,6 +330,9 @@ func (s *Store) moveIntoPlace(staged string, rec *Record) error {
 			return err
 		}
 		if old != nil && old.Dir != rec.Dir && serialInDir(final) == old.Serial {
+			if err := writeSupersededNote(final, old); err != nil {
+				return err
+			}
 			to := filepath.Join(s.Dir, filepath.FromSlash(old.Dir))
 			if err := os.MkdirAll(filepath.Dir(to), dirMode); err != nil {
 				return err
