@@ -84,13 +84,23 @@ func TestRevokeCA(t *testing.T) {
 	if _, err := s.Revoke(KindRoot, "root", ReasonKeyCompromise); !errors.Is(err, ErrRootRevoke) {
 		t.Fatalf("revoking the root: %v", err)
 	}
+	if _, err := s.CreateCA(CAParams{Name: "sub", Parent: "issuing", CommonName: "Test Sub", KeyType: ECDSAP256, MaxPathLen: -1}); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := s.Revoke(KindIntermediate, "issuing", ReasonCessationOfOperation); err != nil {
 		t.Fatal(err)
 	}
-	// Nothing more is issued from it; its clients' CRL is still signed.
+	// Nothing more is issued from it, nor from any CA under it; its
+	// clients' CRL is still signed.
 	var re *RevokedError
 	if _, err := s.IssueClient(ClientParams{Name: "carol", CA: "issuing", KeyType: ECDSAP256}); !errors.As(err, &re) {
 		t.Fatalf("issued from a revoked CA: %v", err)
+	}
+	if _, err := s.IssueClient(ClientParams{Name: "carol", CA: "sub", KeyType: ECDSAP256}); !errors.As(err, &re) || re.Via != "issuing" {
+		t.Fatalf("issued under a revoked CA: %v", err)
+	}
+	if _, err := s.CreateCA(CAParams{Name: "subsub", Parent: "sub", CommonName: "Test Sub Sub", KeyType: ECDSAP256, MaxPathLen: -1}); !errors.As(err, &re) || re.Via != "issuing" {
+		t.Fatalf("created a CA under a revoked CA: %v", err)
 	}
 	if _, err := s.SignCRL("issuing", nil, 0); err != nil {
 		t.Fatalf("a revoked CA must still sign its CRL: %v", err)

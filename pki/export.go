@@ -137,13 +137,24 @@ func ExportTar(bundles []*ClientBundle, now time.Time) ([]byte, error) {
 // ErrNoClients is returned by an export of --all with no client.
 var ErrNoClients = errors.New("no client certificates to export")
 
-// CurrentClients returns every client's current record, in name order.
-func (s *Store) CurrentClients() ([]*Record, error) {
-	recs, err := s.List(func(r *Record) bool {
-		return r.Kind == KindClient && r.Status != StatusSuperseded && r.SupersededBy == ""
-	})
-	if err == nil && len(recs) == 0 {
+// CurrentClients returns the clients in use, in name order: each
+// client's current certificate, unless it is revoked. left is how many
+// certificates it leaves out (revoked, or superseded by a renewal): an
+// export of every client must not hand out a key a revocation took away.
+func (s *Store) CurrentClients() (recs []*Record, left int, err error) {
+	all, err := s.List(func(r *Record) bool { return r.Kind == KindClient })
+	if err != nil {
+		return nil, 0, err
+	}
+	for _, r := range all {
+		if r.Status == StatusSuperseded || r.SupersededBy != "" || r.Status == StatusRevoked {
+			left++
+			continue
+		}
+		recs = append(recs, r)
+	}
+	if len(recs) == 0 {
 		err = ErrNoClients
 	}
-	return recs, err
+	return recs, left, err
 }

@@ -61,9 +61,16 @@ func (r Reason) Code() int { return reasonCodes[r] }
 var ErrRootRevoke = errors.New("a root CA cannot be revoked: nothing above it signs a CRL; remove it from the truststore (truststore build without it) and push")
 
 // RevokedError refuses to issue from a revoked CA.
-type RevokedError struct{ Name string }
+type RevokedError struct {
+	Name string
+	// Via is the revoked CA above Name; empty: Name itself is revoked.
+	Via string
+}
 
 func (e *RevokedError) Error() string {
+	if e.Via != "" {
+		return fmt.Sprintf("CA %q is under CA %q, which is revoked: nothing more is issued from it (relying parties refuse the whole chain)", e.Name, e.Via)
+	}
 	return fmt.Sprintf("CA %q is revoked: nothing more is issued from it", e.Name)
 }
 

@@ -607,11 +607,45 @@ func (s *Store) Certificate(rec *Record) (*x509.Certificate, error) {
 // LoadIssuer reads a CA's certificate and key, asking passphrase only if
 // the key is encrypted.
 func (s *Store) LoadIssuer(name string, passphrase PassphraseFunc) (Issuer, *Record, error) {
-	issuer, rec, err := s.loadIssuer(name, passphrase)
-	if err == nil && rec.Status == StatusRevoked {
-		return Issuer{}, nil, &RevokedError{Name: name}
+	rec, err := s.Lookup(KindRoot, name)
+	if err != nil {
+		return Issuer{}, nil, err
 	}
-	return issuer, rec, err
+	// Before the key is opened (no passphrase asked for in vain): a
+	// certificate under a revoked CA anywhere up the chain is refused by
+	// every relying party that checks the whole chain.
+	if err := s.refuseRevokedChain(rec); err != nil {
+		return Issuer{}, nil, err
+	}
+	return s.loadIssuer(name, passphrase)
+}
+
+// refuseRevokedChain returns a *RevokedError when CA rec, or any CA above
+// it, is revoked.
+func (s *Store) refuseRevokedChain(rec *Record) error {
+	seen := map[string]bool{}
+	for r := rec; r != nil && !seen[r.Serial]; {
+		seen[r.Serial] = true
+		if r.Status == StatusRevoked {
+			e := &RevokedError{Name: rec.Name}
+			if r != rec {
+				e.Via = r.Name
+			}
+			return e
+		}
+		if r.IssuerSerial == "" || r.IssuerSerial == r.Serial {
+			return nil
+		}
+		up, err := s.LookupSerial(r.IssuerSerial)
+		if errors.As(err, new(*NotFoundError)) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		r = up
+	}
+	return nil
 }
 
 // loadIssuer opens a CA's key, revoked or not (a revoked CA still signs

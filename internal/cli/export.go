@@ -32,14 +32,16 @@ func clientExportCommand() *cli.Command {
 Writes to --out FILE (0600 when it holds a key; never over an existing key
 or into the PKI directory's folders), else to standard output, which must
 not be a terminal when the export holds a key or is binary. A CSR-signed
-client is exported without a key (and has no p12).
+client is exported without a key (and has no p12). --all leaves revoked
+clients out and says how many; a client named is exported even if revoked,
+with a warning.
 
 Example:
    apimtls client export --all --out fleet.tar
    apimtls client export device-00042 --format p12 --out device-00042.p12
    apimtls client export partner-acme | ssh host 'cat > acme.pem'`,
 		Flags: []cli.Flag{
-			&cli.BoolFlag{Name: flagAll, Usage: "every current client"},
+			&cli.BoolFlag{Name: flagAll, Usage: "every client in use (revoked and superseded certificates are left out, and counted)"},
 			&cli.StringFlag{Name: flagFormat, Usage: "`FORMAT`: pem, p12 or tar (default: pem for one client, tar for several)"},
 			&cli.StringFlag{Name: flagOut, Usage: "write to `FILE` instead of standard output"},
 			&cli.BoolFlag{Name: flagP12Legacy, Usage: "p12 with 3DES and SHA-1 for old Java and macOS"},
@@ -120,7 +122,12 @@ func exportBundles(c *cli.Context, names []string, format string, p12 *pki.P12Op
 	defer s.Close()
 	var recs []*pki.Record
 	if len(names) == 0 {
-		if recs, err = s.CurrentClients(); err != nil {
+		var left int
+		recs, left, err = s.CurrentClients()
+		if left > 0 {
+			printWarning(c.App.ErrWriter, fmt.Sprintf("%s left out: revoked, or superseded by a renewal; name a client to export it anyway", plural.Count(left, "certificate")), noColor(c))
+		}
+		if err != nil {
 			return nil, 0, false, err
 		}
 		if recs, err = clientsOfThisMachine(c, s, recs); err != nil {
@@ -131,6 +138,9 @@ func exportBundles(c *cli.Context, names []string, format string, p12 *pki.P12Op
 		r, err := s.Lookup(pki.KindClient, n)
 		if err != nil {
 			return nil, 0, false, pkiError(err, n)
+		}
+		if r.Status == pki.StatusRevoked {
+			printWarning(c.App.ErrWriter, fmt.Sprintf("client %q (serial %s) is revoked: exported as asked; it is refused wherever revocation is checked", n, r.Serial), noColor(c))
 		}
 		recs = append(recs, r)
 	}
