@@ -18,7 +18,6 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/apimtls/apimtls/authorizer"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -159,9 +158,6 @@ func Main() int {
 	// A command lives for milliseconds and allocates a few megabytes at
 	// most; collecting less often saves a fifth of the time of a large
 	// truststore validation.
-	if runsAsAuthorizer() {
-		return authorizer.Start()
-	}
 	debug.SetGCPercent(400)
 	// SIGINT and SIGTERM cancel the context: serve shuts down cleanly, and
 	// other commands finish the step they are in rather than die midway.

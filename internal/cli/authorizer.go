@@ -3,8 +3,6 @@ package cli
 import (
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 
 	"github.com/urfave/cli/v2"
@@ -15,12 +13,6 @@ import (
 // flagArch names the Lambda architecture of authorizer package; --out is
 // truststore build's flag name, reused.
 const flagArch = "arch"
-
-// runsAsAuthorizer reports whether Lambda started this binary: the Runtime
-// API is in the environment, or it was started under the name bootstrap.
-func runsAsAuthorizer() bool {
-	return authorizer.RunningInLambda() || filepath.Base(os.Args[0]) == "bootstrap"
-}
 
 func authorizerCommand() *cli.Command {
 	return &cli.Command{
