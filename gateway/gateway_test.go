@@ -429,3 +429,98 @@ func TestLogEscapesCertificateStrings(t *testing.T) {
 		t.Fatalf("the subject is not in the log, escaped:\n%q", out)
 	}
 }
+
+// TestProbeRevokedNeedsEvidence: a revoked client's 403 passes only as a
+// refusal for revocation. Every other way a 403 comes about (a truststore
+// without the client's CA, a gateway refusing everyone, one that does not
+// say why, a handshake refused) must not read "revocation is enforced".
+func TestProbeRevokedNeedsEvidence(t *testing.T) {
+	dir := t.TempDir()
+	root := mkCA(t, nil, "Root")
+	other := mkCA(t, nil, "Other")
+	serveURL, serverCA, _ := startGateway(t, dir, root.cert)
+	pool := x509.NewCertPool()
+	data, _ := os.ReadFile(serverCA)
+	pool.AppendCertsFromPEM(data)
+	load := func(cert, key string) *tls.Certificate {
+		pair, err := tls.LoadX509KeyPair(cert, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &pair
+	}
+	good := load(client(t, dir, "good", root, nil))
+	revoked := load(client(t, dir, "revoked", root, nil))
+	foreign := load(client(t, dir, "foreign", other, nil))
+
+	// mTLS servers that refuse CN=revoked in different ways.
+	mtls := func(verify func([][]byte, [][]*x509.Certificate) error, h http.HandlerFunc) string {
+		s := httptest.NewUnstartedServer(h)
+		s.TLS = &tls.Config{ClientAuth: tls.RequireAnyClientCert, VerifyPeerCertificate: verify}
+		s.StartTLS()
+		t.Cleanup(s.Close)
+		return s.URL
+	}
+	isRevoked := func(r *http.Request) bool { return r.TLS.PeerCertificates[0].Subject.CommonName == "revoked" }
+	refuse := func(header, body string) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if !isRevoked(r) {
+				return
+			}
+			if header != "" {
+				w.Header().Set(ReasonHeader, header)
+			}
+			w.WriteHeader(http.StatusForbidden)
+			fmt.Fprint(w, body)
+		}
+	}
+	silent := mtls(nil, refuse("", `{"message":"Forbidden"}`))
+	saysHeader := mtls(nil, refuse("revoked", `{"message":"Forbidden"}`))
+	saysBody := mtls(nil, refuse("", `{"message":"Forbidden","reason":"revoked"}`))
+	saysMissing := mtls(nil, refuse("crl_missing", `{"message":"Forbidden"}`))
+	refusesAll := mtls(nil, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(ReasonHeader, "revoked")
+		w.WriteHeader(http.StatusForbidden)
+	})
+	cutsHandshake := mtls(func(raw [][]byte, _ [][]*x509.Certificate) error {
+		if c, err := x509.ParseCertificate(raw[0]); err == nil && c.Subject.CommonName == "revoked" {
+			return errors.New("revoked")
+		}
+		return nil
+	}, func(http.ResponseWriter, *http.Request) {})
+
+	P, F, U := VerdictPass, VerdictFail, VerdictUnknown
+	for _, tc := range []struct {
+		name        string
+		url         string
+		good, cert  *tls.Certificate
+		want        []string // verdicts: without a certificate, [good,] revoked
+		wantReason  string
+		wantVerdict string
+	}{
+		{"serve, truststore without the client's CA", serveURL, good, foreign, []string{P, P, F}, pki.ReasonNoIssuer, F},
+		{"serve, truststore without the client's CA, no good client", serveURL, nil, foreign, []string{P, F}, pki.ReasonNoIssuer, F},
+		{"says crl_missing", saysMissing, good, revoked, []string{P, P, F}, "crl_missing", F},
+		{"says nothing", silent, good, revoked, []string{P, P, U}, "", U},
+		{"says revoked, no good client", saysHeader, nil, revoked, []string{P, U}, "revoked", U},
+		{"says revoked but refuses the good client too", refusesAll, good, revoked, []string{P, F, U}, "revoked", F},
+		{"handshake cut", cutsHandshake, good, revoked, []string{P, P, F}, "", F},
+		{"says revoked in the header", saysHeader, good, revoked, []string{P, P, P}, "revoked", P},
+		{"says revoked in the body", saysBody, good, revoked, []string{P, P, P}, "revoked", P},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := Probe(context.Background(), ProbeOptions{URL: tc.url, RootCAs: pool, Insecure: tc.url != serveURL, GoodCert: tc.good, ClientCert: tc.cert, ClientRevoked: true, Timeout: 5 * time.Second})
+			var got []string
+			for _, c := range res.Checks {
+				got = append(got, c.Verdict)
+			}
+			last := res.Checks[len(res.Checks)-1]
+			if fmt.Sprint(got) != fmt.Sprint(tc.want) || last.Reason != tc.wantReason || res.Verdict != tc.wantVerdict {
+				t.Fatalf("checks %v, reason %q, verdict %s; want %v, %q, %s\n%+v", got, last.Reason, res.Verdict, tc.want, tc.wantReason, tc.wantVerdict, res.Checks)
+			}
+			if last.Pass != strings.Contains(last.Detail, "revocation is enforced") {
+				t.Errorf("verdict %s with detail %q", last.Verdict, last.Detail)
+			}
+		})
+	}
+}

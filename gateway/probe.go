@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/apimtls/apimtls/revocation"
 )
 
 // ProbeOptions describe what to prove about an endpoint.
@@ -26,9 +29,14 @@ type ProbeOptions struct {
 	// DefaultEndpoint, when set, is the execute-api URL that must refuse.
 	DefaultEndpoint string
 	Timeout         time.Duration
-	// ClientRevoked says the client certificate is revoked: then a 403 is
-	// what must happen (revocation enforced) and a 200 is the failure.
+	// ClientRevoked says the client certificate is revoked: then a 200 is
+	// the failure, and a 403 passes only with evidence that it was for
+	// revocation (see revokedCert).
 	ClientRevoked bool
+	// GoodCert, when set, is a valid certificate presented before
+	// ClientCert, which must be let through: the control that shows a
+	// revoked client's 403 is not the gateway refusing everyone.
+	GoodCert *tls.Certificate
 }
 
 // Verdicts of a check and of a probe. A probe reports only what it saw:
@@ -51,6 +59,9 @@ type Check struct {
 	Status   int    `json:"http_status,omitempty"`
 	// AskedForCert says the server sent a TLS CertificateRequest.
 	AskedForCert bool `json:"asked_for_certificate"`
+	// Reason is why the gateway says it refused (ReasonHeader, or a
+	// "reason" in a JSON body), when it says.
+	Reason string `json:"reason,omitempty"`
 }
 
 // ProbeResult holds every check; Pass is true when all passed, and Verdict
@@ -84,21 +95,34 @@ type outcome struct {
 	unreachable error
 	// ended: the connection ended during or right after the handshake.
 	ended error
+	// reason: why the gateway says it refused, if it says.
+	reason string
 }
 
 // Probe requests the URL without a certificate, which must be refused
 // after the server asked for one (a handshake failure and HTTP 403 both
-// count, docs/apigateway-rules.md#what-clients-and-backends-see), then with the client certificate,
-// which must be let through, and optionally the default endpoint, which
-// must refuse.
+// count, docs/apigateway-rules.md#what-clients-and-backends-see), then
+// with the good certificate and the client certificate, which must be let
+// through (a revoked one refused for revocation), and optionally the
+// default endpoint, which must refuse.
 func Probe(ctx context.Context, o ProbeOptions) *ProbeResult {
 	if o.Timeout <= 0 {
 		o.Timeout = 10 * time.Second
 	}
 	res := &ProbeResult{URL: o.URL, Pass: true, Verdict: VerdictPass}
 	res.add(withoutCert(request(ctx, o, o.URL, nil)))
-	if o.ClientCert != nil {
-		res.add(withCert(request(ctx, o, o.URL, o.ClientCert), o.ClientRevoked))
+	var good *Check
+	if o.GoodCert != nil {
+		c := withCert(request(ctx, o, o.URL, o.GoodCert))
+		c.Name = "with the good client certificate"
+		res.add(c)
+		good = &res.Checks[len(res.Checks)-1]
+	}
+	switch {
+	case o.ClientCert != nil && o.ClientRevoked:
+		res.add(revokedCert(request(ctx, o, o.URL, o.ClientCert), good))
+	case o.ClientCert != nil:
+		res.add(withCert(request(ctx, o, o.URL, o.ClientCert)))
 	}
 	if o.DefaultEndpoint != "" {
 		res.add(defaultEndpoint(request(ctx, o, o.DefaultEndpoint, nil)))
@@ -129,11 +153,8 @@ func withoutCert(out outcome) Check {
 	return c
 }
 
-func withCert(out outcome, revoked bool) Check {
-	c := Check{Name: "with the client certificate", Status: out.status, AskedForCert: out.asked}
-	if revoked {
-		c.Name = "with the revoked client certificate"
-	}
+func withCert(out outcome) Check {
+	c := Check{Name: "with the client certificate", Status: out.status, AskedForCert: out.asked, Reason: out.reason}
 	switch {
 	case out.unreachable != nil:
 		c.Verdict, c.Observed, c.Detail = VerdictUnknown, "could not tell", out.unreachable.Error()
@@ -144,19 +165,69 @@ func withCert(out outcome, revoked bool) Check {
 		c.Detail = "the connection ended before the server asked for a client certificate: " + out.ended.Error()
 	case !out.asked:
 		c.Verdict, c.Observed, c.Detail = VerdictFail, fmt.Sprintf("answered with HTTP %d", out.status), notAsked
-	case out.status == http.StatusForbidden && revoked:
-		c.Verdict, c.Observed = VerdictPass, "refused with HTTP 403"
-		c.Detail = "the certificate is revoked: revocation is enforced"
+	case out.status == http.StatusForbidden && out.reason != "":
+		c.Verdict, c.Observed = VerdictFail, "refused with HTTP 403 for "+out.reason
+		c.Detail = refusedFor(out.reason)
 	case out.status == http.StatusForbidden:
 		c.Verdict, c.Observed = VerdictFail, "refused with HTTP 403"
 		c.Detail = "the truststore does not accept this certificate, or it is revoked: run apimtls truststore verify-client"
-	case revoked:
-		c.Verdict, c.Observed = VerdictFail, fmt.Sprintf("accepted with HTTP %d", out.status)
-		c.Detail = "a revoked certificate got in: revocation is not enforced (no authorizer, its CRL not pushed yet, or a cached result: docs/revocation.md)"
 	default:
 		c.Verdict, c.Observed = VerdictPass, fmt.Sprintf("accepted with HTTP %d", out.status)
 	}
 	return c
+}
+
+// revokedCert judges a revoked certificate's request. Only a refusal for
+// revocation passes, and a 403 alone does not show one: a truststore that
+// lacks the CA, or a gateway without a CRL for it, answers 403 too. The
+// evidence: a completed handshake (the authorizer runs after it, so a
+// handshake refusal is something else), the good certificate accepted in
+// the same run, and the gateway saying revoked. Without the good
+// certificate, or when the gateway does not say why, it could not tell.
+func revokedCert(out outcome, good *Check) Check {
+	c := Check{Name: "with the revoked client certificate", Status: out.status, AskedForCert: out.asked, Reason: out.reason}
+	switch {
+	case out.unreachable != nil:
+		c.Verdict, c.Observed, c.Detail = VerdictUnknown, "could not tell", out.unreachable.Error()
+	case out.ended != nil && out.asked:
+		c.Verdict, c.Observed = VerdictFail, "refused during the TLS handshake"
+		c.Detail = "revocation is checked after a completed handshake, so this refusal is not revocation's: " + out.ended.Error()
+	case out.ended != nil:
+		c.Verdict, c.Observed = VerdictUnknown, "could not tell"
+		c.Detail = "the connection ended before the server asked for a client certificate: " + out.ended.Error()
+	case !out.asked:
+		c.Verdict, c.Observed, c.Detail = VerdictFail, fmt.Sprintf("answered with HTTP %d", out.status), notAsked
+	case out.status != http.StatusForbidden:
+		c.Verdict, c.Observed = VerdictFail, fmt.Sprintf("accepted with HTTP %d", out.status)
+		c.Detail = "a revoked certificate got in: revocation is not enforced (no authorizer, its CRL not pushed yet, or a cached result: docs/revocation.md)"
+	case out.reason != "" && out.reason != string(revocation.Revoked):
+		c.Verdict, c.Observed = VerdictFail, "refused with HTTP 403 for "+out.reason
+		c.Detail = "refused, but not for revocation, so this proves nothing about it: " + refusedFor(out.reason)
+	case good == nil:
+		c.Verdict, c.Observed = VerdictUnknown, "refused with HTTP 403, not shown to be for revocation"
+		c.Detail = "no good client was presented in this run, so the 403 may refuse everyone: add --good-client NAME"
+	case !good.Pass:
+		c.Verdict, c.Observed = VerdictUnknown, "refused with HTTP 403, not shown to be for revocation"
+		c.Detail = "the good client was not accepted either, so the 403 may refuse everyone: fix that first"
+	case out.reason == "":
+		c.Verdict, c.Observed = VerdictUnknown, "refused with HTTP 403, reason not confirmed"
+		c.Detail = "the good client was accepted, but the gateway does not say why this one was refused, so the reason could not be confirmed as revocation (the authorizer logs it; docs/revocation.md says how to expose it)"
+	default:
+		c.Verdict, c.Observed = VerdictPass, "refused with HTTP 403 for revoked"
+		c.Detail = "the gateway says revoked and accepted the good client: revocation is enforced"
+	}
+	return c
+}
+
+// refusedFor says what a refusal reason means and what to do.
+func refusedFor(reason string) string {
+	switch revocation.Reason(reason) {
+	case revocation.Revoked:
+		return "the certificate is revoked"
+	case revocation.CRLMissing, revocation.CRLExpired, revocation.CRLInvalid, revocation.CRLBadSignature, revocation.RevocationFailed:
+		return "the gateway has no usable CRL for a CA of the certificate's chain: sign them (apimtls ca crl) and publish them (apimtls crl push)"
+	}
+	return "the truststore does not accept this certificate: run apimtls truststore verify-client"
 }
 
 func defaultEndpoint(out outcome) Check {
@@ -202,9 +273,34 @@ func request(ctx context.Context, o ProbeOptions, url string, cert *tls.Certific
 		}
 		return outcome{asked: asked.Load(), ended: err}
 	}
-	io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<20))
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	resp.Body.Close()
-	return outcome{status: resp.StatusCode, asked: asked.Load()}
+	out := outcome{status: resp.StatusCode, asked: asked.Load()}
+	if resp.StatusCode == http.StatusForbidden {
+		out.reason = refusalReason(resp.Header, body)
+	}
+	return out
+}
+
+// refusalReason is why a 403 says it was given: ReasonHeader (serve), or a
+// "reason" string in a JSON body (an API Gateway gateway response can
+// carry the authorizer's $context.authorizer.reason). The server is not
+// trusted: the reason is cut short here and escaped where it is printed.
+func refusalReason(h http.Header, body []byte) string {
+	reason := h.Get(ReasonHeader)
+	if reason == "" {
+		var b struct {
+			Reason string `json:"reason"`
+		}
+		if json.Unmarshal(body, &b) == nil {
+			reason = b.Reason
+		}
+	}
+	reason = strings.TrimSpace(reason)
+	if len(reason) > 100 {
+		reason = reason[:100]
+	}
+	return reason
 }
 
 // unreachable names why no TLS conversation could be judged: the name

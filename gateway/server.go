@@ -25,6 +25,14 @@ import (
 // ClientCertHeader carries the clientCert context, as JSON, to --upstream.
 const ClientCertHeader = "X-Apimtls-Client-Cert"
 
+// ReasonHeader says, on a 403, why the certificate was refused: the
+// authorizer's deny reason (revoked, crl_missing, ...) after the
+// truststore accepted it, or API Gateway's words when the truststore did
+// not. API Gateway's own 403 says nothing; probe reads this header (or a
+// "reason" in the body, which a REST API's gateway response can add) to
+// tell a revocation from any other refusal.
+const ReasonHeader = "X-Apimtls-Reason"
+
 // Server is an HTTPS endpoint with API Gateway's mTLS behaviour: no client
 // certificate ends the handshake; a certificate the truststore does not
 // accept gets HTTP 403 {"message":"Forbidden"}; an accepted one reaches the
@@ -99,7 +107,7 @@ func (s *Server) handler() http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
-			forbidden(w)
+			forbidden(w, string(revocation.NoClientCert))
 			return
 		}
 		client := r.TLS.PeerCertificates[0]
@@ -107,13 +115,13 @@ func (s *Server) handler() http.Handler {
 		d := pki.VerifyClient(s.Truststore, client, now)
 		if !d.Accept {
 			s.Log.Printf("reject %s: %s (%s)", textsafe.Escape(client.Subject.String()), d.Reason, textsafe.Escape(d.Detail))
-			forbidden(w)
+			forbidden(w, d.Reason)
 			return
 		}
 		if s.Revocation != nil {
 			if rd := s.Revocation.Decide(r.Context(), client, now); !rd.Allow {
 				s.Log.Printf("reject %s: %s (%s)", textsafe.Escape(client.Subject.String()), rd.Reason, textsafe.Escape(rd.Detail))
-				forbidden(w)
+				forbidden(w, string(rd.Reason))
 				return
 			}
 		}
@@ -136,9 +144,10 @@ func (s *Server) handler() http.Handler {
 	})
 }
 
-// forbidden answers as API Gateway does.
-func forbidden(w http.ResponseWriter) {
+// forbidden answers as API Gateway does, with the reason in ReasonHeader.
+func forbidden(w http.ResponseWriter, reason string) {
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set(ReasonHeader, reason)
 	w.Header().Set("X-Amzn-Errortype", "ForbiddenException")
 	w.WriteHeader(http.StatusForbidden)
 	fmt.Fprintln(w, `{"message":"Forbidden"}`)

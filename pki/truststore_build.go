@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"sort"
+	"time"
 )
 
 // TruststoreFile is where truststore build writes by default.
@@ -14,6 +15,10 @@ type BuiltTruststore struct {
 	PEM    []byte
 	Report *TruststoreReport
 	Notes  []string
+	// Warnings name every revoked CA of the inventory the bundle holds
+	// (chosen by name, above a chosen CA, or added): API Gateway accepts
+	// its clients, and only the authorizer's CRL check refuses them.
+	Warnings []string
 }
 
 // BuildTruststore bundles the named CAs (all valid CAs when names is empty)
@@ -89,7 +94,32 @@ func (s *Store) BuildTruststore(names []string, extra []*x509.Certificate, opts 
 		ordered[i] = e.Cert
 	}
 	data := EncodeCertificates(ordered...)
-	return &BuiltTruststore{PEM: data, Report: ValidateTruststore(data, opts), Notes: notes}, nil
+	warnings, err := s.revokedCAsIn(seen)
+	if err != nil {
+		return nil, err
+	}
+	return &BuiltTruststore{PEM: data, Report: ValidateTruststore(data, opts), Notes: notes, Warnings: warnings}, nil
+}
+
+// revokedCAsIn names the revoked CAs of the inventory whose certificate is
+// among the fingerprints.
+func (s *Store) revokedCAsIn(fingerprints map[string]bool) ([]string, error) {
+	cas, err := s.CAs()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range cas {
+		if r.Status != StatusRevoked || !fingerprints[r.SHA256] {
+			continue
+		}
+		when := ""
+		if r.RevokedAt != nil {
+			when = " on " + r.RevokedAt.UTC().Format(time.DateOnly)
+		}
+		out = append(out, fmt.Sprintf("includes CA %q, revoked%s: API Gateway accepts the clients under it; only the apimtls authorizer's CRL check refuses them (leave it out: build without --ca naming it or a CA below it)", r.Name, when))
+	}
+	return out, nil
 }
 
 // WriteTruststore replaces path atomically with the bundle.

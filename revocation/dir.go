@@ -3,6 +3,7 @@ package revocation
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -78,13 +79,20 @@ func (t *Truststore) caFor(crl *CRL) *CA {
 // DirCRLs is a directory of CRLs that follows changes: the set is read
 // again when a file under dir is added, removed or rewritten (looked at
 // most once a second), so a revocation signed while serve runs takes
-// effect without a restart. A directory that no longer loads fails closed:
-// every lookup returns its error until it loads again.
+// effect without a restart. A directory that does not exist yet is an
+// empty set, not an error: ca crl has not written it, every CA is without
+// a CRL (crl_missing) until it does, and its CRLs count from the next look
+// after it appears. A directory that no longer loads fails closed: every
+// lookup returns its error until it loads again.
 type DirCRLs struct {
 	Dir        string
 	Truststore *Truststore
 	// Now is the clock of the once-a-second look (default time.Now).
 	Now func() time.Time
+	// OnLoad, when set, is told of every new reading of the directory
+	// (serve logs what changed). It is called with the lock held: it must
+	// not call back into d.
+	OnLoad func(StaticCRLs, error)
 
 	mu      sync.Mutex
 	set     StaticCRLs
@@ -95,6 +103,17 @@ type DirCRLs struct {
 
 // CRL implements CRLSource.
 func (d *DirCRLs) CRL(ctx context.Context, ca *CA) (*CRL, error) {
+	set, err := d.Current()
+	if err != nil {
+		return nil, &InvalidCRLError{Where: d.Dir, Err: err}
+	}
+	return set.CRL(ctx, ca)
+}
+
+// Current is the set as last read, read again first when the directory
+// changed since the last look (at most once a second). The set returned is
+// never modified.
+func (d *DirCRLs) Current() (StaticCRLs, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := time.Now
@@ -105,13 +124,17 @@ func (d *DirCRLs) CRL(ctx context.Context, ca *CA) (*CRL, error) {
 		d.checked = t
 		if stamp := dirStamp(d.Dir); stamp != d.stamp || (d.set == nil && d.err == nil) {
 			d.stamp = stamp
-			d.set, d.err = LoadCRLDir(d.Dir, d.Truststore)
+			if _, err := os.Stat(d.Dir); errors.Is(err, fs.ErrNotExist) {
+				d.set, d.err = StaticCRLs{}, nil
+			} else {
+				d.set, d.err = LoadCRLDir(d.Dir, d.Truststore)
+			}
+			if d.OnLoad != nil {
+				d.OnLoad(d.set, d.err)
+			}
 		}
 	}
-	if d.err != nil {
-		return nil, &InvalidCRLError{Where: d.Dir, Err: d.err}
-	}
-	return d.set.CRL(ctx, ca)
+	return d.set, d.err
 }
 
 // dirStamp names every file under dir with its size and time.

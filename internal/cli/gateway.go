@@ -35,6 +35,7 @@ const (
 	flagUpstream        = "upstream"
 	flagURLFile         = "url-file"
 	flagClient          = "client"
+	flagGoodClient      = "good-client"
 	flagCert            = "cert"
 	flagKeyFile         = "key"
 	flagCAFile          = "ca-file"
@@ -60,6 +61,15 @@ as an HTTP API Lambda authorizer receives it (payload 2.0), or reaches
 Each decision is logged in API Gateway's words. SIGINT or SIGTERM stops it
 cleanly.
 
+Revocation is checked as the apimtls authorizer checks it, with the CRLs in
+--crl-dir, or by default the PKI directory's crl/ (read again when it
+changes, and once it appears if ca crl has not written it yet). Every CA of
+the truststore needs a CRL there: the clients of a CA without one are
+refused (crl_missing). serve says at start where its CRLs come from and
+which CAs have one; --no-revocation turns the check off, and serve warns
+that revoked certificates then get in. A 403 carries the reason in the
+` + gateway.ReasonHeader + ` header.
+
 Without --server-cert it makes a localhost certificate from a throwaway CA,
 writes that CA next to the truststore (or to --server-ca-out), and prints the
 curl and probe commands that trust it.
@@ -75,8 +85,8 @@ Example:
 			&cli.StringFlag{Name: flagServerCAOut, Usage: "where to write the throwaway CA that signs the localhost certificate"},
 			&cli.StringFlag{Name: flagUpstream, Usage: "proxy accepted requests to this `URL`"},
 			&cli.StringFlag{Name: flagURLFile, Usage: "write the URL to `FILE` once listening, for scripts"},
-			&cli.StringFlag{Name: flagCRLDir, Usage: "check revocation with the CRLs in `DIR`, as the authorizer does (default: crl/ in the PKI directory, when apimtls ca crl has written it)"},
-			&cli.BoolFlag{Name: flagNoRevocation, Usage: "do not check revocation, as API Gateway without an authorizer"},
+			&cli.StringFlag{Name: flagCRLDir, Usage: "check revocation with the CRLs in `DIR`, as the authorizer does (default: crl/ in the PKI directory)"},
+			&cli.BoolFlag{Name: flagNoRevocation, Usage: "do not check revocation, as API Gateway without the authorizer: revoked certificates get in"},
 		},
 		Action: func(c *cli.Context) error {
 			if _, err := startNoArgs(c); err != nil {
@@ -113,46 +123,8 @@ func loadTruststoreForServing(path string) (*pki.TruststoreReport, error) {
 	return r, nil
 }
 
-// serveRevocation is the authorizer's decision for serve: --crl-dir, else
-// the PKI directory's crl/ when ca crl has written it, else none (said at
-// start). The truststore is the one served.
-func serveRevocation(c *cli.Context, tsPath string) (*revocation.Checker, string, error) {
-	dir := c.String(flagCRLDir)
-	if c.Bool(flagNoRevocation) {
-		if dir != "" {
-			return nil, "", usagef("--%s and --%s exclude each other", flagCRLDir, flagNoRevocation)
-		}
-		return nil, "", nil
-	}
-	if dir == "" {
-		pkiDir, err := pkiDir(c)
-		if err != nil {
-			return nil, "", err
-		}
-		dir = pki.Layout{Dir: pkiDir}.CRLs()
-		if entries, err := os.ReadDir(dir); err != nil || len(entries) == 0 {
-			return nil, "", nil
-		}
-	} else if info, err := os.Stat(dir); err != nil || !info.IsDir() {
-		return nil, "", usagef("--%s %s: not a directory", flagCRLDir, dir)
-	}
-	data, err := readTruststoreFile(tsPath)
-	if err != nil {
-		return nil, "", err
-	}
-	ts, err := revocation.ParseTruststore(data)
-	if err != nil {
-		return nil, "", err
-	}
-	crls := &revocation.DirCRLs{Dir: dir, Truststore: ts}
-	if _, err := revocation.LoadCRLDir(dir, ts); err != nil {
-		return nil, "", withHint(err, "sign them again: apimtls ca crl")
-	}
-	return &revocation.Checker{Truststore: ts, CRLs: crls}, dir, nil
-}
-
 func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) error {
-	srv, tsPath, crlDir, err := serveServer(c, stderr)
+	srv, tsPath, crls, err := serveServer(c, stderr)
 	if err != nil {
 		return err
 	}
@@ -185,7 +157,11 @@ func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 			return fmt.Errorf("--%s: %w", flagURLFile, err)
 		}
 	}
-	printServing(stdout, u, tsPath, srv.Truststore.Certificates, caOut, crlDir)
+	printServing(stdout, u, tsPath, srv.Truststore.Certificates, caOut)
+	printRevocation(stderr, crls, noColor(c))
+	if crls != nil {
+		logCRLChanges(crls, srv.Log)
+	}
 	srv.ServerCert = serverCert
 	if err := srv.Serve(ctx, l); err != nil {
 		return err
@@ -197,34 +173,31 @@ func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 // serveServer is the gateway serve runs, from its flags: the truststore,
 // the revocation check and the upstream; the server certificate comes
 // after.
-func serveServer(c *cli.Context, stderr io.Writer) (srv *gateway.Server, tsPath, crlDir string, err error) {
+func serveServer(c *cli.Context, stderr io.Writer) (srv *gateway.Server, tsPath string, crls *revocation.DirCRLs, err error) {
 	if tsPath, err = defaultTruststore(c); err != nil {
-		return nil, "", "", err
+		return nil, "", nil, err
 	}
 	report, err := loadTruststoreForServing(tsPath)
 	if err != nil {
-		return nil, "", "", err
+		return nil, "", nil, err
 	}
-	checker, crlDir, err := serveRevocation(c, tsPath)
+	checker, crls, err := serveRevocation(c, tsPath)
 	if err != nil {
-		return nil, "", "", err
+		return nil, "", nil, err
 	}
 	upstream, err := upstreamURL(c.String(flagUpstream))
 	if err != nil {
-		return nil, "", "", err
+		return nil, "", nil, err
 	}
-	return &gateway.Server{Truststore: report, Upstream: upstream, Revocation: checker, Log: log.New(stderr, "", log.LstdFlags)}, tsPath, crlDir, nil
+	return &gateway.Server{Truststore: report, Upstream: upstream, Revocation: checker, Log: log.New(stderr, "", log.LstdFlags)}, tsPath, crls, nil
 }
 
-func printServing(w io.Writer, u, tsPath string, certs int, caOut, crlDir string) {
+func printServing(w io.Writer, u, tsPath string, certs int, caOut string) {
 	fmt.Fprintf(w, "serving %s with API Gateway's mTLS rules; truststore %s (%s)\n", u, tsPath, plural.Count(certs, "certificate"))
 	if caOut != "" {
 		fmt.Fprintf(w, "server certificate from a throwaway CA written to %s\n", caOut)
 		fmt.Fprintf(w, "try:  curl --cacert %s --cert CHAIN.pem --key KEY.pem %s\n", caOut, u)
 		fmt.Fprintf(w, "      apimtls probe %s --ca-file %s --client NAME\n", u, caOut)
-	}
-	if crlDir != "" {
-		fmt.Fprintf(w, "revocation: the authorizer's check with the CRLs in %s (read again when they change)\n", crlDir)
 	}
 }
 
@@ -314,10 +287,10 @@ func probeCommand() *cli.Command {
 		Name:      "probe",
 		Usage:     "prove an endpoint enforces mTLS: refused without a certificate, accepted with one",
 		ArgsUsage: "URL",
-		Description: `Requests URL twice: without a client certificate, which must be refused
-after the server asked for one (a handshake failure and HTTP 403 both
-count, and the verdict says which was seen), and with the client
-certificate, which must be let through. With --default-endpoint, also
+		Description: `Requests URL without a client certificate, which must be refused after
+the server asked for one (a handshake failure and HTTP 403 both count, and
+the verdict says which was seen), and with the client certificate (and the
+--good-client one), which must be let through. With --default-endpoint, also
 checks that the execute-api URL refuses, since it bypasses mTLS. The
 server is verified against the system roots, --ca-file, or not at all with
 --insecure, as curl does. A probe reports only what it saw: a name that
@@ -325,12 +298,20 @@ does not resolve, nothing listening, a timeout, or a connection closed
 before the server asked for a certificate is "could not tell" (????), with
 the reason. Exit 1 when any check fails or could not tell.
 
+When --client names a revoked client, its refusal passes only as a
+refusal for revocation: after a completed handshake, with HTTP 403, while
+the --good-client was accepted in the same run, and with the gateway
+saying "revoked" (serve's ` + gateway.ReasonHeader + ` header, or a "reason" in
+the body). A 403 that cannot be confirmed as revocation could not tell.
+
 Example:
+   apimtls probe https://localhost:8443/ --ca-file serve-ca.pem --client stolen --good-client device
    apimtls probe https://api.example.com/health --client partner-acme \
        --default-endpoint https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/
    apimtls probe https://localhost:8443/ --ca-file serve-ca.pem --cert chain.pem --key key.pem -o json`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: flagClient, Usage: "present this client from the inventory (its chain.pem and key.pem)"},
+			&cli.StringFlag{Name: flagGoodClient, Usage: "also present this valid client `NAME` from the inventory, which must be accepted: with a revoked --client, the evidence that its refusal is for revocation"},
 			&cli.StringFlag{Name: flagCert, Usage: "present this certificate `FILE` (with its chain)"},
 			&cli.StringFlag{Name: flagKeyFile, Usage: "the key `FILE` of --cert"},
 			&cli.StringFlag{Name: flagCAFile, Usage: "verify the server with these CA certificates instead of the system roots"},
@@ -391,6 +372,20 @@ func probeOptions(c *cli.Context, target string) (gateway.ProbeOptions, error) {
 	if (certFile == "") != (keyFile == "") {
 		return opts, usagef("--%s and --%s go together", flagCert, flagKeyFile)
 	}
+	if name := c.String(flagGoodClient); name != "" {
+		goodCert, goodKey, revoked, err := clientKeyPairStatus(c, name)
+		if err != nil {
+			return opts, err
+		}
+		if revoked {
+			return opts, usagef("--%s %s: that client is revoked; name one that is valid", flagGoodClient, name)
+		}
+		pair, err := tls.LoadX509KeyPair(goodCert, goodKey)
+		if err != nil {
+			return opts, fmt.Errorf("load the --%s certificate: %w", flagGoodClient, err)
+		}
+		opts.GoodCert = &pair
+	}
 	if certFile != "" {
 		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
@@ -410,7 +405,7 @@ func printProbe(w io.Writer, res *gateway.ProbeResult, noColor bool) {
 		case gateway.VerdictUnknown:
 			verdict, attr = "????", colorUnknown
 		}
-		fmt.Fprintf(w, "%s  %s: %s\n", paint(w, noColor, attr, verdict), ch.Name, ch.Observed)
+		fmt.Fprintf(w, "%s  %s: %s\n", paint(w, noColor, attr, verdict), ch.Name, textsafe.Escape(ch.Observed))
 		if ch.Detail != "" {
 			fmt.Fprintf(w, "      %s\n", textsafe.Escape(strings.TrimSpace(ch.Detail)))
 		}

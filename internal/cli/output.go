@@ -89,8 +89,13 @@ func printError(w io.Writer, err error, noColor bool) {
 		hints = append(hints, "run the command with --help for its usage and an example")
 	}
 	for _, h := range hints {
-		fmt.Fprintf(w, "%s %s\n", paint(w, noColor, color.FgCyan, "hint:"), textsafe.EscapeLines(h))
+		printHint(w, h, noColor)
 	}
+}
+
+// printHint writes one "hint:" line, the next step to take.
+func printHint(w io.Writer, msg string, noColor bool) {
+	fmt.Fprintf(w, "%s %s\n", paint(w, noColor, color.FgCyan, "hint:"), textsafe.EscapeLines(msg))
 }
 
 func printWarning(w io.Writer, msg string, noColor bool) {

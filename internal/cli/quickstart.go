@@ -144,7 +144,14 @@ func quickstartPKI(dir string, step func(int, string, ...any)) (*pki.TruststoreR
 	if err := outfile.Write(s.Layout().Truststore(), built.PEM, outfile.Public, protectedPaths(dir)); err != nil {
 		return nil, err
 	}
-	step(4, "truststore %s: %s, valid for API Gateway (%s, %s)", s.Layout().Truststore(), plural.Count(r.Certificates, "CA certificate"), plural.Count(r.Errors, "error"), plural.Count(r.Warnings, "warning"))
+	// serve, run again as step 7 says, checks revocation and refuses the
+	// clients of a CA without a CRL: sign both, empty.
+	for _, name := range []string{pki.DefaultRootName, "issuing"} {
+		if _, err := s.SignCRL(name, nil, 0); err != nil {
+			return nil, err
+		}
+	}
+	step(4, "truststore %s: %s, valid for API Gateway (%s, %s); empty CRLs of both CAs in %s", s.Layout().Truststore(), plural.Count(r.Certificates, "CA certificate"), plural.Count(r.Errors, "error"), plural.Count(r.Warnings, "warning"), s.Layout().CRLs())
 	return r, nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/revocation"
 )
 
 // Flag names of the truststore commands.
@@ -106,7 +107,10 @@ func truststoreBuild(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	result := buildResult{Path: out, Certificates: built.Report.Certificates, SHA256: pki.SHA256Hex(built.PEM), Written: built.Report.Errors == 0, Notes: built.Notes, Report: built.Report}
+	result := buildResult{Path: out, Certificates: built.Report.Certificates, SHA256: pki.SHA256Hex(built.PEM), Written: built.Report.Errors == 0, Notes: built.Notes, Warnings: built.Warnings, Report: built.Report}
+	for _, w := range built.Warnings {
+		printWarning(c.App.ErrWriter, w, noColor(c))
+	}
 	if result.Written {
 		if err := writeOutput(c, out, built.PEM); err != nil {
 			return err
@@ -186,6 +190,7 @@ type buildResult struct {
 	SHA256       string                `json:"sha256"`
 	Written      bool                  `json:"written"`
 	Notes        []string              `json:"notes,omitempty"`
+	Warnings     []string              `json:"warnings,omitempty"`
 	Report       *pki.TruststoreReport `json:"report"`
 }
 
@@ -282,12 +287,19 @@ most four CA levels, every certificate valid, keys and signatures it
 accepts. CERT is a PEM file or the name of a client in the inventory. Exit 0
 when accepted, 1 when refused, with the reason in API Gateway's words.
 
+Beside that verdict it reports revocation, as the apimtls authorizer decides
+it with the CRLs in --crl-dir (default: crl/ in the PKI directory): a
+client revoked, or under a revoked CA, is refused (exit 1) though API
+Gateway alone would accept it; a CA without a usable CRL is named, since
+the authorizer refuses its clients too.
+
 Example:
    apimtls truststore verify-client partner-acme
    apimtls truststore verify-client --truststore truststore.pem device.pem --at 2027-06-01`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: flagTruststore, Usage: "the truststore `FILE` (default: truststore.pem in the PKI directory)"},
 			&cli.StringFlag{Name: flagAt, Usage: "decide at this `TIME` (RFC 3339 or YYYY-MM-DD) instead of now"},
+			&cli.StringFlag{Name: flagCRLDir, Usage: "check revocation with the CRLs in `DIR` (default: crl/ in the PKI directory)"},
 		},
 		Action: truststoreVerifyClient,
 	}
@@ -317,22 +329,83 @@ func truststoreVerifyClient(c *cli.Context) error {
 		return err
 	}
 	d := pki.VerifyClient(pki.ValidateTruststore(data, pki.ValidateOptions{Now: at}), client, at)
-	if format == outputJSON {
-		err = writeJSON(c.App.Writer, d)
-	} else {
-		printVerdict(c.App.Writer, d)
+	rev, err := clientRevocation(c, data, client, d, at)
+	if err != nil {
+		return err
 	}
-	if err == nil && !d.Accept {
+	if format == outputJSON {
+		err = writeJSON(c.App.Writer, verifyResult{d, rev})
+	} else {
+		printVerdict(c.App.Writer, d, rev)
+	}
+	if err == nil && (!d.Accept || rev.Reason == string(revocation.Revoked)) {
 		return silentError{}
 	}
 	return err
 }
 
-func printVerdict(w io.Writer, d *pki.ClientDecision) {
-	if d.Accept {
-		fmt.Fprintf(w, "accept: API Gateway would accept %s\n", textsafe.Escape(d.Client.Subject))
+// verifyResult is API Gateway's verdict with the authorizer's beside it.
+type verifyResult struct {
+	*pki.ClientDecision
+	Revocation *revocationVerdict `json:"revocation,omitempty"`
+}
+
+// revocationVerdict is what the apimtls authorizer would decide with the
+// CRLs of CRLDir: reason ok, revoked, or why it could not tell (crl_missing,
+// crl_expired, ...), which it refuses too.
+type revocationVerdict struct {
+	CRLDir string `json:"crl_dir"`
+	Allow  bool   `json:"allow"`
+	Reason string `json:"reason"`
+	Detail string `json:"detail,omitempty"`
+}
+
+// clientRevocation decides on a client the truststore accepts as the
+// authorizer would, with --crl-dir or the PKI directory's crl/ (a missing
+// one is no CRL for any CA). Nil when API Gateway already refuses it.
+func clientRevocation(c *cli.Context, truststore []byte, client *x509.Certificate, d *pki.ClientDecision, at time.Time) (*revocationVerdict, error) {
+	if !d.Accept {
+		return nil, nil
+	}
+	dir := c.String(flagCRLDir)
+	if dir != "" {
+		if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+			return nil, usagef("--%s %s: not a directory", flagCRLDir, dir)
+		}
 	} else {
+		pkiDir, err := pkiDir(c)
+		if err != nil {
+			return nil, err
+		}
+		dir = pki.Layout{Dir: pkiDir}.CRLs()
+	}
+	ts, err := revocation.ParseTruststore(truststore)
+	if err != nil {
+		return nil, err
+	}
+	crls := &revocation.DirCRLs{Dir: dir, Truststore: ts}
+	if _, err := crls.Current(); err != nil {
+		return nil, withHint(err, "sign them again: apimtls ca crl")
+	}
+	rd := (&revocation.Checker{Truststore: ts, CRLs: crls}).Decide(c.Context, client, at)
+	return &revocationVerdict{CRLDir: dir, Allow: rd.Allow, Reason: string(rd.Reason), Detail: rd.Detail}, nil
+}
+
+func printVerdict(w io.Writer, d *pki.ClientDecision, rev *revocationVerdict) {
+	switch {
+	case !d.Accept:
 		fmt.Fprintf(w, "reject: %s\n  %s\n  fix: %s\n", d.Reason, textsafe.Escape(d.Detail), d.Fix)
+	case rev != nil && rev.Reason == string(revocation.Revoked):
+		fmt.Fprintf(w, "reject: revoked: API Gateway alone would accept %s, the apimtls authorizer refuses it\n  %s\n", textsafe.Escape(d.Client.Subject), textsafe.Escape(rev.Detail))
+	default:
+		fmt.Fprintf(w, "accept: API Gateway would accept %s\n", textsafe.Escape(d.Client.Subject))
+	}
+	switch {
+	case rev == nil, rev.Reason == string(revocation.Revoked):
+	case rev.Allow:
+		fmt.Fprintf(w, "  revocation: not revoked (CRLs in %s)\n", rev.CRLDir)
+	default:
+		fmt.Fprintf(w, "  revocation: could not check (%s): %s\n  the apimtls authorizer refuses it until that CA has a current CRL: apimtls ca crl\n", rev.Reason, textsafe.Escape(rev.Detail))
 	}
 	for i, l := range d.Chain {
 		where := "client"

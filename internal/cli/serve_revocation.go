@@ -1,0 +1,115 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/apimtls/apimtls/internal/plural"
+	"github.com/apimtls/apimtls/internal/textsafe"
+	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/revocation"
+)
+
+// serveRevocation is the authorizer's decision for serve: the CRLs in
+// --crl-dir, else in the PKI directory's crl/, followed as they change (a
+// crl/ that ca crl has not written yet included: its CRLs count once it
+// appears). As the authorizer needs a CRL in S3 for every CA, every CA of
+// the truststore needs one there: a CA without one has its clients refused
+// (crl_missing). Only --no-revocation turns the check off; nil crls then.
+func serveRevocation(c *cli.Context, tsPath string) (*revocation.Checker, *revocation.DirCRLs, error) {
+	dir := c.String(flagCRLDir)
+	if c.Bool(flagNoRevocation) {
+		if dir != "" {
+			return nil, nil, usagef("--%s and --%s exclude each other", flagCRLDir, flagNoRevocation)
+		}
+		return nil, nil, nil
+	}
+	if dir == "" {
+		pkiDir, err := pkiDir(c)
+		if err != nil {
+			return nil, nil, err
+		}
+		dir = pki.Layout{Dir: pkiDir}.CRLs()
+	} else if info, err := os.Stat(dir); err != nil || !info.IsDir() {
+		return nil, nil, usagef("--%s %s: not a directory", flagCRLDir, dir)
+	}
+	data, err := readTruststoreFile(tsPath)
+	if err != nil {
+		return nil, nil, err
+	}
+	ts, err := revocation.ParseTruststore(data)
+	if err != nil {
+		return nil, nil, err
+	}
+	crls := &revocation.DirCRLs{Dir: dir, Truststore: ts}
+	if _, err := crls.Current(); err != nil {
+		return nil, nil, withHint(err, "sign them again: apimtls ca crl")
+	}
+	return &revocation.Checker{Truststore: ts, CRLs: crls}, crls, nil
+}
+
+// printRevocation says at start whether serve checks revocation, from
+// where, and which CAs have a CRL: a serve that lets revoked clients in
+// must never look like one that refuses them.
+func printRevocation(w io.Writer, crls *revocation.DirCRLs, noColor bool) {
+	if crls == nil {
+		printWarning(w, "revocation is off (--"+flagNoRevocation+"): revoked certificates are accepted, as by API Gateway without the apimtls authorizer", noColor)
+		return
+	}
+	set, _ := crls.Current()
+	lines, missing := crlSummary(crls.Truststore, set, time.Now())
+	fmt.Fprintf(w, "revocation: on, the authorizer's check with the CRLs in %s (read again when they change): CRLs for %d of %s\n",
+		crls.Dir, len(crls.Truststore.CAs)-missing, plural.Count(len(crls.Truststore.CAs), "CA"))
+	for _, l := range lines {
+		fmt.Fprintf(w, "  %s\n", l)
+	}
+	if missing > 0 {
+		fmt.Fprintln(w, "  serve follows no CRL distribution point or OCSP responder: a CA without a CRL here has its clients refused")
+		printHint(w, "apimtls ca crl signs every CA's CRL (a running serve reads it within a second); --"+flagNoRevocation+" serves as API Gateway without the authorizer", noColor)
+	}
+}
+
+// crlSummary is one line per CA of the truststore: its CRL, or why its
+// clients are refused; and how many CAs have no CRL.
+func crlSummary(ts *revocation.Truststore, set revocation.StaticCRLs, now time.Time) (lines []string, missing int) {
+	for _, ca := range ts.CAs {
+		name := textsafe.Escape(ca.Cert.Subject.String())
+		crl, ok := set[ca.KeyID]
+		switch {
+		case !ok:
+			missing++
+			lines = append(lines, fmt.Sprintf("%s: no CRL: its clients are refused (%s)", name, revocation.CRLMissing))
+		case now.After(crl.NextUpdate()):
+			lines = append(lines, fmt.Sprintf("%s: CRL %s expired %s: its clients are refused (%s)", name, crlNumber(crl), crl.NextUpdate().UTC().Format(time.RFC3339), revocation.CRLExpired))
+		default:
+			lines = append(lines, fmt.Sprintf("%s: CRL %s, %s, next update %s", name, crlNumber(crl), plural.Count(crl.Len(), "revoked certificate"), crl.NextUpdate().UTC().Format(time.RFC3339)))
+		}
+	}
+	return lines, missing
+}
+
+func crlNumber(crl *revocation.CRL) string {
+	if crl.List.Number == nil {
+		return "without a number"
+	}
+	return "number " + crl.List.Number.String()
+}
+
+// logCRLChanges logs every new reading of the CRL directory while serve
+// runs, so a CRL that appears or changes is seen to be taken.
+func logCRLChanges(crls *revocation.DirCRLs, l *log.Logger) {
+	crls.OnLoad = func(set revocation.StaticCRLs, err error) {
+		if err != nil {
+			l.Printf("revocation: %s no longer loads, every client is refused (%s) until it does: %s", crls.Dir, revocation.CRLInvalid, textsafe.Escape(err.Error()))
+			return
+		}
+		lines, _ := crlSummary(crls.Truststore, set, time.Now())
+		l.Printf("revocation: read %s again: %s", crls.Dir, strings.Join(lines, "; "))
+	}
+}
