@@ -623,29 +623,41 @@ func (s *Store) LoadIssuer(name string, passphrase PassphraseFunc) (Issuer, *Rec
 // refuseRevokedChain returns a *RevokedError when CA rec, or any CA above
 // it, is revoked.
 func (s *Store) refuseRevokedChain(rec *Record) error {
+	r, err := s.RevokedInChain(rec)
+	if err != nil || r == nil {
+		return err
+	}
+	e := &RevokedError{Name: rec.Name}
+	if r != rec {
+		e.Via = r.Name
+	}
+	return e
+}
+
+// RevokedInChain returns the first revoked certificate from rec up its
+// chain (rec itself, its issuer, ...), or nil when none is: a certificate
+// under a revoked CA is refused by every relying party that checks the
+// whole chain, as the authorizer and serve do.
+func (s *Store) RevokedInChain(rec *Record) (*Record, error) {
 	seen := map[string]bool{}
-	for r := rec; r != nil && !seen[r.Serial]; {
+	for r := rec; !seen[r.Serial]; {
 		seen[r.Serial] = true
 		if r.Status == StatusRevoked {
-			e := &RevokedError{Name: rec.Name}
-			if r != rec {
-				e.Via = r.Name
-			}
-			return e
+			return r, nil
 		}
 		if r.IssuerSerial == "" || r.IssuerSerial == r.Serial {
-			return nil
+			return nil, nil
 		}
 		up, err := s.LookupSerial(r.IssuerSerial)
 		if errors.As(err, new(*NotFoundError)) {
-			return nil
+			return nil, nil
 		}
 		if err != nil {
-			return err
+			return nil, err
 		}
 		r = up
 	}
-	return nil
+	return nil, nil
 }
 
 // loadIssuer opens a CA's key, revoked or not (a revoked CA still signs

@@ -490,14 +490,25 @@ func supersededStatus(b *pki.Brief, now time.Time) string {
 	return pki.StatusSuperseded + ", valid until " + r.RevokedAt.Format(time.RFC3339)
 }
 
-// revokedCASerials are the CAs revoked: their clients are refused by the
-// authorizer (and by serve) whatever their own record says.
+// revokedCASerials are the CAs revoked, or under a revoked CA: their
+// clients are refused by the authorizer (and by serve) whatever their own
+// record says.
 func revokedCASerials(s *pki.Store) (map[string]bool, error) {
 	cas, err := s.CAs()
+	bySerial := map[string]*pki.Record{}
+	for _, ca := range cas {
+		bySerial[ca.Serial] = ca
+	}
 	out := map[string]bool{}
 	for _, ca := range cas {
-		if ca.Status == pki.StatusRevoked {
-			out[ca.Serial] = true
+		for r, n := ca, 0; r != nil && n < len(cas); r, n = bySerial[r.IssuerSerial], n+1 {
+			if r.Status == pki.StatusRevoked {
+				out[ca.Serial] = true
+				break
+			}
+			if r.IssuerSerial == r.Serial {
+				break
+			}
 		}
 	}
 	return out, err
@@ -568,5 +579,11 @@ func clientKeyPairStatus(c *cli.Context, name string) (chain, key string, revoke
 	if u := s.Shared(); u != "" && !fileExists(l.ClientKey(name)) {
 		return "", "", false, withHint(fmt.Errorf("the key of client %q is not on this machine: %s holds no private key, so it stays where the client was issued", name, u), "run the probe there, or give this machine's own client with --client")
 	}
-	return l.ClientChain(name), l.ClientKey(name), rec.Status == pki.StatusRevoked, nil
+	// Revoked itself, or under a revoked CA: either way refused for
+	// revocation, never a good client.
+	revokedAt, err := s.RevokedInChain(rec)
+	if err != nil {
+		return "", "", false, err
+	}
+	return l.ClientChain(name), l.ClientKey(name), revokedAt != nil, nil
 }
