@@ -84,18 +84,10 @@ func ConfigFromEnv(getenv func(string) string) (Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("%s=%q: use 1 or 0", EnvSoftFail, v))
 	}
-	if v := getenv(EnvExternal); v != "" {
-		for _, m := range strings.Split(v, ",") {
-			switch strings.TrimSpace(m) {
-			case "crl":
-				c.ExternalCRL = true
-			case "ocsp":
-				c.ExternalOCSP = true
-			case "", "none":
-			default:
-				errs = append(errs, fmt.Errorf("%s=%q: the methods are crl and ocsp, as crl,ocsp", EnvExternal, v))
-			}
-		}
+	if ext, err := revocation.ParseExternal(getenv(EnvExternal)); err != nil {
+		errs = append(errs, fmt.Errorf("%s=%w", EnvExternal, err))
+	} else if ext != nil {
+		c.ExternalCRL, c.ExternalOCSP = ext.CRL, ext.OCSP
 	}
 	if v := getenv(EnvCacheTTL); v != "" {
 		d, err := time.ParseDuration(v)

@@ -635,14 +635,15 @@ func (s *Store) refuseRevokedChain(rec *Record) error {
 }
 
 // RevokedInChain returns the first revoked certificate from rec up its
-// chain (rec itself, its issuer, ...), or nil when none is: a certificate
+// chain (rec itself, its issuer, ...; revoked, or retired by a renewal),
+// or nil when none is: a certificate
 // under a revoked CA is refused by every relying party that checks the
 // whole chain, as the authorizer and serve do.
 func (s *Store) RevokedInChain(rec *Record) (*Record, error) {
 	seen := map[string]bool{}
 	for r := rec; !seen[r.Serial]; {
 		seen[r.Serial] = true
-		if r.Status == StatusRevoked {
+		if Retired(r, s.Now()) {
 			return r, nil
 		}
 		if r.IssuerSerial == "" || r.IssuerSerial == r.Serial {
@@ -652,7 +653,7 @@ func (s *Store) RevokedInChain(rec *Record) (*Record, error) {
 		if errors.As(err, new(*NotFoundError)) {
 			return nil, nil
 		}
-		if err != nil {
+		if up == nil || err != nil {
 			return nil, err
 		}
 		r = up

@@ -1,18 +1,10 @@
 package revocation_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/x509"
-	"encoding/pem"
-	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -25,62 +17,13 @@ import (
 // OpenSSL 3.0 takes only a port number and listens on every interface; the
 // client asks it on 127.0.0.1.
 func TestOCSPAgainstOpenSSL(t *testing.T) {
-	openssl := lookTool(t, "openssl")
-	dir := t.TempDir()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
-	url := fmt.Sprintf("http://127.0.0.1:%d", port)
-
+	responder := revtest.ReserveOCSP(t)
 	partner := revtest.NewCA(t, "partner", nil)
-	opts := revtest.ClientOptions{OCSPServer: []string{url}}
+	opts := revtest.ClientOptions{OCSPServer: []string{responder.URL}}
 	good := partner.Client(t, "good", opts)
 	revoked := partner.Client(t, "revoked", opts)
 	unknown := partner.Client(t, "unknown", opts)
-
-	keyDER, err := x509.MarshalPKCS8PrivateKey(partner.Key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	write := func(name string, data []byte) string {
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, data, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	ca := write("ca.pem", revtest.PEM(partner.Cert))
-	key := write("ca.key", pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
-	expiry := good.NotAfter.UTC().Format("060102150405Z")
-	revokedAt := revtest.Now.Add(-time.Hour).UTC().Format("060102150405Z")
-	index := write("index.txt", []byte(
-		fmt.Sprintf("V\t%s\t\t%X\tunknown\t/CN=good\n", expiry, good.SerialNumber)+
-			fmt.Sprintf("R\t%s\t%s,keyCompromise\t%X\tunknown\t/CN=revoked\n", expiry, revokedAt, revoked.SerialNumber)))
-
-	cmd := exec.Command(openssl, "ocsp", "-index", index, "-port", fmt.Sprint(port),
-		"-rsigner", ca, "-rkey", key, "-CA", ca, "-nmin", "5", "-ignore_err")
-	stderr, _ := cmd.StderrPipe()
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			if strings.Contains(strings.ToLower(sc.Text()), "waiting for ocsp client connections") {
-				close(ready)
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatal("openssl ocsp did not start")
-	}
+	responder.Start(t, partner, []*x509.Certificate{good}, []*x509.Certificate{revoked})
 
 	ts, _ := revocation.NewTruststore([]*x509.Certificate{partner.Cert})
 	ext := &revocation.External{OCSP: true, Timeout: 5 * time.Second}
@@ -103,8 +46,7 @@ func TestOCSPAgainstOpenSSL(t *testing.T) {
 		t.Errorf("OCSP off: %s, want crl_missing", d.Reason)
 	}
 	// A responder that is down: fail closed.
-	cmd.Process.Kill()
-	cmd.Wait()
+	responder.Stop()
 	chk.External = &revocation.External{OCSP: true, Timeout: time.Second}
 	if d := chk.Decide(context.Background(), good, time.Now()); d.Allow || d.Reason != revocation.RevocationFailed {
 		t.Errorf("responder down: %s, want revocation_unavailable", d.Reason)

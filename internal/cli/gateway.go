@@ -38,6 +38,7 @@ const (
 	flagGoodClient      = "good-client"
 	flagCert            = "cert"
 	flagKeyFile         = "key"
+	flagExpectRevoked   = "expect-revoked"
 	flagCAFile          = "ca-file"
 	flagInsecure        = "insecure"
 	flagDefaultEndpoint = "default-endpoint"
@@ -87,6 +88,7 @@ Example:
 			&cli.StringFlag{Name: flagURLFile, Usage: "write the URL to `FILE` once listening, for scripts"},
 			&cli.StringFlag{Name: flagCRLDir, Usage: "check revocation with the CRLs in `DIR`, as the authorizer does (default: crl/ in the PKI directory)"},
 			&cli.BoolFlag{Name: flagNoRevocation, Usage: "do not check revocation, as API Gateway without the authorizer: revoked certificates get in"},
+			&cli.StringFlag{Name: flagExternalRevocation, Usage: "check the clients of a CA without a CRL in --crl-dir (a partner's) through what their certificates name: `crl`, ocsp or crl,ocsp, as the authorizer's APIMTLS_EXTERNAL_REVOCATION"},
 		},
 		Action: func(c *cli.Context) error {
 			if _, err := startNoArgs(c); err != nil {
@@ -158,7 +160,11 @@ func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) err
 		}
 	}
 	printServing(stdout, u, tsPath, srv.Truststore.Certificates, caOut)
-	printRevocation(stderr, crls, noColor(c))
+	var ext *revocation.External
+	if srv.Revocation != nil {
+		ext = srv.Revocation.External
+	}
+	printRevocation(stderr, crls, ext, noColor(c))
 	if crls != nil {
 		logCRLChanges(crls, srv.Log)
 	}
@@ -298,7 +304,9 @@ does not resolve, nothing listening, a timeout, or a connection closed
 before the server asked for a certificate is "could not tell" (????), with
 the reason. Exit 1 when any check fails or could not tell.
 
-When --client names a revoked client, its refusal passes only as a
+When --client names a revoked client (revoked, or under a revoked CA),
+or --cert is a certificate the inventory holds as revoked (a renewal's
+retired one too), or --expect-revoked says it is, its refusal passes only as a
 refusal for revocation: after a completed handshake, with HTTP 403, while
 the --good-client was accepted in the same run, and with the gateway
 saying "revoked" (serve's ` + gateway.ReasonHeader + ` header, or a "reason" in
@@ -314,6 +322,7 @@ Example:
 			&cli.StringFlag{Name: flagGoodClient, Usage: "also present this valid client `NAME` from the inventory, which must be accepted: with a revoked --client, the evidence that its refusal is for revocation"},
 			&cli.StringFlag{Name: flagCert, Usage: "present this certificate `FILE` (with its chain)"},
 			&cli.StringFlag{Name: flagKeyFile, Usage: "the key `FILE` of --cert"},
+			&cli.BoolFlag{Name: flagExpectRevoked, Usage: "the --cert certificate is revoked (one the inventory does not hold, such as a partner's): it must be refused, for revocation"},
 			&cli.StringFlag{Name: flagCAFile, Usage: "verify the server with these CA certificates instead of the system roots"},
 			&cli.BoolFlag{Name: flagInsecure, Aliases: []string{"k"}, Usage: "do not verify the server's certificate"},
 			&cli.StringFlag{Name: flagDefaultEndpoint, Usage: "the API's execute-api `URL`, which must refuse"},
@@ -386,14 +395,52 @@ func probeOptions(c *cli.Context, target string) (gateway.ProbeOptions, error) {
 		}
 		opts.GoodCert = &pair
 	}
+	if c.Bool(flagExpectRevoked) && certFile == "" {
+		return opts, usagef("--%s goes with --%s (or a revoked --%s)", flagExpectRevoked, flagCert, flagClient)
+	}
 	if certFile != "" {
 		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
 		if err != nil {
 			return opts, fmt.Errorf("load the client certificate: %w", err)
 		}
 		opts.ClientCert = &pair
+		if c.Bool(flagExpectRevoked) {
+			opts.ClientRevoked = true
+		} else if c.String(flagClient) == "" {
+			if opts.ClientRevoked, err = revokedInInventory(c, pair.Leaf); err != nil {
+				return opts, err
+			}
+		}
 	}
 	return opts, nil
+}
+
+// revokedInInventory says whether the inventory holds cert as revoked:
+// revoked, retired by a renewal, or under a revoked CA. A certificate it
+// does not hold (a partner's, or no PKI directory here) is not known to be
+// revoked: --expect-revoked says so.
+func revokedInInventory(c *cli.Context, cert *x509.Certificate) (bool, error) {
+	if cert == nil {
+		return false, nil
+	}
+	dir, err := pkiDir(c)
+	if err != nil || !fileExists(pki.Layout{Dir: dir}.Inventory()) && c.String(flagStore) == "" {
+		return false, nil
+	}
+	s, err := openStore(c, false)
+	if err != nil {
+		return false, err
+	}
+	defer s.Close()
+	rec, err := s.LookupSerial(pki.SerialHexInt(cert.SerialNumber))
+	if rec == nil || errors.As(err, new(*pki.NotFoundError)) {
+		return false, nil
+	}
+	if rec.SHA256 != pki.Fingerprint(cert) {
+		return false, nil // another CA's certificate with the same serial
+	}
+	revokedAt, err := s.RevokedInChain(rec)
+	return revokedAt != nil, err
 }
 
 func printProbe(w io.Writer, res *gateway.ProbeResult, noColor bool) {

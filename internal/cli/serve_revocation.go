@@ -25,8 +25,10 @@ import (
 func serveRevocation(c *cli.Context, tsPath string) (*revocation.Checker, *revocation.DirCRLs, error) {
 	dir := c.String(flagCRLDir)
 	if c.Bool(flagNoRevocation) {
-		if dir != "" {
-			return nil, nil, usagef("--%s and --%s exclude each other", flagCRLDir, flagNoRevocation)
+		for _, f := range []string{flagCRLDir, flagExternalRevocation} {
+			if c.String(f) != "" {
+				return nil, nil, usagef("--%s and --%s exclude each other", f, flagNoRevocation)
+			}
 		}
 		return nil, nil, nil
 	}
@@ -47,17 +49,24 @@ func serveRevocation(c *cli.Context, tsPath string) (*revocation.Checker, *revoc
 	if err != nil {
 		return nil, nil, err
 	}
+	ext, err := revocation.ParseExternal(c.String(flagExternalRevocation))
+	if err != nil {
+		return nil, nil, usagef("--%s %w", flagExternalRevocation, err)
+	}
 	crls := &revocation.DirCRLs{Dir: dir, Truststore: ts}
 	if _, err := crls.Current(); err != nil {
 		return nil, nil, withHint(err, "sign them again: apimtls ca crl")
 	}
-	return &revocation.Checker{Truststore: ts, CRLs: crls}, crls, nil
+	return &revocation.Checker{Truststore: ts, CRLs: crls, Options: revocation.Options{External: ext}}, crls, nil
 }
+
+// flagExternalRevocation is serve's APIMTLS_EXTERNAL_REVOCATION.
+const flagExternalRevocation = "external-revocation"
 
 // printRevocation says at start whether serve checks revocation, from
 // where, and which CAs have a CRL: a serve that lets revoked clients in
 // must never look like one that refuses them.
-func printRevocation(w io.Writer, crls *revocation.DirCRLs, noColor bool) {
+func printRevocation(w io.Writer, crls *revocation.DirCRLs, ext *revocation.External, noColor bool) {
 	if crls == nil {
 		printWarning(w, "revocation is off (--"+flagNoRevocation+"): revoked certificates are accepted, as by API Gateway without the apimtls authorizer", noColor)
 		return
@@ -69,8 +78,10 @@ func printRevocation(w io.Writer, crls *revocation.DirCRLs, noColor bool) {
 	for _, l := range lines {
 		fmt.Fprintf(w, "  %s\n", l)
 	}
-	if missing > 0 {
-		fmt.Fprintln(w, "  serve follows no CRL distribution point or OCSP responder: a CA without a CRL here has its clients refused")
+	if ext != nil {
+		fmt.Fprintf(w, "  a CA without a CRL here has its clients checked through what their certificates name: %s\n", externalMethods(ext))
+	} else if missing > 0 {
+		fmt.Fprintln(w, "  serve follows no CRL distribution point or OCSP responder (--"+flagExternalRevocation+" crl,ocsp does): a CA without a CRL here has its clients refused")
 		printHint(w, "apimtls ca crl signs every CA's CRL (a running serve reads it within a second); --"+flagNoRevocation+" serves as API Gateway without the authorizer", noColor)
 	}
 }
@@ -112,4 +123,15 @@ func logCRLChanges(crls *revocation.DirCRLs, l *log.Logger) {
 		lines, _ := crlSummary(crls.Truststore, set, time.Now())
 		l.Printf("revocation: read %s again: %s", crls.Dir, strings.Join(lines, "; "))
 	}
+}
+
+// externalMethods says what ext follows.
+func externalMethods(ext *revocation.External) string {
+	switch {
+	case ext.CRL && ext.OCSP:
+		return "their OCSP responder, then their CRL distribution points"
+	case ext.OCSP:
+		return "their OCSP responder"
+	}
+	return "their CRL distribution points"
 }

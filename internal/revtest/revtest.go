@@ -86,6 +86,14 @@ type ClientOptions struct {
 // Client issues a client certificate.
 func (ca *CA) Client(t testing.TB, name string, opts ClientOptions) *x509.Certificate {
 	t.Helper()
+	c, _ := ca.ClientWithKey(t, name, opts)
+	return c
+}
+
+// ClientWithKey issues a client certificate and gives its key too, for a
+// TLS client.
+func (ca *CA) ClientWithKey(t testing.TB, name string, opts ClientOptions) (*x509.Certificate, crypto.Signer) {
+	t.Helper()
 	k := key(t)
 	notAfter := opts.NotAfter
 	if notAfter.IsZero() {
@@ -113,7 +121,7 @@ func (ca *CA) Client(t testing.TB, name string, opts ClientOptions) *x509.Certif
 	if err != nil {
 		t.Fatal(err)
 	}
-	return c
+	return c, k
 }
 
 // CRLOptions change a CRL; zero values give a current list.
