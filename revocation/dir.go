@@ -3,6 +3,7 @@ package revocation
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io/fs"
 	"os"
@@ -18,12 +19,13 @@ import (
 // truststore CA whose name and key identifier it carries; its signature is
 // left to Decide, so a badly signed file is refused per request with
 // crl_bad_signature, exactly as the authorizer would. Of two CRLs for one
-// CA the one with the higher CRL number wins. A CRL that does not parse is
+// CA and scope the one with the higher CRL number wins (CRLSet). A CRL
+// that does not parse is
 // an error naming the file; one whose CA is not in the truststore (a CA
 // revoked or rotated out, whose CRL ca crl keeps signing) is passed over:
 // no client of that CA is accepted anyway.
-func LoadCRLDir(dir string, ts *Truststore) (StaticCRLs, error) {
-	set := StaticCRLs{}
+func LoadCRLDir(dir string, ts *Truststore) (CRLSet, error) {
+	set := CRLSet{}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -47,22 +49,13 @@ func LoadCRLDir(dir string, ts *Truststore) (StaticCRLs, error) {
 		if ca == nil {
 			return nil
 		}
-		if old, ok := set[ca.KeyID]; !ok || newer(crl, old) {
-			set[ca.KeyID] = crl
-		}
+		set.Add(ca, crl)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load CRLs: %w", err)
 	}
 	return set, nil
-}
-
-func newer(a, b *CRL) bool {
-	if a.List.Number != nil && b.List.Number != nil {
-		return a.List.Number.Cmp(b.List.Number) > 0
-	}
-	return a.ThisUpdate().After(b.ThisUpdate())
 }
 
 // caFor finds the CA a CRL names: issuer name and authority key identifier.
@@ -87,14 +80,14 @@ type DirCRLs struct {
 	Now func() time.Time
 
 	mu      sync.Mutex
-	set     StaticCRLs
+	set     CRLSet
 	err     error
 	stamp   string
 	checked time.Time
 }
 
 // CRL implements CRLSource.
-func (d *DirCRLs) CRL(ctx context.Context, ca *CA) (*CRL, error) {
+func (d *DirCRLs) CRL(ctx context.Context, ca *CA, cert *x509.Certificate) (*CRL, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := time.Now
@@ -111,7 +104,7 @@ func (d *DirCRLs) CRL(ctx context.Context, ca *CA) (*CRL, error) {
 	if d.err != nil {
 		return nil, &InvalidCRLError{Where: d.Dir, Err: d.err}
 	}
-	return d.set.CRL(ctx, ca)
+	return d.set.CRL(ctx, ca, cert)
 }
 
 // dirStamp names every file under dir with its size and time.

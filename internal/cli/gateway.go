@@ -148,7 +148,9 @@ func serveRevocation(c *cli.Context, tsPath string) (*revocation.Checker, string
 	if _, err := revocation.LoadCRLDir(dir, ts); err != nil {
 		return nil, "", withHint(err, "sign them again: apimtls ca crl")
 	}
-	return &revocation.Checker{Truststore: ts, CRLs: crls}, dir, nil
+	// One history for serve's life: a CRL file put back with an older
+	// number is refused (crl_rollback), as the authorizer refuses it.
+	return &revocation.Checker{Truststore: ts, CRLs: crls, History: &revocation.CRLHistory{}}, dir, nil
 }
 
 func runServe(ctx context.Context, c *cli.Context, stdout, stderr io.Writer) error {
