@@ -52,6 +52,15 @@ type Entry struct {
 // Len is the number of revoked serials.
 func (c *CRL) Len() int { return c.index.n }
 
+// NumberText names the CRL in messages: "number 7", or its thisUpdate
+// when it has no CRL number.
+func (c *CRL) NumberText() string {
+	if c.List.Number != nil {
+		return "number " + c.List.Number.String()
+	}
+	return "without a number, of " + c.ThisUpdate().UTC().Format(time.RFC3339)
+}
+
 // Scope is what the CRL covers: nil for a complete CRL (no issuing
 // distribution point).
 func (c *CRL) Scope() *Scope { return c.scope }

@@ -159,7 +159,7 @@ func (c *Checker) checkCRL(crl *CRL, cert *x509.Certificate, ca *CA, now time.Ti
 		}
 	}
 	if !crl.Covers(cert) {
-		return CRLMissing, fmt.Sprintf("CRL %s of CA %s covers %s, not this certificate (RFC 5280 §5.2.5): no CRL of the CA covers it", crlNumber(crl), describeCA(ca), crl.Scope()), nil
+		return CRLMissing, fmt.Sprintf("CRL %s of CA %s covers %s, not this certificate (RFC 5280 §5.2.5): no CRL of the CA covers it", crl.NumberText(), describeCA(ca), crl.Scope()), nil
 	}
 	skew := c.ClockSkew
 	if skew == 0 {
@@ -182,21 +182,13 @@ func (c *Checker) checkCRL(crl *CRL, cert *x509.Certificate, ca *CA, now time.Ti
 // Soft-fail may let that pass, but never a certificate the newer CRL, which
 // did verify, lists: that one is revoked.
 func (c *Checker) rolledBack(crl, newer *CRL, cert *x509.Certificate, ca *CA) (Reason, string, *Entry) {
-	detail := fmt.Sprintf("CRL of CA %s is %s, older than %s seen before: a rolled-back CRL is not used", describeCA(ca), crlNumber(crl), crlNumber(newer))
+	detail := fmt.Sprintf("CRL of CA %s is %s, older than %s seen before: a rolled-back CRL is not used", describeCA(ca), crl.NumberText(), newer.NumberText())
 	if c.SoftFail {
 		if e, ok := newer.Lookup(cert.SerialNumber); ok {
-			return Revoked, fmt.Sprintf("serial %s revoked by CA %s at %s (reason %d) in %s; %s", hex.EncodeToString(cert.SerialNumber.Bytes()), describeCA(ca), e.Time.UTC().Format(time.RFC3339), e.Reason, crlNumber(newer), detail), &e
+			return Revoked, fmt.Sprintf("serial %s revoked by CA %s at %s (reason %d) in %s; %s", hex.EncodeToString(cert.SerialNumber.Bytes()), describeCA(ca), e.Time.UTC().Format(time.RFC3339), e.Reason, newer.NumberText(), detail), &e
 		}
 	}
 	return CRLRollback, detail, nil
-}
-
-// crlNumber names a CRL in messages: "number 7", or its thisUpdate.
-func crlNumber(crl *CRL) string {
-	if crl.List.Number != nil {
-		return "number " + crl.List.Number.String()
-	}
-	return "without a number, of " + crl.ThisUpdate().UTC().Format(time.RFC3339)
 }
 
 // sigCheck remembers a CRL's signature check against one CA certificate,

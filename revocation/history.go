@@ -58,11 +58,20 @@ func (h *CRLHistory) observe(ca *CA, crl *CRL) (newer *CRL) {
 	return nil
 }
 
-// older reports whether a precedes b: a lower CRL number, or, when either
-// has none, an earlier thisUpdate.
+// older reports whether a precedes b (Compare), whatever their scopes.
 func older(a, b *CRL) bool {
-	if a.List.Number != nil && b.List.Number != nil {
-		return a.List.Number.Cmp(b.List.Number) < 0
+	n, _ := a.Compare(b)
+	return n < 0
+}
+
+// Compare orders two CRLs: -1 when c is older than o, 0 when they are of
+// the same age, +1 when c is newer. CRL numbers decide, or thisUpdate when
+// either has none. comparable is false when they are of different issuers
+// or scopes, whose numbers are unrelated (RFC 5280 §5.2.3).
+func (c *CRL) Compare(o *CRL) (order int, comparable bool) {
+	comparable = c.scopeID == o.scopeID
+	if c.List.Number != nil && o.List.Number != nil {
+		return c.List.Number.Cmp(o.List.Number), comparable
 	}
-	return a.ThisUpdate().Before(b.ThisUpdate())
+	return c.ThisUpdate().Compare(o.ThisUpdate()), comparable
 }
