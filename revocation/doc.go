@@ -8,6 +8,9 @@
 // every link, looks the certificate's serial up in its issuer's CRL. The
 // CRL's signature is checked against that CA and its nextUpdate against the
 // clock; any doubt denies (fail closed) unless the operator chose soft-fail.
+// A CRL counts for a certificate only when its scope (issuing distribution
+// point) covers it, and never when it is older than one a CRLHistory saw
+// for that CA and scope.
 //
 // CRLs are parsed by a streaming DER reader that indexes the revoked serials
 // in a map (O(1) lookups); crypto/x509's parser builds a big.Int and an
