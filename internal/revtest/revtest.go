@@ -204,7 +204,13 @@ func PEM(certs ...*x509.Certificate) []byte {
 // into the TBS of a CRL that crypto/x509 made, which is then signed again.
 func (ca *CA) BigCRL(t testing.TB, n int, extra ...*big.Int) []byte {
 	t.Helper()
-	small := ca.CRL(t, CRLOptions{})
+	return ca.BigCRLWith(t, CRLOptions{}, n, extra...)
+}
+
+// BigCRLWith is BigCRL with opts (a scope, a number).
+func (ca *CA) BigCRLWith(t testing.TB, opts CRLOptions, n int, extra ...*big.Int) []byte {
+	t.Helper()
+	small := ca.CRL(t, opts)
 	in := cryptobyte.String(small)
 	var outer, tbs, sigAlg cryptobyte.String
 	in.ReadASN1(&outer, cbasn1.SEQUENCE)
