@@ -79,3 +79,36 @@ func TestCRLRollback(t *testing.T) {
 		t.Fatalf("fresh history: %s", d.Detail)
 	}
 }
+
+// One history serves every request of a process at once: concurrent
+// decisions over CRLs 1 and 2 never let CRL 1 allow a client CRL 2 revoked
+// once CRL 2 has been seen (run with -race).
+func TestCRLHistoryConcurrent(t *testing.T) {
+	ca := revtest.NewCA(t, "root", nil)
+	ts, _ := revocation.NewTruststore([]*x509.Certificate{ca.Cert})
+	id := ts.CAs[0].KeyID
+	late := ca.Client(t, "revoked in CRL 2", revtest.ClientOptions{})
+	one := mustParse(t, ca.CRL(t, revtest.CRLOptions{Number: 1}))
+	two := mustParse(t, ca.CRL(t, revtest.CRLOptions{Number: 2}, late))
+	history := &revocation.CRLHistory{}
+	seen := &revocation.Checker{Truststore: ts, CRLs: revocation.StaticCRLs{id: two}, History: history}
+	if d := seen.Decide(context.Background(), late, revtest.Now); d.Reason != revocation.Revoked {
+		t.Fatalf("CRL 2: %s", d.Reason)
+	}
+	done := make(chan revocation.Reason, 64)
+	for i := range cap(done) {
+		go func() {
+			crl := two
+			if i%2 == 0 {
+				crl = one
+			}
+			chk := &revocation.Checker{Truststore: ts, CRLs: revocation.StaticCRLs{id: crl}, History: history}
+			done <- chk.Decide(context.Background(), late, revtest.Now).Reason
+		}()
+	}
+	for range cap(done) {
+		if r := <-done; r != revocation.Revoked && r != revocation.CRLRollback {
+			t.Fatalf("a decision under CRL 1 or 2 was %s", r)
+		}
+	}
+}
