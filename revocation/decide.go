@@ -62,9 +62,9 @@ type Options struct {
 type Checker struct {
 	Truststore *Truststore
 	CRLs       CRLSource
-	// History keeps the highest CRL number seen per CA, so that an older
-	// CRL served again is refused (crl_rollback). Give the same one to
-	// every Checker of a process; nil keeps none.
+	// History keeps the highest CRL number seen per CA and scope, so that
+	// an older CRL served again is refused (crl_rollback). Give the same
+	// one to every Checker of a process; nil keeps none.
 	History *CRLHistory
 	Options
 }
@@ -147,19 +147,11 @@ func (c *Checker) checkLink(ctx context.Context, cert *x509.Certificate, ca *CA,
 }
 
 // checkCRL looks cert up in crl after checking that ca signed it, that it
-// is not older than one seen before, that its scope covers cert and that it
-// is current.
+// is current, that it is not older than one seen before and that its scope
+// covers cert.
 func (c *Checker) checkCRL(crl *CRL, cert *x509.Certificate, ca *CA, now time.Time) (Reason, string, *Entry) {
 	if err := crl.verifiedBy(ca.Cert); err != nil {
 		return CRLBadSignature, "CRL of CA " + describeCA(ca) + ": " + err.Error(), nil
-	}
-	if c.History != nil {
-		if newer := c.History.observe(ca, crl); newer != nil {
-			return c.rolledBack(crl, newer, cert, ca)
-		}
-	}
-	if !crl.Covers(cert) {
-		return CRLMissing, fmt.Sprintf("CRL %s of CA %s covers %s, not this certificate (RFC 5280 §5.2.5): no CRL of the CA covers it", crl.NumberText(), describeCA(ca), crl.Scope()), nil
 	}
 	skew := c.ClockSkew
 	if skew == 0 {
@@ -170,6 +162,16 @@ func (c *Checker) checkCRL(crl *CRL, cert *x509.Certificate, ca *CA, now time.Ti
 	}
 	if now.Add(skew).Before(crl.ThisUpdate()) {
 		return CRLExpired, fmt.Sprintf("CRL of CA %s: thisUpdate %s is in the future", describeCA(ca), crl.ThisUpdate().UTC().Format(time.RFC3339)), nil
+	}
+	// Only a current CRL is remembered: one signed ahead of time and
+	// served early must not make today's CRL look like a rollback.
+	if c.History != nil {
+		if newer := c.History.observe(ca, crl); newer != nil {
+			return c.rolledBack(crl, newer, cert, ca)
+		}
+	}
+	if !crl.Covers(cert) {
+		return CRLMissing, fmt.Sprintf("CRL %s of CA %s covers %s, not this certificate (RFC 5280 §5.2.5): no CRL of the CA covers it", crl.NumberText(), describeCA(ca), crl.Scope()), nil
 	}
 	if !crl.Contains(cert.SerialNumber) {
 		return OK, "", nil

@@ -20,10 +20,9 @@ import (
 // left to Decide, so a badly signed file is refused per request with
 // crl_bad_signature, exactly as the authorizer would. Of two CRLs for one
 // CA and scope the one with the higher CRL number wins (CRLSet). A CRL
-// that does not parse is
-// an error naming the file; one whose CA is not in the truststore (a CA
-// revoked or rotated out, whose CRL ca crl keeps signing) is passed over:
-// no client of that CA is accepted anyway.
+// that does not parse is an error naming the file; one whose CA is not in
+// the truststore (a CA revoked or rotated out, whose CRL ca crl keeps
+// signing) is passed over: no client of that CA is accepted anyway.
 func LoadCRLDir(dir string, ts *Truststore) (CRLSet, error) {
 	set := CRLSet{}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {

@@ -5,13 +5,14 @@ import (
 	"sync/atomic"
 )
 
-// CRLHistory remembers, per CA and CRL scope, the highest-numbered CRL that
-// verified against the CA, so that a checker never goes back to an older
-// list: a stale `crl push`, or an old object version or file put back,
-// would otherwise un-revoke every certificate revoked since. A lower number
-// than one seen is a rollback (crl_rollback); the same number again is
-// fine. Keep one for as long as the process lives (the Lambda execution
-// environment, serve) and give it to every Checker.
+// CRLHistory remembers, per CA and CRL scope, the highest-numbered CRL
+// that verified against the CA while it was current, so that a checker
+// never goes back to an older list: a stale `crl push`, or an old object
+// version or file put back, would otherwise un-revoke every certificate
+// revoked since. A lower number than one seen is a rollback
+// (crl_rollback); the same number again is fine. Keep one for as long as
+// the process lives (the Lambda execution environment, serve) and give it
+// to every Checker.
 //
 // CRLs without a CRL number (RFC 5280 requires one) are ordered by
 // thisUpdate instead. It is safe for concurrent use.

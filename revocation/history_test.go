@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apimtls/apimtls/internal/revtest"
 	"github.com/apimtls/apimtls/revocation"
@@ -109,6 +110,30 @@ func TestCRLHistoryConcurrent(t *testing.T) {
 	for range cap(done) {
 		if r := <-done; r != revocation.Revoked && r != revocation.CRLRollback {
 			t.Fatalf("a decision under CRL 1 or 2 was %s", r)
+		}
+	}
+}
+
+// A CRL signed ahead of time and served early is crl_expired and is not
+// remembered: today's CRL is no rollback from it.
+func TestCRLFromTheFutureIsNotRemembered(t *testing.T) {
+	ca := revtest.NewCA(t, "root", nil)
+	ts, _ := revocation.NewTruststore([]*x509.Certificate{ca.Cert})
+	id := ts.CAs[0].KeyID
+	good := ca.Client(t, "good", revtest.ClientOptions{})
+	history := &revocation.CRLHistory{}
+	for _, step := range []struct {
+		crl  []byte
+		want revocation.Reason
+	}{
+		{ca.CRL(t, revtest.CRLOptions{Number: 5, ThisUpdate: revtest.Now.Add(24 * time.Hour), NextUpdate: revtest.Now.Add(48 * time.Hour)}), revocation.CRLExpired},
+		{ca.CRL(t, revtest.CRLOptions{Number: 4}), revocation.OK},
+		{ca.CRL(t, revtest.CRLOptions{Number: 3, ThisUpdate: revtest.Now.Add(-48 * time.Hour), NextUpdate: revtest.Now.Add(-time.Hour)}), revocation.CRLExpired},
+		{ca.CRL(t, revtest.CRLOptions{Number: 3}), revocation.CRLRollback},
+	} {
+		chk := &revocation.Checker{Truststore: ts, CRLs: revocation.StaticCRLs{id: mustParse(t, step.crl)}, History: history}
+		if d := chk.Decide(context.Background(), good, revtest.Now); d.Reason != step.want {
+			t.Fatalf("%s (%s), want %s", d.Reason, d.Detail, step.want)
 		}
 	}
 }
