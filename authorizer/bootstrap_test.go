@@ -17,8 +17,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apimtls/apimtls/authorizer"
 	"github.com/apimtls/apimtls/internal/miniotest"
+	"github.com/apimtls/apimtls/internal/revtest"
+	"github.com/apimtls/apimtls/revocation"
 )
+
+// bootstrapDirs are removed by TestMain once every test has run.
+var bootstrapDirs []string
 
 // runtimeAPI is a small Lambda Runtime API: it hands out queued events on
 // GET .../invocation/next and collects what the function posts back.
@@ -64,15 +70,36 @@ func newRuntimeAPI() (*runtimeAPI, *httptest.Server) {
 	return r, httptest.NewServer(mux)
 }
 
+var packaged struct {
+	sync.Mutex
+	path string
+}
+
 // buildPackagedBootstrap builds apimtls, runs `apimtls authorizer package`
-// and unpacks the bootstrap from the zip, as Lambda does.
+// and unpacks the bootstrap from the zip, as Lambda does; once per test
+// binary.
 func buildPackagedBootstrap(t *testing.T) string {
+	t.Helper()
+	packaged.Lock()
+	defer packaged.Unlock()
+	if packaged.path == "" {
+		packaged.path = packageBootstrap(t)
+	}
+	return packaged.path
+}
+
+func packageBootstrap(t *testing.T) string {
 	t.Helper()
 	goBin, err := exec.LookPath("go")
 	if err != nil {
 		t.Skip("no go toolchain")
 	}
-	dir := t.TempDir()
+	// Not t.TempDir: the bootstrap outlives the first test that builds it.
+	dir, err := os.MkdirTemp("", "apimtls-bootstrap-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bootstrapDirs = append(bootstrapDirs, dir)
 	exe := filepath.Join(dir, "apimtls")
 	if out, err := exec.Command(goBin, "build", "-o", exe, "github.com/apimtls/apimtls").CombinedOutput(); err != nil {
 		t.Fatalf("go build: %v\n%s", err, out)
@@ -107,33 +134,92 @@ func buildPackagedBootstrap(t *testing.T) string {
 	return boot
 }
 
-func TestPackagedBootstrapUnderRuntimeAPI(t *testing.T) {
-	w := newWorld(t)
+// bootstrapRun is the packaged bootstrap running under the Runtime API.
+type bootstrapRun struct {
+	t      *testing.T
+	rt     *runtimeAPI
+	stderr *syncBuffer
+	n      int
+}
+
+// startBootstrap starts the packaged bootstrap as Lambda does, configured
+// for w's bucket plus env, and waits for its first GET next.
+func startBootstrap(t *testing.T, w *world, env ...string) *bootstrapRun {
+	t.Helper()
 	boot := buildPackagedBootstrap(t)
 	rt, srv := newRuntimeAPI()
-	defer srv.Close()
+	t.Cleanup(srv.Close)
 
 	cmd := exec.Command(boot)
-	cmd.Env = append(miniotest.Shared(t).Env(),
+	cmd.Env = append(append(miniotest.Shared(t).Env(),
 		"AWS_LAMBDA_RUNTIME_API="+strings.TrimPrefix(srv.URL, "http://"),
 		"AWS_LAMBDA_FUNCTION_NAME=apimtls-authorizer", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=256",
 		"AWS_LAMBDA_FUNCTION_VERSION=$LATEST", "_HANDLER=bootstrap",
 		"APIMTLS_TRUSTSTORE_URI=s3://"+w.bucket+"/truststore.pem",
-		"APIMTLS_CRL_URI=s3://"+w.bucket+"/crl/")
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
+		"APIMTLS_CRL_URI=s3://"+w.bucket+"/crl/"), env...)
+	b := &bootstrapRun{t: t, rt: rt, stderr: &syncBuffer{}}
+	cmd.Stderr = b.stderr
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
 	select {
 	case first := <-rt.firstNext:
 		t.Logf("init duration (start to first GET next): %v", first.Sub(started))
 	case <-time.After(20 * time.Second):
-		t.Fatalf("bootstrap never asked for an event; stderr:\n%s", stderr.String())
+		t.Fatalf("bootstrap never asked for an event; stderr:\n%s", b.stderr.String())
 	}
+	return b
+}
 
+// invoke sends one event and returns the function's decision.
+func (b *bootstrapRun) invoke(file string, cert *x509.Certificate) (bool, map[string]any) {
+	t := b.t
+	t.Helper()
+	b.n++
+	id := fmt.Sprintf("req-%d", b.n)
+	sent := time.Now()
+	b.rt.events <- [2]string{id, string(event(t, file, cert))}
+	select {
+	case got := <-b.rt.done:
+		if got != id {
+			t.Fatalf("answer for %s, want %s", got, id)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("no answer to %s; stderr:\n%s", id, b.stderr.String())
+	}
+	b.rt.mu.Lock()
+	resp, errBody := b.rt.responses[id], b.rt.errors[id]
+	b.rt.mu.Unlock()
+	if errBody != "" {
+		t.Fatalf("%s: function error %s", id, errBody)
+	}
+	var out any
+	if err := json.Unmarshal([]byte(resp), &out); err != nil {
+		t.Fatalf("%s: response %q: %v", id, resp, err)
+	}
+	allow, ctx := outcome(t, out)
+	t.Logf("%s %s: %v in %v", id, file, ctx["reason"], time.Since(sent))
+	return allow, ctx
+}
+
+// logs waits until the function has logged at least n denies, then
+// returns its standard error. Deny lines are written before the answer is
+// posted, and copied from the pipe soon after.
+func (b *bootstrapRun) logs(n int) string {
+	var logs string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+		if logs = b.stderr.String(); strings.Count(logs, `"msg":"deny"`) >= n {
+			break
+		}
+	}
+	return logs
+}
+
+func TestPackagedBootstrapUnderRuntimeAPI(t *testing.T) {
+	w := newWorld(t)
+	b := startBootstrap(t, w)
 	cases := []struct {
 		file string
 		cert *x509.Certificate
@@ -145,52 +231,81 @@ func TestPackagedBootstrapUnderRuntimeAPI(t *testing.T) {
 		{"http-v2-request.json", w.revoked, false},
 		{"http-v2-request.json", nil, false},
 	}
-	for i, tc := range cases {
-		id := fmt.Sprintf("req-%d", i)
-		sent := time.Now()
-		rt.events <- [2]string{id, string(event(t, tc.file, tc.cert))}
-		select {
-		case got := <-rt.done:
-			if got != id {
-				t.Fatalf("answer for %s, want %s", got, id)
-			}
-		case <-time.After(20 * time.Second):
-			t.Fatalf("no answer to %s; stderr:\n%s", id, stderr.String())
-		}
-		rt.mu.Lock()
-		resp, errBody := rt.responses[id], rt.errors[id]
-		rt.mu.Unlock()
-		if errBody != "" {
-			t.Fatalf("%s: function error %s", id, errBody)
-		}
-		var out any
-		if err := json.Unmarshal([]byte(resp), &out); err != nil {
-			t.Fatalf("%s: response %q: %v", id, resp, err)
-		}
-		allow, ctx := outcome(t, out)
-		if allow != tc.want {
-			t.Fatalf("%s (%s): allow=%v %v, want %v", id, tc.file, allow, ctx, tc.want)
-		}
-		t.Logf("%s %s: %v in %v", id, tc.file, ctx["reason"], time.Since(sent))
-	}
-	// The denies were logged as JSON lines with their reasons. They are
-	// written before the answer is posted, and copied from the pipe soon
-	// after.
-	var logs string
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		if logs = stderr.String(); strings.Count(logs, `"msg":"deny"`) >= 3 {
-			break
+	for _, tc := range cases {
+		if allow, ctx := b.invoke(tc.file, tc.cert); allow != tc.want {
+			t.Fatalf("%s: allow=%v %v, want %v", tc.file, allow, ctx, tc.want)
 		}
 	}
+	// The denies were logged as JSON lines with their reasons.
+	logs := b.logs(3)
 	if strings.Count(logs, `"msg":"deny"`) != 3 || !strings.Contains(logs, `"reason":"revoked"`) || !strings.Contains(logs, `"reason":"no_client_cert"`) {
 		t.Fatalf("deny logs:\n%s", logs)
 	}
 	// An event that is not an authorizer event is an error, never an allow.
-	rt.events <- [2]string{"bad", `{"hello":"world"}`}
-	<-rt.done
-	rt.mu.Lock()
-	defer rt.mu.Unlock()
-	if rt.errors["bad"] == "" || rt.responses["bad"] != "" {
-		t.Fatalf("garbage event: response %q, error %q", rt.responses["bad"], rt.errors["bad"])
+	b.rt.events <- [2]string{"bad", `{"hello":"world"}`}
+	<-b.rt.done
+	b.rt.mu.Lock()
+	defer b.rt.mu.Unlock()
+	if b.rt.errors["bad"] == "" || b.rt.responses["bad"] != "" {
+		t.Fatalf("garbage event: response %q, error %q", b.rt.responses["bad"], b.rt.errors["bad"])
+	}
+}
+
+// Items 4 and 5 of issue 21 through the packaged bootstrap reading MinIO:
+// a CRL put back with a lower number is refused (crl_rollback) by a warm
+// environment that saw the newer one, and an OpenSSL CA-only CRL in the
+// issuing CA's place is no CRL for its clients (crl_missing); a partition
+// counts for the certificates that name it.
+func TestPackagedBootstrapRollbackAndScope(t *testing.T) {
+	w := newWorld(t)
+	key := "crl/" + w.issuingID + ".crl"
+	victim := w.issuing.Client(t, "device-revoked-in-2", revtest.ClientOptions{})
+	const partition = "http://crl.example.test/issuing/3.crl"
+	inPartition := w.issuing.Client(t, "device-in-partition", revtest.ClientOptions{CRLURLs: []string{partition}})
+	revokedInPartition := w.issuing.Client(t, "device-revoked-in-partition", revtest.ClientOptions{CRLURLs: []string{partition}})
+	one := w.issuing.OpenSSLCRL(t, revtest.OpenSSLCRL{Number: 1}, w.revoked)
+	two := w.issuing.OpenSSLCRL(t, revtest.OpenSSLCRL{Number: 2}, w.revoked, victim)
+	w.put(key, two)
+	b := startBootstrap(t, w, authorizer.EnvCacheTTL+"=0s")
+	steps := []struct {
+		name string
+		put  []byte // the issuing CA's CRL object, before the request
+		file string
+		cert *x509.Certificate
+		want revocation.Reason
+	}{
+		{"CRL 2, the good client", nil, "rest-request.json", w.good, revocation.OK},
+		{"CRL 2, revoked in 2", nil, "http-v2-request.json", victim, revocation.Revoked},
+		{"CRL 1 put back, revoked in 2", one, "rest-request.json", victim, revocation.CRLRollback},
+		{"CRL 1 put back, revoked in 2", nil, "http-v2-request.json", victim, revocation.CRLRollback},
+		{"CRL 1 put back, the good client", nil, "http-v2-request.json", w.good, revocation.CRLRollback},
+		{"CRL 2 again", two, "rest-request.json", w.good, revocation.OK},
+		{"CA-only CRL (openssl), the good client", w.issuing.OpenSSLCRL(t, revtest.OpenSSLCRL{Number: 3, IDP: "onlyCA = TRUE"}), "rest-request.json", w.good, revocation.CRLMissing},
+		{"CA-only CRL (openssl), revoked in 2", nil, "http-v2-request.json", victim, revocation.CRLMissing},
+		{"partition (openssl), in it", w.issuing.OpenSSLCRL(t, revtest.OpenSSLCRL{Number: 4, IDP: "fullname = URI:" + partition}, revokedInPartition), "http-v2-request.json", inPartition, revocation.OK},
+		{"partition (openssl), revoked in it", nil, "rest-request.json", revokedInPartition, revocation.Revoked},
+		{"partition (openssl), not in it", nil, "rest-request.json", w.good, revocation.CRLMissing},
+	}
+	denies := 0
+	for _, s := range steps {
+		if s.put != nil {
+			w.put(key, s.put)
+		}
+		allow, ctx := b.invoke(s.file, s.cert)
+		if allow != (s.want == revocation.OK) || ctx["reason"] != string(s.want) {
+			t.Fatalf("%s (%s): allow=%v %v, want %s", s.name, s.file, allow, ctx, s.want)
+		}
+		if !allow {
+			denies++
+		}
+	}
+	logs := b.logs(denies)
+	for _, r := range []revocation.Reason{revocation.CRLRollback, revocation.CRLMissing, revocation.Revoked} {
+		if !strings.Contains(logs, `"reason":"`+string(r)+`"`) {
+			t.Errorf("no deny logged with reason %s:\n%s", r, logs)
+		}
+	}
+	if strings.Count(logs, `"msg":"deny"`) != denies {
+		t.Errorf("%d deny lines, want %d:\n%s", strings.Count(logs, `"msg":"deny"`), denies, logs)
 	}
 }

@@ -22,6 +22,9 @@ type Handler struct {
 
 	objects  objectCache
 	external *revocation.External
+	// history keeps the highest CRL number seen per CA for the
+	// environment's life: an older CRL put back in S3 is crl_rollback.
+	history revocation.CRLHistory
 }
 
 // NewHandler builds a handler over an S3 client.
@@ -72,6 +75,7 @@ func (h *Handler) decide(ctx context.Context, ev *Event) revocation.Decision {
 	chk := revocation.Checker{
 		Truststore: ts,
 		CRLs:       &s3CRLs{h: h, now: now},
+		History:    &h.history,
 		Options:    revocation.Options{SoftFail: h.Config.SoftFail, External: h.external},
 	}
 	return chk.Decide(ctx, cert, now)
@@ -109,7 +113,9 @@ type s3CRLs struct {
 	now time.Time
 }
 
-func (s *s3CRLs) CRL(ctx context.Context, ca *revocation.CA) (*revocation.CRL, error) {
+// CRL implements revocation.CRLSource: the one object of the CA, whatever
+// its scope; the Checker refuses it for a certificate it does not cover.
+func (s *s3CRLs) CRL(ctx context.Context, ca *revocation.CA, _ *x509.Certificate) (*revocation.CRL, error) {
 	c := s.h.Config
 	key := c.CRLKey(ca)
 	v, err := s.h.objects.get(ctx, c.CRLBucket, key, "", s.now, func(data []byte) (any, error) {

@@ -26,6 +26,9 @@ import (
 func TestMain(m *testing.M) {
 	code := m.Run()
 	miniotest.StopShared()
+	for _, dir := range bootstrapDirs {
+		os.RemoveAll(dir)
+	}
 	os.Exit(code)
 }
 

@@ -51,7 +51,7 @@ var truthTable = []struct {
 	{"issued under a revoked intermediate", (*truthWorld).underRevokedCA, revocation.Revoked},
 	{"CRL missing", (*truthWorld).crlMissing, revocation.CRLMissing},
 	{"CRL expired", (*truthWorld).crlExpired, revocation.CRLExpired},
-	{"CRL rolled back to a lower number", (*truthWorld).crlRolledBack, revocation.Reason("crl_rollback")},
+	{"CRL rolled back to a lower number", (*truthWorld).crlRolledBack, revocation.CRLRollback},
 	{"CRL scoped to CA certificates", (*truthWorld).crlOnlyCAs, revocation.CRLMissing},
 	{"CRL of another partition", (*truthWorld).crlOtherPartition, revocation.CRLMissing},
 	{"partner CA via OCSP: good", (*truthWorld).partnerGood, revocation.OK},

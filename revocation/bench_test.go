@@ -81,3 +81,42 @@ func BenchmarkDecide(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkDecideAsDeployed is BenchmarkDecide as the authorizer and serve
+// run it: with a CRLHistory (rollback check), against the million-entry
+// CRL complete and as a partition whose issuing distribution point is
+// matched with the certificate's CRL distribution points on every
+// decision. Target: under a microsecond.
+func BenchmarkDecideAsDeployed(b *testing.B) {
+	ca, der, _ := bigCRL(b)
+	const partition = "http://crl.example.test/bench/1.crl"
+	inPartition := ca.Client(b, "in partition", revtest.ClientOptions{CRLURLs: []string{"http://crl.example.test/bench/0.crl", partition}})
+	ts, err := revocation.NewTruststore([]*x509.Certificate{ca.Cert})
+	if err != nil {
+		b.Fatal(err)
+	}
+	complete, err := revocation.ParseCRL(der)
+	if err != nil {
+		b.Fatal(err)
+	}
+	scoped, err := revocation.ParseCRL(ca.BigCRLWith(b, revtest.CRLOptions{Number: 2, IDP: &revtest.IDP{URIs: []string{partition}, OnlyUser: true, Critical: true}}, 1_000_000))
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, tc := range []struct {
+		name string
+		crl  *revocation.CRL
+	}{{"complete", complete}, {"partition", scoped}} {
+		chk := &revocation.Checker{Truststore: ts, CRLs: revocation.StaticCRLs{ts.CAs[0].KeyID: tc.crl}, History: &revocation.CRLHistory{}}
+		b.Run(tc.name, func(b *testing.B) {
+			if d := chk.Decide(ctx, inPartition, revtest.Now); !d.Allow {
+				b.Fatalf("Decide = %+v", d)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				chk.Decide(ctx, inPartition, revtest.Now)
+			}
+		})
+	}
+}

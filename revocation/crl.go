@@ -32,6 +32,14 @@ type CRL struct {
 	der   []byte // the CRL as given; the index points into it
 	index serialIndex
 	sig   atomic.Pointer[sigCheck]
+	// scope is what its issuing distribution point covers; nil for a
+	// complete CRL. scopeID names the issuer and the scope: CRL numbers
+	// grow per issuer and scope (RFC 5280 §5.2.3), so a CRLHistory
+	// compares numbers only between CRLs of one scopeID.
+	scope   *Scope
+	scopeID string
+	// seen is the CRLHistory entry that last accepted it.
+	seen atomic.Pointer[historyEntry]
 }
 
 // Entry is one revoked certificate.
@@ -43,6 +51,23 @@ type Entry struct {
 
 // Len is the number of revoked serials.
 func (c *CRL) Len() int { return c.index.n }
+
+// NumberText names the CRL in messages: "number 7", or its thisUpdate
+// when it has no CRL number.
+func (c *CRL) NumberText() string {
+	if c.List.Number != nil {
+		return "number " + c.List.Number.String()
+	}
+	return "without a number, of " + c.ThisUpdate().UTC().Format(time.RFC3339)
+}
+
+// Scope is what the CRL covers: nil for a complete CRL (no issuing
+// distribution point).
+func (c *CRL) Scope() *Scope { return c.scope }
+
+// Covers reports whether the CRL gives cert's revocation status: its scope
+// covers it (RFC 5280 §5.2.5, §6.3.3).
+func (c *CRL) Covers(cert *x509.Certificate) bool { return c.scope.Covers(cert) }
 
 // ThisUpdate and NextUpdate of the list; NextUpdate is zero when absent.
 func (c *CRL) ThisUpdate() time.Time { return c.List.ThisUpdate }
@@ -59,9 +84,11 @@ var (
 
 // ParseCRL parses a DER or PEM ("X509 CRL") CRL and indexes its entries.
 // It refuses what it cannot honour rather than half-read it: delta CRLs,
-// indirect CRLs (entries for another issuer), partitioned CRLs (only some
-// reasons or only attribute certificates) and unknown critical extensions
-// (RFC 5280 §5.2: such a CRL must not be used).
+// indirect CRLs (entries for another issuer) and unknown critical
+// extensions (RFC 5280 §5.2: such a CRL must not be used). A scoped CRL
+// (an issuing distribution point: user or CA certificates only, some
+// reasons, a partition) parses, with its Scope: it counts only for the
+// certificates it covers.
 func ParseCRL(data []byte) (*CRL, error) {
 	if len(data) > MaxCRLBytes {
 		return nil, fmt.Errorf("CRL is %d bytes, more than the %d accepted", len(data), MaxCRLBytes)
@@ -90,10 +117,14 @@ func ParseCRL(data []byte) (*CRL, error) {
 		// one an attacker replays; RFC 5280 §5.1.2.5 requires it.
 		return nil, errors.New("parse CRL: the CRL has no nextUpdate")
 	}
-	if err := checkListExtensions(list); err != nil {
+	scope, err := checkListExtensions(list)
+	if err != nil {
 		return nil, err
 	}
-	c := &CRL{List: list, der: der}
+	c := &CRL{List: list, der: der, scope: scope, scopeID: string(list.RawIssuer)}
+	if scope != nil {
+		c.scopeID += "\x00" + string(idpValue(list))
+	}
 	if err := c.indexEntries(revoked); err != nil {
 		return nil, err
 	}
@@ -179,45 +210,35 @@ func readTime(s *cryptobyte.String) bool {
 	return false
 }
 
-func checkListExtensions(list *x509.RevocationList) error {
+func checkListExtensions(list *x509.RevocationList) (*Scope, error) {
+	var scope *Scope
+	idp := false
 	for _, ext := range list.Extensions {
 		switch {
 		case ext.Id.Equal(oidDeltaCRLIndic):
-			return errors.New("parse CRL: a delta CRL is not supported; publish a full CRL")
+			return nil, errors.New("parse CRL: a delta CRL is not supported; publish a full CRL")
 		case ext.Id.Equal(oidIssuingDistPoint):
-			if err := checkIssuingDistPoint(ext.Value); err != nil {
-				return err
+			if idp {
+				return nil, errors.New("parse CRL: two issuing distribution point extensions")
+			}
+			idp = true
+			var err error
+			if scope, err = parseScope(ext.Value); err != nil {
+				return nil, err
 			}
 		case ext.Id.Equal(oidAuthorityKeyID), ext.Id.Equal(oidCRLNumber):
 		case ext.Critical:
-			return fmt.Errorf("parse CRL: unknown critical extension %s", ext.Id)
+			return nil, fmt.Errorf("parse CRL: unknown critical extension %s", ext.Id)
 		}
 	}
-	return nil
+	return scope, nil
 }
 
-// checkIssuingDistPoint refuses the scoped CRLs whose absence of a serial
-// would not mean "not revoked": indirect CRLs, CRLs for only some reasons,
-// and CRLs for attribute certificates only.
-func checkIssuingDistPoint(value []byte) error {
-	s := cryptobyte.String(value)
-	var idp cryptobyte.String
-	if !s.ReadASN1(&idp, cbasn1.SEQUENCE) {
-		return errors.New("parse CRL: malformed issuing distribution point")
-	}
-	for !idp.Empty() {
-		var field cryptobyte.String
-		var tag cbasn1.Tag
-		if !idp.ReadAnyASN1(&field, &tag) {
-			return errors.New("parse CRL: malformed issuing distribution point")
-		}
-		switch tag & 0x1f {
-		case 3:
-			return errors.New("parse CRL: a CRL partitioned by reason (onlySomeReasons) is not supported")
-		case 4:
-			return errors.New("parse CRL: an indirect CRL is not supported")
-		case 5:
-			return errors.New("parse CRL: a CRL of attribute certificates only does not cover client certificates")
+// idpValue is the issuing distribution point extension's value.
+func idpValue(list *x509.RevocationList) []byte {
+	for _, ext := range list.Extensions {
+		if ext.Id.Equal(oidIssuingDistPoint) {
+			return ext.Value
 		}
 	}
 	return nil

@@ -23,18 +23,22 @@ type InvalidCRLError struct {
 func (e *InvalidCRLError) Error() string { return e.Where + ": " + e.Err.Error() }
 func (e *InvalidCRLError) Unwrap() error { return e.Err }
 
-// CRLSource gives the current CRL of a CA: from a directory, from S3, or
-// from a map in tests. Any other error than ErrNoCRL or InvalidCRLError
-// (S3 unreachable, say) is reported as revocation_unavailable.
+// CRLSource gives the current CRL of a CA for one certificate it issued:
+// from a directory, from S3, or from a map in tests. A source that holds
+// several CRLs of the CA (a complete one and partitions) returns one whose
+// scope covers cert; with none that does, any of them, which the Checker
+// then finds does not cover it (crl_missing). Any other error than ErrNoCRL
+// or InvalidCRLError (S3 unreachable, say) is reported as
+// revocation_unavailable.
 type CRLSource interface {
-	CRL(ctx context.Context, ca *CA) (*CRL, error)
+	CRL(ctx context.Context, ca *CA, cert *x509.Certificate) (*CRL, error)
 }
 
-// StaticCRLs is a CRLSource from a fixed set, keyed by CA KeyID.
+// StaticCRLs is a CRLSource from a fixed set, one CRL per CA KeyID.
 type StaticCRLs map[string]*CRL
 
 // CRL implements CRLSource.
-func (s StaticCRLs) CRL(_ context.Context, ca *CA) (*CRL, error) {
+func (s StaticCRLs) CRL(_ context.Context, ca *CA, _ *x509.Certificate) (*CRL, error) {
 	if c, ok := s[ca.KeyID]; ok {
 		return c, nil
 	}
@@ -58,6 +62,10 @@ type Options struct {
 type Checker struct {
 	Truststore *Truststore
 	CRLs       CRLSource
+	// History keeps the highest CRL number seen per CA and scope, so that
+	// an older CRL served again is refused (crl_rollback). Give the same
+	// one to every Checker of a process; nil keeps none.
+	History *CRLHistory
 	Options
 }
 
@@ -121,12 +129,12 @@ func (c *Checker) Decide(ctx context.Context, cert *x509.Certificate, now time.T
 
 // checkLink checks one certificate against its issuer's CRL.
 func (c *Checker) checkLink(ctx context.Context, cert *x509.Certificate, ca *CA, now time.Time) (Reason, string, *Entry) {
-	crl, err := c.CRLs.CRL(ctx, ca)
+	crl, err := c.CRLs.CRL(ctx, ca, cert)
 	if err != nil {
 		var invalid *InvalidCRLError
 		switch {
 		case errors.Is(err, ErrNoCRL) && c.External != nil:
-			return c.External.check(ctx, cert, ca, now)
+			return c.External.check(ctx, c, cert, ca, now)
 		case errors.Is(err, ErrNoCRL):
 			return CRLMissing, "no CRL for CA " + describeCA(ca), nil
 		case errors.As(err, &invalid):
@@ -135,15 +143,17 @@ func (c *Checker) checkLink(ctx context.Context, cert *x509.Certificate, ca *CA,
 			return RevocationFailed, "CRL of CA " + describeCA(ca) + ": " + err.Error(), nil
 		}
 	}
-	return checkCRL(crl, cert, ca, now, c.ClockSkew)
+	return c.checkCRL(crl, cert, ca, now)
 }
 
-// checkCRL looks cert up in crl after checking that ca signed it and that
-// it is current.
-func checkCRL(crl *CRL, cert *x509.Certificate, ca *CA, now time.Time, skew time.Duration) (Reason, string, *Entry) {
+// checkCRL looks cert up in crl after checking that ca signed it, that it
+// is current, that it is not older than one seen before and that its scope
+// covers cert.
+func (c *Checker) checkCRL(crl *CRL, cert *x509.Certificate, ca *CA, now time.Time) (Reason, string, *Entry) {
 	if err := crl.verifiedBy(ca.Cert); err != nil {
 		return CRLBadSignature, "CRL of CA " + describeCA(ca) + ": " + err.Error(), nil
 	}
+	skew := c.ClockSkew
 	if skew == 0 {
 		skew = 5 * time.Minute
 	}
@@ -153,11 +163,34 @@ func checkCRL(crl *CRL, cert *x509.Certificate, ca *CA, now time.Time, skew time
 	if now.Add(skew).Before(crl.ThisUpdate()) {
 		return CRLExpired, fmt.Sprintf("CRL of CA %s: thisUpdate %s is in the future", describeCA(ca), crl.ThisUpdate().UTC().Format(time.RFC3339)), nil
 	}
+	// Only a current CRL is remembered: one signed ahead of time and
+	// served early must not make today's CRL look like a rollback.
+	if c.History != nil {
+		if newer := c.History.observe(ca, crl); newer != nil {
+			return c.rolledBack(crl, newer, cert, ca)
+		}
+	}
+	if !crl.Covers(cert) {
+		return CRLMissing, fmt.Sprintf("CRL %s of CA %s covers %s, not this certificate (RFC 5280 §5.2.5): no CRL of the CA covers it", crl.NumberText(), describeCA(ca), crl.Scope()), nil
+	}
 	if !crl.Contains(cert.SerialNumber) {
 		return OK, "", nil
 	}
 	e, _ := crl.Lookup(cert.SerialNumber)
 	return Revoked, fmt.Sprintf("serial %s revoked by CA %s at %s (reason %d)", hex.EncodeToString(cert.SerialNumber.Bytes()), describeCA(ca), e.Time.UTC().Format(time.RFC3339), e.Reason), &e
+}
+
+// rolledBack is the decision on a CRL older than one seen: crl_rollback.
+// Soft-fail may let that pass, but never a certificate the newer CRL, which
+// did verify, lists: that one is revoked.
+func (c *Checker) rolledBack(crl, newer *CRL, cert *x509.Certificate, ca *CA) (Reason, string, *Entry) {
+	detail := fmt.Sprintf("CRL of CA %s is %s, older than %s seen before: a rolled-back CRL is not used", describeCA(ca), crl.NumberText(), newer.NumberText())
+	if c.SoftFail {
+		if e, ok := newer.Lookup(cert.SerialNumber); ok {
+			return Revoked, fmt.Sprintf("serial %s revoked by CA %s at %s (reason %d) in %s; %s", hex.EncodeToString(cert.SerialNumber.Bytes()), describeCA(ca), e.Time.UTC().Format(time.RFC3339), e.Reason, newer.NumberText(), detail), &e
+		}
+	}
+	return CRLRollback, detail, nil
 }
 
 // sigCheck remembers a CRL's signature check against one CA certificate,

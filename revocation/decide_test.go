@@ -22,7 +22,7 @@ func mustParse(t testing.TB, der []byte) *revocation.CRL {
 
 type failingSource struct{ err error }
 
-func (f failingSource) CRL(context.Context, *revocation.CA) (*revocation.CRL, error) {
+func (f failingSource) CRL(context.Context, *revocation.CA, *x509.Certificate) (*revocation.CRL, error) {
 	return nil, f.err
 }
 

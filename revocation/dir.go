@@ -3,6 +3,7 @@ package revocation
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -19,12 +20,12 @@ import (
 // truststore CA whose name and key identifier it carries; its signature is
 // left to Decide, so a badly signed file is refused per request with
 // crl_bad_signature, exactly as the authorizer would. Of two CRLs for one
-// CA the one with the higher CRL number wins. A CRL that does not parse is
-// an error naming the file; one whose CA is not in the truststore (a CA
-// revoked or rotated out, whose CRL ca crl keeps signing) is passed over:
-// no client of that CA is accepted anyway.
-func LoadCRLDir(dir string, ts *Truststore) (StaticCRLs, error) {
-	set := StaticCRLs{}
+// CA and scope the one with the higher CRL number wins (CRLSet). A CRL
+// that does not parse is an error naming the file; one whose CA is not in
+// the truststore (a CA revoked or rotated out, whose CRL ca crl keeps
+// signing) is passed over: no client of that CA is accepted anyway.
+func LoadCRLDir(dir string, ts *Truststore) (CRLSet, error) {
+	set := CRLSet{}
 	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -48,22 +49,13 @@ func LoadCRLDir(dir string, ts *Truststore) (StaticCRLs, error) {
 		if ca == nil {
 			return nil
 		}
-		if old, ok := set[ca.KeyID]; !ok || newer(crl, old) {
-			set[ca.KeyID] = crl
-		}
+		set.Add(ca, crl)
 		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("load CRLs: %w", err)
 	}
 	return set, nil
-}
-
-func newer(a, b *CRL) bool {
-	if a.List.Number != nil && b.List.Number != nil {
-		return a.List.Number.Cmp(b.List.Number) > 0
-	}
-	return a.ThisUpdate().After(b.ThisUpdate())
 }
 
 // caFor finds the CA a CRL names: issuer name and authority key identifier.
@@ -92,28 +84,28 @@ type DirCRLs struct {
 	// OnLoad, when set, is told of every new reading of the directory
 	// (serve logs what changed). It is called with the lock held: it must
 	// not call back into d.
-	OnLoad func(StaticCRLs, error)
+	OnLoad func(CRLSet, error)
 
 	mu      sync.Mutex
-	set     StaticCRLs
+	set     CRLSet
 	err     error
 	stamp   string
 	checked time.Time
 }
 
 // CRL implements CRLSource.
-func (d *DirCRLs) CRL(ctx context.Context, ca *CA) (*CRL, error) {
+func (d *DirCRLs) CRL(ctx context.Context, ca *CA, cert *x509.Certificate) (*CRL, error) {
 	set, err := d.Current()
 	if err != nil {
 		return nil, &InvalidCRLError{Where: d.Dir, Err: err}
 	}
-	return set.CRL(ctx, ca)
+	return set.CRL(ctx, ca, cert)
 }
 
 // Current is the set as last read, read again first when the directory
 // changed since the last look (at most once a second). The set returned is
 // never modified.
-func (d *DirCRLs) Current() (StaticCRLs, error) {
+func (d *DirCRLs) Current() (CRLSet, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	now := time.Now
@@ -125,7 +117,7 @@ func (d *DirCRLs) Current() (StaticCRLs, error) {
 		if stamp := dirStamp(d.Dir); stamp != d.stamp || (d.set == nil && d.err == nil) {
 			d.stamp = stamp
 			if _, err := os.Stat(d.Dir); errors.Is(err, fs.ErrNotExist) {
-				d.set, d.err = StaticCRLs{}, nil
+				d.set, d.err = CRLSet{}, nil
 			} else {
 				d.set, d.err = LoadCRLDir(d.Dir, d.Truststore)
 			}

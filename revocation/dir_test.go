@@ -28,7 +28,7 @@ func TestDirCRLsAppearLater(t *testing.T) {
 	clock := revtest.Now
 	loads := 0
 	crls := &revocation.DirCRLs{Dir: dir, Truststore: ts, Now: func() time.Time { return clock },
-		OnLoad: func(set revocation.StaticCRLs, err error) { loads++ }}
+		OnLoad: func(set revocation.CRLSet, err error) { loads++ }}
 	c := &revocation.Checker{Truststore: ts, CRLs: crls}
 	decide := func(cert *x509.Certificate) revocation.Reason {
 		return c.Decide(context.Background(), cert, revtest.Now).Reason

@@ -8,6 +8,9 @@
 // every link, looks the certificate's serial up in its issuer's CRL. The
 // CRL's signature is checked against that CA and its nextUpdate against the
 // clock; any doubt denies (fail closed) unless the operator chose soft-fail.
+// A CRL counts for a certificate only when its scope (issuing distribution
+// point) covers it, and never when it is older than one a CRLHistory saw
+// for that CA and scope.
 //
 // CRLs are parsed by a streaming DER reader that indexes the revoked serials
 // in a map (O(1) lookups); crypto/x509's parser builds a big.Int and an
@@ -28,10 +31,11 @@ const (
 	UnknownIssuer    Reason = "unknown_issuer"      // no CA in the truststore issued and signed it
 	EmptyTruststore  Reason = "truststore_unavailable"
 	Revoked          Reason = "revoked"                // the serial is on its issuer's CRL (or OCSP said revoked)
-	CRLMissing       Reason = "crl_missing"            // no CRL for the issuing CA
+	CRLMissing       Reason = "crl_missing"            // no CRL for the issuing CA, or none whose scope covers the certificate
 	CRLInvalid       Reason = "crl_invalid"            // the CRL does not parse or uses what we cannot honour
 	CRLExpired       Reason = "crl_expired"            // the CRL's nextUpdate has passed (or thisUpdate is ahead)
 	CRLBadSignature  Reason = "crl_bad_signature"      // not signed by the issuing CA, or names another issuer
+	CRLRollback      Reason = "crl_rollback"           // a lower CRL number than one already seen for that CA and scope
 	OCSPUnknown      Reason = "ocsp_unknown"           // the OCSP responder does not know the certificate
 	RevocationFailed Reason = "revocation_unavailable" // an external CRL or OCSP check could not be made
 )
@@ -41,7 +45,7 @@ const (
 // positive answer that the certificate is bad.
 func (r Reason) softFailable() bool {
 	switch r {
-	case CRLMissing, CRLInvalid, CRLExpired, CRLBadSignature, RevocationFailed:
+	case CRLMissing, CRLInvalid, CRLExpired, CRLBadSignature, CRLRollback, RevocationFailed:
 		return true
 	}
 	return false

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -58,9 +59,10 @@ func (e *External) timeout() time.Duration {
 	return 3 * time.Second
 }
 
-// check decides one link through the certificate's own pointers.
-func (e *External) check(ctx context.Context, cert *x509.Certificate, ca *CA, now time.Time) (Reason, string, *Entry) {
-	var failures []string
+// check decides one link through the certificate's own pointers, with
+// c's rules for the CRLs it fetches.
+func (e *External) check(ctx context.Context, c *Checker, cert *x509.Certificate, ca *CA, now time.Time) (Reason, string, *Entry) {
+	var failures, scoped []string
 	if e.OCSP {
 		for _, server := range httpURLs(cert.OCSPServer) {
 			r, detail, entry, err := e.checkOCSP(ctx, server, cert, ca, now)
@@ -77,8 +79,17 @@ func (e *External) check(ctx context.Context, cert *x509.Certificate, ca *CA, no
 				failures = append(failures, err.Error())
 				continue
 			}
-			return checkCRL(crl, cert, ca, now, 0)
+			// A partitioned CRL is used only for the certificates that
+			// name its partition.
+			if !crl.Covers(cert) {
+				scoped = append(scoped, "the CRL from "+dp+" covers "+crl.Scope().String()+", not this certificate")
+				continue
+			}
+			return c.checkCRL(crl, cert, ca, now)
 		}
+	}
+	if len(failures) == 0 && len(scoped) > 0 {
+		return CRLMissing, "no CRL for CA " + describeCA(ca) + " covers the certificate (RFC 5280 §5.2.5): " + strings.Join(scoped, "; "), nil
 	}
 	if len(failures) == 0 {
 		return CRLMissing, "no CRL for CA " + describeCA(ca) + ", and the certificate names no CRL distribution point or OCSP responder that is enabled", nil

@@ -16,6 +16,10 @@ func FuzzParseCRL(f *testing.F) {
 	f.Add(ca.CRL(f, revtest.CRLOptions{}))
 	f.Add(ca.CRL(f, revtest.CRLOptions{}, c))
 	f.Add(ca.BigCRL(f, 3))
+	// Scoped CRLs: the issuing distribution point is outside input too.
+	inPartition := ca.Client(f, "p", revtest.ClientOptions{CRLURLs: []string{"http://crl.example.test/1.crl"}})
+	f.Add(ca.CRL(f, revtest.CRLOptions{IDP: &revtest.IDP{URIs: []string{"http://crl.example.test/1.crl"}, OnlyUser: true, Critical: true}}, c))
+	f.Add(ca.CRL(f, revtest.CRLOptions{IDP: &revtest.IDP{OnlyCA: true, OnlySomeReasons: true}}))
 	f.Add([]byte("-----BEGIN X509 CRL-----\nMAA=\n-----END X509 CRL-----\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		crl, err := revocation.ParseCRL(data)
@@ -24,6 +28,8 @@ func FuzzParseCRL(f *testing.F) {
 		}
 		crl.Contains(c.SerialNumber)
 		crl.CheckSignatureFrom(ca.Cert)
+		crl.Covers(inPartition)
+		_ = crl.Scope().String()
 		// What we index, crypto/x509 must be able to read as a CRL too.
 		if rl, err := x509.ParseRevocationList(crl.List.Raw); err == nil {
 			for _, e := range rl.RevokedCertificateEntries {

@@ -1,10 +1,13 @@
 package rollout
 
 import (
+	"bytes"
 	"context"
+	"crypto/x509"
 	"fmt"
 	"strings"
 
+	"github.com/apimtls/apimtls/revocation"
 	"github.com/apimtls/apimtls/s3store"
 )
 
@@ -15,6 +18,26 @@ type CRLObject struct {
 	// client's CRL by its issuer's key identifier (docs/revocation.md).
 	KeyID string
 	DER   []byte
+	// Cert is the CA's certificate, when known: a CRL in the bucket that
+	// it did not sign is no newer CRL of the CA, and never blocks a push.
+	Cert *x509.Certificate
+}
+
+// OlderCRLError is a push that would replace a published CRL with an
+// older one (a lower CRL number), or with another list of the same
+// number: the authorizer would refuse it (crl_rollback), or it would
+// un-revoke what the published one revokes.
+type OlderCRLError struct {
+	URI string // the object
+	// Published and Pushed name the two CRLs (revocation.CRL.NumberText).
+	Published, Pushed string
+}
+
+func (e *OlderCRLError) Error() string {
+	if e.Published == e.Pushed {
+		return fmt.Sprintf("%s holds another CRL %s than this PKI directory's: refusing to replace it with a different list of the same number", e.URI, e.Published)
+	}
+	return fmt.Sprintf("%s holds CRL %s, and this PKI directory's is %s: refusing to replace a newer CRL with an older one", e.URI, e.Published, e.Pushed)
 }
 
 // CheckCRLPrefix checks a CRL prefix: "" or ending in "/", and not
@@ -39,15 +62,41 @@ type PushedCRL struct {
 
 // PushCRLs uploads each CA's CRL to the versioned bucket, as push does a
 // truststore: unchanged content is not uploaded again, and every version
-// ID comes back.
+// ID comes back. It never replaces a published CRL with an older one, nor
+// with a different one of the same number (ErrOlderCRL), and replaces only
+// the version it checked (a conditional write).
 func PushCRLs(ctx context.Context, b Bucket, bucket, prefix string, crls []CRLObject) ([]PushedCRL, error) {
 	var out []PushedCRL
 	for _, c := range crls {
-		res, err := b.Push(ctx, s3store.PushInput{Bucket: bucket, Key: CRLKey(prefix, c.KeyID), Data: c.DER, ContentType: "application/pkix-crl"})
+		key := CRLKey(prefix, c.KeyID)
+		res, err := b.Push(ctx, s3store.PushInput{Bucket: bucket, Key: key, Data: c.DER, ContentType: "application/pkix-crl",
+			Replaces: func(current []byte) error { return checkNotOlder(c, s3store.URI(bucket, key), current) }})
 		if err != nil {
 			return out, fmt.Errorf("push the CRL of CA %s: %w", c.CA, err)
 		}
 		out = append(out, PushedCRL{CA: c.CA, PushResult: res})
 	}
 	return out, nil
+}
+
+// checkNotOlder refuses to replace the published CRL current with next
+// when current is newer, or as new but another list. A published object
+// that is no CRL of the CA (damaged, foreign, another scope) may be
+// replaced: that is the repair.
+func checkNotOlder(c CRLObject, uri string, current []byte) error {
+	if current == nil || bytes.Equal(current, c.DER) {
+		return nil
+	}
+	published, err := revocation.ParseCRL(current)
+	if err != nil || (c.Cert != nil && published.CheckSignatureFrom(c.Cert) != nil) {
+		return nil
+	}
+	next, err := revocation.ParseCRL(c.DER)
+	if err != nil {
+		return fmt.Errorf("the CRL to push: %w", err)
+	}
+	if order, comparable := next.Compare(published); !comparable || order > 0 {
+		return nil
+	}
+	return &OlderCRLError{URI: uri, Published: published.NumberText(), Pushed: next.NumberText()}
 }

@@ -139,7 +139,21 @@ type PushInput struct {
 	// (DefaultSettle when 0); OnWait hears each wait and why.
 	Settle time.Duration
 	OnWait func(why string, d time.Duration)
+	// Replaces, when set, is shown the newest version's content before an
+	// upload replaces it (nil when there is none), and refuses the upload
+	// by returning an error. The upload is then conditional on that
+	// version still being the newest (If-Match, or If-None-Match when
+	// there was none), so a concurrent push cannot slip in between: Push
+	// reads and asks again, a few times, then gives up (ErrChanged).
+	Replaces func(current []byte) error
 }
+
+// maxReplacedBytes bounds the newest version read for Replaces: a CRL can
+// be 128 MB (revocation.MaxCRLBytes).
+const maxReplacedBytes = 128 << 20
+
+// ErrChanged is a conditional upload that kept losing to other writers.
+var ErrChanged = errors.New("the object changed while it was being replaced")
 
 // DefaultSettle is AWS's advice after versioning is first turned on: "wait
 // for 15 minutes ... before issuing write operations" (PutBucketVersioning).
@@ -174,21 +188,59 @@ func (s *Store) Push(ctx context.Context, in PushInput) (*PushResult, error) {
 	}
 	sum := SHA256Hex(in.Data)
 	res := &PushResult{URI: URI(in.Bucket, in.Key), Bucket: in.Bucket, Key: in.Key, SHA256: sum}
-	if !in.Force {
-		latest, err := s.latest(ctx, in.Bucket, in.Key)
+	for attempt := 1; ; attempt++ {
+		var cond *putCondition
+		if !in.Force || in.Replaces != nil {
+			latest, err := s.latest(ctx, in.Bucket, in.Key)
+			if err != nil {
+				return nil, err
+			}
+			if !in.Force && latest != nil && latest.SHA256 == sum {
+				res.VersionID = latest.VersionID
+				return res, nil
+			}
+			if in.Replaces != nil {
+				if cond, err = s.checkReplace(ctx, in, latest); err != nil {
+					return nil, err
+				}
+			}
+		}
+		err := s.upload(ctx, in, res, cond)
+		if errors.Is(err, errPrecondition) && attempt < 3 {
+			continue
+		}
+		if errors.Is(err, errPrecondition) {
+			return nil, fmt.Errorf("upload %s: %w (another push wrote it %d times since it was read): run it again", res.URI, ErrChanged, attempt)
+		}
 		if err != nil {
 			return nil, err
 		}
-		if latest != nil && latest.SHA256 == sum {
-			res.VersionID = latest.VersionID
-			return res, nil
-		}
+		res.Uploaded = true
+		return res, nil
 	}
-	if err := s.upload(ctx, in, res); err != nil {
+}
+
+// putCondition makes a PutObject conditional: on the object still having
+// etag, or, with etag "", on there being none.
+type putCondition struct{ etag string }
+
+// errPrecondition is a conditional put that lost to another writer.
+var errPrecondition = errors.New("precondition failed")
+
+// checkReplace shows in.Replaces the newest version and returns the
+// condition the upload must meet to replace just that one.
+func (s *Store) checkReplace(ctx context.Context, in PushInput, latest *Version) (*putCondition, error) {
+	if latest == nil {
+		return &putCondition{}, in.Replaces(nil)
+	}
+	data, _, etag, err := s.pull(ctx, in.Bucket, in.Key, latest.VersionID, maxReplacedBytes)
+	if err != nil {
 		return nil, err
 	}
-	res.Uploaded = true
-	return res, nil
+	if err := in.Replaces(data); err != nil {
+		return nil, err
+	}
+	return &putCondition{etag: etag}, nil
 }
 
 // upload puts the object and pins only a version it has read back: a
@@ -196,7 +248,7 @@ func (s *Store) Push(ctx context.Context, in PushInput) (*PushResult, error) {
 // an unversioned object (no version ID, or "null") or answer 404 for the
 // new version for a while (PutBucketVersioning). It then waits, says so,
 // and tries again, within in.Settle.
-func (s *Store) upload(ctx context.Context, in PushInput, res *PushResult) error {
+func (s *Store) upload(ctx context.Context, in PushInput, res *PushResult, cond *putCondition) error {
 	settle := cmp.Or(in.Settle, DefaultSettle)
 	var waited time.Duration
 	put := true
@@ -204,7 +256,7 @@ func (s *Store) upload(ctx context.Context, in PushInput, res *PushResult) error
 		var why string
 		if put {
 			raw := sha256.Sum256(in.Data)
-			out, err := s.API.PutObject(ctx, &s3.PutObjectInput{
+			put := &s3.PutObjectInput{
 				Bucket:         aws.String(in.Bucket),
 				Key:            aws.String(in.Key),
 				Body:           bytes.NewReader(in.Data),
@@ -212,11 +264,29 @@ func (s *Store) upload(ctx context.Context, in PushInput, res *PushResult) error
 				ContentType:    aws.String(cmp.Or(in.ContentType, "application/x-pem-file")),
 				ChecksumSHA256: aws.String(base64.StdEncoding.EncodeToString(raw[:])),
 				Metadata:       map[string]string{metaSHA256: res.SHA256},
-			})
+			}
+			switch {
+			case cond == nil:
+			case cond.etag == "":
+				put.IfNoneMatch = aws.String("*")
+			default:
+				put.IfMatch = aws.String(cond.etag)
+			}
+			out, err := s.API.PutObject(ctx, put)
 			if err != nil {
+				// 412: another write came first; 409: S3 saw two
+				// conditional writes at once. Either way, read again.
+				if code := apiCode(err); cond != nil && (code == "PreconditionFailed" || code == "ConditionalRequestConflict") {
+					return errPrecondition
+				}
 				return classify(err, "upload "+res.URI)
 			}
 			res.VersionID = aws.ToString(out.VersionId)
+			if cond != nil {
+				// A put again after an unversioned write replaces that
+				// write, ours, and nothing newer.
+				cond = &putCondition{etag: aws.ToString(out.ETag)}
+			}
 		}
 		if res.VersionID == "" || res.VersionID == "null" {
 			why, put = "S3 returned no version ID for the upload: versioning turned on moments ago has not reached every S3 node (AWS advises waiting up to 15 minutes)", true
@@ -361,6 +431,12 @@ func (s *Store) latest(ctx context.Context, bucket, key string) (*Version, error
 // Pull fetches one version (the newest when version is empty) and returns
 // its content and version ID.
 func (s *Store) Pull(ctx context.Context, bucket, key, version string) ([]byte, string, error) {
+	data, id, _, err := s.pull(ctx, bucket, key, version, maxObjectBytes)
+	return data, id, err
+}
+
+// pull is Pull with a size limit, returning the ETag too.
+func (s *Store) pull(ctx context.Context, bucket, key, version string, limit int) ([]byte, string, string, error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	if version != "" {
 		in.VersionId = aws.String(version)
@@ -371,17 +447,20 @@ func (s *Store) Pull(ctx context.Context, bucket, key, version string) ([]byte, 
 		if version != "" {
 			what += " version " + version
 		}
-		return nil, "", classify(err, "read "+what)
+		return nil, "", "", classify(err, "read "+what)
 	}
 	defer out.Body.Close()
-	data, err := io.ReadAll(io.LimitReader(out.Body, maxObjectBytes+1))
+	data, err := io.ReadAll(io.LimitReader(out.Body, int64(limit)+1))
 	if err != nil {
-		return nil, "", fmt.Errorf("read %s: %w", URI(bucket, key), err)
+		return nil, "", "", fmt.Errorf("read %s: %w", URI(bucket, key), err)
 	}
-	if len(data) > maxObjectBytes {
-		return nil, "", fmt.Errorf("%s is larger than %d bytes: not a truststore", URI(bucket, key), maxObjectBytes)
+	if len(data) > limit && limit == maxObjectBytes {
+		return nil, "", "", fmt.Errorf("%s is larger than %d bytes: not a truststore", URI(bucket, key), limit)
 	}
-	return data, aws.ToString(out.VersionId), nil
+	if len(data) > limit {
+		return nil, "", "", fmt.Errorf("%s is larger than %d bytes", URI(bucket, key), limit)
+	}
+	return data, aws.ToString(out.VersionId), aws.ToString(out.ETag), nil
 }
 
 func apiCode(err error) string {

@@ -32,8 +32,11 @@ func crlCommand() *cli.Command {
 (DER), where <key id> is the CA's subject key identifier in hexadecimal: the
 name the authorizer looks for (docs/revocation.md). Like truststore push it
 checks that versioning is on, uploads only what changed, never deletes a
-version, and prints each version ID. --truststore also pushes the truststore
-(validated, to --key) so the authorizer can check each CRL's signature.
+version, and prints each version ID. It refuses to replace a published CRL
+with an older one (a lower CRL number), or with another list of the same
+number, naming both numbers: pushed from a stale copy of the PKI it would
+un-revoke clients. --truststore also pushes the truststore (validated, to
+--key) so the authorizer can check each CRL's signature.
 
 Example:
    apimtls ca crl && apimtls crl push --bucket example-mtls-truststores --truststore`,
@@ -80,6 +83,11 @@ func pushCRLs(c *cli.Context) error {
 		}
 	}
 	if view.CRLs, err = rollout.PushCRLs(c.Context, store, bucket, prefix, objects); err != nil {
+		var older *rollout.OlderCRLError
+		if errors.As(err, &older) {
+			return withHint(err, "the bucket's CRL was signed from another, newer copy of the PKI: push from that copy",
+				"do not sign here again just to get past its number: the newer CRL may list revocations this copy does not know")
+		}
 		return s3Error(err, bucket)
 	}
 	if format == outputJSON {
@@ -139,7 +147,7 @@ func localCRLs(c *cli.Context) ([]rollout.CRLObject, error) {
 		if next := list.NextUpdate(); !next.After(time.Now()) {
 			return nil, withHint(fmt.Errorf("the CRL of CA %s expired at %s: the authorizer would refuse every client of it", r.Name, next.Format(time.RFC3339)), "sign it again: apimtls ca crl "+r.Name)
 		}
-		out = append(out, rollout.CRLObject{CA: r.Name, KeyID: revocation.KeyID(cert), DER: der})
+		out = append(out, rollout.CRLObject{CA: r.Name, KeyID: revocation.KeyID(cert), DER: der, Cert: cert})
 	}
 	return out, nil
 }

@@ -45,6 +45,7 @@ func errorCode(err error) string {
 		apiErr    smithy.APIError
 		damaged   *sharedstore.DamagedError
 		raced     *sharedstore.ConflictError
+		olderCRL  *rollout.OlderCRLError
 	)
 	switch {
 	case errors.As(err, &ue) || isCLIUsage(err):
@@ -56,7 +57,8 @@ func errorCode(err error) string {
 	case errors.As(err, &exists), errors.Is(err, outfile.ErrRefused), errors.Is(err, apigw.ErrConflict), errors.Is(err, apigw.ErrReferenced),
 		errors.Is(err, s3store.ErrBucketTaken), errors.Is(err, fs.ErrExist), errors.Is(err, pki.ErrPending), errors.As(err, &raced),
 		errors.Is(err, sharedstore.ErrSerialInUse), errors.Is(err, sharedstore.ErrDifferentRecord),
-		errors.Is(err, sharedstore.ErrMigrateConflicts), errors.Is(err, sharedstore.ErrRenewedMeanwhile):
+		errors.Is(err, sharedstore.ErrMigrateConflicts), errors.Is(err, sharedstore.ErrRenewedMeanwhile),
+		errors.As(err, &olderCRL), errors.Is(err, s3store.ErrChanged):
 		return codeConflict
 	case errors.As(err, &notFound), errors.Is(err, apigw.ErrNotFound), errors.Is(err, s3store.ErrNotFound),
 		errors.Is(err, s3store.ErrNoSuchBucket), errors.Is(err, fs.ErrNotExist), errors.Is(err, sharedstore.ErrNotFound),

@@ -57,7 +57,9 @@ func serveRevocation(c *cli.Context, tsPath string) (*revocation.Checker, *revoc
 	if _, err := crls.Current(); err != nil {
 		return nil, nil, withHint(err, "sign them again: apimtls ca crl")
 	}
-	return &revocation.Checker{Truststore: ts, CRLs: crls, Options: revocation.Options{External: ext}}, crls, nil
+	// One history for serve's life: a CRL file put back with an older
+	// number is refused (crl_rollback), as the authorizer refuses it.
+	return &revocation.Checker{Truststore: ts, CRLs: crls, History: &revocation.CRLHistory{}, Options: revocation.Options{External: ext}}, crls, nil
 }
 
 // flagExternalRevocation is serve's APIMTLS_EXTERNAL_REVOCATION.
@@ -88,18 +90,25 @@ func printRevocation(w io.Writer, crls *revocation.DirCRLs, ext *revocation.Exte
 
 // crlSummary is one line per CA of the truststore: its CRL, or why its
 // clients are refused; and how many CAs have no CRL.
-func crlSummary(ts *revocation.Truststore, set revocation.StaticCRLs, now time.Time) (lines []string, missing int) {
+func crlSummary(ts *revocation.Truststore, set revocation.CRLSet, now time.Time) (lines []string, missing int) {
 	for _, ca := range ts.CAs {
 		name := textsafe.Escape(ca.Cert.Subject.String())
-		crl, ok := set[ca.KeyID]
-		switch {
-		case !ok:
+		crls := set[ca.KeyID]
+		if len(crls) == 0 {
 			missing++
 			lines = append(lines, fmt.Sprintf("%s: no CRL: its clients are refused (%s)", name, revocation.CRLMissing))
-		case now.After(crl.NextUpdate()):
-			lines = append(lines, fmt.Sprintf("%s: CRL %s expired %s: its clients are refused (%s)", name, crlNumber(crl), crl.NextUpdate().UTC().Format(time.RFC3339), revocation.CRLExpired))
-		default:
-			lines = append(lines, fmt.Sprintf("%s: CRL %s, %s, next update %s", name, crlNumber(crl), plural.Count(crl.Len(), "revoked certificate"), crl.NextUpdate().UTC().Format(time.RFC3339)))
+			continue
+		}
+		for _, crl := range crls {
+			scope := ""
+			if sc := crl.Scope(); sc != nil {
+				scope = " (" + sc.String() + ")"
+			}
+			if now.After(crl.NextUpdate()) {
+				lines = append(lines, fmt.Sprintf("%s: CRL %s%s expired %s: its clients are refused (%s)", name, crlNumber(crl), scope, crl.NextUpdate().UTC().Format(time.RFC3339), revocation.CRLExpired))
+			} else {
+				lines = append(lines, fmt.Sprintf("%s: CRL %s%s, %s, next update %s", name, crlNumber(crl), scope, plural.Count(crl.Len(), "revoked certificate"), crl.NextUpdate().UTC().Format(time.RFC3339)))
+			}
 		}
 	}
 	return lines, missing
@@ -115,7 +124,7 @@ func crlNumber(crl *revocation.CRL) string {
 // logCRLChanges logs every new reading of the CRL directory while serve
 // runs, so a CRL that appears or changes is seen to be taken.
 func logCRLChanges(crls *revocation.DirCRLs, l *log.Logger) {
-	crls.OnLoad = func(set revocation.StaticCRLs, err error) {
+	crls.OnLoad = func(set revocation.CRLSet, err error) {
 		if err != nil {
 			l.Printf("revocation: %s no longer loads, every client is refused (%s) until it does: %s", crls.Dir, revocation.CRLInvalid, textsafe.Escape(err.Error()))
 			return

@@ -128,6 +128,46 @@ func (ca *CA) ClientWithKey(t testing.TB, name string, opts ClientOptions) (*x50
 type CRLOptions struct {
 	ThisUpdate, NextUpdate time.Time
 	Number                 int64
+	// IDP, when set, scopes the CRL with an issuing distribution point.
+	IDP *IDP
+}
+
+// IDP is an issuing distribution point extension (RFC 5280 §5.2.5),
+// encoded here with cryptobyte rather than by the code under test.
+type IDP struct {
+	URIs                                []string // the distribution point's fullName
+	OnlyUser, OnlyCA, OnlyAttribute     bool
+	OnlySomeReasons, Indirect, Critical bool
+}
+
+// Extension encodes the IDP.
+func (p IDP) Extension() pkix.Extension {
+	var b cryptobyte.Builder
+	b.AddASN1(cbasn1.SEQUENCE, func(b *cryptobyte.Builder) {
+		if len(p.URIs) > 0 {
+			b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
+				b.AddASN1(cbasn1.Tag(0).ContextSpecific().Constructed(), func(b *cryptobyte.Builder) {
+					for _, u := range p.URIs {
+						b.AddASN1(cbasn1.Tag(6).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte(u)) })
+					}
+				})
+			})
+		}
+		flag := func(on bool, tag int) {
+			if on {
+				b.AddASN1(cbasn1.Tag(tag).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddUint8(0xff) })
+			}
+		}
+		flag(p.OnlyUser, 1)
+		flag(p.OnlyCA, 2)
+		if p.OnlySomeReasons {
+			// keyCompromise only: bit 1 of ReasonFlags.
+			b.AddASN1(cbasn1.Tag(3).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddBytes([]byte{6, 0x40}) })
+		}
+		flag(p.Indirect, 4)
+		flag(p.OnlyAttribute, 5)
+	})
+	return pkix.Extension{Id: []int{2, 5, 29, 28}, Critical: p.Critical, Value: b.BytesOrPanic()}
 }
 
 // CRL signs a CRL revoking certs (keyCompromise), with crypto/x509.
@@ -143,6 +183,9 @@ func (ca *CA) CRL(t testing.TB, opts CRLOptions, certs ...*x509.Certificate) []b
 		opts.Number = 1
 	}
 	tmpl := &x509.RevocationList{Number: big.NewInt(opts.Number), ThisUpdate: opts.ThisUpdate, NextUpdate: opts.NextUpdate}
+	if opts.IDP != nil {
+		tmpl.ExtraExtensions = append(tmpl.ExtraExtensions, opts.IDP.Extension())
+	}
 	for _, c := range certs {
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries,
 			x509.RevocationListEntry{SerialNumber: c.SerialNumber, RevocationTime: opts.ThisUpdate, ReasonCode: 1})
@@ -169,7 +212,13 @@ func PEM(certs ...*x509.Certificate) []byte {
 // into the TBS of a CRL that crypto/x509 made, which is then signed again.
 func (ca *CA) BigCRL(t testing.TB, n int, extra ...*big.Int) []byte {
 	t.Helper()
-	small := ca.CRL(t, CRLOptions{})
+	return ca.BigCRLWith(t, CRLOptions{}, n, extra...)
+}
+
+// BigCRLWith is BigCRL with opts (a scope, a number).
+func (ca *CA) BigCRLWith(t testing.TB, opts CRLOptions, n int, extra ...*big.Int) []byte {
+	t.Helper()
+	small := ca.CRL(t, opts)
 	in := cryptobyte.String(small)
 	var outer, tbs, sigAlg cryptobyte.String
 	in.ReadASN1(&outer, cbasn1.SEQUENCE)
