@@ -124,7 +124,7 @@ func signCRL(issuer Issuer, number uint64, revoked []*Record, now time.Time, val
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{
 			SerialNumber: serial, RevocationTime: at, ReasonCode: r.RevocationReason.Code()})
 	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer.Cert, issuer.Key)
+	der, err := issuer.signs().signCRL(rand.Reader, tmpl, issuer.Cert)
 	return tmpl, der, err
 }
 

@@ -446,29 +446,11 @@ func (s *Store) loadIssuer(name string, passphrase PassphraseFunc) (Issuer, *Rec
 	if err != nil {
 		return Issuer{}, nil, err
 	}
-	if rec.KMSKeyARN != "" {
-		issuer, err := s.loadKMSIssuer(rec, cert)
-		return issuer, rec, err
-	}
-	keyPath := filepath.Join(s.Dir, rec.Dir, keyFile)
-	if loose, mode := LoosePermissions(keyPath); loose {
-		s.Warn(fmt.Sprintf("%s has mode %04o; run: chmod 600 %s", keyPath, mode, keyPath))
-	}
-	data, err := os.ReadFile(keyPath)
-	if uri := s.backend().shared(); uri != "" && errors.Is(err, fs.ErrNotExist) {
-		return Issuer{}, nil, missingSharedKey(name, keyPath, uri)
-	}
+	issuer, err := s.openIssuer(name, rec, cert, passphrase)
 	if err != nil {
-		return Issuer{}, nil, fmt.Errorf("read CA key: %w", err)
+		return Issuer{}, nil, err
 	}
-	key, err := DecodeKey(data, passphrase)
-	if err != nil {
-		return Issuer{}, nil, fmt.Errorf("open key of CA %q: %w", name, err)
-	}
-	if !publicKeysEqual(key.Public(), cert.PublicKey) {
-		return Issuer{}, nil, fmt.Errorf("%s does not match the certificate of CA %q", keyPath, name)
-	}
-	return Issuer{Cert: cert, Key: key, Level: rec.Level}, rec, nil
+	return issuer, rec, nil
 }
 
 type equaler interface{ Equal(crypto.PublicKey) bool }
