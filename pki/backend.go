@@ -39,14 +39,15 @@ type backend interface {
 	// place. A crash at any step leaves what recovery finishes or removes.
 	commit(rec *Record, files []stagedFile) error
 	// commitBatch records a bulk batch whose files are staged and synced
-	// in b, moves what was recorded into place, and returns how many items
-	// it settled (issued, skipped or failed).
-	commitBatch(b *batchDir, batch []built, p BulkParams, res *BulkResult) (int, error)
+	// in b, moves what was recorded into place, and counts each item in
+	// res (issued, skipped or failed).
+	commitBatch(b *batchDir, batch []built, p BulkParams, res *BulkResult) error
 	// issuedNames calls fn with a test of whether a client name was issued
 	// before, answered under one read: a bulk run skips those names.
 	issuedNames(fn func(issued func(name string) bool)) error
 	// release lets other processes in while a bulk run makes keys, and
-	// retake takes the store back before a batch is recorded.
+	// retake takes the store back to record a batch (release follows)
+	// and once the run is over.
 	release()
 	retake() error
 

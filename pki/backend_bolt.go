@@ -48,10 +48,8 @@ func OpenStore(dir string, write bool) (*Store, error) {
 		}
 	}
 	if write {
-		for _, d := range []string{dir, filepath.Join(dir, caDir), filepath.Join(dir, clientsDir), filepath.Join(dir, stagingDir)} {
-			if err := os.MkdirAll(d, dirMode); err != nil {
-				return nil, fmt.Errorf("create PKI directory: %w", err)
-			}
+		if err := createDirs(dir); err != nil {
+			return nil, err
 		}
 	}
 	db, err := openInventory(Layout{Dir: dir}.Inventory(), write)
@@ -242,15 +240,9 @@ func (b *boltBackend) commit(rec *Record, files []stagedFile) error {
 }
 
 // commitBatch records a batch in one transaction under the inventory
-// lock, and moves its directories into place.
-func (b *boltBackend) commitBatch(bd *batchDir, batch []built, p BulkParams, res *BulkResult) (int, error) {
+// lock (taken back by retake), and moves its directories into place.
+func (b *boltBackend) commitBatch(_ *batchDir, batch []built, p BulkParams, res *BulkResult) error {
 	s := b.s
-	if batchLocksWork {
-		if err := b.relock(); err != nil {
-			return 0, err
-		}
-		defer b.unlock()
-	}
 	created := s.Now().UTC()
 	ok := make([]bool, len(batch))
 	var fails []BulkFailure
@@ -298,7 +290,7 @@ func (b *boltBackend) commitBatch(bd *batchDir, batch []built, p BulkParams, res
 		})
 	})
 	if err != nil {
-		return 0, fmt.Errorf("record a batch of %d: %w", len(batch), err)
+		return fmt.Errorf("record a batch of %d: %w", len(batch), err)
 	}
 	crashHook("batch-committed")
 	res.Failed = append(res.Failed, fails...)
@@ -310,15 +302,12 @@ func (b *boltBackend) commitBatch(bd *batchDir, batch []built, p BulkParams, res
 		}
 		rec := r.bc.issued.Record
 		if err := s.moveIntoPlace(r.staged, rec); err != nil {
-			return 0, fmt.Errorf("move %s into place (the next apimtls run finishes it): %w", rec.Dir, err)
+			return fmt.Errorf("move %s into place (the next apimtls run finishes it): %w", rec.Dir, err)
 		}
 		res.Issued++
 		res.Serials[rec.Name] = rec.Serial
 	}
-	if err := syncDir(s.Layout().Clients()); err != nil {
-		return 0, err
-	}
-	return len(batch), syncDir(bd.dir)
+	return nil
 }
 
 // issuedNames asks the name index.

@@ -95,10 +95,8 @@ func OpenShared(dir string, remote Remote, write bool) (*Store, error) {
 	if !write {
 		return s, nil
 	}
-	for _, d := range []string{dir, filepath.Join(dir, caDir), filepath.Join(dir, clientsDir), filepath.Join(dir, stagingDir)} {
-		if err := os.MkdirAll(d, dirMode); err != nil {
-			return nil, fmt.Errorf("create PKI directory: %w", err)
-		}
+	if err := createDirs(dir); err != nil {
+		return nil, err
 	}
 	if err := s.recoverStaged(); err != nil {
 		return nil, fmt.Errorf("recover interrupted work: %w", err)
@@ -262,7 +260,7 @@ func (b *sharedBackend) commit(rec *Record, files []stagedFile) error {
 
 // commitBatch writes a bulk batch into the shared store, up to
 // sharedWriters at once, and moves what was recorded into place.
-func (b *sharedBackend) commitBatch(bd *batchDir, batch []built, p BulkParams, res *BulkResult) (int, error) {
+func (b *sharedBackend) commitBatch(bd *batchDir, batch []built, p BulkParams, res *BulkResult) error {
 	s := b.s
 	created := s.Now().UTC()
 	errs := make([]error, len(batch))
@@ -324,13 +322,7 @@ func (b *sharedBackend) commitBatch(bd *batchDir, batch []built, p BulkParams, r
 		res.Issued++
 		res.Serials[rec.Name] = rec.Serial
 	}
-	if firstErr != nil {
-		return 0, firstErr
-	}
-	if err := syncDir(s.Layout().Clients()); err != nil {
-		return 0, err
-	}
-	return len(batch), syncDir(bd.dir)
+	return firstErr
 }
 
 // awaitOther waits, until deadline, for the issuance of rec's name that

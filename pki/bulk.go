@@ -329,9 +329,10 @@ func (s *Store) buildStaged(ic *clientCA, p BulkParams, i int, now time.Time, di
 	return built{index: i, staged: staged, bc: bc}
 }
 
-// commitBatch makes a batch durable, records it (the backend's commitBatch), and
-// moves its directories into place. It returns how many items it settled
-// (issued, skipped or failed).
+// commitBatch makes a batch durable, records it and moves its directories
+// into place (the backend's commitBatch, with the store taken back for
+// it), and syncs the moves. It returns how many items it settled (issued,
+// skipped or failed).
 func (s *Store) commitBatch(b *batchDir, batch []built, p BulkParams, res *BulkResult) (int, error) {
 	dirs := make([]string, len(batch))
 	for i, r := range batch {
@@ -341,7 +342,17 @@ func (s *Store) commitBatch(b *batchDir, batch []built, p BulkParams, res *BulkR
 		return 0, fmt.Errorf("sync staged files: %w", err)
 	}
 	crashHook("batch-staged")
-	return s.backend().commitBatch(b, batch, p, res)
+	if err := s.backend().retake(); err != nil {
+		return 0, err
+	}
+	defer s.backend().release()
+	if err := s.backend().commitBatch(b, batch, p, res); err != nil {
+		return 0, err
+	}
+	if err := syncDir(s.Layout().Clients()); err != nil {
+		return 0, err
+	}
+	return len(batch), syncDir(b.dir)
 }
 
 // batchDir is a bulk run's staging directory and its lock.

@@ -177,6 +177,16 @@ func (s *Store) backend() backend {
 // OnClose runs fn when the store is closed.
 func (s *Store) OnClose(fn func()) { s.onClose = append(s.onClose, fn) }
 
+// createDirs makes the PKI directory and its folders, 0700, as needed.
+func createDirs(dir string) error {
+	for _, d := range []string{dir, filepath.Join(dir, caDir), filepath.Join(dir, clientsDir), filepath.Join(dir, stagingDir)} {
+		if err := os.MkdirAll(d, dirMode); err != nil {
+			return fmt.Errorf("create PKI directory: %w", err)
+		}
+	}
+	return nil
+}
+
 func pendingWork(dir string) bool {
 	entries, err := os.ReadDir(filepath.Join(dir, stagingDir))
 	return err == nil && len(entries) > 0
