@@ -137,7 +137,7 @@ func (b *sharedBackend) cas() ([]*Record, error) {
 }
 
 func (b *sharedBackend) list(keep func(*Record) bool) ([]*Record, error) {
-	all, err := b.remoteList(false)
+	all, err := b.listAll()
 	if err != nil {
 		return nil, err
 	}
@@ -146,18 +146,15 @@ func (b *sharedBackend) list(keep func(*Record) bool) ([]*Record, error) {
 
 // listBrief: a shared store has no index, its records become Briefs.
 func (b *sharedBackend) listBrief(keep func(*Brief) bool) ([]*Brief, error) {
-	recs, err := b.remoteList(false)
+	recs, err := b.listAll()
 	return briefsOf(recs, keep), err
 }
 
-// remoteList lists the shared store. Damaged objects are left out with a
-// warning, unless strict: then the listing is refused, because what it is
-// for (a CRL) must not miss a record.
-func (b *sharedBackend) remoteList(strict bool) ([]*Record, error) {
+// listAll lists the shared store. Damaged objects are left out with a
+// warning; a CRL decides for each what it may list instead
+// (sharedRevocations).
+func (b *sharedBackend) listAll() ([]*Record, error) {
 	recs, err := b.remote.List()
-	if strict {
-		return recs, err
-	}
 	return recs, b.tolerate(err)
 }
 
