@@ -56,7 +56,7 @@ func BenchmarkIssueClientLargeInventory(b *testing.B) {
 	s := newTestStore(b)
 	s.Now = time.Now
 	createRootCA(b, s, "root", nil)
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := inventoryOf(s).db.Update(func(tx *bolt.Tx) error {
 		for i := range 50_000 {
 			r := &Record{Serial: fmt.Sprintf("%032x", i+1), Kind: KindClient, Name: fmt.Sprintf("device-%d", i), Dir: "clients/x", Status: StatusActive}
 			if err := putRecord(tx, r); err != nil {
@@ -132,7 +132,7 @@ func largeStore(b testing.TB, dir string, n int) *Store {
 		b.Fatal(err)
 	}
 	root := createRootCA(b, s, "root", nil)
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = inventoryOf(s).db.Update(func(tx *bolt.Tx) error {
 		for i := range n {
 			r := &Record{Serial: fmt.Sprintf("%032x", i+1), Kind: KindClient, Name: fmt.Sprintf("device-%06d", i), Subject: fmt.Sprintf("CN=device-%06d", i),
 				Issuer: "root", IssuerSerial: root.Record.Serial, KeyType: ECDSAP256, NotBefore: testNow, NotAfter: testNow.AddDate(0, 0, i%400),

@@ -11,8 +11,6 @@ import (
 	"runtime"
 	"sync"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // A bulk run stages its files in .staging/bulk-<random>/<serial>/, a
@@ -156,9 +154,7 @@ func (s *Store) IssueBulk(p BulkParams) (*BulkResult, error) {
 	}()
 	go func() { wg.Wait(); close(out) }()
 	// The inventory is released while keys are made, and taken per batch.
-	if batchLocksWork && s.remote == nil {
-		s.unlock()
-	}
+	s.backend().release()
 	var (
 		pending  []built
 		firstErr error
@@ -222,10 +218,8 @@ func (s *Store) IssueBulk(p BulkParams) (*BulkResult, error) {
 		}
 	}
 	flush()
-	if batchLocksWork && s.remote == nil {
-		if err := s.relock(); err != nil && firstErr == nil {
-			firstErr = err
-		}
+	if err := s.backend().retake(); err != nil && firstErr == nil {
+		firstErr = err
 	}
 	if errors.Is(firstErr, ErrInterrupted) && res.Issued+res.Skipped+len(res.Failed) == res.Requested {
 		firstErr = nil // interrupted after the last one: nothing was left undone
@@ -253,7 +247,7 @@ func finish(res *BulkResult, start time.Time) *BulkResult {
 func (s *Store) bulkTodo(p BulkParams, res *BulkResult) ([]int, error) {
 	var todo []int
 	seen := make(map[string]string, len(p.Items))
-	check := func(names *bolt.Bucket) {
+	err := s.backend().issuedNames(func(issued func(name string) bool) {
 		for i, it := range p.Items {
 			name := it.Params.Name
 			fail := func(reason string) {
@@ -268,14 +262,8 @@ func (s *Store) bulkTodo(p BulkParams, res *BulkResult) ([]int, error) {
 				continue
 			}
 			seen[name] = it.Source
-			// With a shared store, the store's create decides (and counts
-			// it skipped): there is no local name index to ask.
-			if p.renew == nil && names != nil && names.Get(nameKey(KindClient, name)) != nil {
+			if p.renew == nil && issued(name) {
 				res.Skipped++
-				continue
-			}
-			if p.renew == nil && s.remote != nil && exists(filepath.Join(s.Dir, clientsDir, name)) {
-				res.Skipped++ // a shared store's client issued here before: only a commit moves files into place
 				continue
 			}
 			if p.renew == nil && exists(filepath.Join(s.Dir, clientsDir, name)) {
@@ -284,14 +272,6 @@ func (s *Store) bulkTodo(p BulkParams, res *BulkResult) ([]int, error) {
 			}
 			todo = append(todo, i)
 		}
-	}
-	if s.remote != nil {
-		check(nil)
-		return todo, nil
-	}
-	err := s.view(func(tx *bolt.Tx) error {
-		check(tx.Bucket(bucketNames))
-		return nil
 	})
 	return todo, err
 }
@@ -335,11 +315,9 @@ func (s *Store) buildStaged(ic *clientCA, p BulkParams, i int, now time.Time, di
 	if err := os.Mkdir(staged, dirMode); err != nil {
 		return built{index: i, err: fmt.Errorf("stage files: %w", err)}
 	}
-	if s.remote != nil {
-		if err := writeClaimNote(dir, bc.issued.Record); err != nil {
-			os.RemoveAll(staged)
-			return built{index: i, err: err}
-		}
+	if err := s.backend().stageClaim(dir, bc.issued.Record); err != nil {
+		os.RemoveAll(staged)
+		return built{index: i, err: err}
 	}
 	for _, f := range bc.files {
 		if err := writeNew(filepath.Join(staged, f.name), f.data, f.mode, false); err != nil {
@@ -351,9 +329,10 @@ func (s *Store) buildStaged(ic *clientCA, p BulkParams, i int, now time.Time, di
 	return built{index: i, staged: staged, bc: bc}
 }
 
-// commitBatch makes a batch durable, records it in one transaction under
-// the inventory lock, and moves its directories into place. It returns how
-// many items it settled (issued, skipped or failed).
+// commitBatch makes a batch durable, records it and moves its directories
+// into place (the backend's commitBatch, with the store taken back for
+// it), and syncs the moves. It returns how many items it settled (issued,
+// skipped or failed).
 func (s *Store) commitBatch(b *batchDir, batch []built, p BulkParams, res *BulkResult) (int, error) {
 	dirs := make([]string, len(batch))
 	for i, r := range batch {
@@ -363,78 +342,12 @@ func (s *Store) commitBatch(b *batchDir, batch []built, p BulkParams, res *BulkR
 		return 0, fmt.Errorf("sync staged files: %w", err)
 	}
 	crashHook("batch-staged")
-	if s.remote != nil {
-		return s.commitBatchShared(b, batch, p, res)
+	if err := s.backend().retake(); err != nil {
+		return 0, err
 	}
-	if batchLocksWork {
-		if err := s.relock(); err != nil {
-			return 0, err
-		}
-		defer s.unlock()
-	}
-	created := s.Now().UTC()
-	ok := make([]bool, len(batch))
-	var fails []BulkFailure
-	skipped := 0
-	err := s.guard(func() error {
-		return s.db.Update(func(tx *bolt.Tx) error {
-			fails, skipped = fails[:0], 0
-			if err := initBuckets(tx); err != nil {
-				return err
-			}
-			names := tx.Bucket(bucketNames)
-			for i, r := range batch {
-				rec := r.bc.issued.Record
-				ok[i] = false
-				if p.renew != nil {
-					old := p.renew[r.index]
-					if cur := names.Get(nameKey(KindClient, rec.Name)); string(cur) != old.Serial {
-						fails = append(fails, BulkFailure{Name: rec.Name, Source: p.Items[r.index].Source, Reason: "renewed meanwhile by another process"})
-						continue
-					}
-				} else if names.Get(nameKey(KindClient, rec.Name)) != nil {
-					skipped++ // another process issued it meanwhile
-					continue
-				} else if exists(filepath.Join(s.Dir, filepath.FromSlash(rec.Dir))) {
-					fails = append(fails, BulkFailure{Name: rec.Name, Source: p.Items[r.index].Source, Reason: "the directory " + rec.Dir + " exists but is not in the inventory; move it away"})
-					continue
-				}
-				rec.CreatedAt = created
-				var err error
-				if p.renew != nil {
-					err = supersede(tx, p.renew[r.index], rec, retireAt(created, p.keepPrevious))
-				} else {
-					err = putRecord(tx, rec)
-				}
-				if errors.Is(err, errSerialInUse) {
-					fails = append(fails, BulkFailure{Name: rec.Name, Source: p.Items[r.index].Source, Reason: "a random serial collided with a recorded one: run again"})
-					continue
-				}
-				if err != nil {
-					return err
-				}
-				ok[i] = true
-			}
-			return nil
-		})
-	})
-	if err != nil {
-		return 0, fmt.Errorf("record a batch of %d: %w", len(batch), err)
-	}
-	crashHook("batch-committed")
-	res.Failed = append(res.Failed, fails...)
-	res.Skipped += skipped
-	for i, r := range batch {
-		if !ok[i] {
-			os.RemoveAll(r.staged)
-			continue
-		}
-		rec := r.bc.issued.Record
-		if err := s.moveIntoPlace(r.staged, rec); err != nil {
-			return 0, fmt.Errorf("move %s into place (the next apimtls run finishes it): %w", rec.Dir, err)
-		}
-		res.Issued++
-		res.Serials[rec.Name] = rec.Serial
+	defer s.backend().release()
+	if err := s.backend().commitBatch(b, batch, p, res); err != nil {
+		return 0, err
 	}
 	if err := syncDir(s.Layout().Clients()); err != nil {
 		return 0, err
@@ -454,19 +367,13 @@ func (s *Store) newBatchDir() (*batchDir, error) {
 	if _, err := rand.Read(r[:]); err != nil {
 		return nil, err
 	}
-	prefix := batchPrefix
-	if s.remote != nil {
-		prefix = sharedPrefix
-	}
-	dir := filepath.Join(s.Dir, stagingDir, prefix+hex.EncodeToString(r[:]))
+	dir := filepath.Join(s.Dir, stagingDir, s.backend().batchPrefix()+hex.EncodeToString(r[:]))
 	if err := os.Mkdir(dir, dirMode); err != nil {
 		return nil, fmt.Errorf("stage files: %w", err)
 	}
 	lock, ok, err := lockBatch(filepath.Join(dir, batchLockFile))
-	if err == nil && ok && s.remote != nil {
-		// Which store decides what was committed: recovery by another
-		// store (another prefix, say) must leave these keys alone.
-		err = writeNewFile(filepath.Join(dir, batchStoreFile), []byte(s.remote.URI()), publicMode)
+	if err == nil && ok {
+		err = s.backend().markBatch(dir)
 	}
 	if err != nil || !ok {
 		if lock != nil {
@@ -487,25 +394,4 @@ func (b *batchDir) close() {
 		os.RemoveAll(b.dir)
 	}
 	b.lock.Close()
-}
-
-// unlock releases the inventory (and its lock) between batches.
-func (s *Store) unlock() {
-	if s.db != nil {
-		s.db.Close()
-		s.db = nil
-	}
-}
-
-// relock takes the inventory back, recovering what a killed process left.
-func (s *Store) relock() error {
-	if s.db != nil {
-		return nil
-	}
-	db, err := openInventory(s.Layout().Inventory(), true)
-	if err != nil {
-		return err
-	}
-	s.db = db
-	return s.recoverStaged()
 }

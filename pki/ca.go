@@ -184,7 +184,7 @@ func (s *Store) commitWithKey(rec *Record, cert *x509.Certificate, key crypto.Si
 	}
 	files = append(files, stagedFile{certFile, EncodeCertificate(cert.Raw), publicMode})
 	files = append(files, extra...)
-	return s.commit(rec, files)
+	return s.backend().commit(rec, files)
 }
 
 // checkDays refuses a validity that is not 1 to MaxDays days.

@@ -68,7 +68,7 @@ func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
 		if err != nil {
 			return nil, err
 		}
-		err = s.commit(pc.issued.Record, pc.files)
+		err = s.backend().commit(pc.issued.Record, pc.files)
 		if errors.Is(err, errSerialInUse) && attempt < 3 {
 			continue
 		}

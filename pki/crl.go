@@ -3,9 +3,7 @@ package pki
 import (
 	"crypto/rand"
 	"crypto/x509"
-	"encoding/binary"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math"
 	"math/big"
@@ -14,8 +12,6 @@ import (
 	"slices"
 	"strings"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // crlDir holds every CA's latest CRL, DER.
@@ -85,25 +81,17 @@ func (s *Store) SignCRL(name string, passphrase PassphraseFunc, validity time.Du
 		der     []byte
 	)
 	for attempt := 1; ; attempt++ {
-		if number, revoked, err = s.crlContent(issuer.Cert, rec); err != nil {
+		if number, revoked, err = s.backend().crlContent(issuer.Cert, rec); err != nil {
 			return nil, err
 		}
 		if tmpl, der, err = signCRL(issuer, number, revoked, now, validity); err != nil {
 			return nil, fmt.Errorf("sign the CRL of CA %q: %w", name, err)
 		}
-		if s.remote == nil {
-			break
+		again, err := s.backend().keepCRL(name, issuer.Cert, rec, number, der, revoked)
+		if err != nil {
+			return nil, err
 		}
-		if err := s.remote.PutCRL(rec.Serial, number, der); err != nil {
-			return nil, fmt.Errorf("keep CRL %d of CA %q in %s: %w", number, name, s.remote.URI(), err)
-		}
-		// Another operator may have taken a higher number before this
-		// listing and kept a CRL made before a revocation this one has:
-		// published last, it would un-revoke. Then sign again, above it.
-		if newer, err := s.newerCRLLacks(issuer.Cert, rec, number, revoked); err != nil || !newer || attempt >= 5 {
-			if err != nil {
-				return nil, err
-			}
+		if !again || attempt >= 5 {
 			break
 		}
 	}
@@ -136,74 +124,8 @@ func signCRL(issuer Issuer, number uint64, revoked []*Record, now time.Time, val
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{
 			SerialNumber: serial, RevocationTime: at, ReasonCode: r.RevocationReason.Code()})
 	}
-	der, err := x509.CreateRevocationList(rand.Reader, tmpl, issuer.Cert, issuer.Key)
+	der, err := issuer.signs().signCRL(rand.Reader, tmpl, issuer.Cert)
 	return tmpl, der, err
-}
-
-// crlContent returns the number and the revocations of a CA's next CRL.
-// With a shared store the number comes first, so that numbers follow the
-// order of the listings, and the CRL is checked against the previous one
-// kept there: a listing made before a revocation that the previous CRL
-// already lists is stale, and is made again under a new number.
-func (s *Store) crlContent(ca *x509.Certificate, rec *Record) (uint64, []*Record, error) {
-	if s.remote == nil {
-		revoked, err := s.RevokedBy(rec)
-		if err != nil {
-			return 0, nil, err
-		}
-		if err := s.checkLocalNoUnrevocation(ca, rec, revoked); err != nil {
-			return 0, nil, err
-		}
-		number, err := s.nextCRLNumber(rec.Serial)
-		if err != nil {
-			return 0, nil, fmt.Errorf("CA %q: %w", rec.Name, err)
-		}
-		return number, revoked, nil
-	}
-	for attempt := 1; ; attempt++ {
-		number, err := s.nextCRLNumber(rec.Serial)
-		if err != nil {
-			return 0, nil, fmt.Errorf("CA %q: %w", rec.Name, err)
-		}
-		revoked, err := s.sharedRevocations(ca, rec, number)
-		if err != nil {
-			return 0, nil, err
-		}
-		err = s.checkNoUnrevocation(ca, rec, number, revoked)
-		if errors.Is(err, errStaleListing) {
-			if attempt < 5 {
-				continue
-			}
-			err = fmt.Errorf("the revocations of CA %q changed during each of %d listings: sign again when revoking has calmed down", rec.Name, attempt)
-		}
-		return number, revoked, err
-	}
-}
-
-// nextCRLNumber bumps and returns a CA's CRL number, in its own
-// transaction.
-func (s *Store) nextCRLNumber(caSerial string) (uint64, error) {
-	if s.remote != nil {
-		return s.remote.NextCRLNumber(caSerial)
-	}
-	var n uint64
-	err := s.db.Update(func(tx *bolt.Tx) error {
-		b, err := tx.CreateBucketIfNotExists(bucketCRLNumbers)
-		if err != nil {
-			return err
-		}
-		if v := b.Get([]byte(caSerial)); len(v) == 8 {
-			n = binary.BigEndian.Uint64(v)
-		}
-		if n >= MaxCRLNumber {
-			return &CRLNumberError{Where: Layout{Dir: s.Dir}.Inventory() + " (CA serial " + caSerial + ")", Number: n}
-		}
-		n++
-		var v [8]byte
-		binary.BigEndian.PutUint64(v[:], n)
-		return b.Put([]byte(caSerial), v[:])
-	})
-	return n, err
 }
 
 // parseCRLFrom parses the CRL read from path and checks that ca signed it.

@@ -17,7 +17,7 @@ import (
 // or damaged inventory (or a rebuild from a planted CRL) could hold it.
 func setCRLNumber(t *testing.T, s *Store, caSerial string, n uint64) {
 	t.Helper()
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := inventoryOf(s).db.Update(func(tx *bolt.Tx) error {
 		b, err := tx.CreateBucketIfNotExists(bucketCRLNumbers)
 		if err != nil {
 			return err
@@ -59,7 +59,7 @@ func TestLocalCRLNumberNeverWraps(t *testing.T) {
 			t.Errorf("the error does not name the CA and the inventory: %s", got)
 		}
 		var kept uint64
-		s.db.View(func(tx *bolt.Tx) error {
+		inventoryOf(s).db.View(func(tx *bolt.Tx) error {
 			kept = binary.BigEndian.Uint64(tx.Bucket(bucketCRLNumbers).Get([]byte(ca.Serial)))
 			return nil
 		})

@@ -81,10 +81,10 @@ func openInventory(path string, write bool) (db *bolt.DB, err error) {
 // guard runs a transaction, turning a bbolt panic (its answer to a page
 // that does not hold what it should) into an *InventoryDamagedError.
 // bbolt's View and Update roll back on a panic, so the store stays closable.
-func (s *Store) guard(fn func() error) (err error) {
+func (b *boltBackend) guard(fn func() error) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = &InventoryDamagedError{Layout{Dir: s.Dir}.Inventory(), fmt.Sprint(r)}
+			err = &InventoryDamagedError{Layout{Dir: b.s.Dir}.Inventory(), fmt.Sprint(r)}
 		}
 	}()
 	return fn()

@@ -53,8 +53,8 @@ func (s *Store) ExportClient(rec *Record) (*ClientBundle, error) {
 	}
 	keyPath := filepath.Join(s.Dir, filepath.FromSlash(rec.Dir), keyFile)
 	data, err := os.ReadFile(keyPath)
-	if errors.Is(err, fs.ErrNotExist) && s.remote != nil {
-		return nil, fmt.Errorf("the key of client %q is not on this machine (%s does not exist): the shared store %s holds no private key, so it stays in the PKI directory of the operator who issued it", rec.Name, keyPath, s.remote.URI())
+	if uri := s.backend().shared(); uri != "" && errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("the key of client %q is not on this machine (%s does not exist): the shared store %s holds no private key, so it stays in the PKI directory of the operator who issued it", rec.Name, keyPath, uri)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read the key of client %q: %w", rec.Name, err)

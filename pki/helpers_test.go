@@ -91,3 +91,7 @@ func mustIntermediate(t testing.TB, parent Issuer, kt KeyType, pathLen int) Issu
 	iss.Cert, iss.Level = cert, parent.Level+1
 	return iss
 }
+
+// inventoryOf is the local inventory behind s, for tests that write or
+// read inventory.db directly.
+func inventoryOf(s *Store) *boltBackend { return s.back.(*boltBackend) }

@@ -368,7 +368,8 @@ func readKMSFile(dir string, rec *Record) error {
 	return nil
 }
 
-// loadKMSIssuer opens a KMS-held CA key and checks it is the certificate's.
+// loadKMSIssuer opens a KMS-held CA key and checks it is the certificate's
+// (openIssuer, signer.go).
 func (s *Store) loadKMSIssuer(rec *Record, cert *x509.Certificate) (Issuer, error) {
 	signer, err := OpenKMSSigner(s.KMS, rec.KMSKeyARN)
 	if err != nil {

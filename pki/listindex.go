@@ -98,26 +98,7 @@ func hasListIndex(tx *bolt.Tx) bool {
 // index is listed from its records. keep must be safe to call from
 // several goroutines.
 func (s *Store) ListBrief(keep func(*Brief) bool) ([]*Brief, error) {
-	var out []*Brief
-	var err error
-	if s.remote != nil {
-		// A shared store has no index: its records, as Briefs.
-		var recs []*Record
-		recs, err = s.remoteList(false)
-		out = briefsOf(recs, keep)
-	} else {
-		err = s.view(func(tx *bolt.Tx) error {
-			if hasListIndex(tx) {
-				var err error
-				if out, err = decodeBucket(tx, bucketList, decodeBriefEntry, keep); err == nil {
-					return nil
-				}
-			}
-			recs, err := decodeRecords(tx, nil)
-			out = briefsOf(recs, keep)
-			return err
-		})
-	}
+	out, err := s.backend().listBrief(keep)
 	slices.SortFunc(out, func(a, b *Brief) int {
 		if c := compareListed(a.Kind, a.Level, a.Name, b.Kind, b.Level, b.Name); c != 0 {
 			return c

@@ -72,7 +72,7 @@ func sameListing(t *testing.T, s *Store, step string) {
 		t.Fatal(err)
 	}
 	var indexed bool
-	if err := s.view(func(tx *bolt.Tx) error { indexed = hasListIndex(tx); return nil }); err != nil || !indexed {
+	if err := inventoryOf(s).view(func(tx *bolt.Tx) error { indexed = hasListIndex(tx); return nil }); err != nil || !indexed {
 		t.Fatalf("%s: the inventory has no listing index (%v)", step, err)
 	}
 	got := indexRecords(t, s)
@@ -108,7 +108,7 @@ func sameListing(t *testing.T, s *Store, step string) {
 func indexRecords(t *testing.T, s *Store) []*Record {
 	t.Helper()
 	var out []*Record
-	err := s.view(func(tx *bolt.Tx) error {
+	err := inventoryOf(s).view(func(tx *bolt.Tx) error {
 		var err error
 		out, err = decodeBucket(tx, bucketList, decodeListEntry, nil)
 		return err
@@ -221,7 +221,7 @@ func TestListingOldInventory(t *testing.T) {
 	}
 	// What an older apimtls leaves: schema 1; and an index entry that no
 	// longer says what the record does (b revoked, the index says active).
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = inventoryOf(s).db.Update(func(tx *bolt.Tx) error {
 		old := *want[2]
 		old.Status, old.RevokedAt, old.RevocationReason = StatusActive, nil, ""
 		if old.Name != "b" {
@@ -279,7 +279,7 @@ func TestListingOldInventory(t *testing.T) {
 	if _, err := w.IssueClient(ClientParams{Name: "d", CA: "root", KeyType: ECDSAP256}); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.db.View(func(tx *bolt.Tx) error {
+	if err := inventoryOf(w).db.View(func(tx *bolt.Tx) error {
 		if !hasListIndex(tx) {
 			t.Fatal("the first write left the inventory without its index")
 		}

@@ -40,11 +40,15 @@ var ErrTooDeep = errors.New("CA hierarchy too deep")
 var ErrOutlivesIssuer = errors.New("certificate would outlive its issuer")
 
 // Issuer is a CA that signs: its certificate, its key and its level in the
-// hierarchy (1 for a root).
+// hierarchy (1 for a root). Its certificates and CRLs are signed through
+// one seam (signs, signer.go).
 type Issuer struct {
 	Cert  *x509.Certificate
 	Key   crypto.Signer
 	Level int
+	// signer, when set, signs instead of Key: a CA that returns whole
+	// certificates rather than signatures (AWS Private CA).
+	signer caSigner
 }
 
 // CARequest describes a CA certificate to create.
@@ -154,7 +158,7 @@ func CreateRoot(rand io.Reader, now time.Time, req CARequest) (*x509.Certificate
 	// is its own subject key identifier.
 	tmpl.AuthorityKeyId = tmpl.SubjectKeyId
 	tmpl.SignatureAlgorithm = signatureAlgorithm(kt)
-	return sign(rand, tmpl, tmpl, req.Key.Public(), req.Key)
+	return keySigner{req.Key}.signCertificate(rand, tmpl, tmpl, req.Key.Public())
 }
 
 // CreateIntermediate makes a CA certificate signed by parent. It refuses a
@@ -347,21 +351,14 @@ func fitValidity(tmpl, issuer *x509.Certificate, clamp bool) error {
 }
 
 func signBy(rand io.Reader, tmpl *x509.Certificate, issuer Issuer, pub crypto.PublicKey) (*x509.Certificate, error) {
-	kt, err := KeyTypeOf(issuer.Key.Public())
+	signer := issuer.signs()
+	kt, err := KeyTypeOf(signer.Public())
 	if err != nil {
 		return nil, fmt.Errorf("issuer key: %w", err)
 	}
 	tmpl.SignatureAlgorithm = signatureAlgorithm(kt)
 	tmpl.AuthorityKeyId = issuer.Cert.SubjectKeyId
-	return sign(rand, tmpl, issuer.Cert, pub, issuer.Key)
-}
-
-func sign(rand io.Reader, tmpl, parent *x509.Certificate, pub crypto.PublicKey, key crypto.Signer) (*x509.Certificate, error) {
-	der, err := x509.CreateCertificate(rand, tmpl, parent, pub, key)
-	if err != nil {
-		return nil, fmt.Errorf("sign certificate: %w", err)
-	}
-	return x509.ParseCertificate(der)
+	return signer.signCertificate(rand, tmpl, issuer.Cert, pub)
 }
 
 // CheckSANs refuses DNS names, email addresses and URIs that cannot be

@@ -118,93 +118,11 @@ func (s *Store) Revoke(kind Kind, ref string, reason Reason) (*Revocation, error
 	if err != nil {
 		return nil, err
 	}
-	res := &Revocation{Record: rec, Unrevokable: roots}
-	if s.remote != nil {
-		// The record in the shared store is the truth, and each change
-		// of it a version of its object: no note beside the files.
-		for _, t := range targets {
-			got, changed, err := s.remote.Revoke(t.Serial, reason)
-			if err != nil {
-				return nil, fmt.Errorf("record the revocation of %s %q (serial %s): %w", t.Kind.Noun(), t.Name, t.Serial, err)
-			}
-			if changed {
-				res.Revoked = append(res.Revoked, got)
-			}
-			if t == rec {
-				res.Record = got
-			}
-		}
-		if byName {
-			// A renewal that committed while this revocation was under
-			// way made a certificate the name now means: revoke it too.
-			newest, more, err := s.revokeSuccessors(res.Record, reason)
-			if err != nil {
-				return nil, err
-			}
-			res.Record, res.Revoked = newest, append(res.Revoked, more...)
-		}
-		res.Already = len(res.Revoked) == 0
-		return res, nil
+	named, changed, err := s.backend().revoke(rec, targets, reason, byName)
+	if err != nil {
+		return nil, err
 	}
-	now := s.Now().UTC().Truncate(time.Second)
-	var changed []*Record
-	for _, t := range targets {
-		if r, ok := RevokeRecord(t, reason, now); ok {
-			changed = append(changed, r)
-			if t == rec {
-				res.Record = r
-			}
-		}
-	}
-	if len(changed) == 0 {
-		res.Already = true
-		return res, nil
-	}
-	// Each revocation is written beside its certificate first, so that
-	// store rebuild, which reads the folders, never forgets it.
-	// A failed commit puts each note back as it was: a keyCompromise
-	// raising an earlier revocation keeps the earlier note.
-	type written struct {
-		path string
-		was  []byte // nil: there was none
-	}
-	var notes []written
-	undo := func() {
-		for _, n := range notes {
-			if n.was == nil {
-				os.Remove(n.path)
-			} else {
-				WriteFileAtomic(n.path, n.was, 0o644)
-			}
-		}
-	}
-	for _, r := range changed {
-		note := filepath.Join(s.Layout().RecordDir(r), revocationFile)
-		data, err := json.Marshal(revocationNote{RevokedAt: *r.RevokedAt, Reason: r.RevocationReason})
-		if err != nil {
-			undo()
-			return nil, err
-		}
-		was, _ := os.ReadFile(note)
-		if err := WriteFileAtomic(note, data, 0o644); err != nil {
-			undo()
-			return nil, fmt.Errorf("record the revocation of %s %q (serial %s): %w", r.Kind.Noun(), r.Name, r.Serial, err)
-		}
-		notes = append(notes, written{note, was})
-	}
-	if err := s.db.Update(func(tx *bolt.Tx) error {
-		for _, r := range changed {
-			if err := replaceRecord(tx, r); err != nil {
-				return err
-			}
-		}
-		return nil
-	}); err != nil {
-		undo()
-		return nil, fmt.Errorf("record the revocation of %s %q: %w", rec.Kind.Noun(), rec.Name, err)
-	}
-	res.Revoked = changed
-	return res, nil
+	return &Revocation{Record: named, Revoked: changed, Already: len(changed) == 0, Unrevokable: roots}, nil
 }
 
 // RevokeRecord is r revoked at now for reason, and whether that changes it: a
@@ -306,31 +224,6 @@ func (s *Store) withKey(spki []byte, recs []*Record) ([]*Record, error) {
 	return out, nil
 }
 
-// revokeSuccessors revokes the renewals of rec that have a record, and
-// returns the newest and those it changed.
-func (s *Store) revokeSuccessors(rec *Record, reason Reason) (*Record, []*Record, error) {
-	var changed []*Record
-	for range MaxRenewalChain {
-		if rec.SupersededBy == "" {
-			return rec, changed, nil
-		}
-		next, err := s.remote.GetSerial(rec.SupersededBy)
-		if err != nil || next == nil {
-			return rec, changed, err // none yet: the renewal checks for this revocation itself
-		}
-		next, did, err := s.remote.Revoke(next.Serial, reason)
-		if err != nil {
-			return nil, nil, fmt.Errorf("revoke %s %q's renewal %s: %w", rec.Kind.Noun(), rec.Name, rec.SupersededBy, err)
-		}
-		if did {
-			changed = append(changed, next)
-			s.Warn(fmt.Sprintf("%s %q was renewed while being revoked: its new certificate %s is revoked too", rec.Kind.Noun(), rec.Name, next.Serial))
-		}
-		rec = next
-	}
-	return rec, changed, nil
-}
-
 // MaxRenewalChain bounds how many renewals a name is followed through.
 const MaxRenewalChain = 8
 
@@ -402,13 +295,7 @@ func replaceRecord(tx *bolt.Tx, r *Record) error {
 // issued that are revoked, and those superseded by a renewal whose retire
 // time (RevokedAt) has come. A shared store's CRL lists the same, decided
 // by sharedRevocations.
-func (s *Store) RevokedBy(ca *Record) ([]*Record, error) {
-	if s.remote != nil {
-		return nil, errors.New("RevokedBy reads a local inventory; a shared store's CRL content comes from sharedRevocations")
-	}
-	now := s.Now()
-	return s.List(func(r *Record) bool { return listedBy(r, ca, now) })
-}
+func (s *Store) RevokedBy(ca *Record) ([]*Record, error) { return s.backend().revokedBy(ca) }
 
 // listedBy reports whether CA ca's CRL signed at now lists r.
 func listedBy(r, ca *Record, now time.Time) bool {

@@ -15,7 +15,7 @@ import (
 // outside the PKI directory) would otherwise have a CA key read, exported
 // or moved as if it were a client's. Certificates read from the store are
 // checked against their issuer's signature before any local key is paired
-// with them (Store.Certificate).
+// with them (Store.Certificate, sharedBackend.checkCertificate).
 
 // checkedRemote refuses records whose paths are not the ones apimtls
 // derives: such a record is damaged.
@@ -125,10 +125,10 @@ func (c checkedRemote) keep(recs []*Record, err error) ([]*Record, error) {
 // signed by the certificate of the issuer rec names (a root by itself),
 // up the chain: whoever may write to the store cannot make apimtls pair a
 // local key with a certificate no CA of the store signed.
-func (s *Store) verifyShared(rec *Record, c *x509.Certificate, depth int) error {
-	s.certMu.Lock()
-	done := s.verified[rec.Serial]
-	s.certMu.Unlock()
+func (b *sharedBackend) verifyShared(rec *Record, c *x509.Certificate, depth int) error {
+	b.certMu.Lock()
+	done := b.verified[rec.Serial]
+	b.certMu.Unlock()
 	if done {
 		return nil
 	}
@@ -142,33 +142,33 @@ func (s *Store) verifyShared(rec *Record, c *x509.Certificate, depth int) error 
 		}
 		parent = c
 	} else {
-		ir, err := s.remote.GetSerial(rec.IssuerSerial)
+		ir, err := b.remote.GetSerial(rec.IssuerSerial)
 		if err != nil {
 			return err
 		}
 		if ir == nil || !ir.Kind.IsCA() {
 			return fmt.Errorf("its issuer %s is not a CA of the store", rec.IssuerSerial)
 		}
-		data, err := s.sharedCertificate(ir)
+		data, err := b.certificate(ir)
 		if err != nil {
 			return err
 		}
 		if parent, err = DecodeCertificate(data); err != nil || SerialHex(parent) != ir.Serial {
 			return fmt.Errorf("the certificate of its issuer %s is damaged", ir.Serial)
 		}
-		if err := s.verifyShared(ir, parent, depth+1); err != nil {
+		if err := b.verifyShared(ir, parent, depth+1); err != nil {
 			return err
 		}
 	}
 	if err := c.CheckSignatureFrom(parent); err != nil {
 		return fmt.Errorf("not signed by the CA its record names: %w", err)
 	}
-	s.certMu.Lock()
-	if s.verified == nil {
-		s.verified = map[string]bool{}
+	b.certMu.Lock()
+	if b.verified == nil {
+		b.verified = map[string]bool{}
 	}
-	s.verified[rec.Serial] = true
-	s.certMu.Unlock()
+	b.verified[rec.Serial] = true
+	b.certMu.Unlock()
 	return nil
 }
 

@@ -1,9 +1,7 @@
 package pki
 
 import (
-	"bytes"
 	"crypto"
-	"crypto/rand"
 	"crypto/x509"
 	"errors"
 	"fmt"
@@ -14,10 +12,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"time"
-
-	bolt "go.etcd.io/bbolt"
 )
 
 // Layout of the PKI directory (docs/pki.md).
@@ -152,67 +147,12 @@ type Store struct {
 	// KMS reaches AWS KMS for CAs whose key lives there.
 	KMS KMSConfig
 
-	db       *bolt.DB
 	readOnly bool
-
-	// remote, when set, is the shared store that holds the inventory
-	// (OpenShared); db is then nil.
-	remote Remote
-	certMu sync.Mutex
-	certs  map[string][]byte // certificates read from remote, by serial
-	// verified holds the serials whose certificates were checked against
-	// their issuer's signature (verifyShared).
-	verified map[string]bool
-	settled  bool // recovery waited RecoverySettle already
+	// back holds the records: the local inventory (OpenStore) or a
+	// shared store (OpenShared).
+	back backend
 
 	onClose []func()
-}
-
-// OpenStore opens the PKI directory dir. With write, it creates the
-// directory (0700) and the inventory as needed, waits for the lock, and
-// finishes or undoes whatever a killed process left half done. Without
-// write, a missing inventory is an empty one.
-func OpenStore(dir string, write bool) (*Store, error) {
-	s := &Store{Dir: dir, Rand: rand.Reader, Now: time.Now, Warn: func(string) {}}
-	if !write && pendingWork(dir) {
-		write = true // recovery needs the write lock
-	}
-	if !write {
-		if _, err := os.Stat(filepath.Join(dir, inventoryFile)); errors.Is(err, fs.ErrNotExist) {
-			s.readOnly = true
-			return s, nil
-		}
-	}
-	if write {
-		for _, d := range []string{dir, filepath.Join(dir, caDir), filepath.Join(dir, clientsDir), filepath.Join(dir, stagingDir)} {
-			if err := os.MkdirAll(d, dirMode); err != nil {
-				return nil, fmt.Errorf("create PKI directory: %w", err)
-			}
-		}
-	}
-	db, err := openInventory(Layout{Dir: dir}.Inventory(), write)
-	if err != nil {
-		return nil, err
-	}
-	s.db, s.readOnly = db, !write
-	if write {
-		// A store that only refuses must leave inventory.db as it was:
-		// write the buckets only when they are missing.
-		if err := s.guard(func() error {
-			if s.db.View(func(tx *bolt.Tx) error { return checkBuckets(tx) }) == nil {
-				return nil
-			}
-			return s.db.Update(initBuckets)
-		}); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("open inventory: %w", err)
-		}
-		if err := s.recoverStaged(); err != nil {
-			db.Close()
-			return nil, fmt.Errorf("recover interrupted work: %w", err)
-		}
-	}
-	return s, nil
 }
 
 // Close releases the inventory and its lock.
@@ -221,10 +161,30 @@ func (s *Store) Close() error {
 		fn()
 	}
 	s.onClose = nil
-	if s.db == nil {
-		return nil
+	return s.backend().close()
+}
+
+// backend is where s's records are. A Store made by neither OpenStore nor
+// OpenShared is a local PKI directory whose inventory is not open: every
+// lookup finds nothing.
+func (s *Store) backend() backend {
+	if s.back == nil {
+		return &boltBackend{s: s}
 	}
-	return s.db.Close()
+	return s.back
+}
+
+// OnClose runs fn when the store is closed.
+func (s *Store) OnClose(fn func()) { s.onClose = append(s.onClose, fn) }
+
+// createDirs makes the PKI directory and its folders, 0700, as needed.
+func createDirs(dir string) error {
+	for _, d := range []string{dir, filepath.Join(dir, caDir), filepath.Join(dir, clientsDir), filepath.Join(dir, stagingDir)} {
+		if err := os.MkdirAll(d, dirMode); err != nil {
+			return fmt.Errorf("create PKI directory: %w", err)
+		}
+	}
+	return nil
 }
 
 func pendingWork(dir string) bool {
@@ -246,27 +206,18 @@ func (s *Store) recoverStaged() error {
 	}
 	for _, e := range entries {
 		path := filepath.Join(staging, e.Name())
-		// A shared store's batches (shared-*) are recovered by that store
-		// only, since only it knows what was committed; a local
-		// inventory's by the local one.
-		if shared := strings.HasPrefix(e.Name(), sharedPrefix); shared != (s.remote != nil) {
-			continue
-		} else if shared {
-			if uri, err := os.ReadFile(filepath.Join(path, batchStoreFile)); err == nil && string(uri) != s.remote.URI() {
-				continue // another shared store's
-			}
-			if err := s.recoverBatch(path); err != nil {
-				return err
-			}
+		// Each store recovers its own entries only, since only it knows
+		// what was committed.
+		mine, batch := s.backend().ownsStaged(e.Name(), path)
+		if !mine {
 			continue
 		}
-		if !strings.HasPrefix(e.Name(), batchPrefix) {
-			if err := s.recoverEntry(path, e.Name()); err != nil {
-				return err
-			}
-			continue
+		if batch {
+			err = s.recoverBatch(path)
+		} else {
+			err = s.recoverEntry(path, e.Name())
 		}
-		if err := s.recoverBatch(path); err != nil {
+		if err != nil {
 			return err
 		}
 	}
@@ -284,7 +235,7 @@ func (s *Store) recoverBatch(path string) error {
 		return err // nil and alive: a live run owns it
 	}
 	defer lock.Close()
-	s.settleShared(path)
+	s.backend().settle(path)
 	inner, err := os.ReadDir(path)
 	if err != nil {
 		return err
@@ -308,7 +259,7 @@ func (s *Store) recoverEntry(path, serial string) error {
 		return err
 	}
 	if rec == nil {
-		if err := s.abandonClaim(path, serial); err != nil {
+		if err := s.backend().abandon(path, serial); err != nil {
 			return err
 		}
 		return os.RemoveAll(path)
@@ -371,58 +322,6 @@ type stagedFile struct {
 	mode fs.FileMode
 }
 
-// commit makes an issuance durable and visible in three steps: the files are
-// written into .staging/<serial> and synced; the record is committed to the
-// inventory (the commit point); the staged directory is renamed into place.
-// A crash before the commit point leaves a staged directory that the next
-// open removes; after it, one that the next open moves into place.
-func (s *Store) commit(rec *Record, files []stagedFile) error {
-	if s.remote != nil {
-		return s.commitShared(rec, files)
-	}
-	final := filepath.Join(s.Dir, rec.Dir)
-	if exists(final) {
-		return &ExistsError{Kind: rec.Kind, Name: rec.Name}
-	}
-	staged := filepath.Join(s.Dir, stagingDir, rec.Serial)
-	if err := os.Mkdir(staged, dirMode); err != nil {
-		return fmt.Errorf("stage files: %w", err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			os.RemoveAll(staged)
-		}
-	}()
-	for _, f := range files {
-		if err := writeNewFile(filepath.Join(staged, f.name), f.data, f.mode); err != nil {
-			return err
-		}
-		crashHook("file:" + f.name)
-	}
-	if err := syncDir(staged); err != nil {
-		return err
-	}
-	crashHook("staged")
-	for _, f := range files {
-		rec.Files = append(rec.Files, filepath.ToSlash(filepath.Join(rec.Dir, f.name)))
-	}
-	rec.CreatedAt = s.Now().UTC()
-	if err := s.guard(func() error { return s.db.Update(func(tx *bolt.Tx) error { return putRecord(tx, rec) }) }); err != nil {
-		return fmt.Errorf("record %s %q: %w", rec.Kind, rec.Name, err)
-	}
-	committed = true
-	crashHook("committed")
-	if err := s.moveIntoPlace(staged, rec); err != nil {
-		return fmt.Errorf("move %s into place (the next apimtls run finishes it): %w", final, err)
-	}
-	crashHook("renamed")
-	if err := syncDir(filepath.Dir(final)); err != nil {
-		return err
-	}
-	return syncDir(filepath.Join(s.Dir, stagingDir))
-}
-
 // Lookup returns the record of the CA or client called name.
 func (s *Store) Lookup(kind Kind, name string) (*Record, error) {
 	rec, err := s.byName(kind, name)
@@ -445,113 +344,28 @@ func (s *Store) Lookup(kind Kind, name string) (*Record, error) {
 
 // byName is the record of name, or nil.
 func (s *Store) byName(kind Kind, name string) (*Record, error) {
-	if s.remote == nil {
-		var rec *Record
-		err := s.view(func(tx *bolt.Tx) error {
-			var err error
-			rec, err = getByName(tx, kind, name)
-			return err
-		})
-		return rec, err
-	}
-	if CheckName(name) != nil {
-		return nil, nil // no such name can be stored: not an S3 key to ask for
-	}
-	rec, err := s.remote.Get(kind, name)
-	if nf := (*NotFoundError)(nil); errors.As(err, &nf) {
-		return nil, nil
-	}
-	return rec, err
+	return s.backend().byName(kind, name)
 }
 
-// caNames lists the CA names from the name index, in order, without
-// reading a record.
-func (s *Store) caNames() ([]string, error) {
-	var names []string
-	if s.remote != nil {
-		cas, err := s.remote.CAs()
-		err = s.tolerate(err)
-		for _, r := range cas {
-			names = append(names, r.Name)
-		}
-		slices.Sort(names)
-		return names, err
-	}
-	prefix := []byte("ca/")
-	err := s.view(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketNames)
-		if b == nil {
-			return nil
-		}
-		c := b.Cursor()
-		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
-			names = append(names, string(k[len(prefix):]))
-		}
-		return nil
-	})
-	return names, err
-}
+// caNames lists the CA names, in order.
+func (s *Store) caNames() ([]string, error) { return s.backend().caNames() }
 
 // CAs returns every CA's record, sorted as List sorts, reading them through
 // the name index rather than every client record.
 func (s *Store) CAs() ([]*Record, error) {
-	if s.remote != nil {
-		cas, err := s.remote.CAs()
-		SortRecords(cas)
-		return cas, s.tolerate(err)
-	}
-	names, err := s.caNames()
-	if err != nil {
-		return nil, err
-	}
-	var out []*Record
-	err = s.view(func(tx *bolt.Tx) error {
-		for _, n := range names {
-			r, err := getByName(tx, KindRoot, n)
-			if err != nil {
-				return err
-			}
-			out = append(out, r)
-		}
-		return nil
-	})
-	SortRecords(out)
-	return out, err
+	cas, err := s.backend().cas()
+	SortRecords(cas)
+	return cas, err
 }
 
 // LookupSerial returns the record with that serial, or nil.
-func (s *Store) LookupSerial(serial string) (*Record, error) {
-	if s.remote != nil {
-		return s.remote.GetSerial(serial)
-	}
-	var rec *Record
-	err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		rec, err = getRecord(tx, serial)
-		return err
-	})
-	return rec, err
-}
+func (s *Store) LookupSerial(serial string) (*Record, error) { return s.backend().bySerial(serial) }
 
 // List returns the records that keep accepts, sorted by kind, level and
 // name. Records are decoded on every core: keep must be safe to call from
 // several goroutines.
 func (s *Store) List(keep func(*Record) bool) ([]*Record, error) {
-	if s.remote != nil {
-		all, err := s.remoteList(false)
-		if err != nil {
-			return nil, err
-		}
-		out := slices.DeleteFunc(all, func(r *Record) bool { return keep != nil && !keep(r) })
-		SortRecords(out)
-		return out, nil
-	}
-	var out []*Record
-	err := s.view(func(tx *bolt.Tx) error {
-		var err error
-		out, err = decodeRecords(tx, keep)
-		return err
-	})
+	out, err := s.backend().list(keep)
 	SortRecords(out)
 	return out, err
 }
@@ -568,24 +382,9 @@ func SortRecords(out []*Record) {
 	})
 }
 
-func (s *Store) view(fn func(*bolt.Tx) error) error {
-	if s.db == nil {
-		return nil
-	}
-	return s.guard(func() error { return s.db.View(fn) })
-}
-
 // Certificate reads and parses the certificate of a record.
 func (s *Store) Certificate(rec *Record) (*x509.Certificate, error) {
-	path := filepath.Join(s.Dir, rec.Dir, certFile)
-	var data []byte
-	var err error
-	if s.remote != nil {
-		path = s.remote.URI() + "certs/" + rec.Serial + ".pem"
-		data, err = s.sharedCertificate(rec)
-	} else {
-		data, err = os.ReadFile(path)
-	}
+	path, data, err := s.backend().certificatePEM(rec)
 	if err != nil {
 		return nil, fmt.Errorf("read %s certificate: %w", rec.Name, err)
 	}
@@ -596,10 +395,8 @@ func (s *Store) Certificate(rec *Record) (*x509.Certificate, error) {
 	if SerialHex(c) != rec.Serial {
 		return nil, fmt.Errorf("%s holds serial %s, but the inventory records %s: the file was replaced outside apimtls", path, SerialHex(c), rec.Serial)
 	}
-	if s.remote != nil {
-		if err := s.verifyShared(rec, c, 0); err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
-		}
+	if err := s.backend().checkCertificate(rec, c); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return c, nil
 }
@@ -672,29 +469,11 @@ func (s *Store) loadIssuer(name string, passphrase PassphraseFunc) (Issuer, *Rec
 	if err != nil {
 		return Issuer{}, nil, err
 	}
-	if rec.KMSKeyARN != "" {
-		issuer, err := s.loadKMSIssuer(rec, cert)
-		return issuer, rec, err
-	}
-	keyPath := filepath.Join(s.Dir, rec.Dir, keyFile)
-	if loose, mode := LoosePermissions(keyPath); loose {
-		s.Warn(fmt.Sprintf("%s has mode %04o; run: chmod 600 %s", keyPath, mode, keyPath))
-	}
-	data, err := os.ReadFile(keyPath)
-	if errors.Is(err, fs.ErrNotExist) && s.remote != nil {
-		return Issuer{}, nil, s.missingSharedKey(name, keyPath)
-	}
+	issuer, err := s.openIssuer(name, rec, cert, passphrase)
 	if err != nil {
-		return Issuer{}, nil, fmt.Errorf("read CA key: %w", err)
+		return Issuer{}, nil, err
 	}
-	key, err := DecodeKey(data, passphrase)
-	if err != nil {
-		return Issuer{}, nil, fmt.Errorf("open key of CA %q: %w", name, err)
-	}
-	if !publicKeysEqual(key.Public(), cert.PublicKey) {
-		return Issuer{}, nil, fmt.Errorf("%s does not match the certificate of CA %q", keyPath, name)
-	}
-	return Issuer{Cert: cert, Key: key, Level: rec.Level}, rec, nil
+	return issuer, rec, nil
 }
 
 type equaler interface{ Equal(crypto.PublicKey) bool }
