@@ -110,6 +110,10 @@ func (c *Checker) Decide(ctx context.Context, cert *x509.Certificate, now time.T
 	link, issuer := cert, d.Issuer
 	for {
 		r, detail, entry := c.checkLink(ctx, link, issuer, now)
+		if r != OK && link != cert {
+			// The serial in the detail is the CA's, not the client's.
+			detail = fmt.Sprintf("the CA above the certificate, %q: %s", link.Subject.String(), detail)
+		}
 		if r != OK {
 			if !c.SoftFail || !r.softFailable() {
 				d.Revocation = entry
@@ -157,11 +161,14 @@ func (c *Checker) checkCRL(crl *CRL, cert *x509.Certificate, ca *CA, now time.Ti
 	if skew == 0 {
 		skew = 5 * time.Minute
 	}
+	// A CRL out of date is no evidence that a certificate is good, but a
+	// verified one that lists it is evidence enough that it is revoked (a
+	// revocation is never lifted): soft-fail must not let that one pass.
 	if now.After(crl.NextUpdate()) {
-		return CRLExpired, fmt.Sprintf("CRL of CA %s: nextUpdate %s has passed", describeCA(ca), crl.NextUpdate().UTC().Format(time.RFC3339)), nil
+		return outOfDate(crl, cert, ca, fmt.Sprintf("CRL of CA %s: nextUpdate %s has passed", describeCA(ca), crl.NextUpdate().UTC().Format(time.RFC3339)))
 	}
 	if now.Add(skew).Before(crl.ThisUpdate()) {
-		return CRLExpired, fmt.Sprintf("CRL of CA %s: thisUpdate %s is in the future", describeCA(ca), crl.ThisUpdate().UTC().Format(time.RFC3339)), nil
+		return outOfDate(crl, cert, ca, fmt.Sprintf("CRL of CA %s: thisUpdate %s is in the future", describeCA(ca), crl.ThisUpdate().UTC().Format(time.RFC3339)))
 	}
 	// Only a current CRL is remembered: one signed ahead of time and
 	// served early must not make today's CRL look like a rollback.
@@ -173,11 +180,28 @@ func (c *Checker) checkCRL(crl *CRL, cert *x509.Certificate, ca *CA, now time.Ti
 	if !crl.Covers(cert) {
 		return CRLMissing, fmt.Sprintf("CRL %s of CA %s covers %s, not this certificate (RFC 5280 §5.2.5): no CRL of the CA covers it", crl.NumberText(), describeCA(ca), crl.Scope()), nil
 	}
-	if !crl.Contains(cert.SerialNumber) {
+	if r, detail, e := listedIn(crl, cert, ca); r == Revoked {
+		return r, detail, e
+	}
+	return OK, "", nil
+}
+
+// listedIn is Revoked when crl, whose scope covers cert, lists it.
+func listedIn(crl *CRL, cert *x509.Certificate, ca *CA) (Reason, string, *Entry) {
+	e, ok := crl.Lookup(cert.SerialNumber)
+	if !ok || !crl.Covers(cert) {
 		return OK, "", nil
 	}
-	e, _ := crl.Lookup(cert.SerialNumber)
 	return Revoked, fmt.Sprintf("serial %s revoked by CA %s at %s (reason %d)", hex.EncodeToString(cert.SerialNumber.Bytes()), describeCA(ca), e.Time.UTC().Format(time.RFC3339), e.Reason), &e
+}
+
+// outOfDate is the decision on a verified CRL outside its dates:
+// crl_expired, unless it lists cert.
+func outOfDate(crl *CRL, cert *x509.Certificate, ca *CA, detail string) (Reason, string, *Entry) {
+	if r, listed, e := listedIn(crl, cert, ca); r == Revoked {
+		return r, listed + " (in a CRL out of date: " + detail + ")", e
+	}
+	return CRLExpired, detail, nil
 }
 
 // rolledBack is the decision on a CRL older than one seen: crl_rollback.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +84,10 @@ func TestDecide(t *testing.T) {
 		{"CRL expired", good, with(issuingID, issuing.CRL(t, revtest.CRLOptions{ThisUpdate: revtest.Now.Add(-48 * time.Hour), NextUpdate: revtest.Now.Add(-time.Second)})), false, revocation.CRLExpired},
 		{"CRL from the future", good, with(issuingID, issuing.CRL(t, revtest.CRLOptions{ThisUpdate: revtest.Now.Add(time.Hour), NextUpdate: revtest.Now.Add(48 * time.Hour)})), false, revocation.CRLExpired},
 		{"CRL expired, soft-fail", good, with(issuingID, issuing.CRL(t, revtest.CRLOptions{ThisUpdate: revtest.Now.Add(-48 * time.Hour), NextUpdate: revtest.Now.Add(-time.Second)})), true, revocation.OK},
+		// An out-of-date CRL that lists the serial still proves it revoked.
+		{"revoked in an expired CRL, soft-fail", revoked, with(issuingID, issuing.CRL(t, revtest.CRLOptions{ThisUpdate: revtest.Now.Add(-48 * time.Hour), NextUpdate: revtest.Now.Add(-time.Second)}, revoked)), true, revocation.Revoked},
+		{"revoked in a CRL from the future, soft-fail", revoked, with(issuingID, issuing.CRL(t, revtest.CRLOptions{ThisUpdate: revtest.Now.Add(time.Hour), NextUpdate: revtest.Now.Add(48 * time.Hour)}, revoked)), true, revocation.Revoked},
+		{"revoked in an expired CRL", revoked, with(issuingID, issuing.CRL(t, revtest.CRLOptions{ThisUpdate: revtest.Now.Add(-48 * time.Hour), NextUpdate: revtest.Now.Add(-time.Second)}, revoked)), false, revocation.Revoked},
 		{"CRL signed by a foreign CA of the same name", good, with(issuingID, foreign.CRL(t, revtest.CRLOptions{})), false, revocation.CRLBadSignature},
 		{"root's CRL in the issuing CA's place", good, with(issuingID, root.CRL(t, revtest.CRLOptions{})), false, revocation.CRLBadSignature},
 		{"CRL source invalid", good, failingSource{&revocation.InvalidCRLError{Where: "x", Err: errors.New("garbage")}}, false, revocation.CRLInvalid},
@@ -101,6 +106,9 @@ func TestDecide(t *testing.T) {
 			}
 			if !d.Allow && d.Detail == "" {
 				t.Errorf("deny without detail")
+			}
+			if tc.cert == underRevokedCA && !strings.Contains(d.Detail, "the CA above the certificate") {
+				t.Errorf("detail %q does not say the serial is a CA's", d.Detail)
 			}
 		})
 	}
