@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/apimtls/apimtls/revocation"
@@ -31,9 +32,16 @@ type OlderCRLError struct {
 	URI string // the object
 	// Published and Pushed name the two CRLs (revocation.CRL.NumberText).
 	Published, Pushed string
+	// Dropped, for a newer CRL, are the serials (lowercase hex) the
+	// published one lists and it does not: pushing it would un-revoke
+	// them.
+	Dropped []string
 }
 
 func (e *OlderCRLError) Error() string {
+	if len(e.Dropped) > 0 {
+		return fmt.Sprintf("%s holds CRL %s, which lists %s; this PKI directory's CRL %s does not: refusing to un-revoke by replacing it", e.URI, e.Published, strings.Join(e.Dropped, ", "), e.Pushed)
+	}
 	if e.Published == e.Pushed {
 		return fmt.Sprintf("%s holds another CRL %s than this PKI directory's: refusing to replace it with a different list of the same number", e.URI, e.Published)
 	}
@@ -66,17 +74,25 @@ type PushedCRL struct {
 // with a different one of the same number (ErrOlderCRL), and replaces only
 // the version it checked (a conditional write).
 func PushCRLs(ctx context.Context, b Bucket, bucket, prefix string, crls []CRLObject) ([]PushedCRL, error) {
-	var out []PushedCRL
-	for _, c := range crls {
-		key := CRLKey(prefix, c.KeyID)
-		res, err := b.Push(ctx, s3store.PushInput{Bucket: bucket, Key: key, Data: c.DER, ContentType: "application/pkix-crl",
-			Replaces: func(current []byte) error { return checkNotOlder(c, s3store.URI(bucket, key), current) }})
-		if err != nil {
-			return out, fmt.Errorf("push the CRL of CA %s: %w", c.CA, err)
+	push := func(checkOnly bool) ([]PushedCRL, error) {
+		var out []PushedCRL
+		for _, c := range crls {
+			key := CRLKey(prefix, c.KeyID)
+			res, err := b.Push(ctx, s3store.PushInput{Bucket: bucket, Key: key, Data: c.DER, ContentType: "application/pkix-crl", CheckOnly: checkOnly,
+				Replaces: func(current []byte) error { return checkNotOlder(c, s3store.URI(bucket, key), current) }})
+			if err != nil {
+				return out, fmt.Errorf("push the CRL of CA %s: %w", c.CA, err)
+			}
+			out = append(out, PushedCRL{CA: c.CA, PushResult: res})
 		}
-		out = append(out, PushedCRL{CA: c.CA, PushResult: res})
+		return out, nil
 	}
-	return out, nil
+	// Every CRL is checked before any is uploaded: a refusal for one CA
+	// leaves the bucket as it was, not half this copy's and half another's.
+	if _, err := push(true); err != nil {
+		return nil, err
+	}
+	return push(false)
 }
 
 // checkNotOlder refuses to replace the published CRL current with next
@@ -95,8 +111,37 @@ func checkNotOlder(c CRLObject, uri string, current []byte) error {
 	if err != nil {
 		return fmt.Errorf("the CRL to push: %w", err)
 	}
-	if order, comparable := next.Compare(published); !comparable || order > 0 {
+	order, comparable := next.Compare(published)
+	if !comparable {
+		return nil
+	}
+	if order > 0 {
+		if dropped := droppedSerials(current, c.DER); len(dropped) > 0 {
+			return &OlderCRLError{URI: uri, Published: published.NumberText(), Pushed: next.NumberText(), Dropped: dropped}
+		}
 		return nil
 	}
 	return &OlderCRLError{URI: uri, Published: published.NumberText(), Pushed: next.NumberText()}
+}
+
+// droppedSerials are the serials the CRL published lists and next does
+// not, sorted; both have parsed already.
+func droppedSerials(published, next []byte) []string {
+	p, perr := x509.ParseRevocationList(published)
+	n, nerr := x509.ParseRevocationList(next)
+	if perr != nil || nerr != nil {
+		return nil
+	}
+	listed := make(map[string]bool, len(n.RevokedCertificateEntries))
+	for _, e := range n.RevokedCertificateEntries {
+		listed[e.SerialNumber.Text(16)] = true
+	}
+	var out []string
+	for _, e := range p.RevokedCertificateEntries {
+		if sn := e.SerialNumber.Text(16); !listed[sn] {
+			out = append(out, sn)
+		}
+	}
+	slices.Sort(out)
+	return out
 }

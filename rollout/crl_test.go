@@ -29,6 +29,7 @@ func TestCheckNotOlder(t *testing.T) {
 	ca := revtest.NewCA(t, "issuing", nil)
 	crl := func(n int64) []byte { return ca.CRL(t, revtest.CRLOptions{Number: n}) }
 	two := crl(2)
+	stolen := ca.Client(t, "stolen", revtest.ClientOptions{})
 	obj := CRLObject{CA: "issuing", DER: two, Cert: ca.Cert}
 	for _, tc := range []struct {
 		name    string
@@ -38,6 +39,7 @@ func TestCheckNotOlder(t *testing.T) {
 		{"nothing published", nil, ""},
 		{"the same bytes", two, ""},
 		{"number 1", crl(1), ""},
+		{"number 1 listing a serial number 2 drops", ca.CRL(t, revtest.CRLOptions{Number: 1}, stolen), "holds CRL number 1, which lists " + stolen.SerialNumber.Text(16) + "; this PKI directory's CRL number 2 does not: refusing to un-revoke"},
 		{"number 3", crl(3), "holds CRL number 3, and this PKI directory's is number 2: refusing to replace a newer CRL with an older one"},
 		{"another number 2", crl(2), "holds another CRL number 2 than this PKI directory's"},
 		{"damaged", []byte("garbage"), ""},

@@ -146,6 +146,10 @@ type PushInput struct {
 	// there was none), so a concurrent push cannot slip in between: Push
 	// reads and asks again, a few times, then gives up (ErrChanged).
 	Replaces func(current []byte) error
+	// CheckOnly runs every check (versioning, Replaces) and uploads
+	// nothing: a push of several objects checks them all first, so that a
+	// refusal leaves none changed.
+	CheckOnly bool
 }
 
 // maxReplacedBytes bounds the newest version read for Replaces: a CRL can
@@ -204,6 +208,9 @@ func (s *Store) Push(ctx context.Context, in PushInput) (*PushResult, error) {
 					return nil, err
 				}
 			}
+		}
+		if in.CheckOnly {
+			return res, nil
 		}
 		err := s.upload(ctx, in, res, cond)
 		if errors.Is(err, errPrecondition) && attempt < 3 {

@@ -85,6 +85,10 @@ func pushCRLs(c *cli.Context) error {
 	if view.CRLs, err = rollout.PushCRLs(c.Context, store, bucket, prefix, objects); err != nil {
 		var older *rollout.OlderCRLError
 		if errors.As(err, &older) {
+			if len(older.Dropped) > 0 {
+				return withHint(err, "the bucket's CRL was signed from another copy of the PKI that knows these revocations: push from that copy",
+					"or revoke them here too (apimtls client revoke SERIAL), sign again (apimtls ca crl) and push")
+			}
 			return withHint(err, "the bucket's CRL was signed from another, newer copy of the PKI: push from that copy",
 				"do not sign here again just to get past its number: the newer CRL may list revocations this copy does not know")
 		}
