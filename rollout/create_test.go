@@ -108,6 +108,9 @@ func (b *memBucket) Push(_ context.Context, in s3store.PushInput) (*s3store.Push
 	if b.fail != nil {
 		return nil, b.fail
 	}
+	if in.CheckOnly { // as s3store: checked, nothing uploaded
+		return &s3store.PushResult{URI: s3store.URI(in.Bucket, in.Key)}, nil
+	}
 	b.pushed = append(b.pushed, in.Data)
 	return &s3store.PushResult{URI: s3store.URI(in.Bucket, in.Key), VersionID: "v1", Uploaded: true}, nil
 }
