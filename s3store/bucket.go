@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -18,6 +19,10 @@ type CreateResult struct {
 	// support (S3-compatible servers keep buckets private by default).
 	Notes []string
 }
+
+// notSupported starts the note of a setting the endpoint does not have (an
+// S3-compatible server): the bucket is made without it.
+const notSupported = "the endpoint does not support "
 
 // CreateBucket makes a bucket fit for truststores: in the store's Region,
 // versioning on, public access blocked, default encryption, and optionally
@@ -42,30 +47,44 @@ func (s *Store) CreateBucket(ctx context.Context, bucket string, opts CreateOpti
 		}
 	}
 	res := &CreateResult{Created: !existing}
-	if res.Created {
-		res.Notes = append(res.Notes, "created bucket "+bucket+" in "+s.Region+": versioned, private, encrypted")
-	} else {
+	if !res.Created {
 		res.Notes = append(res.Notes, "bucket "+bucket+" exists: its settings are kept and only what is missing is added")
 	}
-	steps := []func(context.Context, string, bool) (string, error){s.fitVersioning, s.fitPublicAccess, s.fitEncryption}
+	// Each step, and the word the first note says it gave a new bucket:
+	// only what the endpoint really did is claimed.
+	type step struct {
+		fit  func(context.Context, string, bool) (string, error)
+		gave string
+	}
+	steps := []step{{s.fitVersioning, "versioned"}, {s.fitPublicAccess, "private"}, {s.fitEncryption, "encrypted"}}
+	var notes []string
 	switch {
 	case opts.RequireTLS && s.PlainHTTP():
 		// The statement denies every request without TLS: added through a
 		// plain-http endpoint, it would lock this very client out (moto
 		// and S3 enforce it).
-		res.Notes = append(res.Notes, "the S3 endpoint "+s.Endpoint+" is plain HTTP: the policy denying requests without TLS was not added, as it would deny every request made through it; against AWS it is added")
+		notes = append(notes, "the S3 endpoint "+s.Endpoint+" is plain HTTP: the policy denying requests without TLS was not added, as it would deny every request made through it; against AWS it is added")
 	case opts.RequireTLS:
-		steps = append(steps, s.fitPolicy)
+		steps = append(steps, step{s.fitPolicy, ""})
 	}
-	for _, step := range steps {
-		note, err := step(ctx, bucket, existing)
+	var gave []string
+	for _, st := range steps {
+		note, err := st.fit(ctx, bucket, existing)
 		if err != nil {
+			res.Notes = append(res.Notes, notes...)
 			return res, err
 		}
 		if note != "" {
-			res.Notes = append(res.Notes, note)
+			notes = append(notes, note)
+		}
+		if st.gave != "" && !strings.HasPrefix(note, notSupported) {
+			gave = append(gave, st.gave)
 		}
 	}
+	if res.Created {
+		res.Notes = append(res.Notes, "created bucket "+bucket+" in "+s.Region+": "+strings.Join(gave, ", "))
+	}
+	res.Notes = append(res.Notes, notes...)
 	return res, nil
 }
 
@@ -125,7 +144,7 @@ func (s *Store) fitPublicAccess(ctx context.Context, bucket string, existing boo
 			}
 			return "kept the bucket's public access block, which does not block everything: check that is meant", nil
 		case unsupported(err):
-			return "the endpoint does not support public access blocks (" + apiCode(err) + ")", nil
+			return notSupported + "public access blocks (" + apiCode(err) + ")", nil
 		case apiCode(err) != "NoSuchPublicAccessBlockConfiguration":
 			return "", classify(err, "read the public access block of bucket "+bucket)
 		}
@@ -133,7 +152,7 @@ func (s *Store) fitPublicAccess(ctx context.Context, bucket string, existing boo
 	_, err := s.API.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(bucket), PublicAccessBlockConfiguration: allBlocked})
 	switch {
 	case unsupported(err):
-		return "the endpoint does not support public access blocks (" + apiCode(err) + ")", nil
+		return notSupported + "public access blocks (" + apiCode(err) + ")", nil
 	case err != nil:
 		return "", classify(err, "block public access on bucket "+bucket)
 	case existing:
@@ -166,7 +185,7 @@ func (s *Store) fitEncryption(ctx context.Context, bucket string, existing bool)
 	})
 	switch {
 	case unsupported(err):
-		return "the endpoint does not support default encryption here (" + apiCode(err) + ")", nil
+		return notSupported + "default encryption here (" + apiCode(err) + ")", nil
 	case err != nil:
 		return "", classify(err, "set default encryption on bucket "+bucket)
 	case existing:

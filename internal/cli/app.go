@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -50,21 +51,35 @@ var (
 )
 
 func buildVersion() (string, string) {
-	v, c := version, commit
+	v, c, _ := buildStamp()
+	return v, c
+}
+
+// buildStamp is the version, commit and build date: the release build's
+// -ldflags, else what the Go toolchain stamped (module version, vcs.revision
+// and vcs.time); the date is "unknown" when neither says.
+func buildStamp() (v, c, d string) {
+	v, c, d = version, commit, date
 	if info, ok := debug.ReadBuildInfo(); ok {
 		if v == "" && info.Main.Version != "" {
 			v = info.Main.Version
 		}
 		for _, s := range info.Settings {
-			if s.Key == "vcs.revision" && c == "" {
+			switch {
+			case s.Key == "vcs.revision" && c == "":
 				c = s.Value
+			case s.Key == "vcs.time" && d == "":
+				d = s.Value
 			}
 		}
 	}
 	if v == "" {
 		v = "(devel)"
 	}
-	return v, c
+	if d == "" {
+		d = "unknown"
+	}
+	return v, c, d
 }
 
 // globalFlags are accepted by every command, before or after its name.
@@ -125,6 +140,10 @@ func forEachLeaf(cmds []*cli.Command, fn func(*cli.Command)) {
 // environment.
 const metaArgs = "args"
 
+// metaTyped keeps the command line as typed, before reorderArgs, for
+// hints that give it back.
+const metaTyped = "typed"
+
 // flagTyped reports whether --name was on the command line itself.
 func flagTyped(c *cli.Context, name string) bool {
 	args, _ := c.App.Metadata[metaArgs].([]string)
@@ -170,8 +189,9 @@ func Main() int {
 // it prints goes to stdout and stderr.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
+	typed := args
 	args = reorderArgs(app, args)
-	app.Metadata = map[string]any{metaArgs: args}
+	app.Metadata = map[string]any{metaArgs: args, metaTyped: typed}
 	noColor := hasFlag(args, flagNoColor)
 	err := app.RunContext(ctx, args)
 	if err == nil {
@@ -179,6 +199,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if topic, ok := strings.CutPrefix(err.Error(), "No help topic for "); ok {
 		err = unknownCommand(app, args, topic)
+	} else if name, ok := strings.CutPrefix(err.Error(), "flag provided but not defined: -"); ok {
+		err = unknownFlag(app, args, name)
+	} else if m := invalidFlagValue.FindStringSubmatch(err.Error()); m != nil {
+		err = invalidValue(app, args, err, m[1])
 	}
 	if wantsJSON(args) {
 		printJSONError(stderr, err)
@@ -187,6 +211,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	return exitCode(err)
 }
+
+// invalidFlagValue is how urfave/cli (through package flag) says a flag's
+// value did not parse.
+var invalidFlagValue = regexp.MustCompile(`^invalid value ".*" for flag -([a-z0-9-]+): `)
 
 // exitCode is 2 for a usage error and 1 for any other failure.
 func exitCode(err error) int {
@@ -366,4 +394,41 @@ func commandPath(c *cli.Context) string {
 		}
 	}
 	return strings.Join(parts, " ")
+}
+
+// retyped is the user's own command line again with --flag value set (in
+// place of any value it had), shell-quoted: a hint that gives a command to
+// run gives back every argument the user typed, not a shorter command.
+func retyped(c *cli.Context, flag, value string) string {
+	args, _ := c.App.Metadata[metaTyped].([]string)
+	out := []string{appName}
+	for i := 1; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			out = append(out, args[i:]...)
+			break
+		}
+		if a == "--"+flag || a == "-"+flag {
+			i++ // and its value
+			continue
+		}
+		if strings.HasPrefix(a, "--"+flag+"=") || strings.HasPrefix(a, "-"+flag+"=") {
+			continue
+		}
+		out = append(out, a)
+	}
+	out = append(out, "--"+flag, value)
+	for i, a := range out {
+		out[i] = shellQuote(a)
+	}
+	return strings.Join(out, " ")
+}
+
+// shellQuote quotes a for a POSIX shell when it holds anything but the
+// characters that never need it.
+func shellQuote(a string) string {
+	if a != "" && strings.Trim(a, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:=@,+%") == "" {
+		return a
+	}
+	return "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
 }

@@ -123,7 +123,7 @@ func runBulk(c *cli.Context, p pki.ClientParams, what string) error {
 	bar.done()
 	if err != nil {
 		if res == nil {
-			return pkiError(err, p.CA)
+			return pkiError(c, err, p.CA)
 		}
 		printBulk(c, format, res, what)
 		return err

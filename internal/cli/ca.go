@@ -140,7 +140,7 @@ func createCA(c *cli.Context, name string) error {
 	}
 	issued, err := s.CreateCA(p)
 	if err != nil {
-		return pkiError(err, p.Name)
+		return pkiError(c, err, p.Name)
 	}
 	text, err := writeIssued(c, format, s, issued, fmt.Sprintf("Created %s CA %q", issued.Record.Kind, issued.Record.Name))
 	if !text || err != nil {
@@ -193,7 +193,7 @@ func caSecrets(c *cli.Context, p *pki.CAParams) error {
 	var err error
 	if p.Parent != "" {
 		signer := secretSource{
-			what: "passphrase for CA " + p.Parent, file: c.String(flagPassphraseFile), env: envCAPassphrase,
+			what: "passphrase for CA " + p.Parent, file: c.String(flagPassphraseFile), flag: flagPassphraseFile, env: envCAPassphrase,
 			hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
 		}
 		if p.ParentPassphrase, err = issuerPassphrase(c, p.Parent, signer); err != nil {
@@ -204,12 +204,12 @@ func caSecrets(c *cli.Context, p *pki.CAParams) error {
 		return nil
 	}
 	src := secretSource{
-		what: "new passphrase for CA " + p.Name, file: c.String(flagPassphraseFile), env: envCAPassphrase, confirm: true,
+		what: "new passphrase for CA " + p.Name, file: c.String(flagPassphraseFile), flag: flagPassphraseFile, env: envCAPassphrase, confirm: true,
 		hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
 	}
 	if p.Parent != "" {
 		if f := c.String(flagNewPassphraseFile); f != "" {
-			src.file = f
+			src.file, src.flag = f, flagNewPassphraseFile
 		}
 		if src.file == "" && c.String(flagPassphraseFile) == "" {
 			src.hint = "give --" + flagNewPassphraseFile + " FILE or set " + envCAPassphrase
@@ -218,12 +218,12 @@ func caSecrets(c *cli.Context, p *pki.CAParams) error {
 	if p.Passphrase, err = src.read(c.Context); err != nil {
 		return err
 	}
-	return pkiError(pki.CheckPassphrase(p.Passphrase), p.Name)
+	return pkiError(c, pki.CheckPassphrase(p.Passphrase), p.Name)
 }
 
 // pkiError adds the hint a user needs to an error of the PKI commands;
 // name is the CA or client the command was about.
-func pkiError(err error, name string) error {
+func pkiError(c *cli.Context, err error, name string) error {
 	var (
 		exists    *pki.ExistsError
 		notFound  *pki.NotFoundError
@@ -241,7 +241,7 @@ func pkiError(err error, name string) error {
 	case errors.As(err, &ambiguous) && len(ambiguous.Candidates) == 0:
 		return withHint(err, "apimtls ca init")
 	case errors.As(err, &ambiguous):
-		return withHint(err, fmt.Sprintf("apimtls client issue %s --ca %s", name, ambiguous.Candidates[0]))
+		return withHint(err, retyped(c, flagCA, ambiguous.Candidates[0]))
 	case errors.Is(err, pki.ErrTooDeep):
 		return withHint(err, "issue clients from an existing CA, or build the hierarchy wider instead of deeper")
 	case errors.Is(err, pki.ErrWrongPassphrase):
@@ -357,7 +357,7 @@ func caShowCommand() *cli.Command {
 			defer s.Close()
 			rec, err := s.Lookup(pki.KindRoot, name)
 			if err != nil {
-				return pkiError(err, name)
+				return pkiError(c, err, name)
 			}
 			v := viewOf(s, rec, s.Now())
 			if format == outputJSON {

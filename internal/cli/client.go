@@ -132,7 +132,7 @@ func keyAndP12(c *cli.Context, p *pki.ClientParams) error {
 	p.KeyType = kt
 	if c.Bool(flagP12) || c.Bool(flagP12Legacy) {
 		pw, err := secretSource{
-			what: "PKCS #12 password", file: c.String(flagP12PasswordFile), env: envP12Password, confirm: true,
+			what: "PKCS #12 password", file: c.String(flagP12PasswordFile), flag: flagP12PasswordFile, env: envP12Password, confirm: true,
 			hint: "give --" + flagP12PasswordFile + " FILE or set " + envP12Password,
 		}.read(c.Context)
 		if err != nil {
@@ -261,7 +261,7 @@ func commonParams(c *cli.Context) (pki.ClientParams, error) {
 	}
 	// Every secret is asked for before the PKI directory is locked.
 	pass, err := issuerPassphrase(c, c.String(flagCA), secretSource{
-		what: "passphrase for the issuing CA", file: c.String(flagPassphraseFile), env: envCAPassphrase,
+		what: "passphrase for the issuing CA", file: c.String(flagPassphraseFile), flag: flagPassphraseFile, env: envCAPassphrase,
 		hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
 	})
 	if err != nil {
@@ -299,7 +299,7 @@ func issueClient(c *cli.Context, p pki.ClientParams) error {
 		return withHint(err, "choose the CA with --ca, e.g. --ca "+amb.Candidates[0])
 	}
 	if err != nil {
-		return pkiError(err, p.Name)
+		return pkiError(c, err, p.Name)
 	}
 	how := "Issued"
 	if p.CSR != nil {
@@ -334,9 +334,9 @@ Example:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: flagExpiringWithin, Usage: "only clients expiring within `DURATION` (30d, 2w, 720h); exit 1 if any", Action: daysDurationIn(flagExpiringWithin)},
 			&cli.StringFlag{Name: flagCA, Usage: "only clients issued by this CA"},
-			&cli.StringFlag{Name: flagStatus, Usage: "only clients that are `STATUS`: valid, revoked, expired or superseded", Action: func(_ *cli.Context, v string) error {
+			&cli.StringFlag{Name: flagStatus, Usage: "only clients that are `STATUS`: active (or valid), revoked, expired or superseded, as the STATUS column says", Action: func(_ *cli.Context, v string) error {
 				if _, ok := statusFilter[v]; !ok {
-					return usagef("--%s %q: use valid, revoked, expired or superseded", flagStatus, v)
+					return usagef("--%s %q: use active (or valid), revoked, expired or superseded", flagStatus, v)
 				}
 				return nil
 			}},
@@ -413,7 +413,7 @@ func clientFilter(c *cli.Context, s *pki.Store, now time.Time) (func(*pki.Brief)
 	ca := c.String(flagCA)
 	if ca != "" {
 		if _, err := s.Lookup(pki.KindRoot, ca); err != nil {
-			return nil, pkiError(err, ca)
+			return nil, pkiError(c, err, ca)
 		}
 	}
 	status := statusFilter[c.String(flagStatus)]
@@ -514,11 +514,11 @@ func revokedCASerials(s *pki.Store) (map[string]bool, error) {
 	return out, err
 }
 
-// flagStatus filters client list; "valid" is what the inventory calls
-// active.
+// flagStatus filters client list by the words of its STATUS column and
+// JSON status field; "valid" stays another name for active.
 const flagStatus = "status"
 
-var statusFilter = map[string]string{"": "", "valid": pki.StatusActive, "revoked": pki.StatusRevoked, "expired": pki.StatusExpired, "superseded": pki.StatusSuperseded}
+var statusFilter = map[string]string{"": "", "active": pki.StatusActive, "valid": pki.StatusActive, "revoked": pki.StatusRevoked, "expired": pki.StatusExpired, "superseded": pki.StatusSuperseded}
 
 func clientShowCommand() *cli.Command {
 	return &cli.Command{
@@ -570,7 +570,7 @@ func clientKeyPairStatus(c *cli.Context, name string) (chain, key string, revoke
 	defer s.Close()
 	rec, err := s.Lookup(pki.KindClient, name)
 	if err != nil {
-		return "", "", false, pkiError(err, name)
+		return "", "", false, pkiError(c, err, name)
 	}
 	l := s.Layout()
 	if rec.FromCSR {

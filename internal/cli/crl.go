@@ -164,9 +164,9 @@ func pushTruststoreFor(c *cli.Context, store *s3store.Store, bucket string) (*s3
 		return nil, err
 	}
 	path := pki.Layout{Dir: dir}.Truststore()
-	data, err := readTruststoreFile(path)
+	data, err := readInput(path, pki.MaxTruststoreReadSize)
 	if err != nil {
-		return nil, err
+		return nil, withHint(err, "--"+flagWithTruststore+" pushes the PKI directory's truststore: build it first with apimtls truststore build")
 	}
 	out, err := rollout.Push(c.Context, store, truststoreProblems, rollout.PushInput{
 		PushInput: s3store.PushInput{Bucket: bucket, Key: c.String(flagKey), Data: data}, Name: path})

@@ -5,6 +5,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -164,17 +165,28 @@ func unknownCommand(app *cli.App, args []string, topic string) error {
 // suggestCommands returns the names among cmds close to typed: a prefix of
 // it, or similar by Jaro-Winkler, best first.
 func suggestCommands(cmds []*cli.Command, typed string) []string {
+	var names [][]string
+	for _, c := range cmds {
+		if !c.Hidden {
+			names = append(names, c.Names())
+		}
+	}
+	return suggest(names, typed)
+}
+
+// suggest returns, of each group of names for one thing (a command and its
+// aliases, a flag and its aliases), the first name when one of the group is
+// close to typed: a prefix of it, or similar by Jaro-Winkler; best first,
+// three at most.
+func suggest(groups [][]string, typed string) []string {
 	type scored struct {
 		name  string
 		score float64
 	}
 	var found []scored
-	for _, c := range cmds {
-		if c.Hidden {
-			continue
-		}
+	for _, g := range groups {
 		best := 0.0
-		for _, n := range c.Names() {
+		for _, n := range g {
 			s := smetrics.JaroWinkler(strings.ToLower(typed), n, 0.7, 4)
 			if strings.HasPrefix(n, strings.ToLower(typed)) && len(typed) >= 2 {
 				s = 1
@@ -182,7 +194,7 @@ func suggestCommands(cmds []*cli.Command, typed string) []string {
 			best = max(best, s)
 		}
 		if best >= 0.8 {
-			found = append(found, scored{c.Name, best})
+			found = append(found, scored{g[0], best})
 		}
 	}
 	sort.SliceStable(found, func(i, j int) bool { return found[i].score > found[j].score })
@@ -194,4 +206,69 @@ func suggestCommands(cmds []*cli.Command, typed string) []string {
 		names = append(names, f.name)
 	}
 	return names
+}
+
+// commandOf is the command the arguments run (nil: the app itself) and
+// its path.
+func commandOf(app *cli.App, args []string) (*cli.Command, []string) {
+	var cmd *cli.Command
+	cmds, path := app.Commands, []string{appName}
+	for _, a := range args[1:] {
+		if a == "--" || strings.HasPrefix(a, "-") {
+			continue
+		}
+		c := findCommand(cmds, a)
+		if c == nil {
+			break
+		}
+		cmd, cmds, path = c, c.Subcommands, append(path, c.Name)
+	}
+	return cmd, path
+}
+
+// flagsOf is the flags a command (nil: the app) takes, its own and the
+// app's.
+func flagsOf(app *cli.App, cmd *cli.Command) []cli.Flag {
+	flags := slices.Clone(app.Flags)
+	if cmd != nil {
+		flags = append(flags, cmd.Flags...)
+	}
+	return flags
+}
+
+// unknownFlag turns urfave/cli's "flag provided but not defined: -X" into
+// a usage error naming the command and the closest flags it takes.
+func unknownFlag(app *cli.App, args []string, name string) error {
+	cmd, path := commandOf(app, args)
+	err := usagef("%s has no flag --%s", strings.Join(path, " "), name)
+	var groups [][]string
+	for _, f := range flagsOf(app, cmd) {
+		groups = append(groups, f.Names())
+	}
+	if s := suggest(groups, name); len(s) > 0 {
+		var hints []string
+		for _, n := range s {
+			hints = append(hints, "did you mean --"+n+"?")
+		}
+		return withHint(err, hints...)
+	}
+	return withHint(err, "see its flags with: "+strings.Join(path, " ")+" --help")
+}
+
+// invalidValue adds to urfave/cli's "invalid value V for flag -X: parse
+// error" what the flag takes, for the kinds of value that have a format.
+func invalidValue(app *cli.App, args []string, err error, name string) error {
+	cmd, path := commandOf(app, args)
+	for _, f := range flagsOf(app, cmd) {
+		if !slices.Contains(f.Names(), name) {
+			continue
+		}
+		switch f.(type) {
+		case *cli.DurationFlag:
+			return withHint(usageError{err}, "--"+name+" takes a duration with its unit: 500ms, 5s, 2m, 1h")
+		case *cli.IntFlag, *cli.UintFlag, *cli.Int64Flag:
+			return withHint(usageError{err}, "--"+name+" takes a whole number")
+		}
+	}
+	return withHint(usageError{err}, "see the flags with: "+strings.Join(path, " ")+" --help")
 }

@@ -54,7 +54,7 @@ Example:
 			}
 			var p12 *pki.P12Options
 			if format == "p12" {
-				pw, err := secretSource{what: "PKCS #12 password", file: c.String(flagP12PasswordFile), env: envP12Password, confirm: true,
+				pw, err := secretSource{what: "PKCS #12 password", file: c.String(flagP12PasswordFile), flag: flagP12PasswordFile, env: envP12Password, confirm: true,
 					hint: "give --" + flagP12PasswordFile + " FILE or set " + envP12Password}.read(c.Context)
 				if err != nil {
 					return err
@@ -137,7 +137,7 @@ func exportBundles(c *cli.Context, names []string, format string, p12 *pki.P12Op
 	for _, n := range names {
 		r, err := s.Lookup(pki.KindClient, n)
 		if err != nil {
-			return nil, 0, false, pkiError(err, n)
+			return nil, 0, false, pkiError(c, err, n)
 		}
 		if r.Status == pki.StatusRevoked {
 			printWarning(c.App.ErrWriter, fmt.Sprintf("client %q (serial %s) is revoked: exported as asked; it is refused wherever revocation is checked", n, r.Serial), noColor(c))

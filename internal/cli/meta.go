@@ -15,14 +15,14 @@ var date = ""
 type versionInfo struct {
 	Version   string `json:"version"`
 	Commit    string `json:"commit"`
-	Date      string `json:"date,omitempty"`
+	Date      string `json:"date"` // "unknown" for a build nothing stamped
 	GoVersion string `json:"go_version"`
 	Platform  string `json:"platform"`
 }
 
 func currentVersion() versionInfo {
-	v, c := buildVersion()
-	return versionInfo{Version: v, Commit: orNone(c), Date: date, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
+	v, c, d := buildStamp()
+	return versionInfo{Version: v, Commit: orNone(c), Date: d, GoVersion: runtime.Version(), Platform: runtime.GOOS + "/" + runtime.GOARCH}
 }
 
 func versionCommand() *cli.Command {
@@ -46,9 +46,7 @@ Example:
 				return writeJSON(c.App.Writer, v)
 			}
 			fmt.Fprintf(c.App.Writer, "apimtls %s\ncommit %s\n", v.Version, v.Commit)
-			if v.Date != "" {
-				fmt.Fprintf(c.App.Writer, "built %s\n", v.Date)
-			}
+			fmt.Fprintf(c.App.Writer, "built %s\n", v.Date)
 			fmt.Fprintf(c.App.Writer, "%s %s\n", v.GoVersion, v.Platform)
 			return nil
 		},

@@ -121,7 +121,7 @@ func renewParams(c *cli.Context, ref string) (pki.RenewParams, error) {
 		}
 	}
 	pass, err := issuerPassphrase(c, renewingCA(c, ref), secretSource{
-		what: "passphrase for the issuing CA", file: c.String(flagPassphraseFile), env: envCAPassphrase,
+		what: "passphrase for the issuing CA", file: c.String(flagPassphraseFile), flag: flagPassphraseFile, env: envCAPassphrase,
 		hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
 	})
 	p.CAPassphrase = pass
@@ -134,7 +134,7 @@ func renewTargets(c *cli.Context, s *pki.Store, ref string) ([]*pki.Record, erro
 	if ref != "" {
 		rec, err := s.Find(pki.KindClient, ref)
 		if err != nil {
-			return nil, pkiError(err, ref)
+			return nil, pkiError(c, err, ref)
 		}
 		return []*pki.Record{rec}, nil
 	}
@@ -144,7 +144,7 @@ func renewTargets(c *cli.Context, s *pki.Store, ref string) ([]*pki.Record, erro
 	}
 	if ca := c.String(flagCA); ca != "" {
 		if _, err := s.Lookup(pki.KindRoot, ca); err != nil {
-			return nil, pkiError(err, ca)
+			return nil, pkiError(c, err, ca)
 		}
 	}
 	recs, err := s.ClientsExpiring(s.Now().Add(within), c.String(flagCA))

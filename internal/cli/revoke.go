@@ -118,7 +118,7 @@ func revoke(c *cli.Context, kind pki.Kind) error {
 		return withHint(err, "rotate to a new root: apimtls ca init --name NEW, truststore build, truststore push")
 	}
 	if err != nil {
-		return pkiError(err, ref)
+		return pkiError(c, err, ref)
 	}
 	r := res.Record
 	for _, root := range res.Unrevokable {
@@ -196,7 +196,7 @@ func signCRLs(c *cli.Context) error {
 	passphrases := map[string]pki.PassphraseFunc{}
 	for _, n := range names {
 		if passphrases[n], err = issuerPassphrase(c, n, secretSource{
-			what: "passphrase for CA " + n, file: c.String(flagPassphraseFile), env: envCAPassphrase,
+			what: "passphrase for CA " + n, file: c.String(flagPassphraseFile), flag: flagPassphraseFile, env: envCAPassphrase,
 			hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase,
 		}); err != nil {
 			return err
@@ -215,7 +215,7 @@ func signCRLs(c *cli.Context) error {
 	for _, name := range names {
 		crl, err := s.SignCRL(name, passphrases[name], validity)
 		if err != nil {
-			failed = append(failed, pkiError(err, name))
+			failed = append(failed, pkiError(c, err, name))
 			continue
 		}
 		out = append(out, crl)

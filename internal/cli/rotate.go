@@ -213,10 +213,10 @@ func rotationPassphrases(c *cli.Context, name string) (parent, successor pki.Pas
 	old, err := s.Lookup(pki.KindRoot, name)
 	s.Close()
 	if err != nil {
-		return nil, nil, pkiError(err, name)
+		return nil, nil, pkiError(c, err, name)
 	}
 	source := func(ca string) secretSource {
-		return secretSource{what: "passphrase for CA " + ca, file: c.String(flagPassphraseFile), env: envCAPassphrase,
+		return secretSource{what: "passphrase for CA " + ca, file: c.String(flagPassphraseFile), flag: flagPassphraseFile, env: envCAPassphrase,
 			hint: "give --" + flagPassphraseFile + " FILE or set " + envCAPassphrase}
 	}
 	if old.Issuer != "" && old.Issuer != old.Name {

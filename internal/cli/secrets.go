@@ -27,6 +27,7 @@ const (
 type secretSource struct {
 	what    string // "passphrase for CA root", for prompts and errors
 	file    string
+	flag    string // the flag file came from, for errors
 	env     string
 	confirm bool // ask twice when prompting for a new secret
 	hint    string
@@ -37,7 +38,11 @@ type secretSource struct {
 // was; nothing has been written at that point.
 func (s secretSource) read(ctx context.Context) ([]byte, error) {
 	if s.file != "" {
-		return interruptible(ctx, func() ([]byte, error) { return readSecretFile(s.file) })
+		b, err := interruptible(ctx, func() ([]byte, error) { return readSecretFile(s.file) })
+		if err != nil && s.flag != "" && !errors.Is(err, errInterrupted) {
+			err = fmt.Errorf("--%s (the %s): %w", s.flag, s.what, err)
+		}
+		return b, err
 	}
 	if v, ok := os.LookupEnv(s.env); ok {
 		if v == "" {

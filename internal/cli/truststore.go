@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -120,9 +121,36 @@ func truststoreBuild(c *cli.Context) error {
 		return err
 	}
 	if !result.Written {
-		return withHint(fmt.Errorf("the truststore has %s and was not written", plural.Count(built.Report.Errors, "error")), "fix the CAs named above, or leave them out with --ca")
+		err := fmt.Errorf("the truststore has %s and was not written", plural.Count(built.Report.Errors, "error"))
+		if files := addedAtFault(c, built.Report); len(files) > 0 {
+			return withHint(err, "the certificates named above came from --"+flagAdd+" "+strings.Join(files, ", ")+": fix them or leave them out")
+		}
+		return withHint(err, "fix the CAs named above, or leave them out with --ca")
 	}
 	return nil
+}
+
+// addedAtFault names the --add files holding a certificate that an error
+// of the report is about.
+func addedAtFault(c *cli.Context, r *pki.TruststoreReport) []string {
+	bad := map[string]bool{}
+	for _, f := range r.Findings {
+		if f.Severity == pki.SeverityError && f.Certificate != nil {
+			bad[f.Certificate.SHA256] = true
+		}
+	}
+	var files []string
+	for _, f := range c.StringSlice(flagAdd) {
+		data, err := readInput(f, pki.MaxTruststoreReadSize)
+		if err != nil {
+			continue
+		}
+		certs, _ := pki.DecodeCertificates(data)
+		if slices.ContainsFunc(certs, func(x *x509.Certificate) bool { return bad[pki.Fingerprint(x)] }) {
+			files = append(files, f)
+		}
+	}
+	return files
 }
 
 // addedCAs reads the --add files.
@@ -158,7 +186,7 @@ func buildTruststore(c *cli.Context, extra []*x509.Certificate) (*pki.BuiltTrust
 		return nil, "", withHint(errors.New("no valid CA to put in a truststore"), "apimtls ca init")
 	}
 	if err != nil {
-		return nil, "", pkiError(err, "")
+		return nil, "", pkiError(c, err, "")
 	}
 	out := c.String(flagOut)
 	if out == "" {

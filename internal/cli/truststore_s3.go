@@ -46,7 +46,7 @@ func s3Error(err error, bucket string) error {
 	case errors.Is(err, s3store.ErrVersioningOff), errors.Is(err, s3store.ErrVersionSuspended):
 		return withHint(err, "turn it on: rerun with --enable-versioning, or aws s3api put-bucket-versioning --bucket "+bucket+" --versioning-configuration Status=Enabled")
 	case errors.Is(err, s3store.ErrNoSuchBucket):
-		return withHint(err, "create it with the right settings: rerun with --create-bucket")
+		return withHint(err, "check the name, or create it with the right settings (versioned, private, encrypted): apimtls truststore push --bucket "+bucket+" --create-bucket")
 	case errors.Is(err, s3store.ErrAccessDenied):
 		return withHint(err, "the caller needs s3:ListBucket, s3:GetBucketVersioning, s3:PutObject, s3:GetObject and s3:GetObjectVersion on the bucket (docs/truststore.md); check AWS_PROFILE and the credentials")
 	case errors.Is(err, s3store.ErrEndpointDown):
@@ -328,6 +328,9 @@ func truststorePull(c *cli.Context) error {
 		return err
 	}
 	data, version, err := store.Pull(c.Context, bucket, key, c.String(flagVersion))
+	if errors.Is(err, s3store.ErrNotFound) {
+		return withHint(err, "list what is there: apimtls truststore versions --bucket "+bucket+" --key "+key)
+	}
 	if err != nil {
 		return s3Error(err, bucket)
 	}
