@@ -265,7 +265,9 @@ func (w *truthWorld) crlOnlyCAs() {
 	rec := w.issue("dev", "devices")
 	w.subject = subject{name: "dev"}
 	w.crl["devices"] = w.signCRL("devices", time.Now().Add(-time.Minute), time.Now().Add(24*time.Hour), 100,
-		idp(func(b *cryptobyte.Builder) { b.AddASN1(cbasn1.Tag(2).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddUint8(0xff) }) }), rec)
+		idp(func(b *cryptobyte.Builder) {
+			b.AddASN1(cbasn1.Tag(2).ContextSpecific(), func(b *cryptobyte.Builder) { b.AddUint8(0xff) })
+		}), rec)
 }
 
 // crlOtherPartition publishes, for the client's CA, only one partition of
