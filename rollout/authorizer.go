@@ -23,6 +23,7 @@ import (
 
 	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/authorizer"
+	"github.com/apimtls/apimtls/internal/awserr"
 	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/s3store"
 )
@@ -253,7 +254,7 @@ func accountOf(arn string) string {
 }
 
 func notFound(err error) bool {
-	c := apigw.ErrorCode(err)
+	c := awserr.Code(err)
 	return c == "NoSuchEntity" || c == "ResourceNotFoundException" || c == "NotFoundException"
 }
 
@@ -859,7 +860,7 @@ func (r *Rollout) retryRole(ctx context.Context, fn func() error) error {
 	deadline := r.clock().Now().Add(RoleWait)
 	for {
 		err := fn()
-		if err == nil || apigw.ErrorCode(err) != "InvalidParameterValueException" || !strings.Contains(err.Error(), "cannot be assumed") || !r.clock().Now().Before(deadline) {
+		if err == nil || awserr.Code(err) != "InvalidParameterValueException" || !strings.Contains(err.Error(), "cannot be assumed") || !r.clock().Now().Before(deadline) {
 			if err != nil && strings.Contains(err.Error(), "cannot be assumed") {
 				return fmt.Errorf("%w (waited %s for IAM to propagate the new role)", err, RoleWait)
 			}
