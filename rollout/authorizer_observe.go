@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
 	ltypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/apimtls/apimtls/apigw"
@@ -29,6 +27,9 @@ type observed struct {
 	stages     []apigw.StageDeployment
 }
 
+// observe reads what a deployment is made of: the API's routes,
+// authorizers and stages, the function (the one our authorizer invokes,
+// else function, else the default) with its policy, and its role.
 func (r *Rollout) observe(ctx context.Context, apiID string, t apigw.APIType, function string) (*observed, error) {
 	o := &observed{t: t}
 	var err error
@@ -51,35 +52,23 @@ func (r *Rollout) observe(ctx context.Context, apiID string, t apigw.APIType, fu
 	if function == "" {
 		function = DefaultFunctionName(apiID)
 	}
-	fn, err := r.Lambda.GetFunction(ctx, &lambda.GetFunctionInput{FunctionName: aws.String(function)})
-	switch {
-	case notFound(err):
-	case err != nil:
-		return nil, fmt.Errorf("get function %s: %w", function, err)
-	default:
+	fn, err := r.getFunction(ctx, function)
+	if err != nil {
+		return nil, err
+	}
+	if fn != nil {
 		o.fn = fn.Configuration
-		pol, err := r.Lambda.GetPolicy(ctx, &lambda.GetPolicyInput{FunctionName: aws.String(function)})
-		if err != nil && !notFound(err) {
-			return nil, fmt.Errorf("get the policy of %s: %w", function, err)
-		}
-		if err == nil {
-			o.statement, o.statements = findStatement(aws.ToString(pol.Policy), StatementID(apiID))
+		if o.statement, o.statements, err = r.invokeStatement(ctx, function, StatementID(apiID)); err != nil {
+			return nil, err
 		}
 	}
 	roleName := RoleName(function)
-	role, err := r.IAM.GetRole(ctx, &iam.GetRoleInput{RoleName: aws.String(roleName)})
-	switch {
-	case notFound(err):
-	case err != nil:
-		return nil, fmt.Errorf("get role %s: %w", roleName, err)
-	default:
-		o.role = role
-		rp, err := r.IAM.GetRolePolicy(ctx, &iam.GetRolePolicyInput{RoleName: aws.String(roleName), PolicyName: aws.String(RolePolicyName)})
-		if err != nil && !notFound(err) {
-			return nil, fmt.Errorf("get the policy of role %s: %w", roleName, err)
-		}
-		if err == nil {
-			o.rolePolicy = decodeDoc(aws.ToString(rp.PolicyDocument))
+	if o.role, err = r.getRole(ctx, roleName); err != nil {
+		return nil, err
+	}
+	if o.role != nil {
+		if o.rolePolicy, err = r.getRolePolicy(ctx, roleName); err != nil {
+			return nil, err
 		}
 	}
 	return o, nil

@@ -8,9 +8,6 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/iam"
-	"github.com/aws/aws-sdk-go-v2/service/lambda"
-	ltypes "github.com/aws/aws-sdk-go-v2/service/lambda/types"
 
 	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/internal/plural"
@@ -67,6 +64,8 @@ func selectRoutes(routes []apigw.Route, want []string) (map[string]bool, error) 
 	return sel, nil
 }
 
+// role plans the execution role: created, or its trust policy put back
+// to Lambda only, and its inline policy as RolePolicy says.
 func (p *planner) role() {
 	name := RoleName(p.in.FunctionName)
 	account := "ACCOUNT"
@@ -75,16 +74,14 @@ func (p *planner) role() {
 		account = accountOf(p.roleArn)
 		if canonical(decodeDoc(aws.ToString(p.o.role.Role.AssumeRolePolicyDocument))) != canonical(TrustPolicy) {
 			p.add("update trust policy of role", name, "only lambda.amazonaws.com may assume it", func(ctx context.Context) error {
-				_, err := p.r.IAM.UpdateAssumeRolePolicy(ctx, &iam.UpdateAssumeRolePolicyInput{RoleName: aws.String(name), PolicyDocument: aws.String(TrustPolicy)})
-				return err
+				return p.r.updateTrustPolicy(ctx, name)
 			})
 		}
 	} else {
 		p.add("create role", name, "execution role trusted by lambda.amazonaws.com only", func(ctx context.Context) error {
-			out, err := p.r.IAM.CreateRole(ctx, &iam.CreateRoleInput{RoleName: aws.String(name), AssumeRolePolicyDocument: aws.String(TrustPolicy),
-				Description: aws.String(roleDescPrefix + p.in.FunctionName)})
+			arn, err := p.r.createRole(ctx, name, p.in.FunctionName)
 			if err == nil {
-				p.roleArn = aws.ToString(out.Role.Arn)
+				p.roleArn = arn
 			}
 			return err
 		})
@@ -95,70 +92,67 @@ func (p *planner) role() {
 		p.add("put role policy", name+"/"+RolePolicyName, "read s3://"+p.in.Bucket+"/"+p.in.Key+" and s3://"+p.in.Bucket+"/"+p.in.Prefix+"*, write its own logs", func(ctx context.Context) error {
 			doc := RolePolicy(p.in, accountOf(p.roleArn))
 			p.res.RolePolicy = json.RawMessage(doc)
-			_, err := p.r.IAM.PutRolePolicy(ctx, &iam.PutRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String(RolePolicyName), PolicyDocument: aws.String(doc)})
-			return err
+			return p.r.putRolePolicy(ctx, name, doc)
 		})
 	}
 	p.res.RoleArn = p.roleArn
 }
 
+// functionSpec is the function as asked, with the role as it is when the
+// step runs (a new role's ARN is known only then).
+func (p *planner) functionSpec() functionSpec {
+	return functionSpec{name: p.in.FunctionName, role: p.roleArn, apiID: p.in.APIID, arch: lambdaArch(p.in.Arch), zip: p.in.Package, env: Env(p.in)}
+}
+
+// function plans the function: created, or its code and configuration
+// updated where they differ from what is asked.
 func (p *planner) function() {
-	name, env, arch := p.in.FunctionName, Env(p.in), lambdaArch(p.in.Arch)
 	fn := p.o.fn
 	if fn == nil {
-		account := accountOf(p.roleArn)
-		if account == "" {
-			account = "ACCOUNT" // known once the role exists
-		}
-		p.functionArn = fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", p.in.Region, account, name)
-		p.add("create function", name, fmt.Sprintf("%s on %s, environment %s", Runtime, arch, envText(env)), func(ctx context.Context) error {
-			var out *lambda.CreateFunctionOutput
-			err := p.r.retryRole(ctx, func() error {
-				var err error
-				out, err = p.r.Lambda.CreateFunction(ctx, &lambda.CreateFunctionInput{FunctionName: aws.String(name), Role: aws.String(p.roleArn),
-					Runtime: ltypes.Runtime(Runtime), Handler: aws.String("bootstrap"), Architectures: []ltypes.Architecture{arch},
-					Code: &ltypes.FunctionCode{ZipFile: p.in.Package}, Environment: &ltypes.Environment{Variables: env}, Timeout: aws.Int32(10), MemorySize: aws.Int32(256),
-					Description: aws.String("apimtls revocation authorizer for API " + p.in.APIID)})
-				return err
-			})
-			if err == nil {
-				p.functionArn = aws.ToString(out.FunctionArn)
-			}
-			return err
-		})
-		p.res.FunctionArn = p.functionArn
+		p.newFunction()
 		return
 	}
+	f := p.functionSpec()
 	p.functionArn = aws.ToString(fn.FunctionArn)
 	p.res.FunctionArn = p.functionArn
-	newCode := len(p.in.Package) > 0 && aws.ToString(fn.CodeSha256) != codeSha(p.in.Package)
-	if newCode || len(fn.Architectures) != 1 || fn.Architectures[0] != arch {
-		p.add("update function code", name, "new bootstrap for "+string(arch), func(ctx context.Context) error {
-			if err := p.r.waitFunction(ctx, name); err != nil {
-				return err
-			}
-			_, err := p.r.Lambda.UpdateFunctionCode(ctx, &lambda.UpdateFunctionCodeInput{FunctionName: aws.String(name), ZipFile: p.in.Package, Architectures: []ltypes.Architecture{arch}})
-			return err
+	newCode := len(f.zip) > 0 && aws.ToString(fn.CodeSha256) != codeSha(f.zip)
+	if newCode || len(fn.Architectures) != 1 || fn.Architectures[0] != f.arch {
+		p.add("update function code", f.name, "new bootstrap for "+string(f.arch), func(ctx context.Context) error {
+			return p.r.updateFunctionCode(ctx, p.functionSpec())
 		})
 	}
 	var have map[string]string
 	if fn.Environment != nil {
 		have = fn.Environment.Variables
 	}
-	if !maps.Equal(have, env) || string(fn.Runtime) != Runtime || aws.ToString(fn.Handler) != "bootstrap" || p.o.role == nil || aws.ToString(fn.Role) != p.roleArn {
-		p.add("update function configuration", name, "environment "+envText(env), func(ctx context.Context) error {
-			if err := p.r.waitFunction(ctx, name); err != nil {
-				return err
-			}
-			return p.r.retryRole(ctx, func() error {
-				_, err := p.r.Lambda.UpdateFunctionConfiguration(ctx, &lambda.UpdateFunctionConfigurationInput{FunctionName: aws.String(name), Role: aws.String(p.roleArn),
-					Runtime: ltypes.Runtime(Runtime), Handler: aws.String("bootstrap"), Environment: &ltypes.Environment{Variables: env}})
-				return err
-			})
+	if !maps.Equal(have, f.env) || string(fn.Runtime) != Runtime || aws.ToString(fn.Handler) != "bootstrap" || p.o.role == nil || aws.ToString(fn.Role) != p.roleArn {
+		p.add("update function configuration", f.name, "environment "+envText(f.env), func(ctx context.Context) error {
+			return p.r.updateFunctionConfiguration(ctx, p.functionSpec())
 		})
 	}
 }
 
+// newFunction plans the creation of the function; its ARN names the
+// account once the role exists.
+func (p *planner) newFunction() {
+	f := p.functionSpec()
+	account := accountOf(p.roleArn)
+	if account == "" {
+		account = "ACCOUNT" // known once the role exists
+	}
+	p.functionArn = fmt.Sprintf("arn:aws:lambda:%s:%s:function:%s", p.in.Region, account, f.name)
+	p.add("create function", f.name, fmt.Sprintf("%s on %s, environment %s", Runtime, f.arch, envText(f.env)), func(ctx context.Context) error {
+		arn, err := p.r.createFunction(ctx, p.functionSpec())
+		if err == nil {
+			p.functionArn = arn
+		}
+		return err
+	})
+	p.res.FunctionArn = p.functionArn
+}
+
+// permission plans this API's invoke permission on the function, scoped
+// to its authorizers; one scoped otherwise is replaced.
 func (p *planner) permission() {
 	sid := StatementID(p.in.APIID)
 	src := func() string { return SourceArn(p.in.Region, accountOf(p.functionArn), p.in.APIID) }
@@ -169,7 +163,7 @@ func (p *planner) permission() {
 	detail := "lambda:InvokeFunction for apigateway.amazonaws.com from " + src()
 	if p.o.statement != "" {
 		p.add("replace invoke permission", sid, detail, func(ctx context.Context) error {
-			if _, err := p.r.Lambda.RemovePermission(ctx, &lambda.RemovePermissionInput{FunctionName: aws.String(p.in.FunctionName), StatementId: aws.String(sid)}); err != nil && !notFound(err) {
+			if err := p.r.removePermission(ctx, p.in.FunctionName, sid); err != nil {
 				return err
 			}
 			return p.addPermission(ctx, sid, src())
@@ -180,10 +174,7 @@ func (p *planner) permission() {
 }
 
 func (p *planner) addPermission(ctx context.Context, sid, src string) error {
-	_, err := p.r.Lambda.AddPermission(ctx, &lambda.AddPermissionInput{FunctionName: aws.String(p.in.FunctionName), StatementId: aws.String(sid),
-		Action: aws.String("lambda:InvokeFunction"), Principal: aws.String("apigateway.amazonaws.com"), SourceArn: aws.String(src),
-		SourceAccount: aws.String(accountOf(p.functionArn))})
-	return err
+	return p.r.addPermission(ctx, p.in.FunctionName, sid, src, accountOf(p.functionArn))
 }
 
 func (p *planner) authorizer() {

@@ -46,6 +46,12 @@ func (r *Rollout) AuthorizerStatus(ctx context.Context, apiID string, t apigw.AP
 		res.PendingStages = pendingStages(o.stages, o.routes, o.authorizer)
 	}
 	res.Routes = routeStates(o.routes, authID, res.PendingStages)
+	res.Summary = statusSummary(res, authID)
+	return res, nil
+}
+
+// statusSummary is the one line authorizer status says.
+func statusSummary(res *AuthorizerResult, authID string) string {
 	n := 0
 	for _, rt := range res.Routes {
 		if rt.State == "protected" {
@@ -54,11 +60,9 @@ func (r *Rollout) AuthorizerStatus(ctx context.Context, apiID string, t apigw.AP
 	}
 	switch {
 	case authID == "":
-		res.Summary = fmt.Sprintf("%s has no apimtls authorizer: no route is checked for revocation", apiID)
+		return fmt.Sprintf("%s has no apimtls authorizer: no route is checked for revocation", res.APIID)
 	case len(res.PendingStages) > 0:
-		res.Summary = fmt.Sprintf("%s: authorizer %s attached, but stages %s still serve a deployment without it", apiID, authID, strings.Join(res.PendingStages, ", "))
-	default:
-		res.Summary = fmt.Sprintf("%s: %d of %d routes protected by authorizer %s", apiID, n, len(res.Routes), authID)
+		return fmt.Sprintf("%s: authorizer %s attached, but stages %s still serve a deployment without it", res.APIID, authID, strings.Join(res.PendingStages, ", "))
 	}
-	return res, nil
+	return fmt.Sprintf("%s: %d of %d routes protected by authorizer %s", res.APIID, n, len(res.Routes), authID)
 }
