@@ -23,15 +23,11 @@ func (r *Rollout) DeployAuthorizer(ctx context.Context, in AuthorizerInput) (*Au
 	if len(in.Package) == 0 && !in.DryRun {
 		return nil, errors.New("no deployment package: give --zip, or build one with apimtls authorizer package")
 	}
-	t, err := r.apiType(ctx, in.APIID, in.APIType)
+	o, err := r.observe(ctx, in.APIID, in.APIType, in.FunctionName)
 	if err != nil {
 		return nil, err
 	}
-	o, err := r.observe(ctx, in.APIID, t, in.FunctionName)
-	if err != nil {
-		return nil, err
-	}
-	res := &AuthorizerResult{APIID: in.APIID, APIType: t, FunctionName: in.FunctionName, DryRun: in.DryRun, Changes: []Change{}}
+	res := &AuthorizerResult{APIID: in.APIID, APIType: o.t, FunctionName: in.FunctionName, DryRun: in.DryRun, Changes: []Change{}}
 	if in.ArchNote != "" {
 		res.Notes = append(res.Notes, in.ArchNote)
 	}

@@ -71,17 +71,11 @@ func (r *Rollout) putRolePolicy(ctx context.Context, name, doc string) error {
 // no error.
 func (r *Rollout) deleteRolePolicy(ctx context.Context, name string) error {
 	_, err := r.IAM.DeleteRolePolicy(ctx, &iam.DeleteRolePolicyInput{RoleName: aws.String(name), PolicyName: aws.String(RolePolicyName)})
-	if notFound(err) {
-		return nil
-	}
-	return err
+	return ignoreNotFound(err)
 }
 
 // deleteRole deletes a role; one already gone is no error.
 func (r *Rollout) deleteRole(ctx context.Context, name string) error {
 	_, err := r.IAM.DeleteRole(ctx, &iam.DeleteRoleInput{RoleName: aws.String(name)})
-	if notFound(err) {
-		return nil
-	}
-	return err
+	return ignoreNotFound(err)
 }

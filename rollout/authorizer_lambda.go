@@ -33,6 +33,15 @@ func notFound(err error) bool {
 	return c == "NoSuchEntity" || c == "ResourceNotFoundException" || c == "NotFoundException"
 }
 
+// ignoreNotFound is err, unless it says that what was to be deleted is
+// gone already.
+func ignoreNotFound(err error) error {
+	if notFound(err) {
+		return nil
+	}
+	return err
+}
+
 // functionSpec is the authorizer function as a deployment makes it.
 type functionSpec struct {
 	name, role, apiID string
@@ -119,19 +128,13 @@ func (r *Rollout) addPermission(ctx context.Context, function, sid, sourceArn, a
 // removePermission removes statement sid; one already gone is no error.
 func (r *Rollout) removePermission(ctx context.Context, function, sid string) error {
 	_, err := r.Lambda.RemovePermission(ctx, &lambda.RemovePermissionInput{FunctionName: aws.String(function), StatementId: aws.String(sid)})
-	if notFound(err) {
-		return nil
-	}
-	return err
+	return ignoreNotFound(err)
 }
 
 // deleteFunction deletes a function; one already gone is no error.
 func (r *Rollout) deleteFunction(ctx context.Context, name string) error {
 	_, err := r.Lambda.DeleteFunction(ctx, &lambda.DeleteFunctionInput{FunctionName: aws.String(name)})
-	if notFound(err) {
-		return nil
-	}
-	return err
+	return ignoreNotFound(err)
 }
 
 // retryRole retries a call that Lambda refuses because IAM has not yet

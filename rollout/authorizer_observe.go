@@ -27,12 +27,16 @@ type observed struct {
 	stages     []apigw.StageDeployment
 }
 
-// observe reads what a deployment is made of: the API's routes,
+// observe reads what a deployment is made of: the API's type (unless
+// given), routes,
 // authorizers and stages, the function (the one our authorizer invokes,
 // else function, else the default) with its policy, and its role.
 func (r *Rollout) observe(ctx context.Context, apiID string, t apigw.APIType, function string) (*observed, error) {
+	t, err := r.apiType(ctx, apiID, t)
+	if err != nil {
+		return nil, err
+	}
 	o := &observed{t: t}
-	var err error
 	if o.routes, err = r.API.Routes(ctx, apiID, t); err != nil {
 		return nil, err
 	}

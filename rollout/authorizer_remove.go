@@ -16,15 +16,11 @@ import (
 // permission, and deletes the function and its role when no other API's
 // permission is left on the function.
 func (r *Rollout) RemoveAuthorizer(ctx context.Context, in RemoveInput) (*AuthorizerResult, error) {
-	t, err := r.apiType(ctx, in.APIID, in.APIType)
+	o, err := r.observe(ctx, in.APIID, in.APIType, in.FunctionName)
 	if err != nil {
 		return nil, err
 	}
-	o, err := r.observe(ctx, in.APIID, t, in.FunctionName)
-	if err != nil {
-		return nil, err
-	}
-	res := &AuthorizerResult{APIID: in.APIID, APIType: t, DryRun: in.DryRun, Changes: []Change{}}
+	res := &AuthorizerResult{APIID: in.APIID, APIType: o.t, DryRun: in.DryRun, Changes: []Change{}}
 	p := &planner{r: r, o: o, res: res, in: AuthorizerInput{APIID: in.APIID}}
 	p.removeAuthorizer()
 	// The invoke permissions other APIs hold on the function.

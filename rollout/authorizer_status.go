@@ -14,15 +14,11 @@ import (
 // AuthorizerStatus says which routes the revocation authorizer guards,
 // which stages do not serve it yet, and what of the deployment exists.
 func (r *Rollout) AuthorizerStatus(ctx context.Context, apiID string, t apigw.APIType) (*AuthorizerResult, error) {
-	t, err := r.apiType(ctx, apiID, t)
-	if err != nil {
-		return nil, err
-	}
 	o, err := r.observe(ctx, apiID, t, "")
 	if err != nil {
 		return nil, err
 	}
-	res := &AuthorizerResult{APIID: apiID, APIType: t, Changes: []Change{}}
+	res := &AuthorizerResult{APIID: apiID, APIType: o.t, Changes: []Change{}}
 	authID := ""
 	if o.authorizer != nil {
 		authID, res.AuthorizerID = o.authorizer.ID, o.authorizer.ID
