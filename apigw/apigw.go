@@ -20,6 +20,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/apigateway"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
 	"github.com/aws/smithy-go"
+
+	"github.com/apimtls/apimtls/internal/awserr"
 )
 
 // APIType is the kind of API behind a domain.
@@ -192,15 +194,6 @@ type Client struct {
 func noRetryV1(o *apigateway.Options)   { o.RetryMaxAttempts = 1 }
 func noRetryV2(o *apigatewayv2.Options) { o.RetryMaxAttempts = 1 }
 
-// ErrorCode is the AWS error code an SDK error carries ("" if none).
-func ErrorCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
 func apiMessage(err error) string {
 	var ae smithy.APIError
 	if errors.As(err, &ae) {
@@ -216,7 +209,7 @@ func classify(err error, doing string) error {
 		return nil
 	}
 	var kind error
-	switch ErrorCode(err) {
+	switch awserr.Code(err) {
 	case "NotFoundException", "ResourceNotFoundException":
 		kind = ErrNotFound
 	case "ConflictException":

@@ -11,8 +11,9 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
-	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	smithyhttp "github.com/aws/smithy-go/transport/http"
+
+	"github.com/apimtls/apimtls/internal/awserr"
 )
 
 // S3API lists the one S3 call the authorizer makes.
@@ -113,9 +114,7 @@ func notModified(err error) bool {
 }
 
 func notFound(err error) bool {
-	var nsk *types.NoSuchKey
-	var nf *types.NotFound
-	if errors.As(err, &nsk) || errors.As(err, &nf) {
+	if c := awserr.Code(err); c == "NoSuchKey" || c == "NotFound" {
 		return true
 	}
 	var re *smithyhttp.ResponseError

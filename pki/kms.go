@@ -19,7 +19,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
-	"github.com/aws/smithy-go"
+
+	"github.com/apimtls/apimtls/internal/awserr"
 )
 
 // KMSAPI is the part of the AWS KMS client apimtls calls.
@@ -259,8 +260,7 @@ func (k *KMSSigner) sign(msg []byte, mt kmstypes.MessageType, alg kmstypes.Signi
 		if err == nil {
 			return out.Signature, nil
 		}
-		var ae smithy.APIError
-		if !errors.As(err, &ae) || ae.ErrorCode() != "ThrottlingException" || attempt == kmsAttempts {
+		if awserr.Code(err) != "ThrottlingException" || attempt == kmsAttempts {
 			return nil, fmt.Errorf("KMS Sign with %s: %w", k.arn, err)
 		}
 		d := wait + time.Duration(rand.Int64N(int64(wait)))
@@ -333,8 +333,7 @@ func createKMSKey(cfg KMSConfig, name, spec string) (*KMSSigner, error) {
 }
 
 func isAPIError(err error, code string) bool {
-	var ae smithy.APIError
-	return errors.As(err, &ae) && ae.ErrorCode() == code
+	return awserr.Code(err) == code
 }
 
 // kmsFile is ca/<name>/kms.json: where the CA's key lives, beside its

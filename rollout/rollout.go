@@ -50,7 +50,7 @@ type Rollout struct {
 	Objects  Objects
 	Validate Validator
 	Events   Events
-	// Lambda and IAM deploy the revocation authorizer (authorizer.go).
+	// Lambda and IAM deploy the revocation authorizer (authorizer_lambda.go, authorizer_iam.go).
 	Lambda LambdaAPI
 	IAM    IAMAPI
 }

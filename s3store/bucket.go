@@ -9,6 +9,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/apimtls/apimtls/internal/awserr"
 )
 
 // CreateResult says what CreateBucket did.
@@ -99,9 +101,9 @@ func (s *Store) create(ctx context.Context, bucket string) (bool, error) {
 	var owned *types.BucketAlreadyOwnedByYou
 	var taken *types.BucketAlreadyExists
 	switch {
-	case errors.As(err, &owned) || apiCode(err) == "BucketAlreadyOwnedByYou":
+	case errors.As(err, &owned) || awserr.Code(err) == "BucketAlreadyOwnedByYou":
 		return true, nil
-	case errors.As(err, &taken) || apiCode(err) == "BucketAlreadyExists":
+	case errors.As(err, &taken) || awserr.Code(err) == "BucketAlreadyExists":
 		return false, fmt.Errorf("%w: %s; choose another name", ErrBucketTaken, bucket)
 	case err != nil:
 		return false, classify(err, "create bucket "+bucket)
@@ -144,15 +146,15 @@ func (s *Store) fitPublicAccess(ctx context.Context, bucket string, existing boo
 			}
 			return "kept the bucket's public access block, which does not block everything: check that is meant", nil
 		case unsupported(err):
-			return notSupported + "public access blocks (" + apiCode(err) + ")", nil
-		case apiCode(err) != "NoSuchPublicAccessBlockConfiguration":
+			return notSupported + "public access blocks (" + awserr.Code(err) + ")", nil
+		case awserr.Code(err) != "NoSuchPublicAccessBlockConfiguration":
 			return "", classify(err, "read the public access block of bucket "+bucket)
 		}
 	}
 	_, err := s.API.PutPublicAccessBlock(ctx, &s3.PutPublicAccessBlockInput{Bucket: aws.String(bucket), PublicAccessBlockConfiguration: allBlocked})
 	switch {
 	case unsupported(err):
-		return notSupported + "public access blocks (" + apiCode(err) + ")", nil
+		return notSupported + "public access blocks (" + awserr.Code(err) + ")", nil
 	case err != nil:
 		return "", classify(err, "block public access on bucket "+bucket)
 	case existing:
@@ -173,7 +175,7 @@ func (s *Store) fitEncryption(ctx context.Context, bucket string, existing bool)
 				return note, nil
 			}
 		}
-		if err != nil && !unsupported(err) && apiCode(err) != "ServerSideEncryptionConfigurationNotFoundError" {
+		if err != nil && !unsupported(err) && awserr.Code(err) != "ServerSideEncryptionConfigurationNotFoundError" {
 			return "", classify(err, "read the default encryption of bucket "+bucket)
 		}
 	}
@@ -185,7 +187,7 @@ func (s *Store) fitEncryption(ctx context.Context, bucket string, existing bool)
 	})
 	switch {
 	case unsupported(err):
-		return notSupported + "default encryption here (" + apiCode(err) + ")", nil
+		return notSupported + "default encryption here (" + awserr.Code(err) + ")", nil
 	case err != nil:
 		return "", classify(err, "set default encryption on bucket "+bucket)
 	case existing:
@@ -198,7 +200,7 @@ func (s *Store) fitPolicy(ctx context.Context, bucket string, existing bool) (st
 	policy := ""
 	if existing {
 		cur, err := s.API.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)})
-		if err != nil && apiCode(err) != "NoSuchBucketPolicy" {
+		if err != nil && awserr.Code(err) != "NoSuchBucketPolicy" {
 			return "", classify(err, "read the policy of bucket "+bucket)
 		}
 		if err == nil {

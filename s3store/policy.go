@@ -10,6 +10,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/apimtls/apimtls/internal/awserr"
 )
 
 // tlsOnlySid names the statement apimtls adds.
@@ -120,7 +122,7 @@ func (s *Store) ReadRisks(ctx context.Context, bucket, key, version string) ([]s
 	switch {
 	case err == nil:
 		risks = append(risks, policyRisks(aws.ToString(pol.Policy))...)
-	case apiCode(err) == "NoSuchBucketPolicy" || unsupported(err):
+	case awserr.Code(err) == "NoSuchBucketPolicy" || unsupported(err):
 	default:
 		return nil, classify(err, "read the policy of bucket "+bucket)
 	}

@@ -26,6 +26,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/apimtls/apimtls/internal/awserr"
 )
 
 // API lists the S3 calls apimtls makes.
@@ -283,7 +285,7 @@ func (s *Store) upload(ctx context.Context, in PushInput, res *PushResult, cond 
 			if err != nil {
 				// 412: another write came first; 409: S3 saw two
 				// conditional writes at once. Either way, read again.
-				if code := apiCode(err); cond != nil && (code == "PreconditionFailed" || code == "ConditionalRequestConflict") {
+				if code := awserr.Code(err); cond != nil && (code == "PreconditionFailed" || code == "ConditionalRequestConflict") {
 					return errPrecondition
 				}
 				return classify(err, "upload "+res.URI)
@@ -470,19 +472,11 @@ func (s *Store) pull(ctx context.Context, bucket, key, version string, limit int
 	return data, aws.ToString(out.VersionId), aws.ToString(out.ETag), nil
 }
 
-func apiCode(err error) string {
-	var ae smithy.APIError
-	if errors.As(err, &ae) {
-		return ae.ErrorCode()
-	}
-	return ""
-}
-
 // unsupported recognises an S3-compatible server refusing a bucket setting
 // it does not implement. MinIO answers PutPublicAccessBlock with
 // MalformedXML, and default encryption without a KMS with a KMS error.
 func unsupported(err error) bool {
-	switch apiCode(err) {
+	switch awserr.Code(err) {
 	case "NotImplemented", "XNotImplemented", "MalformedXML", "XMinioKMSNotConfigured", "NotSupported":
 		return true
 	}
@@ -501,7 +495,7 @@ func classify(err error, doing string) error {
 	var nsb *types.NoSuchBucket
 	var nsk *types.NoSuchKey
 	var nf *types.NotFound
-	code := apiCode(err)
+	code := awserr.Code(err)
 	var opErr *net.OpError
 	switch {
 	case errors.As(err, &nsb) || code == "NoSuchBucket":

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 
+	"github.com/apimtls/apimtls/internal/awserr"
 	"github.com/apimtls/apimtls/s3store"
 )
 
@@ -96,7 +97,7 @@ func TestCreateBucketPlainHTTPNoTLSPolicy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)}); s3store.APICode(err) != "NoSuchBucketPolicy" {
+	if _, err := c.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)}); awserr.Code(err) != "NoSuchBucketPolicy" {
 		t.Fatalf("a policy was set through plain http: %v", err)
 	}
 	if !strings.Contains(strings.Join(res.Notes, "\n"), "against AWS it is added") {

@@ -5,6 +5,8 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"github.com/apimtls/apimtls/internal/awserr"
 )
 
 // RequireVersioning refuses a bucket that is missing or does not keep
@@ -18,9 +20,6 @@ func (s *Store) RequireVersioning(ctx context.Context, bucket string) error {
 // ErrNotFound, ErrAccessDenied, ErrEndpointDown ...), prefixed with what
 // was being done.
 func Classify(err error, doing string) error { return classify(err, doing) }
-
-// APICode is the S3 error code of err, or "".
-func APICode(err error) string { return apiCode(err) }
 
 // DefaultEncryption describes a bucket's default encryption ("AES256",
 // "aws:kms (key ...)"), or returns "" when the bucket has none or the
@@ -36,10 +35,10 @@ func (s *Store) DefaultEncryption(ctx context.Context, bucket string) (desc, not
 			desc += " (key " + k + ")"
 		}
 		return desc, "", nil
-	case err == nil, apiCode(err) == "ServerSideEncryptionConfigurationNotFoundError":
+	case err == nil, awserr.Code(err) == "ServerSideEncryptionConfigurationNotFoundError":
 		return "", "bucket " + bucket + " has no default encryption", nil
 	case unsupported(err):
-		return "", "the endpoint does not report default encryption (" + apiCode(err) + ")", nil
+		return "", "the endpoint does not report default encryption (" + awserr.Code(err) + ")", nil
 	}
 	return "", "", classify(err, "read the default encryption of bucket "+bucket)
 }

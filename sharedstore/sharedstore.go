@@ -36,6 +36,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/apimtls/apimtls/internal/awserr"
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/s3store"
 )
@@ -318,7 +319,7 @@ func (s *Store) put(ctx context.Context, key string, data []byte, etag, contentT
 	// 412 PreconditionFailed: someone else's create or update came first.
 	// 409 ConditionalRequestConflict: S3 saw two conditional writes at
 	// once; the same answer, try again.
-	switch s3store.APICode(err) {
+	switch awserr.Code(err) {
 	case "PreconditionFailed", "ConditionalRequestConflict":
 		return errPrecondition
 	}

@@ -16,8 +16,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/apimtls/apimtls/internal/awserr"
 	"github.com/apimtls/apimtls/pki"
-	"github.com/apimtls/apimtls/s3store"
 )
 
 // The snapshot is a shared shortcut for a cold listing: every record's
@@ -142,7 +142,7 @@ func (w *snapshotWriter) write(ctx context.Context, s *Store, etag string) {
 	}
 	if err := s.put(ctx, s.snapshotKey(), buf.Bytes(), etag, "application/gzip"); err != nil && !errors.Is(err, errPrecondition) {
 		var code string
-		if code = s3store.APICode(err); code != "AccessDenied" {
+		if code = awserr.Code(err); code != "AccessDenied" {
 			s.note(fmt.Sprintf("the listing snapshot %s was not written (%v): the next cold listing reads every record", s.snapshotKey(), err))
 		}
 	}

@@ -1,15 +1,14 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/kms"
-	"github.com/aws/smithy-go"
 	"github.com/urfave/cli/v2"
 
+	"github.com/apimtls/apimtls/internal/awserr"
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -95,8 +94,7 @@ func kmsConfig(c *cli.Context) pki.KMSConfig {
 
 // kmsDenied tells a KMS AccessDeniedException, which deserves a hint.
 func kmsDenied(err error) bool {
-	var ae smithy.APIError
-	return errors.As(err, &ae) && ae.ErrorCode() == "AccessDeniedException"
+	return awserr.Code(err) == "AccessDeniedException"
 }
 
 // keyLocationText is how ca show and ca list name where a CA key lives.
