@@ -85,6 +85,54 @@ type clientCA struct {
 	issuer Issuer
 	rec    *Record
 	chain  []*x509.Certificate
+	// compromised maps the SHA-256 of each public key revoked for
+	// keyCompromise to that certificate's serial: such a key, from a CSR
+	// or reused by a renewal, is never certified again.
+	compromised map[string]string
+}
+
+// ErrCompromisedKey refuses to certify a public key that a revocation for
+// keyCompromise took away.
+var ErrCompromisedKey = errors.New("the key was revoked as compromised")
+
+// refuseCompromised refuses pub when a certificate with it was revoked
+// for keyCompromise.
+func (ic *clientCA) refuseCompromised(pub crypto.PublicKey) error {
+	spki, err := x509.MarshalPKIXPublicKey(pub)
+	if err != nil {
+		return err
+	}
+	if serial, ok := ic.compromised[SHA256Hex(spki)]; ok {
+		return fmt.Errorf("%w: a certificate with this public key (serial %s) was revoked for keyCompromise; whoever holds the key must not get a certificate again: make a new key", ErrCompromisedKey, serial)
+	}
+	return nil
+}
+
+// compromisedKeys maps the public keys of every certificate revoked for
+// keyCompromise (few: read once per command) to a serial that had it.
+func (s *Store) compromisedKeys() (map[string]string, error) {
+	// The brief listing reads the index only; the few revoked records are
+	// decoded for their reason.
+	briefs, err := s.ListBrief(func(b *Brief) bool { return b.Status == StatusRevoked || b.Status == StatusSuperseded })
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	for _, b := range briefs {
+		r, err := b.Record()
+		if err != nil {
+			return nil, err
+		}
+		if r.RevocationReason != ReasonKeyCompromise {
+			continue
+		}
+		c, err := s.Certificate(r)
+		if err != nil {
+			return nil, fmt.Errorf("read the certificate of %s %q (serial %s), revoked for keyCompromise, to refuse its key: %w", r.Kind.Noun(), r.Name, r.Serial, err)
+		}
+		out[SHA256Hex(c.RawSubjectPublicKeyInfo)] = r.Serial
+	}
+	return out, nil
 }
 
 // clientIssuer opens the CA that p names (or the default one) and checks
@@ -116,7 +164,11 @@ func (s *Store) clientIssuer(p ClientParams) (*clientCA, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &clientCA{issuer: issuer, rec: issuerRec, chain: chain}, nil
+	compromised, err := s.compromisedKeys()
+	if err != nil {
+		return nil, err
+	}
+	return &clientCA{issuer: issuer, rec: issuerRec, chain: chain, compromised: compromised}, nil
 }
 
 // builtClient is a signed client certificate with its files, not yet
@@ -189,6 +241,11 @@ func (s *Store) buildClient(ic *clientCA, p ClientParams, now time.Time) (*built
 	}
 	if p.Organization != "" {
 		req.Subject.Organization = []string{p.Organization}
+	}
+	if key == nil || p.key != nil { // a CSR's key, or one a renewal reuses
+		if err := ic.refuseCompromised(req.PublicKey); err != nil {
+			return nil, err
+		}
 	}
 	req.NotAfter = now.AddDate(0, 0, days)
 	req.ClampNotAfter = clamp
