@@ -119,6 +119,10 @@ func (c *Checker) Decide(ctx context.Context, cert *x509.Certificate, now time.T
 				d.Revocation = entry
 				return deny(d, r, detail)
 			}
+			if known, e, ok := c.knownRevoked(issuer, link); ok {
+				d.Revocation = &e
+				return deny(d, Revoked, fmt.Sprintf("serial %s is on %s of CA %s, seen before; now: %s", hex.EncodeToString(link.SerialNumber.Bytes()), known.NumberText(), describeCA(issuer), detail))
+			}
 			d.SoftFailed = append(d.SoftFailed, r)
 			d.Detail = detail
 		}
@@ -129,6 +133,14 @@ func (c *Checker) Decide(ctx context.Context, cert *x509.Certificate, now time.T
 	}
 	d.Allow, d.Reason = true, OK
 	return d
+}
+
+// knownRevoked is a CRL of ca seen before that lists cert.
+func (c *Checker) knownRevoked(ca *CA, cert *x509.Certificate) (*CRL, Entry, bool) {
+	if c.History == nil {
+		return nil, Entry{}, false
+	}
+	return c.History.listing(ca, cert)
 }
 
 // checkLink checks one certificate against its issuer's CRL.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -38,18 +39,33 @@ func LoadCRLDir(dir string, ts *Truststore) (CRLSet, error) {
 		if err != nil {
 			return err
 		}
-		if ext == ".pem" && !bytes.Contains(data, []byte("-----BEGIN X509 CRL")) {
-			return nil
+		ders := [][]byte{data}
+		if ext == ".pem" {
+			// Every CRL of a PEM file, whatever else it holds: the bundle
+			// of CA certificates and CRLs openssl verify -CAfile reads.
+			ders = nil
+			for rest := data; ; {
+				var b *pem.Block
+				if b, rest = pem.Decode(rest); b == nil {
+					break
+				}
+				if b.Type == "X509 CRL" {
+					ders = append(ders, b.Bytes)
+				}
+			}
 		}
-		crl, err := ParseCRL(data)
-		if err != nil {
-			return fmt.Errorf("%s: %w", path, err)
+		for i, der := range ders {
+			crl, err := ParseCRL(der)
+			if err != nil {
+				if len(ders) > 1 {
+					return fmt.Errorf("%s, CRL %d: %w", path, i+1, err)
+				}
+				return fmt.Errorf("%s: %w", path, err)
+			}
+			if ca := ts.caFor(crl); ca != nil {
+				set.Add(ca, crl)
+			}
 		}
-		ca := ts.caFor(crl)
-		if ca == nil {
-			return nil
-		}
-		set.Add(ca, crl)
 		return nil
 	})
 	if err != nil {

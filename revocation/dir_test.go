@@ -3,6 +3,7 @@ package revocation_test
 import (
 	"context"
 	"crypto/x509"
+	"encoding/pem"
 	"os"
 	"path/filepath"
 	"testing"
@@ -68,5 +69,38 @@ func TestDirCRLsAppearLater(t *testing.T) {
 	clock = clock.Add(time.Second)
 	if r := decide(revoked); r != revocation.CRLMissing {
 		t.Errorf("crl/ removed: %s, want crl_missing", r)
+	}
+}
+
+// TestCRLDirReadsPEMBundles: a .pem file holding CA certificates and the
+// CRLs of several CAs (what openssl verify -CAfile reads) gives every CRL
+// in it, not the first one or an error.
+func TestCRLDirReadsPEMBundles(t *testing.T) {
+	root := revtest.NewCA(t, "root", nil)
+	issuing := revtest.NewCA(t, "issuing", root)
+	revoked := issuing.Client(t, "revoked", revtest.ClientOptions{})
+	good := issuing.Client(t, "good", revtest.ClientOptions{})
+	ts, err := revocation.NewTruststore([]*x509.Certificate{root.Cert, issuing.Cert})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	var bundle []byte
+	bundle = append(bundle, revtest.PEM(root.Cert, issuing.Cert)...)
+	bundle = append(bundle, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: root.CRL(t, revtest.CRLOptions{})})...)
+	bundle = append(bundle, pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: issuing.CRL(t, revtest.CRLOptions{}, revoked)})...)
+	if err := os.WriteFile(filepath.Join(dir, "bundle-crls.pem"), bundle, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	set, err := revocation.LoadCRLDir(dir, ts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	chk := &revocation.Checker{Truststore: ts, CRLs: set}
+	if d := chk.Decide(context.Background(), good, revtest.Now); !d.Allow {
+		t.Errorf("good: %s (%s)", d.Reason, d.Detail)
+	}
+	if d := chk.Decide(context.Background(), revoked, revtest.Now); d.Reason != revocation.Revoked {
+		t.Errorf("revoked: %s (%s)", d.Reason, d.Detail)
 	}
 }

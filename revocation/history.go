@@ -1,6 +1,7 @@
 package revocation
 
 import (
+	"crypto/x509"
 	"sync"
 	"sync/atomic"
 )
@@ -75,4 +76,23 @@ func (c *CRL) Compare(o *CRL) (order int, comparable bool) {
 		return c.List.Number.Cmp(o.List.Number), comparable
 	}
 	return c.ThisUpdate().Compare(o.ThisUpdate()), comparable
+}
+
+// listing returns a CRL of ca seen before (verified, current when seen,
+// of a scope that covers cert) that lists cert, and its entry: soft-fail
+// may let a CRL problem pass, but never a revocation already known.
+func (h *CRLHistory) listing(ca *CA, cert *x509.Certificate) (*CRL, Entry, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for k, e := range h.best {
+		if k.keyID != ca.KeyID {
+			continue
+		}
+		if crl := e.crl.Load(); crl != nil && crl.Covers(cert) {
+			if entry, ok := crl.Lookup(cert.SerialNumber); ok {
+				return crl, entry, true
+			}
+		}
+	}
+	return nil, Entry{}, false
 }

@@ -2,11 +2,14 @@ package revocation_test
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/x509"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/apimtls/apimtls/internal/revtest"
 	"github.com/apimtls/apimtls/revocation"
@@ -182,9 +185,10 @@ func TestCRLDirPicksTheCoveringCRL(t *testing.T) {
 		w.good:        {revocation.OK, 3},
 		w.revoked:     {revocation.Revoked, 3},
 		w.revokedInP1: {revocation.Revoked, 9}, // the partition, numbered above the complete CRL
-		// Partition 2 (number 1) lists it, complete CRL 3 does not: of
-		// two CRLs that cover it the higher number is the newer word.
-		w.inP2: {revocation.OK, 3},
+		// Partition 2 (number 1) lists it, complete CRL 3 does not:
+		// numbers of different scopes are unrelated (RFC 5280 §5.2.3), and
+		// a revocation is never lifted, so the CRL that lists it decides.
+		w.inP2: {revocation.Revoked, 1},
 	} {
 		crl, err := set.CRL(context.Background(), w.ts.CAs[1], cert)
 		if err != nil || crl.List.Number.Int64() != want.number {
@@ -194,4 +198,61 @@ func TestCRLDirPicksTheCoveringCRL(t *testing.T) {
 			t.Errorf("%s: %s (%s), want %s", cert.Subject.CommonName, d.Reason, d.Detail, want.reason)
 		}
 	}
+}
+
+// TestCRLOfAnotherScopeNeverHidesARevocation: a complete CRL listing the
+// client beside a user-certificates-only CRL of a higher number that does
+// not (apimtls's CRL beside an OpenSSL or AWS Private CA one), and an
+// unsigned file with a high number beside the CA's own CRL: the client is
+// revoked either way.
+func TestCRLOfAnotherScopeNeverHidesARevocation(t *testing.T) {
+	w := newScopeWorld(t)
+	impostor := revtest.NewCA(t, "issuing", nil) // same name, another key
+	for name, files := range map[string]map[string][]byte{
+		"users-only CRL numbered higher": {
+			"complete-3.crl":    w.issuing.CRL(t, revtest.CRLOptions{Number: 3}, w.revoked),
+			"users-only-50.crl": w.issuing.CRL(t, revtest.CRLOptions{Number: 50, IDP: &revtest.IDP{OnlyUser: true, Critical: true}}),
+		},
+		"unsigned CRL numbered higher": {
+			"complete-3.crl": w.issuing.CRL(t, revtest.CRLOptions{Number: 3}, w.revoked),
+			"planted-99.crl": forgedCRL(t, w.issuing, impostor, 99),
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			files["root.crl"] = w.root.CRL(t, revtest.CRLOptions{})
+			for f, der := range files {
+				if err := os.WriteFile(filepath.Join(dir, f), der, 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			set, err := revocation.LoadCRLDir(dir, w.ts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if d := w.decide(t, set, w.revoked); d.Allow || d.Reason != revocation.Revoked {
+				t.Errorf("revoked client: %v %s (%s), want revoked", d.Allow, d.Reason, d.Detail)
+			}
+			if d := w.decide(t, set, w.good); !d.Allow {
+				t.Errorf("good client: %s (%s), want allowed", d.Reason, d.Detail)
+			}
+		})
+	}
+}
+
+// forgedCRL is a CRL that names ca as its issuer, name and key identifier,
+// but is signed with another key.
+func forgedCRL(t *testing.T, ca, other *revtest.CA, number int64) []byte {
+	t.Helper()
+	as := *ca.Cert
+	as.PublicKey = other.Key.Public()
+	der, err := x509.CreateRevocationList(rand.Reader, &x509.RevocationList{Number: big.NewInt(number), ThisUpdate: revtest.Now.Add(-time.Minute), NextUpdate: revtest.Now.Add(time.Hour)}, &as, other.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	crl, err := revocation.ParseCRL(der)
+	if err != nil || crl.CheckSignatureFrom(ca.Cert) == nil {
+		t.Fatalf("the forged CRL: %v, or it verifies", err)
+	}
+	return der
 }
