@@ -448,9 +448,11 @@ func (b *boltBackend) crlContent(ca *x509.Certificate, rec *Record) (uint64, []*
 	if err != nil {
 		return 0, nil, err
 	}
-	if err := b.s.checkLocalNoUnrevocation(ca, rec, revoked); err != nil {
+	carried, err := b.s.checkLocalNoUnrevocation(ca, rec, revoked)
+	if err != nil {
 		return 0, nil, err
 	}
+	revoked = append(revoked, carried...)
 	number, err := b.nextCRLNumber(rec.Serial)
 	if err != nil {
 		return 0, nil, fmt.Errorf("CA %q: %w", rec.Name, err)

@@ -141,33 +141,50 @@ func parseCRLFrom(path string, der []byte, ca *x509.Certificate) (*x509.Revocati
 }
 
 // checkLocalNoUnrevocation refuses a CRL that drops a serial the CA's
-// last CRL on disk (crl/NAME.crl) lists: the inventory lost a revocation
-// (a damaged inventory rebuilt without it, a revocation note deleted),
-// and signing would un-revoke the certificate for every relying party.
-// A last CRL the CA did not sign is not compared, and said so.
-func (s *Store) checkLocalNoUnrevocation(ca *x509.Certificate, rec *Record, revoked []*Record) error {
+// last CRL on disk (crl/NAME.crl) lists while a record of the inventory
+// says it is not revoked: the inventory lost a revocation (a damaged
+// inventory rebuilt without it, a revocation note deleted), and signing
+// would un-revoke the certificate for every relying party. A serial the
+// last CRL lists and no record holds (its folder lost) is carried over to
+// the new CRL as it was, and said so: nothing can un-revoke it. A last CRL
+// the CA did not sign is not compared, and said so.
+func (s *Store) checkLocalNoUnrevocation(ca *x509.Certificate, rec *Record, revoked []*Record) ([]*Record, error) {
 	path := s.Layout().CRL(rec.Name)
 	prev, err := readCRLAny(path, ca)
 	if err != nil {
 		s.Warn(fmt.Sprintf("%v; the new CRL is not compared with it", err))
-		return nil
+		return nil, nil
 	}
 	if prev == nil {
-		return nil
+		return nil, nil
 	}
 	now := make(map[string]bool, len(revoked))
 	for _, r := range revoked {
 		now[r.Serial] = true
 	}
 	var dropped []string
+	var carried []*Record
 	for _, e := range prev.RevokedCertificateEntries {
-		if serial := SerialHexInt(e.SerialNumber); !now[serial] {
-			dropped = append(dropped, serial)
+		serial := SerialHexInt(e.SerialNumber)
+		if now[serial] {
+			continue
 		}
+		known, err := s.backend().bySerial(serial)
+		if err != nil {
+			return nil, err
+		}
+		if known != nil {
+			dropped = append(dropped, serial)
+			continue
+		}
+		at := e.RevocationTime.UTC()
+		carried = append(carried, &Record{Serial: serial, Kind: KindClient, Name: "serial " + serial, Issuer: rec.Name, IssuerSerial: rec.Serial,
+			Status: StatusRevoked, RevokedAt: &at, RevocationReason: reasonOfCode(e.ReasonCode)})
+		s.Warn(fmt.Sprintf("CRL %v of CA %q lists serial %s, which no certificate of the inventory holds (its folder lost?): kept on the new CRL as it was", prev.Number, rec.Name, serial))
 	}
 	if len(dropped) == 0 {
-		return nil
+		return carried, nil
 	}
 	slices.Sort(dropped)
-	return fmt.Errorf("%w: CRL %v of CA %q (%s) lists %s, which the inventory no longer says is revoked (an inventory rebuilt or edited without it): revoke each again (apimtls client revoke SERIAL), or, to lift a revocation on purpose, move %s aside first", ErrUnrevoked, prev.Number, rec.Name, path, strings.Join(dropped, ", "), path)
+	return nil, fmt.Errorf("%w: CRL %v of CA %q (%s) lists %s, which the inventory no longer says is revoked (an inventory rebuilt or edited without it): revoke each again (apimtls client revoke SERIAL)", ErrUnrevoked, prev.Number, rec.Name, path, strings.Join(dropped, ", "))
 }

@@ -402,7 +402,7 @@ func restoreRevocations(l Layout, ca *Record, cert *x509.Certificate, records []
 			serial := SerialHexInt(e.SerialNumber)
 			r := bySerial[serial]
 			if r == nil {
-				*notes = append(*notes, fmt.Sprintf("%s lists serial %s, which no certificate file of CA %q holds: the next ca crl %s refuses until it is found, or the CRL moved aside", path, serial, ca.Name, ca.Name))
+				*notes = append(*notes, fmt.Sprintf("%s lists serial %s, which no certificate file of CA %q holds: the next ca crl %s keeps listing it as it is", path, serial, ca.Name, ca.Name))
 				continue
 			}
 			at, reason := e.RevocationTime.UTC(), reasonOfCode(e.ReasonCode)
