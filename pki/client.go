@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // P12Options asks for a PKCS #12 file beside the PEM files.
@@ -30,16 +32,16 @@ type ClientParams struct {
 	CA           string
 	CommonName   string // default: Name
 	Organization string
-	KeyType      KeyType
+	KeyType      x509cert.KeyType
 	Days         int // 0: DefaultClientDays, shortened to the issuer's end
 	DNSNames     []string
 	URIs         []*url.URL
 	Emails       []string
 	P12          *P12Options
-	CAPassphrase PassphraseFunc
+	CAPassphrase x509cert.PassphraseFunc
 	// CSR, when set, supplies the key and subject: the device keeps its
 	// private key and no key.pem is written.
-	CSR *CheckedCSR
+	CSR *x509cert.CheckedCSR
 
 	// key and subject, set by renewal, keep a client's key (--reuse-key)
 	// and its subject exactly as the old certificate encoded it.
@@ -82,7 +84,7 @@ func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
 // clientCA is an issuing CA ready to sign clients: opened once, shared
 // by every certificate of a bulk run.
 type clientCA struct {
-	issuer Issuer
+	issuer x509cert.Issuer
 	rec    *Record
 	chain  []*x509.Certificate
 }
@@ -141,11 +143,11 @@ func (s *Store) buildClient(ic *clientCA, p ClientParams, now time.Time) (*built
 	}
 	var (
 		key crypto.Signer
-		req ClientRequest
+		req x509cert.ClientRequest
 		err error
 	)
 	if p.CSR != nil {
-		req = ClientRequestFromCSR(p.CSR, p.DNSNames, p.Emails, p.URIs)
+		req = x509cert.ClientRequestFromCSR(p.CSR, p.DNSNames, p.Emails, p.URIs)
 		if p.CommonName != "" {
 			req.Subject.CommonName = p.CommonName
 			req.SetSubjectAttr(oidCommonName, p.CommonName)
@@ -167,7 +169,7 @@ func (s *Store) buildClient(ic *clientCA, p ClientParams, now time.Time) (*built
 	} else {
 		key = p.key
 		if key == nil {
-			if key, err = GenerateKey(s.Rand, p.KeyType); err != nil {
+			if key, err = x509cert.GenerateKey(s.Rand, p.KeyType); err != nil {
 				return nil, err
 			}
 		}
@@ -175,7 +177,7 @@ func (s *Store) buildClient(ic *clientCA, p ClientParams, now time.Time) (*built
 		if cn == "" {
 			cn = p.Name
 		}
-		req = ClientRequest{
+		req = x509cert.ClientRequest{
 			Subject:   pkix.Name{CommonName: cn},
 			PublicKey: key.Public(),
 			DNSNames:  p.DNSNames,
@@ -192,7 +194,7 @@ func (s *Store) buildClient(ic *clientCA, p ClientParams, now time.Time) (*built
 	}
 	req.NotAfter = now.AddDate(0, 0, days)
 	req.ClampNotAfter = clamp
-	cert, err := CreateClient(s.Rand, now, ic.issuer, req)
+	cert, err := x509cert.CreateClient(s.Rand, now, ic.issuer, req)
 	if err != nil {
 		return nil, err
 	}
@@ -202,15 +204,15 @@ func (s *Store) buildClient(ic *clientCA, p ClientParams, now time.Time) (*built
 	rec.FromCSR = p.CSR != nil
 	var files []stagedFile
 	if key != nil {
-		keyPEM, err := EncodeKey(key, nil)
+		keyPEM, err := x509cert.EncodeKey(key, nil)
 		if err != nil {
 			return nil, err
 		}
 		files = append(files, stagedFile{keyFile, keyPEM, keyMode})
 	}
 	full := append([]*x509.Certificate{cert}, ic.chain...)
-	files = append(files, stagedFile{certFile, EncodeCertificate(cert.Raw), publicMode},
-		stagedFile{chainFile, EncodeCertificates(full...), publicMode})
+	files = append(files, stagedFile{certFile, x509cert.EncodeCertificate(cert.Raw), publicMode},
+		stagedFile{chainFile, x509cert.EncodeCertificates(full...), publicMode})
 	if p.P12 != nil {
 		pfx, err := EncodePKCS12(key, cert, ic.chain, *p.P12)
 		if err != nil {
