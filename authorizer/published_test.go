@@ -10,6 +10,7 @@ import (
 	"github.com/apimtls/apimtls/revocation"
 	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // The whole chain as a user runs it: apimtls's own PKI, revoke, ca crl,
@@ -23,14 +24,14 @@ func TestPublishedByApimtls(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.CreateCA(pki.CAParams{Name: "root", CommonName: "Published Root", KeyType: pki.ECDSAP256, MaxPathLen: -1}); err != nil {
+	if _, err := s.CreateCA(pki.CAParams{Name: "root", CommonName: "Published Root", KeyType: x509cert.ECDSAP256, MaxPathLen: -1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateCA(pki.CAParams{Name: "issuing", Parent: "root", CommonName: "Published Issuing", KeyType: pki.ECDSAP256, MaxPathLen: -1}); err != nil {
+	if _, err := s.CreateCA(pki.CAParams{Name: "issuing", Parent: "root", CommonName: "Published Issuing", KeyType: x509cert.ECDSAP256, MaxPathLen: -1}); err != nil {
 		t.Fatal(err)
 	}
 	cert := func(name string) *pki.Issued {
-		is, err := s.IssueClient(pki.ClientParams{Name: name, CA: "issuing", KeyType: pki.ECDSAP256})
+		is, err := s.IssueClient(pki.ClientParams{Name: name, CA: "issuing", KeyType: x509cert.ECDSAP256})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +51,7 @@ func TestPublishedByApimtls(t *testing.T) {
 		c, _ := s.Certificate(rec)
 		objects = append(objects, rollout.CRLObject{CA: name, KeyID: revocation.KeyID(c), DER: crl.DER})
 	}
-	ts, err := s.BuildTruststore(nil, nil, pki.ValidateOptions{Now: time.Now()})
+	ts, err := s.BuildTruststore(nil, nil, x509cert.ValidateOptions{Now: time.Now()})
 	if err != nil {
 		t.Fatal(err)
 	}

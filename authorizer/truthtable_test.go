@@ -32,6 +32,7 @@ import (
 	"github.com/apimtls/apimtls/internal/revtest"
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/revocation"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // truthTable is every way a client certificate can stand, and the one
@@ -133,9 +134,9 @@ func newTruthWorld(t *testing.T) *truthWorld {
 	t.Cleanup(func() { s.Close() })
 	w.s = s
 	for _, ca := range []pki.CAParams{
-		{Name: "root", CommonName: "Truth Root", KeyType: pki.ECDSAP256, MaxPathLen: -1},
-		{Name: "iss", Parent: "root", CommonName: "Truth Issuing", KeyType: pki.ECDSAP256, MaxPathLen: -1},
-		{Name: "devices", Parent: "root", CommonName: "Truth Devices", KeyType: pki.ECDSAP256, MaxPathLen: -1},
+		{Name: "root", CommonName: "Truth Root", KeyType: x509cert.ECDSAP256, MaxPathLen: -1},
+		{Name: "iss", Parent: "root", CommonName: "Truth Issuing", KeyType: x509cert.ECDSAP256, MaxPathLen: -1},
+		{Name: "devices", Parent: "root", CommonName: "Truth Devices", KeyType: x509cert.ECDSAP256, MaxPathLen: -1},
 	} {
 		if _, err := s.CreateCA(ca); err != nil {
 			t.Fatal(err)
@@ -153,7 +154,7 @@ func newTruthWorld(t *testing.T) *truthWorld {
 
 func (w *truthWorld) issue(name, ca string) *pki.Record {
 	w.t.Helper()
-	res, err := w.s.IssueClient(pki.ClientParams{Name: name, CA: ca, KeyType: pki.ECDSAP256, Days: 90})
+	res, err := w.s.IssueClient(pki.ClientParams{Name: name, CA: ca, KeyType: x509cert.ECDSAP256, Days: 90})
 	if err != nil {
 		w.t.Fatal(err)
 	}

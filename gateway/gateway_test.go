@@ -22,7 +22,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 func requireTool(t *testing.T, name string) string {
@@ -43,7 +43,7 @@ type ca struct {
 }
 
 func newKey(t *testing.T) crypto.Signer {
-	k, err := pki.GenerateKey(rand.Reader, pki.ECDSAP256)
+	k, err := x509cert.GenerateKey(rand.Reader, x509cert.ECDSAP256)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,12 +84,12 @@ func client(t *testing.T, dir, name string, parent *ca, edit func(*x509.Certific
 	if err != nil {
 		t.Fatal(err)
 	}
-	keyPEM, err := pki.EncodeKey(key, nil)
+	keyPEM, err := x509cert.EncodeKey(key, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	certPath, keyPath := filepath.Join(dir, name+".pem"), filepath.Join(dir, name+".key")
-	if err := os.WriteFile(certPath, pki.EncodeCertificate(der), 0o644); err != nil {
+	if err := os.WriteFile(certPath, x509cert.EncodeCertificate(der), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.WriteFile(keyPath, keyPEM, 0o600); err != nil {
@@ -103,13 +103,13 @@ func client(t *testing.T, dir, name string, parent *ca, edit func(*x509.Certific
 // certificate.
 func startGateway(t *testing.T, dir string, truststore ...*x509.Certificate) (string, string, *lockedLog) {
 	t.Helper()
-	report := pki.ValidateTruststore(pki.EncodeCertificates(truststore...), pki.ValidateOptions{Now: time.Now()})
+	report := x509cert.ValidateTruststore(x509cert.EncodeCertificates(truststore...), x509cert.ValidateOptions{Now: time.Now()})
 	serverCert, serverCA, err := LocalhostCertificate(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	caPath := filepath.Join(dir, "server-ca.pem")
-	if err := os.WriteFile(caPath, pki.EncodeCertificates(serverCA), 0o644); err != nil {
+	if err := os.WriteFile(caPath, x509cert.EncodeCertificates(serverCA), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -163,10 +163,10 @@ func TestGatewayWithCurlAndOpenSSL(t *testing.T) {
 	}{
 		{"accepted", goodCert, goodKey, "200", 0, "accept CN=good"},
 		{"no certificate", "", "", "000", 35, "no client certificate, handshake ended"},
-		{"another CA", otherCert, otherKey, "403", 0, pki.ReasonNoIssuer},
-		{"expired", expiredCert, expiredKey, "403", 0, pki.ReasonExpired},
-		{"SHA-1 signed", sha1Cert, sha1Key, "403", 0, pki.ReasonInsecureSig},
-		{"five CA levels", deepCert, deepKey, "403", 0, pki.ReasonChainTooLong},
+		{"another CA", otherCert, otherKey, "403", 0, x509cert.ReasonNoIssuer},
+		{"expired", expiredCert, expiredKey, "403", 0, x509cert.ReasonExpired},
+		{"SHA-1 signed", sha1Cert, sha1Key, "403", 0, x509cert.ReasonInsecureSig},
+		{"five CA levels", deepCert, deepKey, "403", 0, x509cert.ReasonChainTooLong},
 	} {
 		t.Run("curl "+tc.name, func(t *testing.T) {
 			args := []string{"-sS", "-o", filepath.Join(dir, "body"), "-w", "%{http_code}", "--cacert", serverCA}
@@ -387,7 +387,7 @@ func TestClientCertContext(t *testing.T) {
 	if !strings.HasSuffix(cc.Validity.NotAfter, " GMT") || len(strings.Fields(cc.Validity.NotAfter)) != 5 {
 		t.Fatalf("date %q is not in API Gateway's format", cc.Validity.NotAfter)
 	}
-	back, err := pki.DecodeCertificate([]byte(cc.ClientCertPem))
+	back, err := x509cert.DecodeCertificate([]byte(cc.ClientCertPem))
 	if err != nil || !back.Equal(c) {
 		t.Fatalf("clientCertPem does not hold the certificate: %v", err)
 	}
@@ -498,8 +498,8 @@ func TestProbeRevokedNeedsEvidence(t *testing.T) {
 		wantReason  string
 		wantVerdict string
 	}{
-		{"serve, truststore without the client's CA", serveURL, good, foreign, []string{P, P, F}, pki.ReasonNoIssuer, F},
-		{"serve, truststore without the client's CA, no good client", serveURL, nil, foreign, []string{P, F}, pki.ReasonNoIssuer, F},
+		{"serve, truststore without the client's CA", serveURL, good, foreign, []string{P, P, F}, x509cert.ReasonNoIssuer, F},
+		{"serve, truststore without the client's CA, no good client", serveURL, nil, foreign, []string{P, F}, x509cert.ReasonNoIssuer, F},
 		{"says crl_missing", saysMissing, good, revoked, []string{P, P, F}, "crl_missing", F},
 		{"says nothing", silent, good, revoked, []string{P, P, U}, "", U},
 		{"says revoked, no good client", saysHeader, nil, revoked, []string{P, U}, "revoked", U},

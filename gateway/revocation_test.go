@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/apimtls/apimtls/internal/revtest"
-	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/revocation"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // TestServeRefusesRolledBackAndScopedCRLs drives serve's revocation check
@@ -118,7 +118,7 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 	if err != nil {
 		t.Fatal(err)
 	}
-	certs, err := pki.DecodeCertificates(data)
+	certs, err := x509cert.DecodeCertificates(data)
 	if err != nil || len(certs) != 1 {
 		t.Fatalf("%s: %v", path, err)
 	}
@@ -128,13 +128,13 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 // startCheckingGateway is startGateway with serve's revocation check.
 func startCheckingGateway(t *testing.T, dir string, checker *revocation.Checker, truststore ...*x509.Certificate) (string, string, *lockedLog) {
 	t.Helper()
-	report := pki.ValidateTruststore(pki.EncodeCertificates(truststore...), pki.ValidateOptions{Now: time.Now()})
+	report := x509cert.ValidateTruststore(x509cert.EncodeCertificates(truststore...), x509cert.ValidateOptions{Now: time.Now()})
 	serverCert, serverCA, err := LocalhostCertificate(time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	caPath := filepath.Join(dir, "server-ca.pem")
-	if err := os.WriteFile(caPath, pki.EncodeCertificates(serverCA), 0o644); err != nil {
+	if err := os.WriteFile(caPath, x509cert.EncodeCertificates(serverCA), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	l, err := net.Listen("tcp", "127.0.0.1:0")

@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/apimtls/apimtls/internal/textsafe"
-	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/revocation"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // ClientCertHeader carries the clientCert context, as JSON, to --upstream.
@@ -38,7 +38,7 @@ const ReasonHeader = "X-Apimtls-Reason"
 // accept gets HTTP 403 {"message":"Forbidden"}; an accepted one reaches the
 // backend with the clientCert context.
 type Server struct {
-	Truststore *pki.TruststoreReport
+	Truststore *x509cert.TruststoreReport
 	ServerCert tls.Certificate
 	// Upstream, when set, receives accepted requests with the context in
 	// ClientCertHeader; otherwise the server answers with the context.
@@ -112,7 +112,7 @@ func (s *Server) handler() http.Handler {
 		}
 		client := r.TLS.PeerCertificates[0]
 		now := s.Now()
-		d := pki.VerifyClient(s.Truststore, client, now)
+		d := x509cert.VerifyClient(s.Truststore, client, now)
 		if !d.Accept {
 			s.Log.Printf("reject %s: %s (%s)", textsafe.Escape(client.Subject.String()), d.Reason, textsafe.Escape(d.Detail))
 			forbidden(w, d.Reason)
@@ -157,19 +157,19 @@ func forbidden(w http.ResponseWriter, reason string) {
 // localhost, 127.0.0.1 and ::1 signed by it. The CA certificate is what a
 // client must trust (curl --cacert).
 func LocalhostCertificate(now time.Time) (tls.Certificate, *x509.Certificate, error) {
-	caKey, err := pki.GenerateKey(rand.Reader, pki.ECDSAP256)
+	caKey, err := x509cert.GenerateKey(rand.Reader, x509cert.ECDSAP256)
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
-	ca, err := pki.CreateRoot(rand.Reader, now, pki.CARequest{CommonName: "apimtls serve throwaway CA", Key: caKey, NotAfter: now.AddDate(0, 0, 30), MaxPathLen: 0})
+	ca, err := x509cert.CreateRoot(rand.Reader, now, x509cert.CARequest{CommonName: "apimtls serve throwaway CA", Key: caKey, NotAfter: now.AddDate(0, 0, 30), MaxPathLen: 0})
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
-	key, err := pki.GenerateKey(rand.Reader, pki.ECDSAP256)
+	key, err := x509cert.GenerateKey(rand.Reader, x509cert.ECDSAP256)
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
-	leaf, err := pki.CreateServer(rand.Reader, now, pki.Issuer{Cert: ca, Key: caKey, Level: 1}, key.Public(), []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, now.AddDate(0, 0, 30))
+	leaf, err := x509cert.CreateServer(rand.Reader, now, x509cert.Issuer{Cert: ca, Key: caKey, Level: 1}, key.Public(), []string{"localhost"}, []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}, now.AddDate(0, 0, 30))
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}

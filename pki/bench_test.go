@@ -11,12 +11,14 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // BenchmarkIssueClient measures one complete issuance: key generation,
 // signing, the files written and synced, and the inventory commit.
 func BenchmarkIssueClient(b *testing.B) {
-	for _, kt := range []KeyType{ECDSAP256, RSA2048} {
+	for _, kt := range []x509cert.KeyType{x509cert.ECDSAP256, x509cert.RSA2048} {
 		b.Run(string(kt), func(b *testing.B) {
 			s := newTestStore(b)
 			s.Now = time.Now
@@ -34,15 +36,15 @@ func BenchmarkIssueClient(b *testing.B) {
 // BenchmarkKeygenAndSign is the cryptography alone, the floor under
 // BenchmarkIssueClient.
 func BenchmarkKeygenAndSign(b *testing.B) {
-	for _, kt := range []KeyType{ECDSAP256, RSA2048} {
+	for _, kt := range []x509cert.KeyType{x509cert.ECDSAP256, x509cert.RSA2048} {
 		b.Run(string(kt), func(b *testing.B) {
-			root := mustRoot(b, ECDSAP256, -1)
+			root := mustRoot(b, x509cert.ECDSAP256, -1)
 			for b.Loop() {
-				key, err := GenerateKey(rand.Reader, kt)
+				key, err := x509cert.GenerateKey(rand.Reader, kt)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if _, err := CreateClient(rand.Reader, testNow, root, ClientRequest{Subject: pkix.Name{CommonName: "c"}, PublicKey: key.Public(), NotAfter: testNow.AddDate(1, 0, 0)}); err != nil {
+				if _, err := x509cert.CreateClient(rand.Reader, testNow, root, x509cert.ClientRequest{Subject: pkix.Name{CommonName: "c"}, PublicKey: key.Public(), NotAfter: testNow.AddDate(1, 0, 0)}); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -69,7 +71,7 @@ func BenchmarkIssueClientLargeInventory(b *testing.B) {
 		b.Fatal(err)
 	}
 	for i := 0; b.Loop(); i++ {
-		if _, err := s.IssueClient(ClientParams{Name: fmt.Sprintf("new-%d", i), KeyType: ECDSAP256}); err != nil {
+		if _, err := s.IssueClient(ClientParams{Name: fmt.Sprintf("new-%d", i), KeyType: x509cert.ECDSAP256}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -79,7 +81,7 @@ func BenchmarkIssueClientLargeInventory(b *testing.B) {
 // certificates signed on every core, files written and synced, inventory
 // recorded. Compare with BenchmarkBareLoop in the same run.
 func BenchmarkBulkIssue(b *testing.B) {
-	for _, kt := range []KeyType{ECDSAP256, RSA2048} {
+	for _, kt := range []x509cert.KeyType{x509cert.ECDSAP256, x509cert.RSA2048} {
 		b.Run(string(kt), func(b *testing.B) {
 			s := newTestStore(b)
 			s.Now = time.Now
@@ -100,23 +102,23 @@ func BenchmarkBulkIssue(b *testing.B) {
 // BenchmarkBareLoop is the floor under BenchmarkBulkIssue: on every core,
 // generate a key, sign a certificate, PEM-encode both, nothing written.
 func BenchmarkBareLoop(b *testing.B) {
-	for _, kt := range []KeyType{ECDSAP256, RSA2048} {
+	for _, kt := range []x509cert.KeyType{x509cert.ECDSAP256, x509cert.RSA2048} {
 		b.Run(string(kt), func(b *testing.B) {
-			root := mustRoot(b, ECDSAP256, -1)
+			root := mustRoot(b, x509cert.ECDSAP256, -1)
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					key, err := GenerateKey(rand.Reader, kt)
+					key, err := x509cert.GenerateKey(rand.Reader, kt)
 					if err != nil {
 						b.Fatal(err)
 					}
-					c, err := CreateClient(rand.Reader, testNow, root, ClientRequest{Subject: pkix.Name{CommonName: "c"}, PublicKey: key.Public(), NotAfter: testNow.AddDate(1, 0, 0)})
+					c, err := x509cert.CreateClient(rand.Reader, testNow, root, x509cert.ClientRequest{Subject: pkix.Name{CommonName: "c"}, PublicKey: key.Public(), NotAfter: testNow.AddDate(1, 0, 0)})
 					if err != nil {
 						b.Fatal(err)
 					}
-					if _, err := EncodeKey(key, nil); err != nil {
+					if _, err := x509cert.EncodeKey(key, nil); err != nil {
 						b.Fatal(err)
 					}
-					EncodeCertificate(c.Raw)
+					x509cert.EncodeCertificate(c.Raw)
 				}
 			})
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "certs/s")
@@ -135,7 +137,7 @@ func largeStore(b testing.TB, dir string, n int) *Store {
 	err = inventoryOf(s).db.Update(func(tx *bolt.Tx) error {
 		for i := range n {
 			r := &Record{Serial: fmt.Sprintf("%032x", i+1), Kind: KindClient, Name: fmt.Sprintf("device-%06d", i), Subject: fmt.Sprintf("CN=device-%06d", i),
-				Issuer: "root", IssuerSerial: root.Record.Serial, KeyType: ECDSAP256, NotBefore: testNow, NotAfter: testNow.AddDate(0, 0, i%400),
+				Issuer: "root", IssuerSerial: root.Record.Serial, KeyType: x509cert.ECDSAP256, NotBefore: testNow, NotAfter: testNow.AddDate(0, 0, i%400),
 				SHA256: fmt.Sprintf("%064x", i), SANs: []string{fmt.Sprintf("device-%06d.example.com", i)}, Status: StatusActive,
 				Dir: fmt.Sprintf("clients/device-%06d", i), Files: []string{"clients/x/key.pem", "clients/x/cert.pem", "clients/x/chain.pem"}, CreatedAt: testNow}
 			if err := putRecord(tx, r); err != nil {
@@ -192,7 +194,7 @@ func BenchmarkBulkSign(b *testing.B) {
 	createRootCA(b, s, "root", nil)
 	items := make([]BulkItem, b.N)
 	for i := range items {
-		key, err := GenerateKey(rand.Reader, ECDSAP256)
+		key, err := x509cert.GenerateKey(rand.Reader, x509cert.ECDSAP256)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -204,7 +206,7 @@ func BenchmarkBulkSign(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		checked, err := CheckCSR(csr)
+		checked, err := x509cert.CheckCSR(csr)
 		if err != nil {
 			b.Fatal(err)
 		}

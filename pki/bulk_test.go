@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 func bulkItems(prefix string, n int) []BulkItem {
@@ -30,7 +32,7 @@ func TestBulkIssueVerifies(t *testing.T) {
 	s.Now = time.Now
 	root := createRootCA(t, s, "root", nil)
 	const n = 2000
-	res, err := s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: ECDSAP256}, Items: bulkItems("dev", n), BatchSize: 300})
+	res, err := s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: x509cert.ECDSAP256}, Items: bulkItems("dev", n), BatchSize: 300})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +93,7 @@ func TestBulkIssueVerifies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	res, err = s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: ECDSAP256}, Items: bulkItems("dev", n+10)})
+	res, err = s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: x509cert.ECDSAP256}, Items: bulkItems("dev", n+10)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +113,7 @@ func TestBulkBadItems(t *testing.T) {
 		BulkItem{Source: "line 6", Params: ClientParams{Name: "ok-1"}},
 		BulkItem{Source: "line 7", Params: ClientParams{Name: "bad-san", DNSNames: []string{"not a name"}}},
 	)
-	res, err := s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: ECDSAP256}, Items: items})
+	res, err := s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: x509cert.ECDSAP256}, Items: items})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +147,7 @@ func helperBulk() int {
 		return 1
 	}
 	defer s.Close()
-	res, err := s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: ECDSAP256}, Items: bulkItems("dev", count), BatchSize: 50})
+	res, err := s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: x509cert.ECDSAP256}, Items: bulkItems("dev", count), BatchSize: 50})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -259,7 +261,7 @@ func TestBulkIssueInterrupted(t *testing.T) {
 	const n = 600
 	ctx, cancel := context.WithCancel(context.Background())
 	batches := 0
-	res, err := s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: ECDSAP256}, Items: bulkItems("dev", n), BatchSize: 50, Context: ctx,
+	res, err := s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: x509cert.ECDSAP256}, Items: bulkItems("dev", n), BatchSize: 50, Context: ctx,
 		Progress: func(BulkProgress) {
 			if batches++; batches == 2 {
 				cancel()
@@ -269,7 +271,7 @@ func TestBulkIssueInterrupted(t *testing.T) {
 		t.Fatalf("interrupted run: %v, %+v; want ErrInterrupted with some but not all issued", err, res)
 	}
 	first := res.Issued
-	res, err = s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: ECDSAP256}, Items: bulkItems("dev", n), BatchSize: 50})
+	res, err = s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: x509cert.ECDSAP256}, Items: bulkItems("dev", n), BatchSize: 50})
 	if err != nil || res.Issued != n-first || res.Skipped != first {
 		t.Fatalf("second run: %v, issued %d skipped %d after %d", err, res.Issued, res.Skipped, first)
 	}

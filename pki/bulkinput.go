@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // BulkCSVColumns are the columns a bulk CSV may have; name and cn are
@@ -102,12 +104,12 @@ func csvItem(cell func(string) string) (BulkItem, error) {
 		return BulkItem{}, errors.New("the name is empty")
 	}
 	p.DNSNames, p.Emails = row(cell("dns")), row(cell("email"))
-	uris, err := ParseURIs(row(cell("uri")))
+	uris, err := x509cert.ParseURIs(row(cell("uri")))
 	if err != nil {
 		return BulkItem{}, err
 	}
 	p.URIs = uris
-	if err := CheckSANs(p.DNSNames, p.Emails, p.URIs); err != nil {
+	if err := x509cert.CheckSANs(p.DNSNames, p.Emails, p.URIs); err != nil {
 		return BulkItem{}, err
 	}
 	if d := cell("days"); d != "" {
@@ -168,12 +170,12 @@ func ReadCSRDir(dir string) (items []BulkItem, fails, ignored []BulkFailure, err
 			fail(err)
 			continue
 		}
-		csr, err := DecodeCSR(data)
+		csr, err := x509cert.DecodeCSR(data)
 		if err != nil {
 			fail(err)
 			continue
 		}
-		checked, err := CheckCSR(csr)
+		checked, err := x509cert.CheckCSR(csr)
 		if err != nil {
 			fail(err)
 			continue

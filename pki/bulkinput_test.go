@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // writeCSR writes a CSR signed by signer; with foreign set, its public key
@@ -38,9 +40,9 @@ func writeCSR(t *testing.T, path string, signer crypto.Signer, cn string, foreig
 
 // checkedCSR is the CSR of a fresh P-256 key with common name cn, as
 // client sign --csr-dir reads it from a device; dir receives the file.
-func checkedCSR(t *testing.T, dir, cn string) (*CheckedCSR, crypto.Signer) {
+func checkedCSR(t *testing.T, dir, cn string) (*x509cert.CheckedCSR, crypto.Signer) {
 	t.Helper()
-	key, _ := GenerateKey(rand.Reader, ECDSAP256)
+	key, _ := x509cert.GenerateKey(rand.Reader, x509cert.ECDSAP256)
 	writeCSR(t, filepath.Join(dir, cn+".csr"), key, cn, nil)
 	items, _, _, err := ReadCSRDir(dir)
 	if err != nil || len(items) != 1 {
@@ -53,8 +55,8 @@ func checkedCSR(t *testing.T, dir, cn string) (*CheckedCSR, crypto.Signer) {
 // clients named after their files.
 func TestReadCSRDir(t *testing.T) {
 	dir := t.TempDir()
-	good, _ := GenerateKey(rand.Reader, ECDSAP256)
-	other, _ := GenerateKey(rand.Reader, ECDSAP256)
+	good, _ := x509cert.GenerateKey(rand.Reader, x509cert.ECDSAP256)
+	other, _ := x509cert.GenerateKey(rand.Reader, x509cert.ECDSAP256)
 	writeCSR(t, filepath.Join(dir, "good-1.csr"), good, "good", nil)
 	writeCSR(t, filepath.Join(dir, "foreign.csr"), good, "foreign", other.Public())
 	os.WriteFile(filepath.Join(dir, "garbage.csr"), []byte("not a csr"), 0o644)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // TestReadCSRDirNamesWhatItSkips: a link, a pipe, a folder and a hidden
@@ -16,7 +18,7 @@ import (
 // skipped in silence and the run said "Signed 0").
 func TestReadCSRDirNamesWhatItSkips(t *testing.T) {
 	dir := t.TempDir()
-	key, _ := GenerateKey(rand.Reader, ECDSAP256)
+	key, _ := x509cert.GenerateKey(rand.Reader, x509cert.ECDSAP256)
 	outside := filepath.Join(t.TempDir(), "elsewhere.csr")
 	writeCSR(t, outside, key, "elsewhere", nil)
 	if err := os.Symlink(outside, filepath.Join(dir, "linked.csr")); err != nil {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"time"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Validity defaults (docs/pki.md).
@@ -14,14 +16,10 @@ const (
 	DefaultRootDays         = 3650
 	DefaultIntermediateDays = 5 * 365
 	DefaultClientDays       = 365
-	DefaultRootKeyType      = ECDSAP384
-	DefaultClientKeyType    = ECDSAP256
+	DefaultRootKeyType      = x509cert.ECDSAP384
+	DefaultClientKeyType    = x509cert.ECDSAP256
 	DefaultRootName         = "root"
-	// MaxDays is the longest validity apimtls issues, a hundred years:
-	// longer than any CA needs, and far from where time arithmetic and
-	// X.509's year 9999 end.
-	MaxDays          = 36500
-	minPassphraseLen = 8
+	minPassphraseLen        = 8
 )
 
 // ErrShortPassphrase is returned for a CA key passphrase too short to slow
@@ -34,7 +32,7 @@ type CAParams struct {
 	Parent       string // empty for a root
 	CommonName   string
 	Organization string
-	KeyType      KeyType
+	KeyType      x509cert.KeyType
 	// Days is the validity; 0 takes the default, shortened to the
 	// parent's end when needed. An explicit Days past the parent's end is
 	// refused.
@@ -43,7 +41,7 @@ type CAParams struct {
 	// Passphrase encrypts the new CA's key when not empty.
 	Passphrase []byte
 	// ParentPassphrase opens the parent's key if it is encrypted.
-	ParentPassphrase PassphraseFunc
+	ParentPassphrase x509cert.PassphraseFunc
 	// KMS, when set, puts the CA's key in AWS KMS instead of key.pem;
 	// KeyType and Passphrase are then unused.
 	KMS *KMSKey
@@ -99,7 +97,7 @@ func (s *Store) CreateCA(p CAParams) (*Issued, error) {
 		return nil, err
 	}
 	var (
-		parent    Issuer
+		parent    x509cert.Issuer
 		parentRec *Record
 		err       error
 	)
@@ -109,8 +107,8 @@ func (s *Store) CreateCA(p CAParams) (*Issued, error) {
 		if err != nil {
 			return nil, err
 		}
-		if parentRec.Level >= MaxCALevels {
-			return nil, fmt.Errorf("%w: a CA under %q would be level %d, and API Gateway accepts at most %d CA levels", ErrTooDeep, p.Parent, parentRec.Level+1, MaxCALevels)
+		if parentRec.Level >= x509cert.MaxCALevels {
+			return nil, fmt.Errorf("%w: a CA under %q would be level %d, and API Gateway accepts at most %d CA levels", x509cert.ErrTooDeep, p.Parent, parentRec.Level+1, x509cert.MaxCALevels)
 		}
 		if st := parentRec.StatusAt(s.Now()); st != StatusActive {
 			return nil, fmt.Errorf("CA %q is %s and cannot issue", p.Parent, st)
@@ -121,7 +119,7 @@ func (s *Store) CreateCA(p CAParams) (*Issued, error) {
 		return nil, err
 	}
 	now := s.Now()
-	req := CARequest{
+	req := x509cert.CARequest{
 		CommonName:    p.CommonName,
 		Organization:  p.Organization,
 		Key:           key,
@@ -133,13 +131,13 @@ func (s *Store) CreateCA(p CAParams) (*Issued, error) {
 		var cert *x509.Certificate
 		rec := &Record{}
 		if p.Parent == "" {
-			cert, err = CreateRoot(s.Rand, now, req)
+			cert, err = x509cert.CreateRoot(s.Rand, now, req)
 			if err == nil {
 				rec = newRecord(KindRoot, p.Name, cert)
 				rec.Level = 1
 			}
 		} else {
-			cert, err = CreateIntermediate(s.Rand, now, parent, req)
+			cert, err = x509cert.CreateIntermediate(s.Rand, now, parent, req)
 			if err == nil {
 				rec = newRecord(KindIntermediate, p.Name, cert)
 				rec.Level = parentRec.Level + 1
@@ -176,21 +174,21 @@ func (s *Store) CreateCA(p CAParams) (*Issued, error) {
 func (s *Store) commitWithKey(rec *Record, cert *x509.Certificate, key crypto.Signer, passphrase []byte, extra []stagedFile) error {
 	var files []stagedFile
 	if key != nil {
-		keyPEM, err := EncodeKey(key, passphrase)
+		keyPEM, err := x509cert.EncodeKey(key, passphrase)
 		if err != nil {
 			return err
 		}
 		files = append(files, stagedFile{keyFile, keyPEM, keyMode})
 	}
-	files = append(files, stagedFile{certFile, EncodeCertificate(cert.Raw), publicMode})
+	files = append(files, stagedFile{certFile, x509cert.EncodeCertificate(cert.Raw), publicMode})
 	files = append(files, extra...)
 	return s.backend().commit(rec, files)
 }
 
 // checkDays refuses a validity that is not 1 to MaxDays days.
 func checkDays(days int) error {
-	if days < 1 || days > MaxDays {
-		return fmt.Errorf("a validity of %d days is out of range: use 1 to %d", days, MaxDays)
+	if days < 1 || days > x509cert.MaxDays {
+		return fmt.Errorf("a validity of %d days is out of range: use 1 to %d", days, x509cert.MaxDays)
 	}
 	return nil
 }
@@ -200,7 +198,7 @@ func checkDays(days int) error {
 // enabled). The KMS signer is returned twice, as the key and as itself.
 func (s *Store) newCAKey(p CAParams) (crypto.Signer, *KMSSigner, error) {
 	if p.KMS == nil {
-		key, err := GenerateKey(s.Rand, p.KeyType)
+		key, err := x509cert.GenerateKey(s.Rand, p.KeyType)
 		return key, nil, err
 	}
 	var (

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // P12Options asks for a PKCS #12 file beside the PEM files.
@@ -30,16 +32,16 @@ type ClientParams struct {
 	CA           string
 	CommonName   string // default: Name
 	Organization string
-	KeyType      KeyType
+	KeyType      x509cert.KeyType
 	Days         int // 0: DefaultClientDays, shortened to the issuer's end
 	DNSNames     []string
 	URIs         []*url.URL
 	Emails       []string
 	P12          *P12Options
-	CAPassphrase PassphraseFunc
+	CAPassphrase x509cert.PassphraseFunc
 	// CSR, when set, supplies the key and subject: the device keeps its
 	// private key and no key.pem is written.
-	CSR *CheckedCSR
+	CSR *x509cert.CheckedCSR
 
 	// key and subject, set by renewal, keep a client's key (--reuse-key)
 	// and its subject exactly as the old certificate encoded it.
@@ -82,7 +84,7 @@ func (s *Store) IssueClient(p ClientParams) (*Issued, error) {
 // clientCA is an issuing CA ready to sign clients: opened once, shared
 // by every certificate of a bulk run.
 type clientCA struct {
-	issuer Issuer
+	issuer x509cert.Issuer
 	rec    *Record
 	chain  []*x509.Certificate
 	// compromised maps the SHA-256 of each public key revoked for
@@ -102,7 +104,7 @@ func (ic *clientCA) refuseCompromised(pub crypto.PublicKey) error {
 	if err != nil {
 		return err
 	}
-	if serial, ok := ic.compromised[SHA256Hex(spki)]; ok {
+	if serial, ok := ic.compromised[x509cert.SHA256Hex(spki)]; ok {
 		return fmt.Errorf("%w: a certificate with this public key (serial %s) was revoked for keyCompromise; whoever holds the key must not get a certificate again: make a new key", ErrCompromisedKey, serial)
 	}
 	return nil
@@ -130,7 +132,7 @@ func (s *Store) compromisedKeys() (map[string]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("read the certificate of %s %q (serial %s), revoked for keyCompromise, to refuse its key: %w", r.Kind.Noun(), r.Name, r.Serial, err)
 		}
-		out[SHA256Hex(c.RawSubjectPublicKeyInfo)] = r.Serial
+		out[x509cert.SHA256Hex(c.RawSubjectPublicKeyInfo)] = r.Serial
 	}
 	return out, nil
 }
@@ -193,11 +195,11 @@ func (s *Store) buildClient(ic *clientCA, p ClientParams, now time.Time) (*built
 	}
 	var (
 		key crypto.Signer
-		req ClientRequest
+		req x509cert.ClientRequest
 		err error
 	)
 	if p.CSR != nil {
-		req = ClientRequestFromCSR(p.CSR, p.DNSNames, p.Emails, p.URIs)
+		req = x509cert.ClientRequestFromCSR(p.CSR, p.DNSNames, p.Emails, p.URIs)
 		if p.CommonName != "" {
 			req.Subject.CommonName = p.CommonName
 			req.SetSubjectAttr(oidCommonName, p.CommonName)
@@ -219,7 +221,7 @@ func (s *Store) buildClient(ic *clientCA, p ClientParams, now time.Time) (*built
 	} else {
 		key = p.key
 		if key == nil {
-			if key, err = GenerateKey(s.Rand, p.KeyType); err != nil {
+			if key, err = x509cert.GenerateKey(s.Rand, p.KeyType); err != nil {
 				return nil, err
 			}
 		}
@@ -227,7 +229,7 @@ func (s *Store) buildClient(ic *clientCA, p ClientParams, now time.Time) (*built
 		if cn == "" {
 			cn = p.Name
 		}
-		req = ClientRequest{
+		req = x509cert.ClientRequest{
 			Subject:   pkix.Name{CommonName: cn},
 			PublicKey: key.Public(),
 			DNSNames:  p.DNSNames,
@@ -249,7 +251,7 @@ func (s *Store) buildClient(ic *clientCA, p ClientParams, now time.Time) (*built
 	}
 	req.NotAfter = now.AddDate(0, 0, days)
 	req.ClampNotAfter = clamp
-	cert, err := CreateClient(s.Rand, now, ic.issuer, req)
+	cert, err := x509cert.CreateClient(s.Rand, now, ic.issuer, req)
 	if err != nil {
 		return nil, err
 	}
@@ -259,15 +261,15 @@ func (s *Store) buildClient(ic *clientCA, p ClientParams, now time.Time) (*built
 	rec.FromCSR = p.CSR != nil
 	var files []stagedFile
 	if key != nil {
-		keyPEM, err := EncodeKey(key, nil)
+		keyPEM, err := x509cert.EncodeKey(key, nil)
 		if err != nil {
 			return nil, err
 		}
 		files = append(files, stagedFile{keyFile, keyPEM, keyMode})
 	}
 	full := append([]*x509.Certificate{cert}, ic.chain...)
-	files = append(files, stagedFile{certFile, EncodeCertificate(cert.Raw), publicMode},
-		stagedFile{chainFile, EncodeCertificates(full...), publicMode})
+	files = append(files, stagedFile{certFile, x509cert.EncodeCertificate(cert.Raw), publicMode},
+		stagedFile{chainFile, x509cert.EncodeCertificates(full...), publicMode})
 	if p.P12 != nil {
 		pfx, err := EncodePKCS12(key, cert, ic.chain, *p.P12)
 		if err != nil {

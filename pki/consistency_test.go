@@ -5,6 +5,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 func execCommand(name string, args ...string) ([]byte, error) {
@@ -38,7 +40,7 @@ func checkConsistent(t testing.TB, dir string) map[string]*Record {
 			t.Errorf("record %s %q: %v", r.Kind, r.Name, err)
 			continue
 		}
-		if Fingerprint(c) != r.SHA256 {
+		if x509cert.Fingerprint(c) != r.SHA256 {
 			t.Errorf("record %q: fingerprint differs from cert.pem", r.Name)
 		}
 		for _, f := range r.Files {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // The helper process: the test binary re-run with PKI_TEST_HELPER set issues
@@ -46,7 +48,7 @@ func helperIssue() int {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}
-		_, err = s.IssueClient(ClientParams{Name: fmt.Sprintf("%s-%d", prefix, i), CA: "root", KeyType: ECDSAP256})
+		_, err = s.IssueClient(ClientParams{Name: fmt.Sprintf("%s-%d", prefix, i), CA: "root", KeyType: x509cert.ECDSAP256})
 		s.Close()
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // crlDir holds every CA's latest CRL, DER.
@@ -62,7 +64,7 @@ type CRL struct {
 // so "no CRL" never means "nothing revoked". It is written atomically as
 // DER under crl/ and as PEM beside the CA certificate. A revoked CA still
 // signs its CRL: its clients' revocations must stay published.
-func (s *Store) SignCRL(name string, passphrase PassphraseFunc, validity time.Duration) (*CRL, error) {
+func (s *Store) SignCRL(name string, passphrase x509cert.PassphraseFunc, validity time.Duration) (*CRL, error) {
 	if validity <= 0 {
 		validity = DefaultCRLValidity
 	}
@@ -110,7 +112,7 @@ func (s *Store) SignCRL(name string, passphrase PassphraseFunc, validity time.Du
 }
 
 // signCRL signs a CRL of the given number listing revoked.
-func signCRL(issuer Issuer, number uint64, revoked []*Record, now time.Time, validity time.Duration) (*x509.RevocationList, []byte, error) {
+func signCRL(issuer x509cert.Issuer, number uint64, revoked []*Record, now time.Time, validity time.Duration) (*x509.RevocationList, []byte, error) {
 	tmpl := &x509.RevocationList{Number: new(big.Int).SetUint64(number), ThisUpdate: now, NextUpdate: now.Add(validity)}
 	for _, r := range revoked {
 		serial, ok := new(big.Int).SetString(r.Serial, 16)
@@ -124,7 +126,7 @@ func signCRL(issuer Issuer, number uint64, revoked []*Record, now time.Time, val
 		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{
 			SerialNumber: serial, RevocationTime: at, ReasonCode: r.RevocationReason.Code()})
 	}
-	der, err := issuer.signs().signCRL(rand.Reader, tmpl, issuer.Cert)
+	der, err := issuer.Signs().SignCRL(rand.Reader, tmpl, issuer.Cert)
 	return tmpl, der, err
 }
 
@@ -165,7 +167,7 @@ func (s *Store) checkLocalNoUnrevocation(ca *x509.Certificate, rec *Record, revo
 	var dropped []string
 	var carried []*Record
 	for _, e := range prev.RevokedCertificateEntries {
-		serial := SerialHexInt(e.SerialNumber)
+		serial := x509cert.SerialHexInt(e.SerialNumber)
 		if now[serial] {
 			continue
 		}

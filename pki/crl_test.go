@@ -8,19 +8,21 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 func revocationStore(t *testing.T) *Store {
 	t.Helper()
 	s := newTestStore(t)
-	if _, err := s.CreateCA(CAParams{Name: "root", CommonName: "Test Root", KeyType: ECDSAP256, MaxPathLen: -1}); err != nil {
+	if _, err := s.CreateCA(CAParams{Name: "root", CommonName: "Test Root", KeyType: x509cert.ECDSAP256, MaxPathLen: -1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateCA(CAParams{Name: "issuing", Parent: "root", CommonName: "Test Issuing", KeyType: ECDSAP256, MaxPathLen: -1}); err != nil {
+	if _, err := s.CreateCA(CAParams{Name: "issuing", Parent: "root", CommonName: "Test Issuing", KeyType: x509cert.ECDSAP256, MaxPathLen: -1}); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"alice", "bob"} {
-		if _, err := s.IssueClient(ClientParams{Name: n, CA: "issuing", KeyType: ECDSAP256}); err != nil {
+		if _, err := s.IssueClient(ClientParams{Name: n, CA: "issuing", KeyType: x509cert.ECDSAP256}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -67,7 +69,7 @@ func TestRevokeAndCRL(t *testing.T) {
 		t.Fatalf("signature: %v", err)
 	}
 	e := list.RevokedCertificateEntries
-	if len(e) != 1 || SerialHexInt(e[0].SerialNumber) != rev.Record.Serial || e[0].ReasonCode != 1 || string(list.AuthorityKeyId) != string(cert.SubjectKeyId) {
+	if len(e) != 1 || x509cert.SerialHexInt(e[0].SerialNumber) != rev.Record.Serial || e[0].ReasonCode != 1 || string(list.AuthorityKeyId) != string(cert.SubjectKeyId) {
 		t.Fatalf("entries %+v, AKI %x", e, list.AuthorityKeyId)
 	}
 	// OpenSSL reads and verifies it, DER and PEM.
@@ -84,7 +86,7 @@ func TestRevokeCA(t *testing.T) {
 	if _, err := s.Revoke(KindRoot, "root", ReasonKeyCompromise); !errors.Is(err, ErrRootRevoke) {
 		t.Fatalf("revoking the root: %v", err)
 	}
-	if _, err := s.CreateCA(CAParams{Name: "sub", Parent: "issuing", CommonName: "Test Sub", KeyType: ECDSAP256, MaxPathLen: -1}); err != nil {
+	if _, err := s.CreateCA(CAParams{Name: "sub", Parent: "issuing", CommonName: "Test Sub", KeyType: x509cert.ECDSAP256, MaxPathLen: -1}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Revoke(KindIntermediate, "issuing", ReasonCessationOfOperation); err != nil {
@@ -93,13 +95,13 @@ func TestRevokeCA(t *testing.T) {
 	// Nothing more is issued from it, nor from any CA under it; its
 	// clients' CRL is still signed.
 	var re *RevokedError
-	if _, err := s.IssueClient(ClientParams{Name: "carol", CA: "issuing", KeyType: ECDSAP256}); !errors.As(err, &re) {
+	if _, err := s.IssueClient(ClientParams{Name: "carol", CA: "issuing", KeyType: x509cert.ECDSAP256}); !errors.As(err, &re) {
 		t.Fatalf("issued from a revoked CA: %v", err)
 	}
-	if _, err := s.IssueClient(ClientParams{Name: "carol", CA: "sub", KeyType: ECDSAP256}); !errors.As(err, &re) || re.Via != "issuing" {
+	if _, err := s.IssueClient(ClientParams{Name: "carol", CA: "sub", KeyType: x509cert.ECDSAP256}); !errors.As(err, &re) || re.Via != "issuing" {
 		t.Fatalf("issued under a revoked CA: %v", err)
 	}
-	if _, err := s.CreateCA(CAParams{Name: "subsub", Parent: "sub", CommonName: "Test Sub Sub", KeyType: ECDSAP256, MaxPathLen: -1}); !errors.As(err, &re) || re.Via != "issuing" {
+	if _, err := s.CreateCA(CAParams{Name: "subsub", Parent: "sub", CommonName: "Test Sub Sub", KeyType: x509cert.ECDSAP256, MaxPathLen: -1}); !errors.As(err, &re) || re.Via != "issuing" {
 		t.Fatalf("created a CA under a revoked CA: %v", err)
 	}
 	if _, err := s.SignCRL("issuing", nil, 0); err != nil {

@@ -11,7 +11,11 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
+
+var oidSubjectAltName = asn1.ObjectIdentifier{2, 5, 29, 17}
 
 // TestSignCSRKeepsSubject: client sign keeps DC, UID, emailAddress and
 // multi-valued RDNs of a CSR's subject, and says what it dropped:
@@ -42,16 +46,16 @@ func TestSignCSRKeepsSubject(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	csr, err := DecodeCSR(der)
+	csr, err := x509cert.DecodeCSR(der)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checked, err := CheckCSR(csr)
+	checked, err := x509cert.CheckCSR(csr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := newTestStore(t)
-	if _, err := s.CreateCA(CAParams{Name: "root", CommonName: "root", KeyType: ECDSAP256, MaxPathLen: -1}); err != nil {
+	if _, err := s.CreateCA(CAParams{Name: "root", CommonName: "root", KeyType: x509cert.ECDSAP256, MaxPathLen: -1}); err != nil {
 		t.Fatal(err)
 	}
 	issued, err := s.IssueClient(ClientParams{Name: "device-42", CA: "root", CSR: checked})

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // TestDamagedInventory: whatever has happened to inventory.db, opening and
@@ -31,13 +33,13 @@ func TestDamagedInventory(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newTestStore(t)
-			if _, err := s.CreateCA(CAParams{Name: "root", CommonName: "root", KeyType: ECDSAP256, MaxPathLen: -1}); err != nil {
+			if _, err := s.CreateCA(CAParams{Name: "root", CommonName: "root", KeyType: x509cert.ECDSAP256, MaxPathLen: -1}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.CreateCA(CAParams{Name: "issuing", Parent: "root", CommonName: "issuing", KeyType: ECDSAP256, MaxPathLen: -1, Passphrase: []byte("secret1234")}); err != nil {
+			if _, err := s.CreateCA(CAParams{Name: "issuing", Parent: "root", CommonName: "issuing", KeyType: x509cert.ECDSAP256, MaxPathLen: -1, Passphrase: []byte("secret1234")}); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := s.IssueClient(ClientParams{Name: "alice", CA: "issuing", KeyType: ECDSAP256, CAPassphrase: fixedPass("secret1234")}); err != nil {
+			if _, err := s.IssueClient(ClientParams{Name: "alice", CA: "issuing", KeyType: x509cert.ECDSAP256, CAPassphrase: fixedPass("secret1234")}); err != nil {
 				t.Fatal(err)
 			}
 			before, err := s.List(nil)

@@ -1,7 +1,11 @@
-// Package pki is apimtls's certificate engine: key generation, the
-// certificate profiles of a private CA hierarchy that API Gateway accepts,
-// CSR checks, PEM and PKCS #12 encoding, and the PKI directory with its
-// crash-safe inventory.
+// Package pki is the PKI directory and its lifecycle: CAs created and
+// opened for signing, clients issued one at a time or in bulk, renewed,
+// revoked and exported (with PKCS #12), CRLs signed, the truststore built
+// from what the inventory holds, and the crash-safe inventory itself.
+//
+// What a certificate is, the profiles it is made from, keys, PEM, CSR
+// checks and API Gateway's truststore rules live in the stateless core,
+// package x509cert, which pki imports and which imports nothing of pki.
 //
 // It knows nothing of the command line. Functions whose results depend on
 // randomness or time take a random source and a time, so tests can pin
@@ -9,18 +13,14 @@
 //
 // # Layout
 //
-// Certificates without storage: keys.go (key types, generation), pem.go
-// and pemread.go, csr.go, profile.go (the CA and client templates and
-// their checks), truststore*.go and rules.go (API Gateway's truststore
-// rules), verify.go (client verification as API Gateway does it).
-//
 // The PKI directory: store.go holds Store, names and lookups, recovery
 // of interrupted work (.staging), and opening a CA to sign; ca.go,
 // client.go, bulk.go (with bulkinput.go, its CSV and CSR-folder input)
 // and renew.go issue; revoke.go and crl.go revoke and sign CRLs;
-// export.go reads bundles back; pushed.go remembers the truststore last
-// pushed; layout.go names every path; files.go, rename_*.go and
-// batchlock_*.go write, move and lock files as the crash rules require.
+// truststore_build.go bundles the inventory's CAs; export.go reads
+// bundles back; pushed.go remembers the truststore last pushed;
+// layout.go names every path; files.go, rename_*.go and batchlock_*.go
+// write, move and lock files as the crash rules require.
 //
 // # Where records live: one seam, two backends
 //
@@ -46,16 +46,18 @@
 //
 // # Where CAs sign: one seam
 //
-// Every certificate and CRL is signed through caSigner (signer.go), and
-// openIssuer (signer.go) is the one place that picks the signer from
+// Every certificate and CRL is signed through x509cert.CASigner (in
+// x509cert/signer.go, where the profiles that use it live), and
+// openIssuer (signer.go here) is the one place that picks the signer from
 // where the CA's record says its key lives:
 //
-//   - a key file: keySigner over the decoded key (loadFileIssuer,
-//     signer.go);
-//   - AWS KMS: keySigner over a KMSSigner, whose every signature is one
-//     KMS Sign request (kms.go, loadKMSIssuer). kms.go is the only file
-//     that reaches AWS, through the KMSAPI interface the CLI fills;
+//   - a key file: x509cert.KeySigner over the decoded key
+//     (loadFileIssuer, signer.go);
+//   - AWS KMS: x509cert.KeySigner over a KMSSigner, whose every signature
+//     is one KMS Sign request (kms.go, loadKMSIssuer). kms.go is the only
+//     file that reaches AWS, through the KMSAPI interface the CLI fills;
 //   - AWS Private CA (next, not built): it returns whole certificates
-//     rather than signatures, so it implements caSigner's signCertificate
-//     itself, set as Issuer.signer, in a file of its own beside kms.go.
+//     rather than signatures, so it implements CASigner's SignCertificate
+//     itself, set as x509cert.Issuer.Signer, in a file of its own beside
+//     kms.go.
 package pki

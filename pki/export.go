@@ -12,6 +12,8 @@ import (
 	"path"
 	"path/filepath"
 	"time"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // ClientBundle is what a production line needs to flash one device: its
@@ -45,7 +47,7 @@ func (s *Store) ExportClient(rec *Record) (*ClientBundle, error) {
 		return nil, err
 	}
 	b.Chain, b.Root = cas, cas[len(cas)-1]
-	if isSelfIssued(b.Root) {
+	if x509cert.IsSelfIssued(b.Root) {
 		b.Chain = cas[:len(cas)-1]
 	}
 	if rec.FromCSR {
@@ -59,7 +61,7 @@ func (s *Store) ExportClient(rec *Record) (*ClientBundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the key of client %q: %w", rec.Name, err)
 	}
-	if b.Key, err = DecodeKey(data, nil); err != nil {
+	if b.Key, err = x509cert.DecodeKey(data, nil); err != nil {
 		return nil, fmt.Errorf("%s: %w", keyPath, err)
 	}
 	if !publicKeysEqual(b.Key.Public(), cert.PublicKey) {
@@ -73,13 +75,13 @@ func (s *Store) ExportClient(rec *Record) (*ClientBundle, error) {
 func (b *ClientBundle) PEM() ([]byte, error) {
 	var out bytes.Buffer
 	if b.Key != nil {
-		k, err := EncodeKey(b.Key, nil)
+		k, err := x509cert.EncodeKey(b.Key, nil)
 		if err != nil {
 			return nil, err
 		}
 		out.Write(k)
 	}
-	out.Write(EncodeCertificates(append([]*x509.Certificate{b.Cert}, append(b.Chain, b.Root)...)...))
+	out.Write(x509cert.EncodeCertificates(append([]*x509.Certificate{b.Cert}, append(b.Chain, b.Root)...)...))
 	return out.Bytes(), nil
 }
 
@@ -107,7 +109,7 @@ func ExportTar(bundles []*ClientBundle, now time.Time) ([]byte, error) {
 	}
 	for _, b := range bundles {
 		if b.Key != nil {
-			k, err := EncodeKey(b.Key, nil)
+			k, err := x509cert.EncodeKey(b.Key, nil)
 			if err != nil {
 				return nil, err
 			}
@@ -119,9 +121,9 @@ func ExportTar(bundles []*ClientBundle, now time.Time) ([]byte, error) {
 			name string
 			data []byte
 		}{
-			{certFile, EncodeCertificate(b.Cert.Raw)},
-			{chainFile, EncodeCertificates(append([]*x509.Certificate{b.Cert}, b.Chain...)...)},
-			{"ca.pem", EncodeCertificate(b.Root.Raw)},
+			{certFile, x509cert.EncodeCertificate(b.Cert.Raw)},
+			{chainFile, x509cert.EncodeCertificates(append([]*x509.Certificate{b.Cert}, b.Chain...)...)},
+			{"ca.pem", x509cert.EncodeCertificate(b.Root.Raw)},
 		} {
 			if err := add(path.Join(b.Name, f.name), f.data, 0o644); err != nil {
 				return nil, err

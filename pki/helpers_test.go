@@ -6,8 +6,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // testNow pins the clock so validity periods are deterministic.
@@ -42,10 +45,34 @@ func runTool(t testing.TB, name string, args ...string) string {
 func writePEM(t testing.TB, dir, name string, certs ...*x509.Certificate) string {
 	t.Helper()
 	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, EncodeCertificates(certs...), 0o644); err != nil {
+	if err := os.WriteFile(path, x509cert.EncodeCertificates(certs...), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// verifyChain checks a chain with Go's verifier for client authentication,
+// and with openssl verify on the same files.
+func verifyChain(t *testing.T, root *x509.Certificate, inters []*x509.Certificate, leaf *x509.Certificate) {
+	t.Helper()
+	roots, pool := x509.NewCertPool(), x509.NewCertPool()
+	roots.AddCert(root)
+	for _, c := range inters {
+		pool.AddCert(c)
+	}
+	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: pool, CurrentTime: time.Now(),
+		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
+		t.Fatalf("Go verifier: %v", err)
+	}
+	dir := t.TempDir()
+	args := []string{"verify", "-x509_strict", "-purpose", "sslclient", "-CAfile", writePEM(t, dir, "root.pem", root)}
+	if len(inters) > 0 {
+		args = append(args, "-untrusted", writePEM(t, dir, "inter.pem", inters...))
+	}
+	args = append(args, writePEM(t, dir, "leaf.pem", leaf))
+	if out := runTool(t, "openssl", args...); !strings.Contains(out, ": OK") {
+		t.Fatalf("openssl verify: %s", out)
+	}
 }
 
 // newTestStore opens a store in a temporary directory with a pinned clock.
@@ -61,34 +88,23 @@ func newTestStore(t testing.TB) *Store {
 	return s
 }
 
-func mustKey(t testing.TB, kt KeyType) Issuer {
+func mustKey(t testing.TB, kt x509cert.KeyType) x509cert.Issuer {
 	t.Helper()
-	key, err := GenerateKey(rand.Reader, kt)
+	key, err := x509cert.GenerateKey(rand.Reader, kt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return Issuer{Key: key}
+	return x509cert.Issuer{Key: key}
 }
 
-func mustRoot(t testing.TB, kt KeyType, pathLen int) Issuer {
+func mustRoot(t testing.TB, kt x509cert.KeyType, pathLen int) x509cert.Issuer {
 	t.Helper()
 	iss := mustKey(t, kt)
-	cert, err := CreateRoot(rand.Reader, testNow, CARequest{CommonName: "Test Root", Key: iss.Key, NotAfter: testNow.AddDate(10, 0, 0), MaxPathLen: pathLen})
+	cert, err := x509cert.CreateRoot(rand.Reader, testNow, x509cert.CARequest{CommonName: "Test Root", Key: iss.Key, NotAfter: testNow.AddDate(10, 0, 0), MaxPathLen: pathLen})
 	if err != nil {
 		t.Fatal(err)
 	}
 	iss.Cert, iss.Level = cert, 1
-	return iss
-}
-
-func mustIntermediate(t testing.TB, parent Issuer, kt KeyType, pathLen int) Issuer {
-	t.Helper()
-	iss := mustKey(t, kt)
-	cert, err := CreateIntermediate(rand.Reader, testNow, parent, CARequest{CommonName: "Test Intermediate", Key: iss.Key, NotAfter: testNow.AddDate(5, 0, 0), MaxPathLen: pathLen, ClampNotAfter: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	iss.Cert, iss.Level = cert, parent.Level+1
 	return iss
 }
 

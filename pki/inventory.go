@@ -1,19 +1,17 @@
 package pki
 
 import (
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/big"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Kind says what a recorded certificate is.
@@ -42,21 +40,21 @@ const (
 
 // Record is the inventory's entry for one certificate. It holds no secret.
 type Record struct {
-	Serial       string    `json:"serial"`
-	Kind         Kind      `json:"kind"`
-	Name         string    `json:"name"`
-	Subject      string    `json:"subject"`
-	Issuer       string    `json:"issuer,omitempty"`
-	IssuerSerial string    `json:"issuer_serial,omitempty"`
-	Level        int       `json:"level,omitempty"`
-	PathLen      *int      `json:"path_len,omitempty"`
-	KeyType      KeyType   `json:"key_type"`
-	NotBefore    time.Time `json:"not_before"`
-	NotAfter     time.Time `json:"not_after"`
-	SHA256       string    `json:"sha256"`
-	SANs         []string  `json:"sans,omitempty"`
-	Status       string    `json:"status"`
-	KeyEncrypted bool      `json:"key_encrypted,omitempty"`
+	Serial       string           `json:"serial"`
+	Kind         Kind             `json:"kind"`
+	Name         string           `json:"name"`
+	Subject      string           `json:"subject"`
+	Issuer       string           `json:"issuer,omitempty"`
+	IssuerSerial string           `json:"issuer_serial,omitempty"`
+	Level        int              `json:"level,omitempty"`
+	PathLen      *int             `json:"path_len,omitempty"`
+	KeyType      x509cert.KeyType `json:"key_type"`
+	NotBefore    time.Time        `json:"not_before"`
+	NotAfter     time.Time        `json:"not_after"`
+	SHA256       string           `json:"sha256"`
+	SANs         []string         `json:"sans,omitempty"`
+	Status       string           `json:"status"`
+	KeyEncrypted bool             `json:"key_encrypted,omitempty"`
 	// KMSKeyARN is set for a CA whose key lives in AWS KMS (no key.pem).
 	KMSKeyARN string `json:"kms_key_arn,omitempty"`
 	FromCSR   bool   `json:"from_csr,omitempty"`
@@ -87,50 +85,21 @@ func statusAt(status string, notAfter, t time.Time) string {
 	return StatusActive
 }
 
-// SerialHex formats a serial as lowercase hexadecimal, the inventory's key.
-func SerialHex(c *x509.Certificate) string { return SerialHexInt(c.SerialNumber) }
-
-// SerialHexInt formats a serial number as the inventory keys it.
-func SerialHexInt(n *big.Int) string { return fmt.Sprintf("%032x", n) }
-
-// Fingerprint is the SHA-256 of the certificate's DER, in hexadecimal.
-func Fingerprint(c *x509.Certificate) string { return SHA256Hex(c.Raw) }
-
-// SHA256Hex is the SHA-256 of data in lowercase hexadecimal: the one
-// fingerprint apimtls prints for certificates and files alike.
-func SHA256Hex(data []byte) string {
-	sum := sha256.Sum256(data)
-	return hex.EncodeToString(sum[:])
-}
-
-// NormalizeSerial accepts a serial as hex with or without colons.
-func NormalizeSerial(s string) (string, bool) {
-	s = strings.ToLower(strings.ReplaceAll(strings.TrimPrefix(strings.TrimPrefix(s, "0x"), "0X"), ":", ""))
-	if len(s) == 0 || len(s) > 40 {
-		return "", false
-	}
-	if _, err := hex.DecodeString(strings.Repeat("0", len(s)%2) + s); err != nil {
-		return "", false
-	}
-	s = strings.TrimLeft(s, "0")
-	return fmt.Sprintf("%032s", s), true
-}
-
 func newRecord(kind Kind, name string, c *x509.Certificate) *Record {
-	kt, _ := KeyTypeOf(c.PublicKey)
+	kt, _ := x509cert.KeyTypeOf(c.PublicKey)
 	r := &Record{
-		Serial:    SerialHex(c),
+		Serial:    x509cert.SerialHex(c),
 		Kind:      kind,
 		Name:      name,
 		Subject:   c.Subject.String(),
 		KeyType:   kt,
 		NotBefore: c.NotBefore.UTC(),
 		NotAfter:  c.NotAfter.UTC(),
-		SHA256:    Fingerprint(c),
+		SHA256:    x509cert.Fingerprint(c),
 		Status:    StatusActive,
 	}
 	if c.IsCA {
-		pl := PathLen(c)
+		pl := x509cert.PathLen(c)
 		r.PathLen = &pl
 	}
 	r.SANs = append(r.SANs, c.DNSNames...)

@@ -21,6 +21,7 @@ import (
 	kmstypes "github.com/aws/aws-sdk-go-v2/service/kms/types"
 
 	"github.com/apimtls/apimtls/internal/awserr"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // KMSAPI is the part of the AWS KMS client apimtls calls.
@@ -87,12 +88,12 @@ func (l Layout) KeyLocation(r *Record) KeyRef {
 // KMS key specs apimtls uses for CA keys, and the key type of each. They are
 // the asymmetric SIGN_VERIFY specs whose certificates API Gateway accepts
 // (P-521 and secp256k1 are left out, as for local keys).
-var kmsKeySpecs = map[string]KeyType{
-	"ECC_NIST_P256": ECDSAP256,
-	"ECC_NIST_P384": ECDSAP384,
-	"RSA_2048":      RSA2048,
-	"RSA_3072":      RSA3072,
-	"RSA_4096":      RSA4096,
+var kmsKeySpecs = map[string]x509cert.KeyType{
+	"ECC_NIST_P256": x509cert.ECDSAP256,
+	"ECC_NIST_P384": x509cert.ECDSAP384,
+	"RSA_2048":      x509cert.RSA2048,
+	"RSA_3072":      x509cert.RSA3072,
+	"RSA_4096":      x509cert.RSA4096,
 }
 
 // KMSKeySpecs lists the accepted specs, for flags and messages.
@@ -131,7 +132,7 @@ type KMSSigner struct {
 	api     KMSAPI
 	arn     string
 	spec    string
-	keyType KeyType
+	keyType x509cert.KeyType
 	pub     crypto.PublicKey
 }
 
@@ -170,7 +171,7 @@ func OpenKMSSigner(cfg KMSConfig, keyID string) (*KMSSigner, error) {
 	if err != nil {
 		return nil, fmt.Errorf("KMS key %s: public key: %w", arn, err)
 	}
-	if got, err := KeyTypeOf(pub); err != nil || got != kt {
+	if got, err := x509cert.KeyTypeOf(pub); err != nil || got != kt {
 		return nil, fmt.Errorf("KMS key %s: its public key is %v, not the %s its spec says", arn, got, m.KeySpec)
 	}
 	return &KMSSigner{cfg: cfg, api: api, arn: arn, spec: string(m.KeySpec), keyType: kt, pub: pub}, nil
@@ -229,8 +230,8 @@ func (k *KMSSigner) algorithm(opts crypto.SignerOpts) (kmstypes.SigningAlgorithm
 		return "", fmt.Errorf("KMS key %s cannot sign with hash %v", k.arn, opts.HashFunc())
 	}
 	switch k.keyType {
-	case ECDSAP256, ECDSAP384:
-		if (k.keyType == ECDSAP256) != (bits == "256") || bits == "512" {
+	case x509cert.ECDSAP256, x509cert.ECDSAP384:
+		if (k.keyType == x509cert.ECDSAP256) != (bits == "256") || bits == "512" {
 			return "", fmt.Errorf("KMS key %s (%s) cannot sign with %v", k.arn, k.spec, opts.HashFunc())
 		}
 		return kmstypes.SigningAlgorithmSpec("ECDSA_SHA_" + bits), nil
@@ -369,13 +370,13 @@ func readKMSFile(dir string, rec *Record) error {
 
 // loadKMSIssuer opens a KMS-held CA key and checks it is the certificate's
 // (openIssuer, signer.go).
-func (s *Store) loadKMSIssuer(rec *Record, cert *x509.Certificate) (Issuer, error) {
+func (s *Store) loadKMSIssuer(rec *Record, cert *x509.Certificate) (x509cert.Issuer, error) {
 	signer, err := OpenKMSSigner(s.KMS, rec.KMSKeyARN)
 	if err != nil {
-		return Issuer{}, fmt.Errorf("open key of CA %q: %w", rec.Name, err)
+		return x509cert.Issuer{}, fmt.Errorf("open key of CA %q: %w", rec.Name, err)
 	}
 	if !publicKeysEqual(signer.Public(), cert.PublicKey) {
-		return Issuer{}, fmt.Errorf("KMS key %s does not match the certificate of CA %q", rec.KMSKeyARN, rec.Name)
+		return x509cert.Issuer{}, fmt.Errorf("KMS key %s does not match the certificate of CA %q", rec.KMSKeyARN, rec.Name)
 	}
-	return Issuer{Cert: cert, Key: signer, Level: rec.Level}, nil
+	return x509cert.Issuer{Cert: cert, Key: signer, Level: rec.Level}, nil
 }

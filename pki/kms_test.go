@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apimtls/apimtls/internal/fakekms"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // kmsStore is a test store connected to a fresh fake KMS through the real
@@ -76,7 +77,7 @@ func TestKMSHeldCAs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			client, err := s.IssueClient(ClientParams{Name: "alice", CA: "issuing", KeyType: ECDSAP256})
+			client, err := s.IssueClient(ClientParams{Name: "alice", CA: "issuing", KeyType: x509cert.ECDSAP256})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -121,7 +122,7 @@ func hasText(s, sub string) bool { return strings.Contains(s, sub) }
 func TestOfflineRootKMSIntermediate(t *testing.T) {
 	s, f, paced := kmsStore(t)
 	pass := []byte("offline root passphrase")
-	root, err := s.CreateCA(CAParams{Name: "root", CommonName: "Offline Root", KeyType: ECDSAP384, MaxPathLen: -1, Passphrase: pass})
+	root, err := s.CreateCA(CAParams{Name: "root", CommonName: "Offline Root", KeyType: x509cert.ECDSAP384, MaxPathLen: -1, Passphrase: pass})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +139,7 @@ func TestOfflineRootKMSIntermediate(t *testing.T) {
 	f.ThrottleNext(3)
 	var last *Issued
 	for i := range 100 {
-		if last, err = s.IssueClient(ClientParams{Name: fmt.Sprintf("c%03d", i), CA: "issuing", KeyType: ECDSAP256}); err != nil {
+		if last, err = s.IssueClient(ClientParams{Name: fmt.Sprintf("c%03d", i), CA: "issuing", KeyType: x509cert.ECDSAP256}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Revoke(KindClient, fmt.Sprintf("c%03d", i), ReasonSuperseded); err != nil {
@@ -182,7 +183,7 @@ func TestOfflineRootKMSIntermediate(t *testing.T) {
 	if r, _ := s2.Lookup(KindRoot, "root"); r.KeyLocation().Kind != KeyInEncryptedFile {
 		t.Fatalf("root key location after rebuild: %+v", r.KeyLocation())
 	}
-	if _, err := s2.IssueClient(ClientParams{Name: "after", CA: "issuing", KeyType: ECDSAP256}); err != nil {
+	if _, err := s2.IssueClient(ClientParams{Name: "after", CA: "issuing", KeyType: x509cert.ECDSAP256}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -194,7 +195,7 @@ func TestKMSRefusals(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Deny("kms:Sign", true)
-	if _, err := s.IssueClient(ClientParams{Name: "denied", CA: "root", KeyType: ECDSAP256}); err == nil || !hasText(err.Error(), "AccessDeniedException") {
+	if _, err := s.IssueClient(ClientParams{Name: "denied", CA: "root", KeyType: x509cert.ECDSAP256}); err == nil || !hasText(err.Error(), "AccessDeniedException") {
 		t.Fatalf("denied Sign: %v", err)
 	}
 	if _, err := os.Stat(s.Layout().ClientDir("denied")); !os.IsNotExist(err) {
@@ -204,7 +205,7 @@ func TestKMSRefusals(t *testing.T) {
 	if err := f.SetEnabled(KMSAliasFor("root"), false); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.IssueClient(ClientParams{Name: "disabled", CA: "root", KeyType: ECDSAP256}); err == nil || !hasText(err.Error(), "Disabled") {
+	if _, err := s.IssueClient(ClientParams{Name: "disabled", CA: "root", KeyType: x509cert.ECDSAP256}); err == nil || !hasText(err.Error(), "Disabled") {
 		t.Fatalf("disabled key: %v", err)
 	}
 	if _, err := s.CreateCA(CAParams{Name: "root", CommonName: "Root", KMS: &KMSKey{Spec: "ECC_NIST_P256"}}); err == nil {
@@ -226,7 +227,7 @@ func BenchmarkIssueClientKMS(b *testing.B) {
 	}
 	b.ResetTimer()
 	for i := 0; b.Loop(); i++ {
-		if _, err := s.IssueClient(ClientParams{Name: fmt.Sprintf("c%d", i), CA: "root", KeyType: ECDSAP256}); err != nil {
+		if _, err := s.IssueClient(ClientParams{Name: fmt.Sprintf("c%d", i), CA: "root", KeyType: x509cert.ECDSAP256}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -242,7 +243,7 @@ func BenchmarkSignCertificate(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	local := mustKey(b, ECDSAP256).Key
+	local := mustKey(b, x509cert.ECDSAP256).Key
 	for _, c := range []struct {
 		name string
 		key  crypto.Signer

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // The listing index. The certs bucket holds each record as JSON, the
@@ -189,7 +191,7 @@ type Brief struct {
 	Issuer       string
 	IssuerSerial string
 	Level        int
-	KeyType      KeyType
+	KeyType      x509cert.KeyType
 	NotAfter     time.Time
 	Status       string
 
@@ -257,7 +259,7 @@ func (d *listDecoder) brief(key []byte) Brief {
 		Issuer:       d.str(),
 		IssuerSerial: d.hexStr(),
 		Level:        int(d.varint()),
-		KeyType:      KeyType(d.str()),
+		KeyType:      x509cert.KeyType(d.str()),
 		NotAfter:     d.time(),
 		Status:       d.str(),
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // TestListCodecRoundTrip: every field of a Record survives the listing
@@ -19,7 +21,7 @@ func TestListCodecRoundTrip(t *testing.T) {
 	}
 	pl, revoked := 0, time.Date(2026, 3, 4, 5, 6, 7, 890, time.FixedZone("", 3600))
 	full := &Record{Serial: "00ab", Kind: KindIntermediate, Name: "n", Subject: "CN=n,O=é", Issuer: "root", IssuerSerial: "0f1e",
-		Level: 2, PathLen: &pl, KeyType: RSA3072, NotBefore: testNow, NotAfter: testNow.AddDate(1, 0, 0), SHA256: "ABCDEF",
+		Level: 2, PathLen: &pl, KeyType: x509cert.RSA3072, NotBefore: testNow, NotAfter: testNow.AddDate(1, 0, 0), SHA256: "ABCDEF",
 		SANs: []string{"a.example", "", "spiffe://x"}, Status: StatusRevoked, KeyEncrypted: true, KMSKeyARN: "arn:aws:kms:x",
 		FromCSR: true, RevokedAt: &revoked, RevocationReason: ReasonKeyCompromise, SupersededBy: "123", Renews: "ab",
 		Dir: "clients/n", Files: []string{"clients/n/cert.pem", "elsewhere/key.pem", "clients/nx"}, CreatedAt: testNow.Add(time.Nanosecond)}
@@ -135,12 +137,12 @@ func TestListingIndexFollowsEveryWriter(t *testing.T) {
 	s := newTestStore(t)
 	s.Now = time.Now
 	createRootCA(t, s, "root", nil)
-	if _, err := s.CreateCA(CAParams{Name: "issuing", Parent: "root", CommonName: "Issuing", KeyType: ECDSAP256, MaxPathLen: -1}); err != nil {
+	if _, err := s.CreateCA(CAParams{Name: "issuing", Parent: "root", CommonName: "Issuing", KeyType: x509cert.ECDSAP256, MaxPathLen: -1}); err != nil {
 		t.Fatal(err)
 	}
 	sameListing(t, s, "CAs")
 	for _, n := range []string{"acme", "globex", "initech"} {
-		if _, err := s.IssueClient(ClientParams{Name: n, CA: "issuing", KeyType: ECDSAP256, DNSNames: []string{n + ".example"}, Days: 30}); err != nil {
+		if _, err := s.IssueClient(ClientParams{Name: n, CA: "issuing", KeyType: x509cert.ECDSAP256, DNSNames: []string{n + ".example"}, Days: 30}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -153,7 +155,7 @@ func TestListingIndexFollowsEveryWriter(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameListing(t, s, "revoke")
-	if res, err := s.IssueBulk(BulkParams{Common: ClientParams{CA: "issuing", KeyType: ECDSAP256}, Items: bulkItems("dev", 40)}); err != nil || res.Issued != 40 {
+	if res, err := s.IssueBulk(BulkParams{Common: ClientParams{CA: "issuing", KeyType: x509cert.ECDSAP256}, Items: bulkItems("dev", 40)}); err != nil || res.Issued != 40 {
 		t.Fatal(res, err)
 	}
 	sameListing(t, s, "bulk issue")
@@ -208,7 +210,7 @@ func TestListingOldInventory(t *testing.T) {
 	s := newTestStore(t)
 	createRootCA(t, s, "root", nil)
 	for _, n := range []string{"a", "b", "c"} {
-		if _, err := s.IssueClient(ClientParams{Name: n, CA: "root", KeyType: ECDSAP256}); err != nil {
+		if _, err := s.IssueClient(ClientParams{Name: n, CA: "root", KeyType: x509cert.ECDSAP256}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -276,7 +278,7 @@ func TestListingOldInventory(t *testing.T) {
 		t.Fatalf("schema 1 opened for writing lists %d of %d (%v), or believes its stale index", len(briefs), len(want), err)
 	}
 	// The first record written builds the index.
-	if _, err := w.IssueClient(ClientParams{Name: "d", CA: "root", KeyType: ECDSAP256}); err != nil {
+	if _, err := w.IssueClient(ClientParams{Name: "d", CA: "root", KeyType: x509cert.ECDSAP256}); err != nil {
 		t.Fatal(err)
 	}
 	if err := inventoryOf(w).db.View(func(tx *bolt.Tx) error {

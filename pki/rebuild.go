@@ -14,6 +14,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Rebuilt is the outcome of RebuildInventory.
@@ -145,13 +147,13 @@ func recordsFromFiles(l Layout, now time.Time) ([]*Record, []string, error) {
 				notes = append(notes, fmt.Sprintf("skipped %s: %v", d, err))
 				continue
 			}
-			cert, err := DecodeCertificate(data)
+			cert, err := x509cert.DecodeCertificate(data)
 			if err != nil {
 				notes = append(notes, fmt.Sprintf("skipped %s: %v", d, err))
 				continue
 			}
 			k := kind
-			if kind.IsCA() && !isSelfIssued(cert) {
+			if kind.IsCA() && !x509cert.IsSelfIssued(cert) {
 				k = KindIntermediate
 			}
 			rec := newRecord(k, e.Name(), cert)
@@ -161,7 +163,7 @@ func recordsFromFiles(l Layout, now time.Time) ([]*Record, []string, error) {
 				rec.Files = append(rec.Files, rec.Dir+"/"+f.Name())
 			}
 			key, err := os.ReadFile(filepath.Join(d, keyFile))
-			rec.KeyEncrypted = err == nil && bytes.Contains(key, []byte("-----BEGIN "+blockEncryptedKey))
+			rec.KeyEncrypted = err == nil && bytes.Contains(key, []byte("-----BEGIN "+x509cert.BlockEncryptedKey))
 			rec.FromCSR = kind == KindClient && errors.Is(err, os.ErrNotExist)
 			if err := readKMSFile(d, rec); err != nil {
 				notes = append(notes, err.Error()+": the CA's key location is unknown; restore the file")
@@ -185,7 +187,7 @@ func recordsFromFiles(l Layout, now time.Time) ([]*Record, []string, error) {
 	}
 	issuerOf := func(c *x509.Certificate) *found {
 		for i := range cas {
-			if ca := &cas[i]; ca.cert != c && issuedBy(c, ca.cert) && c.CheckSignatureFrom(ca.cert) == nil {
+			if ca := &cas[i]; ca.cert != c && x509cert.IssuedBy(c, ca.cert) && c.CheckSignatureFrom(ca.cert) == nil {
 				return ca
 			}
 		}
@@ -195,7 +197,7 @@ func recordsFromFiles(l Layout, now time.Time) ([]*Record, []string, error) {
 	for i := range cas {
 		ca := &cas[i]
 		ca.rec.Level = 1
-		for p, seen := ca, 0; p.rec.Kind == KindIntermediate && seen <= MaxCALevels; seen++ {
+		for p, seen := ca, 0; p.rec.Kind == KindIntermediate && seen <= x509cert.MaxCALevels; seen++ {
 			up := issuerOf(p.cert)
 			if up == nil {
 				notes = append(notes, fmt.Sprintf("CA %q: its issuer is not in %s", ca.rec.Name, l.CAs()))
@@ -294,7 +296,7 @@ func supersededFromFiles(l Layout, issuerOf func(*x509.Certificate) *Record, unn
 			data, err := os.ReadFile(filepath.Join(d, certFile))
 			var cert *x509.Certificate
 			if err == nil {
-				cert, err = DecodeCertificate(data)
+				cert, err = x509cert.DecodeCertificate(data)
 			}
 			if err != nil {
 				*notes = append(*notes, fmt.Sprintf("skipped %s: %v", d, err))
@@ -399,7 +401,7 @@ func restoreRevocations(l Layout, ca *Record, cert *x509.Certificate, records []
 			continue
 		}
 		for _, e := range list.RevokedCertificateEntries {
-			serial := SerialHexInt(e.SerialNumber)
+			serial := x509cert.SerialHexInt(e.SerialNumber)
 			r := bySerial[serial]
 			if r == nil {
 				*notes = append(*notes, fmt.Sprintf("%s lists serial %s, which no certificate file of CA %q holds: the next ca crl %s keeps listing it as it is", path, serial, ca.Name, ca.Name))

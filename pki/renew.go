@@ -13,6 +13,8 @@ import (
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // supersededDir is where a renewed client's old files move:
@@ -116,7 +118,7 @@ func readSupersededNote(dir string, rec *Record) (bool, error) {
 type RenewParams struct {
 	// CA signs the new certificates; empty: each client's own issuer.
 	CA           string
-	CAPassphrase PassphraseFunc
+	CAPassphrase x509cert.PassphraseFunc
 	// Days of the new certificates; 0: as long as the old one was.
 	Days int
 	// ReuseKey keeps each client's key instead of making a new one.
@@ -127,7 +129,7 @@ type RenewParams struct {
 	// whose last phase drops the old CA from the truststore instead).
 	KeepPrevious time.Duration
 	// CSR supplies the new key of a CSR-signed client (one client only).
-	CSR      *CheckedCSR
+	CSR      *x509cert.CheckedCSR
 	FailFast bool
 	Progress func(BulkProgress)
 	// Context stops the run as BulkParams.Context does.
@@ -224,7 +226,7 @@ func (s *Store) renewItem(r *Record, p RenewParams) (BulkItem, error) {
 		if err != nil {
 			return BulkItem{}, fmt.Errorf("--reuse-key: %w", err)
 		}
-		key, err := DecodeKey(data, nil)
+		key, err := x509cert.DecodeKey(data, nil)
 		if err != nil {
 			return BulkItem{}, fmt.Errorf("--reuse-key: %w", err)
 		}

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // TestRenew: the new certificate verifies and keeps the subject and SANs,
@@ -20,7 +22,7 @@ func TestRenew(t *testing.T) {
 	s := newTestStore(t)
 	s.Now = time.Now
 	root := createRootCA(t, s, "root", nil)
-	old, err := s.IssueClient(ClientParams{Name: "acme", CA: "root", KeyType: ECDSAP256, Organization: "Acme", DNSNames: []string{"a.example"}, Emails: []string{"ops@a.example"}, Days: 40})
+	old, err := s.IssueClient(ClientParams{Name: "acme", CA: "root", KeyType: x509cert.ECDSAP256, Organization: "Acme", DNSNames: []string{"a.example"}, Emails: []string{"ops@a.example"}, Days: 40})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -162,7 +164,7 @@ func TestRenewKilled(t *testing.T) {
 	s := newTestStore(t)
 	s.Now = time.Now
 	createRootCA(t, s, "root", nil)
-	res, err := s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: ECDSAP256, Days: 30}, Items: bulkItems("dev", 20)})
+	res, err := s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: x509cert.ECDSAP256, Days: 30}, Items: bulkItems("dev", 20)})
 	if err != nil || res.Issued != 20 {
 		t.Fatal(res, err)
 	}

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // serialsOf is the serials of recs, sorted.
@@ -57,7 +59,7 @@ func TestRenewalRetiresThePrevious(t *testing.T) {
 		{"forever", KeepUntilExpiry, false, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			first, err := s.IssueClient(ClientParams{Name: "dev-" + tc.name, CA: "root", KeyType: ECDSAP256, Days: 90})
+			first, err := s.IssueClient(ClientParams{Name: "dev-" + tc.name, CA: "root", KeyType: x509cert.ECDSAP256, Days: 90})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -92,13 +94,13 @@ func TestRenewalRetiresThePrevious(t *testing.T) {
 func TestRevokeByNameCoversTheLineage(t *testing.T) {
 	s := newTestStore(t)
 	createRootCA(t, s, "root", nil)
-	first, err := s.IssueClient(ClientParams{Name: "dev", CA: "root", KeyType: ECDSAP256, Days: 90})
+	first, err := s.IssueClient(ClientParams{Name: "dev", CA: "root", KeyType: x509cert.ECDSAP256, Days: 90})
 	if err != nil {
 		t.Fatal(err)
 	}
 	second := renewOne(t, s, "dev", RenewParams{KeepPrevious: KeepUntilExpiry})
 	third := renewOne(t, s, "dev", RenewParams{KeepPrevious: KeepUntilExpiry})
-	other, err := s.IssueClient(ClientParams{Name: "other", CA: "root", KeyType: ECDSAP256})
+	other, err := s.IssueClient(ClientParams{Name: "other", CA: "root", KeyType: x509cert.ECDSAP256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,7 +154,7 @@ func TestKeyCompromiseFollowsTheKey(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := s.IssueClient(ClientParams{Name: "dev-c", CA: "root", KeyType: ECDSAP256})
+	c, err := s.IssueClient(ClientParams{Name: "dev-c", CA: "root", KeyType: x509cert.ECDSAP256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,7 +175,7 @@ func TestKeyCompromiseFollowsTheKey(t *testing.T) {
 	}
 	// A milder revocation first, keyCompromise after: the reason is raised,
 	// the earlier time kept.
-	if _, err := s.IssueClient(ClientParams{Name: "dev-d", CA: "root", KeyType: ECDSAP256}); err != nil {
+	if _, err := s.IssueClient(ClientParams{Name: "dev-d", CA: "root", KeyType: x509cert.ECDSAP256}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Revoke(KindClient, "dev-d", ReasonCessationOfOperation); err != nil {
@@ -214,7 +216,7 @@ func TestNamesNeverShadowSerials(t *testing.T) {
 
 	s := newTestStore(t)
 	createRootCA(t, s, "root", nil)
-	real, err := s.IssueClient(ClientParams{Name: "real", CA: "root", KeyType: ECDSAP256})
+	real, err := s.IssueClient(ClientParams{Name: "real", CA: "root", KeyType: x509cert.ECDSAP256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,7 +276,7 @@ func TestRebuildKeepsRevocations(t *testing.T) {
 	s := newTestStore(t)
 	createRootCA(t, s, "root", nil)
 	for _, name := range []string{"alice", "bob", "carol", "dave"} {
-		if _, err := s.IssueClient(ClientParams{Name: name, CA: "root", KeyType: ECDSAP256, Days: 90}); err != nil {
+		if _, err := s.IssueClient(ClientParams{Name: name, CA: "root", KeyType: x509cert.ECDSAP256, Days: 90}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -331,7 +333,7 @@ func TestRebuildKeepsRevocations(t *testing.T) {
 	}
 	listed := map[string]bool{}
 	for _, e := range list.RevokedCertificateEntries {
-		listed[SerialHexInt(e.SerialNumber)] = true
+		listed[x509cert.SerialHexInt(e.SerialNumber)] = true
 	}
 	if !listed[alice.Serial] || !listed[daveOld.Serial] || listed[carolOld.Serial] {
 		t.Errorf("CRL after rebuild lists %v; want alice %s and dave's previous %s, not carol's kept %s", listed, alice.Serial, daveOld.Serial, carolOld.Serial)
@@ -344,7 +346,7 @@ func TestRebuildKeepsRevocations(t *testing.T) {
 func TestLocalCRLRefusesUnrevocation(t *testing.T) {
 	s := newTestStore(t)
 	createRootCA(t, s, "root", nil)
-	if _, err := s.IssueClient(ClientParams{Name: "bob", CA: "root", KeyType: ECDSAP256, Days: 90}); err != nil {
+	if _, err := s.IssueClient(ClientParams{Name: "bob", CA: "root", KeyType: x509cert.ECDSAP256, Days: 90}); err != nil {
 		t.Fatal(err)
 	}
 	rev, err := s.Revoke(KindClient, "bob", ReasonUnspecified)

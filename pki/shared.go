@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Shared returns the URI of the shared store behind s, or "" for a local
@@ -127,8 +129,8 @@ func storeCertSignedBy(remote Remote, serial string, ca *x509.Certificate) bool 
 	if err != nil {
 		return false
 	}
-	c, err := DecodeCertificate(data)
-	return err == nil && SerialHex(c) == serial && c.CheckSignatureFrom(ca) == nil
+	c, err := x509cert.DecodeCertificate(data)
+	return err == nil && x509cert.SerialHex(c) == serial && c.CheckSignatureFrom(ca) == nil
 }
 
 // reasonOfCode is the Reason of a CRL reason code; unspecified for a code
@@ -221,7 +223,7 @@ func (b *sharedBackend) keptCRL(ca *x509.Certificate, rec *Record, below uint64)
 	}
 	listed := map[string]x509.RevocationListEntry{}
 	for _, e := range list.RevokedCertificateEntries {
-		listed[SerialHexInt(e.SerialNumber)] = e
+		listed[x509cert.SerialHexInt(e.SerialNumber)] = e
 	}
 	return listed, n, nil
 }

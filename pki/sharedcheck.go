@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"path"
 	"time"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Records come from the shared store, which whoever may write to it can
@@ -41,7 +43,7 @@ func checkSharedRecord(r *Record) error {
 	if err := CheckName(r.Name); err != nil {
 		return err
 	}
-	if s, ok := NormalizeSerial(r.Serial); !ok || s != r.Serial {
+	if s, ok := x509cert.NormalizeSerial(r.Serial); !ok || s != r.Serial {
 		return fmt.Errorf("serial %q", r.Serial)
 	}
 	switch r.Kind {
@@ -132,7 +134,7 @@ func (b *sharedBackend) verifyShared(rec *Record, c *x509.Certificate, depth int
 	if done {
 		return nil
 	}
-	if depth > MaxCALevels+1 {
+	if depth > x509cert.MaxCALevels+1 {
 		return errors.New("its issuers go round in a circle")
 	}
 	var parent *x509.Certificate
@@ -153,7 +155,7 @@ func (b *sharedBackend) verifyShared(rec *Record, c *x509.Certificate, depth int
 		if err != nil {
 			return err
 		}
-		if parent, err = DecodeCertificate(data); err != nil || SerialHex(parent) != ir.Serial {
+		if parent, err = x509cert.DecodeCertificate(data); err != nil || x509cert.SerialHex(parent) != ir.Serial {
 			return fmt.Errorf("the certificate of its issuer %s is damaged", ir.Serial)
 		}
 		if err := b.verifyShared(ir, parent, depth+1); err != nil {
@@ -215,7 +217,7 @@ func (v *listedVerifier) check(r *Record, depth int) error {
 	if err, ok := v.done[r.Serial]; ok {
 		return err
 	}
-	if depth > MaxCALevels+1 {
+	if depth > x509cert.MaxCALevels+1 {
 		return errors.New("its issuers go round in a circle")
 	}
 	err := v.checkOne(r, depth)
@@ -277,12 +279,12 @@ func (v *listedVerifier) cert(r *Record) (*x509.Certificate, error) {
 	if data == nil {
 		return nil, ErrCertMissing
 	}
-	c, err := DecodeCertificate(data)
+	c, err := x509cert.DecodeCertificate(data)
 	switch {
 	case err != nil:
 		return nil, fmt.Errorf("its certificate: %w", err)
-	case SerialHex(c) != r.Serial || Fingerprint(c) != r.SHA256:
-		return nil, fmt.Errorf("its certificate has serial %s and SHA-256 %s, where the record says %s and %s", SerialHex(c), Fingerprint(c), r.Serial, r.SHA256)
+	case x509cert.SerialHex(c) != r.Serial || x509cert.Fingerprint(c) != r.SHA256:
+		return nil, fmt.Errorf("its certificate has serial %s and SHA-256 %s, where the record says %s and %s", x509cert.SerialHex(c), x509cert.Fingerprint(c), r.Serial, r.SHA256)
 	case !c.NotBefore.Equal(r.NotBefore) || !c.NotAfter.Equal(r.NotAfter):
 		return nil, fmt.Errorf("its certificate is valid from %s to %s, where the record says %s to %s", c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339), r.NotBefore.UTC().Format(time.RFC3339), r.NotAfter.UTC().Format(time.RFC3339))
 	case c.IsCA != r.Kind.IsCA():

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Layout of the PKI directory (docs/pki.md).
@@ -81,7 +83,7 @@ const minSerialDigits = 16
 // more digits, or any hexadecimal with colons or 0x (which no name can
 // hold).
 func ReadsAsSerial(ref string) (string, bool) {
-	serial, ok := NormalizeSerial(ref)
+	serial, ok := x509cert.NormalizeSerial(ref)
 	if !ok {
 		return "", false
 	}
@@ -305,11 +307,11 @@ func serialInDir(dir string) string {
 	if err != nil {
 		return ""
 	}
-	c, err := DecodeCertificate(data)
+	c, err := x509cert.DecodeCertificate(data)
 	if err != nil {
 		return ""
 	}
-	return SerialHex(c)
+	return x509cert.SerialHex(c)
 }
 
 // crashHook lets tests kill the process at each step of a commit.
@@ -388,12 +390,12 @@ func (s *Store) Certificate(rec *Record) (*x509.Certificate, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read %s certificate: %w", rec.Name, err)
 	}
-	c, err := DecodeCertificate(data)
+	c, err := x509cert.DecodeCertificate(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if SerialHex(c) != rec.Serial {
-		return nil, fmt.Errorf("%s holds serial %s, but the inventory records %s: the file was replaced outside apimtls", path, SerialHex(c), rec.Serial)
+	if x509cert.SerialHex(c) != rec.Serial {
+		return nil, fmt.Errorf("%s holds serial %s, but the inventory records %s: the file was replaced outside apimtls", path, x509cert.SerialHex(c), rec.Serial)
 	}
 	if err := s.backend().checkCertificate(rec, c); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -403,16 +405,16 @@ func (s *Store) Certificate(rec *Record) (*x509.Certificate, error) {
 
 // LoadIssuer reads a CA's certificate and key, asking passphrase only if
 // the key is encrypted.
-func (s *Store) LoadIssuer(name string, passphrase PassphraseFunc) (Issuer, *Record, error) {
+func (s *Store) LoadIssuer(name string, passphrase x509cert.PassphraseFunc) (x509cert.Issuer, *Record, error) {
 	rec, err := s.Lookup(KindRoot, name)
 	if err != nil {
-		return Issuer{}, nil, err
+		return x509cert.Issuer{}, nil, err
 	}
 	// Before the key is opened (no passphrase asked for in vain): a
 	// certificate under a revoked CA anywhere up the chain is refused by
 	// every relying party that checks the whole chain.
 	if err := s.refuseRevokedChain(rec); err != nil {
-		return Issuer{}, nil, err
+		return x509cert.Issuer{}, nil, err
 	}
 	return s.loadIssuer(name, passphrase)
 }
@@ -460,18 +462,18 @@ func (s *Store) RevokedInChain(rec *Record) (*Record, error) {
 
 // loadIssuer opens a CA's key, revoked or not (a revoked CA still signs
 // its CRL).
-func (s *Store) loadIssuer(name string, passphrase PassphraseFunc) (Issuer, *Record, error) {
+func (s *Store) loadIssuer(name string, passphrase x509cert.PassphraseFunc) (x509cert.Issuer, *Record, error) {
 	rec, err := s.Lookup(KindRoot, name)
 	if err != nil {
-		return Issuer{}, nil, err
+		return x509cert.Issuer{}, nil, err
 	}
 	cert, err := s.Certificate(rec)
 	if err != nil {
-		return Issuer{}, nil, err
+		return x509cert.Issuer{}, nil, err
 	}
 	issuer, err := s.openIssuer(name, rec, cert, passphrase)
 	if err != nil {
-		return Issuer{}, nil, err
+		return x509cert.Issuer{}, nil, err
 	}
 	return issuer, rec, nil
 }
@@ -531,7 +533,7 @@ func (s *Store) ancestry(rec *Record) ([]*x509.Certificate, error) {
 			return nil, err
 		}
 		certs = append(certs, c)
-		if r.IssuerSerial == "" || len(certs) > MaxCALevels+1 {
+		if r.IssuerSerial == "" || len(certs) > x509cert.MaxCALevels+1 {
 			return certs, nil
 		}
 		next, err := s.LookupSerial(r.IssuerSerial)
@@ -552,7 +554,7 @@ func (s *Store) chainOf(issuer *Record) ([]*x509.Certificate, error) {
 	if err != nil {
 		return nil, err
 	}
-	if last := certs[len(certs)-1]; isSelfIssued(last) {
+	if last := certs[len(certs)-1]; x509cert.IsSelfIssued(last) {
 		certs = certs[:len(certs)-1]
 	}
 	return certs, nil

@@ -4,7 +4,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/rsa"
 	"crypto/sha256"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -16,18 +15,20 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 func createRootCA(t testing.TB, s *Store, name string, pass []byte) *Issued {
 	t.Helper()
-	issued, err := s.CreateCA(CAParams{Name: name, CommonName: name + " Root", KeyType: ECDSAP256, MaxPathLen: -1, Passphrase: pass})
+	issued, err := s.CreateCA(CAParams{Name: name, CommonName: name + " Root", KeyType: x509cert.ECDSAP256, MaxPathLen: -1, Passphrase: pass})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return issued
 }
 
-func fixedPass(p string) PassphraseFunc {
+func fixedPass(p string) x509cert.PassphraseFunc {
 	return func() ([]byte, error) { return []byte(p), nil }
 }
 
@@ -44,21 +45,21 @@ func TestStoreHierarchyFilesAndTools(t *testing.T) {
 	s := newTestStore(t)
 	const pass = "correct horse battery"
 	root := createRootCA(t, s, "root", []byte(pass))
-	inter, err := s.CreateCA(CAParams{Name: "issuing", Parent: "root", CommonName: "Issuing", KeyType: ECDSAP384, MaxPathLen: 0, ParentPassphrase: fixedPass(pass)})
+	inter, err := s.CreateCA(CAParams{Name: "issuing", Parent: "root", CommonName: "Issuing", KeyType: x509cert.ECDSAP384, MaxPathLen: 0, ParentPassphrase: fixedPass(pass)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if inter.Record.Level != 2 || *inter.Record.PathLen != 0 || inter.Record.Issuer != "root" {
 		t.Fatalf("intermediate record %+v", inter.Record)
 	}
-	client, err := s.IssueClient(ClientParams{Name: "partner", KeyType: RSA2048, P12: &P12Options{Password: []byte("p12-secret")}})
+	client, err := s.IssueClient(ClientParams{Name: "partner", KeyType: x509cert.RSA2048, P12: &P12Options{Password: []byte("p12-secret")}})
 	if err != nil {
 		t.Fatalf("issue with the only issuing CA chosen by default: %v", err)
 	}
 	if client.Record.Issuer != "issuing" {
 		t.Fatalf("default issuer = %q, want issuing", client.Record.Issuer)
 	}
-	legacy, err := s.IssueClient(ClientParams{Name: "old-java", CA: "issuing", KeyType: ECDSAP256, P12: &P12Options{Password: []byte("p12-secret"), Legacy: true}})
+	legacy, err := s.IssueClient(ClientParams{Name: "old-java", CA: "issuing", KeyType: x509cert.ECDSAP256, P12: &P12Options{Password: []byte("p12-secret"), Legacy: true}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,8 +83,8 @@ func TestStoreHierarchyFilesAndTools(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	chain, err := DecodeCertificates(chainPEM)
-	if err != nil || len(chain) != 2 || SerialHex(chain[0]) != client.Record.Serial || SerialHex(chain[1]) != inter.Record.Serial {
+	chain, err := x509cert.DecodeCertificates(chainPEM)
+	if err != nil || len(chain) != 2 || x509cert.SerialHex(chain[0]) != client.Record.Serial || x509cert.SerialHex(chain[1]) != inter.Record.Serial {
 		t.Fatalf("chain.pem holds %d certificates (err %v), want client then issuing CA", len(chain), err)
 	}
 	verifyChain(t, root.Cert, []*x509.Certificate{inter.Cert}, client.Cert)
@@ -137,38 +138,38 @@ func TestStoreRefusesWithoutWriting(t *testing.T) {
 		check func(error) bool
 	}{
 		{"existing root", func() error {
-			_, err := s.CreateCA(CAParams{Name: "root", CommonName: "again", KeyType: ECDSAP256, MaxPathLen: -1})
+			_, err := s.CreateCA(CAParams{Name: "root", CommonName: "again", KeyType: x509cert.ECDSAP256, MaxPathLen: -1})
 			return err
 		}, func(err error) bool { var e *ExistsError; return errors.As(err, &e) }},
 		{"wrong passphrase", func() error {
-			_, err := s.IssueClient(ClientParams{Name: "c1", CA: "root", KeyType: ECDSAP256, CAPassphrase: fixedPass("not the passphrase")})
+			_, err := s.IssueClient(ClientParams{Name: "c1", CA: "root", KeyType: x509cert.ECDSAP256, CAPassphrase: fixedPass("not the passphrase")})
 			return err
-		}, func(err error) bool { return errors.Is(err, ErrWrongPassphrase) }},
+		}, func(err error) bool { return errors.Is(err, x509cert.ErrWrongPassphrase) }},
 		{"no passphrase source", func() error {
-			_, err := s.IssueClient(ClientParams{Name: "c1", CA: "root", KeyType: ECDSAP256})
+			_, err := s.IssueClient(ClientParams{Name: "c1", CA: "root", KeyType: x509cert.ECDSAP256})
 			return err
-		}, func(err error) bool { return errors.Is(err, ErrPassphraseRequired) }},
+		}, func(err error) bool { return errors.Is(err, x509cert.ErrPassphraseRequired) }},
 		{"unknown CA", func() error {
-			_, err := s.IssueClient(ClientParams{Name: "c1", CA: "nope", KeyType: ECDSAP256})
+			_, err := s.IssueClient(ClientParams{Name: "c1", CA: "nope", KeyType: x509cert.ECDSAP256})
 			return err
 		}, func(err error) bool {
 			var e *NotFoundError
 			return errors.As(err, &e) && len(e.Known) == 1 && e.Known[0] == "root"
 		}},
 		{"unknown parent", func() error {
-			_, err := s.CreateCA(CAParams{Name: "i", Parent: "nope", CommonName: "i", KeyType: ECDSAP256, MaxPathLen: -1})
+			_, err := s.CreateCA(CAParams{Name: "i", Parent: "nope", CommonName: "i", KeyType: x509cert.ECDSAP256, MaxPathLen: -1})
 			return err
 		}, func(err error) bool { var e *NotFoundError; return errors.As(err, &e) }},
 		{"bad name", func() error {
-			_, err := s.IssueClient(ClientParams{Name: "../etc", CA: "root", KeyType: ECDSAP256})
+			_, err := s.IssueClient(ClientParams{Name: "../etc", CA: "root", KeyType: x509cert.ECDSAP256})
 			return err
 		}, func(err error) bool { return errors.Is(err, ErrInvalidName) }},
 		{"validity past the CA", func() error {
-			_, err := s.IssueClient(ClientParams{Name: "c1", CA: "root", KeyType: ECDSAP256, Days: 20 * 365, CAPassphrase: fixedPass(pass)})
+			_, err := s.IssueClient(ClientParams{Name: "c1", CA: "root", KeyType: x509cert.ECDSAP256, Days: 20 * 365, CAPassphrase: fixedPass(pass)})
 			return err
-		}, func(err error) bool { return errors.Is(err, ErrOutlivesIssuer) }},
+		}, func(err error) bool { return errors.Is(err, x509cert.ErrOutlivesIssuer) }},
 		{"short passphrase", func() error {
-			_, err := s.CreateCA(CAParams{Name: "r2", CommonName: "r2", KeyType: ECDSAP256, MaxPathLen: -1, Passphrase: []byte("short")})
+			_, err := s.CreateCA(CAParams{Name: "r2", CommonName: "r2", KeyType: x509cert.ECDSAP256, MaxPathLen: -1, Passphrase: []byte("short")})
 			return err
 		}, func(err error) bool { return errors.Is(err, ErrShortPassphrase) }},
 	}
@@ -239,7 +240,7 @@ func TestDefaultIssuer(t *testing.T) {
 		t.Fatalf("root only: %q, %v", name, err)
 	}
 	for _, n := range []string{"a", "b"} {
-		if _, err := s.CreateCA(CAParams{Name: n, Parent: "root", CommonName: n, KeyType: ECDSAP256, MaxPathLen: -1}); err != nil {
+		if _, err := s.CreateCA(CAParams{Name: n, Parent: "root", CommonName: n, KeyType: x509cert.ECDSAP256, MaxPathLen: -1}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -253,13 +254,13 @@ func TestStoreDepthLimit(t *testing.T) {
 	createRootCA(t, s, "l1", nil)
 	for i, name := range []string{"l2", "l3", "l4"} {
 		parent := []string{"l1", "l2", "l3"}[i]
-		if _, err := s.CreateCA(CAParams{Name: name, Parent: parent, CommonName: name, KeyType: ECDSAP256, MaxPathLen: -1}); err != nil {
+		if _, err := s.CreateCA(CAParams{Name: name, Parent: parent, CommonName: name, KeyType: x509cert.ECDSAP256, MaxPathLen: -1}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	before := snapshot(t, s.Dir)
-	_, err := s.CreateCA(CAParams{Name: "l5", Parent: "l4", CommonName: "l5", KeyType: ECDSAP256, MaxPathLen: -1})
-	if !errors.Is(err, ErrTooDeep) {
+	_, err := s.CreateCA(CAParams{Name: "l5", Parent: "l4", CommonName: "l5", KeyType: x509cert.ECDSAP256, MaxPathLen: -1})
+	if !errors.Is(err, x509cert.ErrTooDeep) {
 		t.Fatalf("fifth level: err = %v, want ErrTooDeep", err)
 	}
 	if snapshot(t, s.Dir) != before {
@@ -299,11 +300,11 @@ func TestSignCSR(t *testing.T) {
 		pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Value: eku},
 		pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 15}, Critical: true, Value: ku},
 	)
-	csr, err := DecodeCSR(data)
+	csr, err := x509cert.DecodeCSR(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checked, err := CheckCSR(csr)
+	checked, err := x509cert.CheckCSR(csr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,59 +332,6 @@ func TestSignCSR(t *testing.T) {
 	checkConsistent(t, s.Dir)
 }
 
-func TestCheckCSRRefuses(t *testing.T) {
-	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
-	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
-	good := makeCSR(t, p256, "ok")
-	block, _ := pem.Decode(good)
-	tampered := append([]byte(nil), block.Bytes...)
-	// Flip a byte of the subject's common name: the signature no longer covers it.
-	i := strings.Index(string(tampered), "ok")
-	tampered[i] = 'x'
-
-	for _, tc := range []struct {
-		name string
-		data []byte
-		want string
-	}{
-		{"empty", nil, "empty CSR"},
-		{"garbage", []byte("hello, this is not a CSR"), "neither a PEM nor a DER"},
-		{"certificate instead", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1}}), `"CERTIFICATE", not CERTIFICATE REQUEST`},
-		{"huge", make([]byte, maxCSRBytes+1), "more than"},
-		{"tampered", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: tampered}), "signature does not verify"},
-		{"P-521 key", makeCSR(t, p521, "p521"), "P-521"},
-		{"RSA-1024 key", makeCSR(t, rsa1024, "weak"), "at least 2048 bits"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			csr, err := DecodeCSR(tc.data)
-			if err == nil {
-				_, err = CheckCSR(csr)
-			}
-			if err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("err = %v, want one containing %q", err, tc.want)
-			}
-		})
-	}
-	t.Run("SHA-1 signed by openssl", func(t *testing.T) {
-		dir := t.TempDir()
-		key := filepath.Join(dir, "k.pem")
-		out := filepath.Join(dir, "r.csr")
-		runTool(t, "openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-subj", "/CN=sha1", "-sha1", "-out", out)
-		data, err := os.ReadFile(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		csr, err := DecodeCSR(data)
-		if err == nil {
-			_, err = CheckCSR(csr)
-		}
-		if err == nil || !strings.Contains(err.Error(), "SHA-256 or stronger") {
-			t.Fatalf("err = %v", err)
-		}
-	})
-}
-
 func TestRecoverStaged(t *testing.T) {
 	s := newTestStore(t)
 	createRootCA(t, s, "root", nil)
@@ -396,7 +344,7 @@ func TestRecoverStaged(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A committed record whose directory is still staged: a crash after it.
-	issued, err := s.IssueClient(ClientParams{Name: "c1", KeyType: ECDSAP256})
+	issued, err := s.IssueClient(ClientParams{Name: "c1", KeyType: x509cert.ECDSAP256})
 	if err != nil {
 		t.Fatal(err)
 	}

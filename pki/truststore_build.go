@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"sort"
 	"time"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // TruststoreFile is where truststore build writes by default.
@@ -13,7 +15,7 @@ const TruststoreFile = "truststore.pem"
 // BuiltTruststore is a bundle ready to write, with its validation report.
 type BuiltTruststore struct {
 	PEM    []byte
-	Report *TruststoreReport
+	Report *x509cert.TruststoreReport
 	Notes  []string
 	// Warnings name every revoked CA of the inventory the bundle holds
 	// (chosen by name, above a chosen CA, or added): API Gateway accepts
@@ -25,7 +27,7 @@ type BuiltTruststore struct {
 // with every CA above them, plus extra outside CA certificates, each once.
 // The order is deterministic, deepest CAs first and roots last, so that
 // diffs of the file mean something.
-func (s *Store) BuildTruststore(names []string, extra []*x509.Certificate, opts ValidateOptions) (*BuiltTruststore, error) {
+func (s *Store) BuildTruststore(names []string, extra []*x509.Certificate, opts x509cert.ValidateOptions) (*BuiltTruststore, error) {
 	now := s.Now()
 	var notes []string
 	var chosen []*Record
@@ -56,7 +58,7 @@ func (s *Store) BuildTruststore(names []string, extra []*x509.Certificate, opts 
 	var certs []*x509.Certificate
 	seen := map[string]bool{}
 	add := func(c *x509.Certificate) {
-		if fp := Fingerprint(c); !seen[fp] {
+		if fp := x509cert.Fingerprint(c); !seen[fp] {
 			seen[fp] = true
 			certs = append(certs, c)
 		}
@@ -77,7 +79,7 @@ func (s *Store) BuildTruststore(names []string, extra []*x509.Certificate, opts 
 		opts.Now = now
 	}
 	opts.VerifySignatures = true // a bundle of our own is small; check it all
-	first := ValidateTruststore(EncodeCertificates(certs...), opts)
+	first := x509cert.ValidateTruststore(x509cert.EncodeCertificates(certs...), opts)
 	entries := first.Entries
 	sort.SliceStable(entries, func(i, j int) bool {
 		a, b := entries[i], entries[j]
@@ -93,12 +95,12 @@ func (s *Store) BuildTruststore(names []string, extra []*x509.Certificate, opts 
 	for i, e := range entries {
 		ordered[i] = e.Cert
 	}
-	data := EncodeCertificates(ordered...)
+	data := x509cert.EncodeCertificates(ordered...)
 	warnings, err := s.revokedCAsIn(seen)
 	if err != nil {
 		return nil, err
 	}
-	return &BuiltTruststore{PEM: data, Report: ValidateTruststore(data, opts), Notes: notes, Warnings: warnings}, nil
+	return &BuiltTruststore{PEM: data, Report: x509cert.ValidateTruststore(data, opts), Notes: notes, Warnings: warnings}, nil
 }
 
 // revokedCAsIn names the revoked CAs of the inventory whose certificate is

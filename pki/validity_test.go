@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // TestValidityOverflowRefused: a validity that time arithmetic would wrap
@@ -13,22 +15,22 @@ import (
 // shortened.
 func TestValidityOverflowRefused(t *testing.T) {
 	s := newTestStore(t)
-	for _, days := range []int{-1, MaxDays + 1, 106752, 3000000} {
-		if _, err := s.CreateCA(CAParams{Name: "r", CommonName: "r", KeyType: ECDSAP256, MaxPathLen: -1, Days: days}); err == nil || !strings.Contains(err.Error(), "out of range") {
+	for _, days := range []int{-1, x509cert.MaxDays + 1, 106752, 3000000} {
+		if _, err := s.CreateCA(CAParams{Name: "r", CommonName: "r", KeyType: x509cert.ECDSAP256, MaxPathLen: -1, Days: days}); err == nil || !strings.Contains(err.Error(), "out of range") {
 			t.Errorf("CreateCA days %d: %v, want out of range", days, err)
 		}
 	}
-	if _, err := s.CreateCA(CAParams{Name: "root", CommonName: "root", KeyType: ECDSAP256, MaxPathLen: -1, Days: MaxDays}); err != nil {
-		t.Fatalf("CreateCA days %d: %v", MaxDays, err)
+	if _, err := s.CreateCA(CAParams{Name: "root", CommonName: "root", KeyType: x509cert.ECDSAP256, MaxPathLen: -1, Days: x509cert.MaxDays}); err != nil {
+		t.Fatalf("CreateCA days %d: %v", x509cert.MaxDays, err)
 	}
-	for _, days := range []int{-5, MaxDays + 1, 106752} {
-		if _, err := s.IssueClient(ClientParams{Name: "c", CA: "root", KeyType: ECDSAP256, Days: days}); err == nil || !strings.Contains(err.Error(), "out of range") {
+	for _, days := range []int{-5, x509cert.MaxDays + 1, 106752} {
+		if _, err := s.IssueClient(ClientParams{Name: "c", CA: "root", KeyType: x509cert.ECDSAP256, Days: days}); err == nil || !strings.Contains(err.Error(), "out of range") {
 			t.Errorf("IssueClient days %d: %v, want out of range", days, err)
 		}
 	}
-	key := mustKey(t, ECDSAP256).Key
-	for _, end := range []time.Time{testNow.Add(-time.Hour), testNow.AddDate(0, 0, MaxDays+2), testNow.Add(time.Duration(1<<63 - 1))} {
-		if _, err := CreateRoot(rand.Reader, testNow, CARequest{CommonName: "x", Key: key, NotAfter: end, MaxPathLen: -1}); err == nil {
+	key := mustKey(t, x509cert.ECDSAP256).Key
+	for _, end := range []time.Time{testNow.Add(-time.Hour), testNow.AddDate(0, 0, x509cert.MaxDays+2), testNow.Add(time.Duration(1<<63 - 1))} {
+		if _, err := x509cert.CreateRoot(rand.Reader, testNow, x509cert.CARequest{CommonName: "x", Key: key, NotAfter: end, MaxPathLen: -1}); err == nil {
 			t.Errorf("CreateRoot ending %s: accepted", end)
 		}
 	}

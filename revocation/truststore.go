@@ -8,7 +8,7 @@ import (
 	"errors"
 	"sync"
 
-	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // CA is one certificate of the truststore.
@@ -46,7 +46,7 @@ var ErrEmptyTruststore = errors.New("the truststore holds no CA certificate")
 
 // ParseTruststore reads a PEM bundle of CA certificates.
 func ParseTruststore(data []byte) (*Truststore, error) {
-	certs, err := pki.DecodeCertificates(data)
+	certs, err := x509cert.DecodeCertificates(data)
 	if err != nil {
 		return nil, err
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // DefaultSettle is how long apimtls waits after pointing the domain at a
@@ -49,10 +50,10 @@ type Input struct {
 	Wait   rollout.Wait
 	// ParentPassphrase opens the old CA's parent, which signs the
 	// successor.
-	ParentPassphrase pki.PassphraseFunc
+	ParentPassphrase x509cert.PassphraseFunc
 	// SuccessorPassphrase opens the successor's key when it is encrypted
 	// (a successor made by hand for an encrypted CA): phase 3 signs with it.
-	SuccessorPassphrase pki.PassphraseFunc
+	SuccessorPassphrase x509cert.PassphraseFunc
 }
 
 // Result is the record after the run and what this run did (its JSON).
@@ -298,20 +299,20 @@ func (r *Runner) publishBoth(ctx context.Context, old *pki.Record, rec *Record, 
 // (an unchanged one is not uploaded again), points the domain at the
 // version (nothing changes when it already is), and waits for it to settle.
 func (r *Runner) publish(ctx context.Context, rec *Record, in Input, names, want, drop []string) error {
-	b, err := r.store.BuildTruststore(names, nil, pki.ValidateOptions{})
+	b, err := r.store.BuildTruststore(names, nil, x509cert.ValidateOptions{})
 	if err != nil {
 		return err
 	}
 	if b.Report.Errors > 0 {
 		return fmt.Errorf("the truststore has %d error(s): apimtls truststore validate", b.Report.Errors)
 	}
-	certs, err := pki.DecodeCertificates(b.PEM)
+	certs, err := x509cert.DecodeCertificates(b.PEM)
 	if err != nil {
 		return err
 	}
 	has := map[string]bool{}
 	for _, c := range certs {
-		has[pki.SerialHex(c)] = true
+		has[x509cert.SerialHex(c)] = true
 	}
 	for _, n := range want {
 		if cr, err := r.store.Lookup(pki.KindRoot, n); err != nil || !has[cr.Serial] {
@@ -329,7 +330,7 @@ func (r *Runner) publish(ctx context.Context, rec *Record, in Input, names, want
 	}
 	out, err := rollout.Push(ctx, r.Bucket, r.Rollout.Validate, rollout.PushInput{PushInput: s3store.PushInput{Bucket: in.Bucket, Key: in.Key, Data: b.PEM}, Name: path,
 		Record: func(p *s3store.PushResult) error {
-			return pki.RecordPush(in.Dir, pki.PushedTruststore{URI: p.URI, Bucket: in.Bucket, Key: in.Key, VersionID: p.VersionID, SHA256: pki.SHA256Hex(b.PEM), PushedAt: time.Now().UTC()})
+			return pki.RecordPush(in.Dir, pki.PushedTruststore{URI: p.URI, Bucket: in.Bucket, Key: in.Key, VersionID: p.VersionID, SHA256: x509cert.SHA256Hex(b.PEM), PushedAt: time.Now().UTC()})
 		}})
 	if err != nil {
 		return err

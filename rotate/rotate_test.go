@@ -24,6 +24,7 @@ import (
 	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
 	"github.com/apimtls/apimtls/setup"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 func TestMain(m *testing.M) {
@@ -74,7 +75,7 @@ func (e *env) device(name string) {
 		e.t.Fatal(err)
 	}
 	defer st.Close()
-	key, err := pki.GenerateKey(rand.Reader, pki.ECDSAP256)
+	key, err := x509cert.GenerateKey(rand.Reader, x509cert.ECDSAP256)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -86,7 +87,7 @@ func (e *env) device(name string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	csr, err := pki.CheckCSR(parsed)
+	csr, err := x509cert.CheckCSR(parsed)
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -121,7 +122,7 @@ func (e *env) published() []byte {
 func (e *env) accepted(ref string) bool {
 	t := e.t
 	t.Helper()
-	report, err := pki.CheckTruststore(e.published(), time.Now())
+	report, err := x509cert.CheckTruststore(e.published(), time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -333,7 +334,7 @@ func TestRotateAdoptsANamedSuccessor(t *testing.T) {
 	}
 	pass := []byte("a long enough passphrase")
 	for _, name := range []string{"issuing-next", NextName(setup.IssuingName)} {
-		if _, err := st.CreateCA(pki.CAParams{Name: name, Parent: setup.RootName, CommonName: name, KeyType: pki.ECDSAP256, MaxPathLen: -1, Passphrase: pass}); err != nil {
+		if _, err := st.CreateCA(pki.CAParams{Name: name, Parent: setup.RootName, CommonName: name, KeyType: x509cert.ECDSAP256, MaxPathLen: -1, Passphrase: pass}); err != nil {
 			t.Fatal(err)
 		}
 	}

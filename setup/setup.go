@@ -24,6 +24,7 @@ import (
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Names setup gives the CAs it makes.
@@ -352,7 +353,7 @@ func (r *Runner) steps(in Input) []Step {
 
 // built is the truststore the PKI directory's CAs make now.
 func (r *Runner) built() ([]byte, error) {
-	b, err := r.store.BuildTruststore(nil, nil, pki.ValidateOptions{})
+	b, err := r.store.BuildTruststore(nil, nil, x509cert.ValidateOptions{})
 	if err != nil {
 		return nil, err
 	}

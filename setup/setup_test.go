@@ -24,6 +24,7 @@ import (
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 func TestMain(m *testing.M) {
@@ -297,7 +298,7 @@ func TestSetupEndsWithAProbe(t *testing.T) {
 	if err != nil || res.Probe == nil || !res.Probe.Pass || res.Changed {
 		t.Fatalf("probe of the set-up endpoint: %v, %+v", err, res.Probe)
 	}
-	other := pki.EncodeCertificates(otherCA(t))
+	other := x509cert.EncodeCertificates(otherCA(t))
 	bad, badCA := serveWith(t, other)
 	e.in.ProbeURL, e.in.ProbeRootCAs = bad, badCA
 	res, err = e.run()
@@ -311,7 +312,7 @@ func TestSetupEndsWithAProbe(t *testing.T) {
 // and the pool that verifies it.
 func serveWith(t *testing.T, truststore []byte) (string, *x509.CertPool) {
 	t.Helper()
-	report := pki.ValidateTruststore(truststore, pki.ValidateOptions{Now: time.Now()})
+	report := x509cert.ValidateTruststore(truststore, x509cert.ValidateOptions{Now: time.Now()})
 	cert, ca, err := gateway.LocalhostCertificate(time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -337,7 +338,7 @@ func otherCA(t *testing.T) *x509.Certificate {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	is, err := s.CreateCA(pki.CAParams{Name: "other", CommonName: "Other Root", KeyType: pki.ECDSAP256, MaxPathLen: -1})
+	is, err := s.CreateCA(pki.CAParams{Name: "other", CommonName: "Other Root", KeyType: x509cert.ECDSAP256, MaxPathLen: -1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/apimtls/apimtls/internal/miniotest"
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/sharedstore"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 func TestMain(m *testing.M) {
@@ -110,9 +111,9 @@ func newCert(kind pki.Kind, name, issuerSerial string) (*pki.Record, []byte) {
 		panic(err)
 	}
 	c, _ := x509.ParseCertificate(der)
-	rec := &pki.Record{Serial: pki.SerialHex(c), Kind: kind, Name: name, Subject: c.Subject.String(),
-		IssuerSerial: issuerSerial, KeyType: pki.ECDSAP256, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(),
-		SHA256: pki.Fingerprint(c), Status: pki.StatusActive, CreatedAt: now}
+	rec := &pki.Record{Serial: x509cert.SerialHex(c), Kind: kind, Name: name, Subject: c.Subject.String(),
+		IssuerSerial: issuerSerial, KeyType: x509cert.ECDSAP256, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(),
+		SHA256: x509cert.Fingerprint(c), Status: pki.StatusActive, CreatedAt: now}
 	rec.Dir = "clients/" + name
 	switch kind {
 	case pki.KindRoot:

@@ -16,6 +16,7 @@ import (
 
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/sharedstore"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // localPKI makes a PKI directory with a root, an issuing CA, n clients
@@ -28,15 +29,15 @@ func localPKI(t testing.TB, n int) string {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if _, err := s.CreateCA(pki.CAParams{Name: "root", CommonName: "Test Root", KeyType: pki.ECDSAP256, MaxPathLen: -1}); err != nil {
+	if _, err := s.CreateCA(pki.CAParams{Name: "root", CommonName: "Test Root", KeyType: x509cert.ECDSAP256, MaxPathLen: -1}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateCA(pki.CAParams{Name: "issuing", CommonName: "Test Issuing", Parent: "root", KeyType: pki.ECDSAP256, MaxPathLen: -1}); err != nil {
+	if _, err := s.CreateCA(pki.CAParams{Name: "issuing", CommonName: "Test Issuing", Parent: "root", KeyType: x509cert.ECDSAP256, MaxPathLen: -1}); err != nil {
 		t.Fatal(err)
 	}
 	for i := range n {
 		name := fmt.Sprintf("client-%03d", i)
-		if _, err := s.IssueClient(pki.ClientParams{Name: name, CA: "issuing", KeyType: pki.ECDSAP256}); err != nil {
+		if _, err := s.IssueClient(pki.ClientParams{Name: name, CA: "issuing", KeyType: x509cert.ECDSAP256}); err != nil {
 			t.Fatal(err)
 		}
 		if i%10 == 0 {

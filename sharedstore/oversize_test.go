@@ -16,6 +16,7 @@ import (
 
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/sharedstore"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // One co-tenant's oversized or damaged objects under records/ stop
@@ -37,7 +38,7 @@ func TestSharedPKIOversizedRecords(t *testing.T) {
 	sharedCAs(t, a)
 	issue := func(name string) *pki.Record {
 		t.Helper()
-		is, err := a.IssueClient(pki.ClientParams{Name: name, CA: "issuing", KeyType: pki.ECDSAP256})
+		is, err := a.IssueClient(pki.ClientParams{Name: name, CA: "issuing", KeyType: x509cert.ECDSAP256})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -97,7 +98,7 @@ func TestSharedPKIOversizedRecords(t *testing.T) {
 	}
 	reasons := map[string]int{}
 	for _, e := range list.RevokedCertificateEntries {
-		reasons[pki.SerialHexInt(e.SerialNumber)] = e.ReasonCode
+		reasons[x509cert.SerialHexInt(e.SerialNumber)] = e.ReasonCode
 	}
 	if len(reasons) != 2 || reasons[kept.Serial] != pki.ReasonKeyCompromise.Code() {
 		t.Fatalf("CRL %d lists %v; want %s (keyCompromise, from CRL 1) and %s (unspecified)", crl.Number, reasons, kept.Serial, victim.Serial)

@@ -28,6 +28,7 @@ import (
 
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/sharedstore"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // These tests run pki itself on the shared store (pki.OpenShared), real
@@ -63,10 +64,10 @@ func copyCAKey(t testing.TB, from, to, name string) {
 // sharedCAs makes root and issuing in dir, on the shared store.
 func sharedCAs(t testing.TB, s *pki.Store) {
 	t.Helper()
-	if _, err := s.CreateCA(pki.CAParams{Name: "root", CommonName: "Team Root", MaxPathLen: -1, KeyType: pki.ECDSAP256}); err != nil {
+	if _, err := s.CreateCA(pki.CAParams{Name: "root", CommonName: "Team Root", MaxPathLen: -1, KeyType: x509cert.ECDSAP256}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateCA(pki.CAParams{Name: "issuing", CommonName: "Team Issuing", Parent: "root", MaxPathLen: -1, KeyType: pki.ECDSAP256}); err != nil {
+	if _, err := s.CreateCA(pki.CAParams{Name: "issuing", CommonName: "Team Issuing", Parent: "root", MaxPathLen: -1, KeyType: x509cert.ECDSAP256}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -138,7 +139,7 @@ func TestSharedPKITwoOperators(t *testing.T) {
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := openShared(t, st, dirA)
 	sharedCAs(t, a)
-	alice, err := a.IssueClient(pki.ClientParams{Name: "alice", CA: "issuing", KeyType: pki.ECDSAP256})
+	alice, err := a.IssueClient(pki.ClientParams{Name: "alice", CA: "issuing", KeyType: x509cert.ECDSAP256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -155,7 +156,7 @@ func TestSharedPKITwoOperators(t *testing.T) {
 		t.Fatalf("operator B lists %q", got)
 	}
 	verifyClient(t, b, recs[2])
-	_, err = b.IssueClient(pki.ClientParams{Name: "bob", CA: "issuing", KeyType: pki.ECDSAP256})
+	_, err = b.IssueClient(pki.ClientParams{Name: "bob", CA: "issuing", KeyType: x509cert.ECDSAP256})
 	if err == nil || !strings.Contains(err.Error(), "not on this machine") {
 		t.Fatalf("B issued without the CA key, or said %v", err)
 	}
@@ -163,11 +164,11 @@ func TestSharedPKITwoOperators(t *testing.T) {
 		t.Fatalf("B's key location of issuing: %+v, want missing", k)
 	}
 	copyCAKey(t, dirA, dirB, "issuing")
-	if _, err := b.IssueClient(pki.ClientParams{Name: "bob", CA: "issuing", KeyType: pki.ECDSAP256}); err != nil {
+	if _, err := b.IssueClient(pki.ClientParams{Name: "bob", CA: "issuing", KeyType: x509cert.ECDSAP256}); err != nil {
 		t.Fatal(err)
 	}
 	var ex *pki.ExistsError
-	if _, err := a.IssueClient(pki.ClientParams{Name: "bob", CA: "issuing", KeyType: pki.ECDSAP256}); !errors.As(err, &ex) {
+	if _, err := a.IssueClient(pki.ClientParams{Name: "bob", CA: "issuing", KeyType: x509cert.ECDSAP256}); !errors.As(err, &ex) {
 		t.Fatalf("A issued a name B holds: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dirA, "clients", "bob")); !errors.Is(err, os.ErrNotExist) {
@@ -199,7 +200,7 @@ func TestSharedPKITwoOperators(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(list.RevokedCertificateEntries) != 1 || pki.SerialHexInt(list.RevokedCertificateEntries[0].SerialNumber) != alice.Record.Serial {
+	if len(list.RevokedCertificateEntries) != 1 || x509cert.SerialHexInt(list.RevokedCertificateEntries[0].SerialNumber) != alice.Record.Serial {
 		t.Fatalf("B's CRL does not list exactly alice: %v", list.RevokedCertificateEntries)
 	}
 
@@ -231,7 +232,7 @@ func TestSharedPKITwoOperators(t *testing.T) {
 	}
 	listed := map[string]int{}
 	for _, e := range list.RevokedCertificateEntries {
-		listed[pki.SerialHexInt(e.SerialNumber)] = e.ReasonCode
+		listed[x509cert.SerialHexInt(e.SerialNumber)] = e.ReasonCode
 	}
 	if code, ok := listed[bob.Serial]; !ok || code != 4 || len(listed) != 2 {
 		t.Fatalf("the CRL after bob's renewal lists %v, want alice and the old bob (reason 4, superseded)", listed)
@@ -263,7 +264,7 @@ func TestSharedPKIRenewRace(t *testing.T) {
 	b := openShared(t, st, dirB)
 	for round := range 5 {
 		name := fmt.Sprintf("carol-%d", round)
-		if _, err := a.IssueClient(pki.ClientParams{Name: name, CA: "issuing", KeyType: pki.ECDSAP256}); err != nil {
+		if _, err := a.IssueClient(pki.ClientParams{Name: name, CA: "issuing", KeyType: x509cert.ECDSAP256}); err != nil {
 			t.Fatal(err)
 		}
 		rec, _ := a.Lookup(pki.KindClient, name)
@@ -303,17 +304,17 @@ func TestSharedPKIBulkRerun(t *testing.T) {
 		}
 		return out
 	}
-	first, err := a.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: pki.ECDSAP256}, Items: items(30), BatchSize: 7})
+	first, err := a.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: x509cert.ECDSAP256}, Items: items(30), BatchSize: 7})
 	if err != nil || first.Issued != 30 {
 		t.Fatalf("first run: %+v, %v", first, err)
 	}
-	again, err := a.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: pki.ECDSAP256}, Items: items(40)})
+	again, err := a.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: x509cert.ECDSAP256}, Items: items(40)})
 	if err != nil || again.Issued != 10 || again.Skipped != 30 {
 		t.Fatalf("re-run here: issued %d, skipped %d, failed %v, %v", again.Issued, again.Skipped, again.Failed, err)
 	}
 	copyCAKey(t, dirA, dirB, "issuing")
 	b := openShared(t, st, dirB)
-	other, err := b.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: pki.ECDSAP256}, Items: items(45)})
+	other, err := b.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: x509cert.ECDSAP256}, Items: items(45)})
 	if err != nil || other.Issued != 5 || other.Skipped != 40 {
 		t.Fatalf("run by B: issued %d, skipped %d, failed %v, %v", other.Issued, other.Skipped, other.Failed, err)
 	}
@@ -366,14 +367,14 @@ func pkiHelper() int {
 	}
 	defer s.Close()
 	if os.Getenv("SHARED_CRASH_AT") != "" {
-		_, err := s.IssueClient(pki.ClientParams{Name: "victim", CA: "issuing", KeyType: pki.ECDSAP256})
+		_, err := s.IssueClient(pki.ClientParams{Name: "victim", CA: "issuing", KeyType: x509cert.ECDSAP256})
 		return fail(fmt.Errorf("not killed: %v", err))
 	}
 	w := os.Getenv("SHARED_WORKER")
 	count, _ := strconv.Atoi(os.Getenv("SHARED_COUNT"))
 	var mine []string
 	for i := range count {
-		is, err := s.IssueClient(pki.ClientParams{Name: fmt.Sprintf("w%s-%d", w, i), CA: "issuing", KeyType: pki.ECDSAP256})
+		is, err := s.IssueClient(pki.ClientParams{Name: fmt.Sprintf("w%s-%d", w, i), CA: "issuing", KeyType: x509cert.ECDSAP256})
 		if err != nil {
 			return fail(err)
 		}
@@ -381,7 +382,7 @@ func pkiHelper() int {
 		mine = append(mine, is.Record.Serial)
 		if i < 5 {
 			name := fmt.Sprintf("shared-%d", i)
-			is, err := s.IssueClient(pki.ClientParams{Name: name, CA: "issuing", KeyType: pki.ECDSAP256})
+			is, err := s.IssueClient(pki.ClientParams{Name: name, CA: "issuing", KeyType: x509cert.ECDSAP256})
 			var ex *pki.ExistsError
 			var pe *sharedstore.PendingError
 			switch {
@@ -398,7 +399,7 @@ func pkiHelper() int {
 	for i := range count {
 		items = append(items, pki.BulkItem{Source: "item", Params: pki.ClientParams{Name: fmt.Sprintf("w%s-bulk-%d", w, i)}})
 	}
-	res, err := s.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: pki.ECDSAP256}, Items: items, BatchSize: 4})
+	res, err := s.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: x509cert.ECDSAP256}, Items: items, BatchSize: 4})
 	if err != nil || len(res.Failed) > 0 {
 		return fail(fmt.Errorf("bulk: %v %v", err, res.Failed))
 	}
@@ -544,7 +545,7 @@ func TestSharedPKIKilledMidIssue(t *testing.T) {
 					t.Fatalf("check found %v, want only the orphan certificate", kinds)
 				}
 				again := openShared(t, st, dir)
-				if _, err := again.IssueClient(pki.ClientParams{Name: "victim", CA: "issuing", KeyType: pki.ECDSAP256}); err != nil {
+				if _, err := again.IssueClient(pki.ClientParams{Name: "victim", CA: "issuing", KeyType: x509cert.ECDSAP256}); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -600,13 +601,13 @@ func TestSharedPKILostAnswer(t *testing.T) {
 	lossy := *st
 	lossy.API = &lossyAPI{API: client}
 	s := openShared(t, &lossy, dir)
-	if _, err := s.IssueClient(pki.ClientParams{Name: "lost-1", CA: "issuing", KeyType: pki.ECDSAP256}); err != nil {
+	if _, err := s.IssueClient(pki.ClientParams{Name: "lost-1", CA: "issuing", KeyType: x509cert.ECDSAP256}); err != nil {
 		t.Fatalf("a recorded issuance whose answer was lost failed: %v", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "clients", "lost-1", "key.pem")); err != nil {
 		t.Fatal(err)
 	}
-	res, err := s.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: pki.ECDSAP256},
+	res, err := s.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: x509cert.ECDSAP256},
 		Items: []pki.BulkItem{{Source: "a", Params: pki.ClientParams{Name: "lost-2"}}, {Source: "b", Params: pki.ClientParams{Name: "lost-3"}}}})
 	if err != nil || res.Issued != 2 {
 		t.Fatalf("bulk with lost answers: %+v, %v", res, err)
@@ -615,7 +616,7 @@ func TestSharedPKILostAnswer(t *testing.T) {
 	blind := *st
 	blind.API = &lossyAPI{API: client, blind: true}
 	b := openShared(t, &blind, dir)
-	_, err = b.IssueClient(pki.ClientParams{Name: "lost-4", CA: "issuing", KeyType: pki.ECDSAP256})
+	_, err = b.IssueClient(pki.ClientParams{Name: "lost-4", CA: "issuing", KeyType: x509cert.ECDSAP256})
 	if err == nil || !strings.Contains(err.Error(), "is not known") {
 		t.Fatalf("an issuance of unknown outcome: %v", err)
 	}
@@ -642,7 +643,7 @@ func TestSharedPKIDamagedObjects(t *testing.T) {
 	ctx := context.Background()
 	a := openShared(t, st, t.TempDir())
 	sharedCAs(t, a)
-	if _, err := a.IssueClient(pki.ClientParams{Name: "fine", CA: "issuing", KeyType: pki.ECDSAP256}); err != nil {
+	if _, err := a.IssueClient(pki.ClientParams{Name: "fine", CA: "issuing", KeyType: x509cert.ECDSAP256}); err != nil {
 		t.Fatal(err)
 	}
 	put := func(key string, body string) {
@@ -703,7 +704,7 @@ func TestSharedPKISameBulkTwice(t *testing.T) {
 	var wg sync.WaitGroup
 	for i, s := range []*pki.Store{a, b} {
 		wg.Go(func() {
-			results[i], errs[i] = s.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: pki.ECDSAP256}, Items: items, BatchSize: 10})
+			results[i], errs[i] = s.IssueBulk(pki.BulkParams{Common: pki.ClientParams{CA: "issuing", KeyType: x509cert.ECDSAP256}, Items: items, BatchSize: 10})
 		})
 	}
 	wg.Wait()
@@ -725,7 +726,7 @@ func TestSharedPKINoUnrevocation(t *testing.T) {
 	ctx := context.Background()
 	a := openShared(t, st, t.TempDir())
 	sharedCAs(t, a)
-	is, err := a.IssueClient(pki.ClientParams{Name: "mallory", CA: "issuing", KeyType: pki.ECDSAP256})
+	is, err := a.IssueClient(pki.ClientParams{Name: "mallory", CA: "issuing", KeyType: x509cert.ECDSAP256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -795,7 +796,7 @@ func TestSharedPKIPlantedRecords(t *testing.T) {
 	dir := t.TempDir()
 	a := openShared(t, st, dir)
 	sharedCAs(t, a)
-	dev, err := a.IssueClient(pki.ClientParams{Name: "device-1", CA: "issuing", KeyType: pki.ECDSAP256})
+	dev, err := a.IssueClient(pki.ClientParams{Name: "device-1", CA: "issuing", KeyType: x509cert.ECDSAP256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -819,7 +820,7 @@ func TestSharedPKIPlantedRecords(t *testing.T) {
 			t.Fatal(err)
 		}
 		c, _ := x509.ParseCertificate(der)
-		rec.Subject, rec.SHA256 = c.Subject.String(), pki.Fingerprint(c)
+		rec.Subject, rec.SHA256 = c.Subject.String(), x509cert.Fingerprint(c)
 		rec.NotBefore, rec.NotAfter = c.NotBefore.UTC(), c.NotAfter.UTC()
 		rec.Issuer, rec.Dir = "issuing", p.folder
 		rec.Files = []string{p.folder + "/key.pem", p.folder + "/cert.pem"}
@@ -919,9 +920,9 @@ func TestSharedPKIRecordLandsDuringRecovery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rec := &pki.Record{Serial: pki.SerialHex(c), Kind: pki.KindClient, Name: "victim", Subject: c.Subject.String(),
-		Issuer: "issuing", IssuerSerial: issuing.Serial, KeyType: pki.ECDSAP256, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(),
-		SHA256: pki.Fingerprint(c), Status: pki.StatusActive, Dir: "clients/victim",
+	rec := &pki.Record{Serial: x509cert.SerialHex(c), Kind: pki.KindClient, Name: "victim", Subject: c.Subject.String(),
+		Issuer: "issuing", IssuerSerial: issuing.Serial, KeyType: x509cert.ECDSAP256, NotBefore: c.NotBefore.UTC(), NotAfter: c.NotAfter.UTC(),
+		SHA256: x509cert.Fingerprint(c), Status: pki.StatusActive, Dir: "clients/victim",
 		Files: []string{"clients/victim/key.pem", "clients/victim/cert.pem", "clients/victim/chain.pem"}, CreatedAt: time.Now().UTC()}
 	recJSON, _ := json.Marshal(rec)
 	landed := make(chan error, 1)
@@ -955,7 +956,7 @@ func TestSharedPKICRLAboveAnOlderListing(t *testing.T) {
 	dir := t.TempDir()
 	a := openShared(t, st, dir)
 	sharedCAs(t, a)
-	x, err := a.IssueClient(pki.ClientParams{Name: "x", CA: "issuing", KeyType: pki.ECDSAP256})
+	x, err := a.IssueClient(pki.ClientParams{Name: "x", CA: "issuing", KeyType: x509cert.ECDSAP256})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -965,7 +966,7 @@ func TestSharedPKICRLAboveAnOlderListing(t *testing.T) {
 	ca, _ := a.Lookup(pki.KindRoot, "issuing")
 	caCert, _ := a.Certificate(ca)
 	keyPEM, _ := os.ReadFile(filepath.Join(dir, "ca", "issuing", "key.pem"))
-	key, err := pki.DecodeKey(keyPEM, nil)
+	key, err := x509cert.DecodeKey(keyPEM, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -995,7 +996,7 @@ func TestSharedPKICRLAboveAnOlderListing(t *testing.T) {
 		t.Fatal(err)
 	}
 	list, _ := x509.ParseRevocationList(crl.DER)
-	if crl.Number <= high || len(list.RevokedCertificateEntries) != 1 || pki.SerialHexInt(list.RevokedCertificateEntries[0].SerialNumber) != x.Record.Serial {
+	if crl.Number <= high || len(list.RevokedCertificateEntries) != 1 || x509cert.SerialHexInt(list.RevokedCertificateEntries[0].SerialNumber) != x.Record.Serial {
 		t.Fatalf("CRL %d (the other's was %d) lists %d entries: want a CRL above it listing x", crl.Number, high, len(list.RevokedCertificateEntries))
 	}
 }

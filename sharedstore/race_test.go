@@ -8,6 +8,7 @@ import (
 
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/sharedstore"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // A revocation that lands on a client while a renewal of it is between
@@ -69,7 +70,7 @@ func TestRevokeByNameFollowsARenewal(t *testing.T) {
 	dirA, dirB := t.TempDir(), t.TempDir()
 	a := openShared(t, st, dirA)
 	sharedCAs(t, a)
-	if _, err := a.IssueClient(pki.ClientParams{Name: "dev-5", CA: "issuing", KeyType: pki.ECDSAP256}); err != nil {
+	if _, err := a.IssueClient(pki.ClientParams{Name: "dev-5", CA: "issuing", KeyType: x509cert.ECDSAP256}); err != nil {
 		t.Fatal(err)
 	}
 	old, _ := a.Lookup(pki.KindClient, "dev-5")

@@ -39,6 +39,7 @@ import (
 	"github.com/apimtls/apimtls/internal/awserr"
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/s3store"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // API lists the S3 calls the shared store makes.
@@ -412,7 +413,7 @@ func checkCreate(rec *pki.Record, certPEM []byte) error {
 	if rec.Kind != pki.KindRoot && rec.Kind != pki.KindIntermediate && rec.Kind != pki.KindClient {
 		return fmt.Errorf("record %s: unknown kind %q", rec.Serial, rec.Kind)
 	}
-	if n, ok := pki.NormalizeSerial(rec.Serial); !ok || n != rec.Serial {
+	if n, ok := x509cert.NormalizeSerial(rec.Serial); !ok || n != rec.Serial {
 		return fmt.Errorf("record of %q: serial %q is not the 32-digit lowercase hexadecimal the inventory uses", rec.Name, rec.Serial)
 	}
 	rest := certPEM
@@ -431,12 +432,12 @@ func checkCreate(rec *pki.Record, certPEM []byte) error {
 	if blocks != 1 || bytes.Contains(certPEM, []byte("PRIVATE KEY")) {
 		return fmt.Errorf("the certificate of %q must be exactly one PEM CERTIFICATE block", rec.Name)
 	}
-	c, err := pki.DecodeCertificate(certPEM)
+	c, err := x509cert.DecodeCertificate(certPEM)
 	if err != nil {
 		return fmt.Errorf("the certificate of %q: %w", rec.Name, err)
 	}
-	if pki.SerialHex(c) != rec.Serial || pki.Fingerprint(c) != rec.SHA256 {
-		return fmt.Errorf("the certificate of %q has serial %s and SHA-256 %s; the record says %s and %s", rec.Name, pki.SerialHex(c), pki.Fingerprint(c), rec.Serial, rec.SHA256)
+	if x509cert.SerialHex(c) != rec.Serial || x509cert.Fingerprint(c) != rec.SHA256 {
+		return fmt.Errorf("the certificate of %q has serial %s and SHA-256 %s; the record says %s and %s", rec.Name, x509cert.SerialHex(c), x509cert.Fingerprint(c), rec.Serial, rec.SHA256)
 	}
 	return nil
 }
@@ -721,7 +722,7 @@ func (s *Store) readCRLNumber(ctx context.Context, caSerial string) (uint64, str
 }
 
 func (s *Store) bumpCRLNumber(ctx context.Context, caSerial string, next func(uint64) (uint64, bool)) (uint64, error) {
-	if n, ok := pki.NormalizeSerial(caSerial); !ok || n != caSerial {
+	if n, ok := x509cert.NormalizeSerial(caSerial); !ok || n != caSerial {
 		return 0, fmt.Errorf("CA serial %q is not the inventory's hexadecimal form", caSerial)
 	}
 	key := s.crlKey(caSerial)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // ListVerified is List with every record checked against its certificate
@@ -46,7 +47,7 @@ func (s *Store) ListVerified(ctx context.Context) ([]*pki.Record, error) {
 			return st
 		}
 		st := ""
-		if e, c := etags[r.Serial], certETags[r.Serial]; e != "" && c != "" && depth <= pki.MaxCALevels+1 {
+		if e, c := etags[r.Serial], certETags[r.Serial]; e != "" && c != "" && depth <= x509cert.MaxCALevels+1 {
 			st = e + "|" + c
 			if r.IssuerSerial != "" {
 				if issuer := bySerial[r.IssuerSerial]; issuer == nil {

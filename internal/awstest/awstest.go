@@ -22,9 +22,9 @@ import (
 	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/internal/fakeapigw"
 	"github.com/apimtls/apimtls/internal/miniotest"
-	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // CertArn is a public, issued ACM certificate the fake knows.
@@ -71,7 +71,7 @@ func New(t *testing.T) *Env {
 	}
 	ro := &rollout.Rollout{API: api, Objects: store,
 		Validate: func(data []byte) []string {
-			if _, err := pki.CheckTruststore(data, time.Now()); err != nil {
+			if _, err := x509cert.CheckTruststore(data, time.Now()); err != nil {
 				return []string{err.Error()}
 			}
 			return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Flag names shared by the CA and client commands.
@@ -42,7 +43,7 @@ func caCommand() *cli.Command {
 	}
 }
 
-func keyTypeFlag(def pki.KeyType) cli.Flag {
+func keyTypeFlag(def x509cert.KeyType) cli.Flag {
 	return &cli.StringFlag{Name: flagKeyType, Value: string(def), Usage: "rsa-2048, rsa-3072, rsa-4096, ecdsa-p256 or ecdsa-p384"}
 }
 
@@ -156,7 +157,7 @@ func createCA(c *cli.Context, name string) error {
 
 // caParams reads and checks the flags of ca init and ca intermediate.
 func caParams(c *cli.Context, name string) (pki.CAParams, error) {
-	kt, err := pki.ParseKeyType(c.String(flagKeyType))
+	kt, err := x509cert.ParseKeyType(c.String(flagKeyType))
 	if err != nil {
 		return pki.CAParams{}, usageError{err}
 	}
@@ -174,7 +175,7 @@ func caParams(c *cli.Context, name string) (pki.CAParams, error) {
 	if p.KMS, err = kmsKeyFlags(c); err != nil {
 		return p, err
 	}
-	if err := pki.CheckSubject(subjectFlags(c)); err != nil {
+	if err := x509cert.CheckSubject(subjectFlags(c)); err != nil {
 		return p, usagef("--%s/--%s: %v", flagCN, flagOrg, err)
 	}
 	if c.IsSet(flagNewPassphraseFile) && !c.Bool(flagEncrypt) {
@@ -242,11 +243,11 @@ func pkiError(c *cli.Context, err error, name string) error {
 		return withHint(err, "apimtls ca init")
 	case errors.As(err, &ambiguous):
 		return withHint(err, retyped(c, flagCA, ambiguous.Candidates[0]))
-	case errors.Is(err, pki.ErrTooDeep):
+	case errors.Is(err, x509cert.ErrTooDeep):
 		return withHint(err, "issue clients from an existing CA, or build the hierarchy wider instead of deeper")
-	case errors.Is(err, pki.ErrWrongPassphrase):
+	case errors.Is(err, x509cert.ErrWrongPassphrase):
 		return withHint(err, "check --"+flagPassphraseFile+" or "+envCAPassphrase)
-	case errors.Is(err, pki.ErrOutlivesIssuer):
+	case errors.Is(err, x509cert.ErrOutlivesIssuer):
 		return withHint(err, "ask for fewer --days, or leave --days out to end with the issuer")
 	case errors.Is(err, pki.ErrShortPassphrase):
 		return withHint(err, "choose a longer passphrase")

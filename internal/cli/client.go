@@ -16,6 +16,7 @@ import (
 
 	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Flag names of the client commands.
@@ -125,7 +126,7 @@ func bulkIssue(c *cli.Context) error {
 // keyAndP12 reads --key-type and the PKCS #12 options, asking for the
 // password before any work.
 func keyAndP12(c *cli.Context, p *pki.ClientParams) error {
-	kt, err := pki.ParseKeyType(c.String(flagKeyType))
+	kt, err := x509cert.ParseKeyType(c.String(flagKeyType))
 	if err != nil {
 		return usageError{err}
 	}
@@ -185,11 +186,11 @@ Example:
 			if err != nil {
 				return err
 			}
-			csr, err := pki.DecodeCSR(data)
+			csr, err := x509cert.DecodeCSR(data)
 			if err != nil {
 				return withHint(fmt.Errorf("%s: %w", path, err), "a CSR starts with -----BEGIN CERTIFICATE REQUEST-----; make one with openssl req -new")
 			}
-			checked, err := pki.CheckCSR(csr)
+			checked, err := x509cert.CheckCSR(csr)
 			if err != nil {
 				return withHint(fmt.Errorf("%s: %w", path, err), "make a new CSR with an ecdsa-p256, ecdsa-p384 or RSA 2048-4096 key, signed with SHA-256 or stronger")
 			}
@@ -247,16 +248,16 @@ func clientParams(c *cli.Context, name string) (pki.ClientParams, error) {
 // commonParams reads the issuing flags every client of a command shares,
 // and asks for the CA's passphrase before the PKI directory is locked.
 func commonParams(c *cli.Context) (pki.ClientParams, error) {
-	uris, err := pki.ParseURIs(c.StringSlice(flagURI))
+	uris, err := x509cert.ParseURIs(c.StringSlice(flagURI))
 	if err != nil {
 		return pki.ClientParams{}, usageError{err}
 	}
 	// Every flag value is judged here, by the checks pki signs with, so a
 	// bad --dns, --email, --uri, --cn or --org is the same usage error.
-	if err := pki.CheckSANs(c.StringSlice(flagDNS), c.StringSlice(flagEmail), uris); err != nil {
+	if err := x509cert.CheckSANs(c.StringSlice(flagDNS), c.StringSlice(flagEmail), uris); err != nil {
 		return pki.ClientParams{}, usageError{err}
 	}
-	if err := pki.CheckSubject(subjectFlags(c)); err != nil {
+	if err := x509cert.CheckSubject(subjectFlags(c)); err != nil {
 		return pki.ClientParams{}, usageError{fmt.Errorf("--%s/--%s: %w", flagCN, flagOrg, err)}
 	}
 	// Every secret is asked for before the PKI directory is locked.

@@ -13,6 +13,7 @@ import (
 	"github.com/apimtls/apimtls/revocation"
 	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 const (
@@ -164,7 +165,7 @@ func pushTruststoreFor(c *cli.Context, store *s3store.Store, bucket string) (*s3
 		return nil, err
 	}
 	path := pki.Layout{Dir: dir}.Truststore()
-	data, err := readInput(path, pki.MaxTruststoreReadSize)
+	data, err := readInput(path, x509cert.MaxTruststoreReadSize)
 	if err != nil {
 		return nil, withHint(err, "--"+flagWithTruststore+" pushes the PKI directory's truststore: build it first with apimtls truststore build")
 	}

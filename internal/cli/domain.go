@@ -12,6 +12,7 @@ import (
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/rotate"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Flag names of the domain and api commands.
@@ -150,13 +151,13 @@ func newRollout(c *cli.Context, format string) (*rollout.Rollout, error) {
 // truststoreProblems is the validator of every workflow: the one
 // validate-and-refuse gate, its errors as lines.
 func truststoreProblems(data []byte) []string {
-	r, err := pki.CheckTruststore(data, time.Now())
+	r, err := x509cert.CheckTruststore(data, time.Now())
 	if err == nil {
 		return nil
 	}
 	var problems []string
 	for _, f := range r.Findings {
-		if f.Severity == pki.SeverityError {
+		if f.Severity == x509cert.SeverityError {
 			problems = append(problems, fmt.Sprintf("[%s] %s", f.Rule, f.Message))
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
 	"github.com/apimtls/apimtls/sharedstore"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Stable error codes of -o json (docs/json.md "Errors"). Scripts branch on
@@ -41,8 +42,8 @@ func errorCode(err error) string {
 		notFound  *pki.NotFoundError
 		exists    *pki.ExistsError
 		ambiguous *pki.AmbiguousIssuerError
-		invalidTS *pki.InvalidTruststoreError
-		keyType   *pki.UnsupportedKeyTypeError
+		invalidTS *x509cert.InvalidTruststoreError
+		keyType   *x509cert.UnsupportedKeyTypeError
 		apiErr    smithy.APIError
 		damaged   *sharedstore.DamagedError
 		raced     *sharedstore.ConflictError
@@ -66,8 +67,8 @@ func errorCode(err error) string {
 		errors.Is(err, rollout.ErrNoVersion), errors.Is(err, authorizer.ErrNeedsZip):
 		return codeNotFound
 	case errors.As(err, &ambiguous), errors.As(err, &invalidTS), errors.As(err, &keyType),
-		errors.Is(err, pki.ErrInvalidName), errors.Is(err, pki.ErrWrongPassphrase), errors.Is(err, pki.ErrPassphraseRequired),
-		errors.Is(err, pki.ErrShortPassphrase), errors.Is(err, pki.ErrTooDeep), errors.Is(err, pki.ErrOutlivesIssuer),
+		errors.Is(err, pki.ErrInvalidName), errors.Is(err, x509cert.ErrWrongPassphrase), errors.Is(err, x509cert.ErrPassphraseRequired),
+		errors.Is(err, pki.ErrShortPassphrase), errors.Is(err, x509cert.ErrTooDeep), errors.Is(err, x509cert.ErrOutlivesIssuer),
 		errors.Is(err, s3store.ErrInvalidBucket), errors.Is(err, rollout.ErrPreflight), errors.Is(err, rollout.ErrTruststoreWarnings),
 		errors.Is(err, rollout.ErrInvalidTruststore), errors.Is(err, sharedstore.ErrPrivateKey), errors.As(err, &damaged):
 		return codeInvalidInput

@@ -17,6 +17,7 @@ import (
 	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
 	"github.com/apimtls/apimtls/sharedstore"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 func TestErrorCodes(t *testing.T) {
@@ -35,8 +36,8 @@ func TestErrorCodes(t *testing.T) {
 		{wrap(&pki.ExistsError{Kind: pki.KindClient, Name: "x"}), codeConflict},
 		{wrap(&outfile.RefusedError{Path: "k", Reason: "key"}), codeConflict},
 		{wrap(apigw.ErrConflict), codeConflict},
-		{wrap(pki.ErrWrongPassphrase), codeInvalidInput},
-		{wrap(&pki.InvalidTruststoreError{Report: &pki.TruststoreReport{}}), codeInvalidInput},
+		{wrap(x509cert.ErrWrongPassphrase), codeInvalidInput},
+		{wrap(&x509cert.InvalidTruststoreError{Report: &x509cert.TruststoreReport{}}), codeInvalidInput},
 		{wrap(apigw.ErrThrottled), codeAWS},
 		{wrap(s3store.ErrEndpointDown), codeAWS},
 		// The packages' own kinds (#22): none is "failed" any more.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Every number and duration a user types is range-checked at its flag, so
@@ -39,28 +39,28 @@ func durationIn(name string, min, max time.Duration) func(*cli.Context, time.Dur
 // daysDurationIn is a StringFlag Action for a duration in days, weeks or hours
 // (parseDays), accepting 0 to max.
 func daysDurationIn(name string) func(*cli.Context, string) error {
-	const max = time.Duration(pki.MaxDays) * 24 * time.Hour
+	const max = time.Duration(x509cert.MaxDays) * 24 * time.Hour
 	return func(_ *cli.Context, v string) error {
 		d, err := parseDays(v)
 		if err != nil {
 			return usagef("--%s: %v", name, err)
 		}
 		if d > max {
-			return usagef("--%s %s is out of range: use 0d to %dd", name, v, pki.MaxDays)
+			return usagef("--%s %s is out of range: use 0d to %dd", name, v, x509cert.MaxDays)
 		}
 		return nil
 	}
 }
 
-// daysFlag is --days, range-checked to 1..pki.MaxDays at the flag.
+// daysFlag is --days, range-checked to 1..x509cert.MaxDays at the flag.
 func daysFlag(usage string, def int, defText string) cli.Flag {
-	return &cli.IntFlag{Name: flagDays, Value: def, Usage: usage, DefaultText: defText, Action: intIn(flagDays, 1, pki.MaxDays)}
+	return &cli.IntFlag{Name: flagDays, Value: def, Usage: usage, DefaultText: defText, Action: intIn(flagDays, 1, x509cert.MaxDays)}
 }
 
 // maxPathLenFlag is --max-path-len: 0 to the most API Gateway's CA levels
 // allow; the parent's own limit is pki's to check.
 func maxPathLenFlag(usage, defText string) cli.Flag {
-	return &cli.IntFlag{Name: flagMaxPathLen, Value: -1, Usage: usage, DefaultText: defText, Action: intIn(flagMaxPathLen, 0, pki.MaxCALevels-1)}
+	return &cli.IntFlag{Name: flagMaxPathLen, Value: -1, Usage: usage, DefaultText: defText, Action: intIn(flagMaxPathLen, 0, x509cert.MaxCALevels-1)}
 }
 
 // parseDays reads a duration that may also be in days (30d) or weeks (2w).

@@ -24,6 +24,7 @@ import (
 	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/revocation"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Flag names of serve and probe.
@@ -113,12 +114,12 @@ func defaultTruststore(c *cli.Context) (string, error) {
 
 // loadTruststoreForServing reads and validates a truststore, refusing one
 // with errors as API Gateway would refuse to use it.
-func loadTruststoreForServing(path string) (*pki.TruststoreReport, error) {
+func loadTruststoreForServing(path string) (*x509cert.TruststoreReport, error) {
 	data, err := readTruststoreFile(path)
 	if err != nil {
 		return nil, err
 	}
-	r, err := pki.CheckTruststore(data, time.Now())
+	r, err := x509cert.CheckTruststore(data, time.Now())
 	if err != nil {
 		return r, withHint(fmt.Errorf("%s has %s", path, plural.Count(r.Errors, "error")), "see them with: apimtls truststore validate "+path)
 	}
@@ -267,7 +268,7 @@ func throwawayServerCert(caPath string, protected outfile.Protected) (tls.Certif
 	if err != nil {
 		return cert, nil, err
 	}
-	return cert, ca, outfile.Write(caPath, pki.EncodeCertificates(ca), outfile.Public, protected)
+	return cert, ca, outfile.Write(caPath, x509cert.EncodeCertificates(ca), outfile.Public, protected)
 }
 
 // listenGateway listens on addr and returns the URL clients should use:
@@ -432,11 +433,11 @@ func revokedInInventory(c *cli.Context, cert *x509.Certificate) (bool, error) {
 		return false, err
 	}
 	defer s.Close()
-	rec, err := s.LookupSerial(pki.SerialHexInt(cert.SerialNumber))
+	rec, err := s.LookupSerial(x509cert.SerialHexInt(cert.SerialNumber))
 	if rec == nil || errors.As(err, new(*pki.NotFoundError)) {
 		return false, nil
 	}
-	if rec.SHA256 != pki.Fingerprint(cert) {
+	if rec.SHA256 != x509cert.Fingerprint(cert) {
 		return false, nil // another CA's certificate with the same serial
 	}
 	revokedAt, err := s.RevokedInChain(rec)
@@ -473,7 +474,7 @@ func certPool(flag, path string) (*x509.CertPool, error) {
 	if err != nil {
 		return nil, err
 	}
-	certs, err := pki.DecodeCertificates(data)
+	certs, err := x509cert.DecodeCertificates(data)
 	if err != nil {
 		return nil, fmt.Errorf("--%s %s: %w", flag, path, err)
 	}

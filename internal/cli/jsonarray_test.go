@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // TestWriteJSONArrayMatchesWriteJSON: the parallel writer prints what the
@@ -71,7 +72,7 @@ func TestCertViewJSONMatchesEncoder(t *testing.T) {
 	full := 0
 	for range 3000 {
 		v := certView{Name: str(), Kind: pki.Kind(str()), Subject: str(), Issuer: str(), IssuerSerial: str(), Serial: str(),
-			KeyType: pki.KeyType(str()), KeyEncrypted: rnd.IntN(2) == 0, Level: rnd.IntN(3) - 1, NotBefore: tm(), NotAfter: tm(),
+			KeyType: x509cert.KeyType(str()), KeyEncrypted: rnd.IntN(2) == 0, Level: rnd.IntN(3) - 1, NotBefore: tm(), NotAfter: tm(),
 			SHA256: str(), Status: str(), Reason: pki.Reason(str()), SANs: strs(), FromCSR: rnd.IntN(2) == 0,
 			SupersededBy: str(), Renews: str(), Files: strs()}
 		if rnd.IntN(2) == 0 {

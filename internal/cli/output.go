@@ -20,7 +20,7 @@ import (
 
 	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/internal/textsafe"
-	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // hintedError carries lines that tell the user what to do next, often the
@@ -240,8 +240,8 @@ func (t *table) flush() error {
 	return bw.Flush()
 }
 
-func colorFor(s pki.Severity) color.Attribute {
-	if s == pki.SeverityError {
+func colorFor(s x509cert.Severity) color.Attribute {
+	if s == x509cert.SeverityError {
 		return color.FgRed
 	}
 	return color.FgYellow
@@ -267,8 +267,8 @@ func newProgress(c *cli.Context, format string) *progress {
 
 // slowKeyNotice tells a person at a terminal that a large RSA key takes a
 // few seconds to generate; pipes and JSON get nothing.
-func slowKeyNotice(c *cli.Context, format string, kt pki.KeyType) {
-	if kt == pki.RSA3072 || kt == pki.RSA4096 {
+func slowKeyNotice(c *cli.Context, format string, kt x509cert.KeyType) {
+	if kt == x509cert.RSA3072 || kt == x509cert.RSA4096 {
 		if p := newProgress(c, format); p.on {
 			fmt.Fprintf(p.w, "generating an %s key (a few seconds)...\n", kt)
 		}

@@ -18,6 +18,7 @@ import (
 	"github.com/apimtls/apimtls/internal/outfile"
 	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 const quickstartClient = "quickstart-client"
@@ -112,7 +113,7 @@ func quickstart(ctx context.Context, dir string, w, logw io.Writer, noColor bool
 
 // quickstartPKI makes the root, the issuing CA, the client and the
 // truststore (steps 1 to 4).
-func quickstartPKI(dir string, step func(int, string, ...any)) (*pki.TruststoreReport, error) {
+func quickstartPKI(dir string, step func(int, string, ...any)) (*x509cert.TruststoreReport, error) {
 	s, err := pki.OpenStore(dir, true)
 	if err != nil {
 		return nil, err
@@ -133,7 +134,7 @@ func quickstartPKI(dir string, step func(int, string, ...any)) (*pki.TruststoreR
 		return nil, err
 	}
 	step(3, "client certificate %q (clientAuth only) in %s", client.Record.Subject, s.Layout().RecordDir(client.Record))
-	built, err := s.BuildTruststore(nil, nil, pki.ValidateOptions{})
+	built, err := s.BuildTruststore(nil, nil, x509cert.ValidateOptions{})
 	if err != nil {
 		return nil, err
 	}
@@ -157,7 +158,7 @@ func quickstartPKI(dir string, step func(int, string, ...any)) (*pki.TruststoreR
 
 // quickstartProbe runs the local gateway and probes it with the client
 // (steps 5 and 6).
-func quickstartProbe(ctx context.Context, r *pki.TruststoreReport, caPath string, l pki.Layout, logw io.Writer, step func(int, string, ...any)) (string, *gateway.ProbeResult, error) {
+func quickstartProbe(ctx context.Context, r *x509cert.TruststoreReport, caPath string, l pki.Layout, logw io.Writer, step func(int, string, ...any)) (string, *gateway.ProbeResult, error) {
 	serverCert, ca, err := throwawayServerCert(caPath, protectedPaths(l.Dir))
 	if err != nil {
 		return "", nil, err

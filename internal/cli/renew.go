@@ -8,6 +8,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Flags of client renew.
@@ -46,7 +47,7 @@ Example:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: flagExpiringWithin, Usage: "renew every client expiring within `DURATION` (30d, 2w, 720h)", Action: daysDurationIn(flagExpiringWithin)},
 			&cli.StringFlag{Name: flagCA, Usage: "sign with this CA (with --expiring-within: renew only its clients)"},
-			&cli.IntFlag{Name: flagDays, Usage: "validity in days of the new certificates", DefaultText: "as long as the old one", Action: intIn(flagDays, 1, pki.MaxDays)},
+			&cli.IntFlag{Name: flagDays, Usage: "validity in days of the new certificates", DefaultText: "as long as the old one", Action: intIn(flagDays, 1, x509cert.MaxDays)},
 			&cli.BoolFlag{Name: flagReuseKey, Usage: "keep each client's key (default: a new key)"},
 			&cli.StringFlag{Name: flagCSR, Usage: "renew a CSR-signed client from a new CSR `FILE`"},
 			&cli.StringFlag{Name: flagKeepPrevious, Usage: "keep each old certificate valid for `DURATION` (7d, 24h) after its renewal, instead of revoking it at once", Action: daysDurationIn(flagKeepPrevious)},
@@ -112,9 +113,9 @@ func renewParams(c *cli.Context, ref string) (pki.RenewParams, error) {
 		if err != nil {
 			return p, err
 		}
-		csr, err := pki.DecodeCSR(data)
+		csr, err := x509cert.DecodeCSR(data)
 		if err == nil {
-			p.CSR, err = pki.CheckCSR(csr)
+			p.CSR, err = x509cert.CheckCSR(csr)
 		}
 		if err != nil {
 			return p, fmt.Errorf("%s: %w", path, err)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 const (
@@ -193,7 +194,7 @@ func signCRLs(c *cli.Context) error {
 		return err
 	}
 	// Every passphrase before the lock: a prompt must never hold it.
-	passphrases := map[string]pki.PassphraseFunc{}
+	passphrases := map[string]x509cert.PassphraseFunc{}
 	for _, n := range names {
 		if passphrases[n], err = issuerPassphrase(c, n, secretSource{
 			what: "passphrase for CA " + n, file: c.String(flagPassphraseFile), flag: flagPassphraseFile, env: envCAPassphrase,

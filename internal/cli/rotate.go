@@ -10,6 +10,7 @@ import (
 
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/rotate"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Flag names of rotate.
@@ -205,7 +206,7 @@ func rotateStatus(c *cli.Context) error {
 // rotationPassphrases asks, before any lock, for the passphrases of the
 // CAs that sign during a rotation: the old CA's parent (phase 1) and the
 // successor (phase 3), each only if its key is encrypted.
-func rotationPassphrases(c *cli.Context, name string) (parent, successor pki.PassphraseFunc, err error) {
+func rotationPassphrases(c *cli.Context, name string) (parent, successor x509cert.PassphraseFunc, err error) {
 	s, err := openStore(c, false)
 	if err != nil {
 		return nil, nil, err

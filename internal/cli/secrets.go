@@ -12,6 +12,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Environment variables that may hold secrets. Secrets never come from a
@@ -142,9 +143,9 @@ func readSecretFile(path string) ([]byte, error) {
 	return b, nil
 }
 
-// passphraseFunc turns a source into a pki.PassphraseFunc that asks once,
+// passphraseFunc turns a source into a x509cert.PassphraseFunc that asks once,
 // only when a key turns out to be encrypted.
-func passphraseFunc(ctx context.Context, src secretSource) pki.PassphraseFunc {
+func passphraseFunc(ctx context.Context, src secretSource) x509cert.PassphraseFunc {
 	var (
 		cached []byte
 		err    error
@@ -164,7 +165,7 @@ func passphraseFunc(ctx context.Context, src secretSource) pki.PassphraseFunc {
 // must never block every other apimtls command. It asks only when the
 // inventory records the CA's key as encrypted; otherwise it returns a
 // function that asks if the key turns out to be encrypted after all.
-func issuerPassphrase(c *cli.Context, ca string, src secretSource) (pki.PassphraseFunc, error) {
+func issuerPassphrase(c *cli.Context, ca string, src secretSource) (x509cert.PassphraseFunc, error) {
 	lazy := passphraseFunc(c.Context, src)
 	s, err := openStore(c, false)
 	if err != nil {

@@ -22,6 +22,7 @@ import (
 	"testing"
 
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // TestPassphraseFileLikeOpenSSL encrypts a key with the passphrase apimtls
@@ -52,7 +53,7 @@ func TestPassphraseFileLikeOpenSSL(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			pemKey, err := pki.EncodeKey(key, pass)
+			pemKey, err := x509cert.EncodeKey(key, pass)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,7 +100,7 @@ func TestPassphraseAskedBeforeLock(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := s.CreateCA(pki.CAParams{Name: "root", CommonName: "root", KeyType: pki.ECDSAP256, MaxPathLen: -1, Passphrase: []byte("secret1234")}); err != nil {
+	if _, err := s.CreateCA(pki.CAParams{Name: "root", CommonName: "root", KeyType: x509cert.ECDSAP256, MaxPathLen: -1, Passphrase: []byte("secret1234")}); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()

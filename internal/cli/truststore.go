@@ -17,6 +17,7 @@ import (
 	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/revocation"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Flag names of the truststore commands.
@@ -54,18 +55,18 @@ func validateFlags() []cli.Flag {
 	}
 }
 
-func validateOptions(c *cli.Context, now time.Time) (pki.ValidateOptions, error) {
+func validateOptions(c *cli.Context, now time.Time) (x509cert.ValidateOptions, error) {
 	d, err := parseDays(c.String(flagExpiryWarning))
 	if err != nil {
-		return pki.ValidateOptions{}, usageError{err}
+		return x509cert.ValidateOptions{}, usageError{err}
 	}
-	return pki.ValidateOptions{Now: now, ExpiryWarning: d, AllowPinnedClient: c.Bool(flagAllowPinnedClient)}, nil
+	return x509cert.ValidateOptions{Now: now, ExpiryWarning: d, AllowPinnedClient: c.Bool(flagAllowPinnedClient)}, nil
 }
 
 // readTruststoreFile reads a bundle, stopping well past API Gateway's 1 MB
 // limit so that a wrong file cannot exhaust memory.
 func readTruststoreFile(path string) ([]byte, error) {
-	data, err := readInput(path, pki.MaxTruststoreReadSize)
+	data, err := readInput(path, x509cert.MaxTruststoreReadSize)
 	if err != nil {
 		return nil, withHint(err, "give the path of a PEM file, or build one: apimtls truststore build")
 	}
@@ -108,7 +109,7 @@ func truststoreBuild(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	result := buildResult{Path: out, Certificates: built.Report.Certificates, SHA256: pki.SHA256Hex(built.PEM), Written: built.Report.Errors == 0, Notes: built.Notes, Warnings: built.Warnings, Report: built.Report}
+	result := buildResult{Path: out, Certificates: built.Report.Certificates, SHA256: x509cert.SHA256Hex(built.PEM), Written: built.Report.Errors == 0, Notes: built.Notes, Warnings: built.Warnings, Report: built.Report}
 	for _, w := range built.Warnings {
 		printWarning(c.App.ErrWriter, w, noColor(c))
 	}
@@ -132,21 +133,21 @@ func truststoreBuild(c *cli.Context) error {
 
 // addedAtFault names the --add files holding a certificate that an error
 // of the report is about.
-func addedAtFault(c *cli.Context, r *pki.TruststoreReport) []string {
+func addedAtFault(c *cli.Context, r *x509cert.TruststoreReport) []string {
 	bad := map[string]bool{}
 	for _, f := range r.Findings {
-		if f.Severity == pki.SeverityError && f.Certificate != nil {
+		if f.Severity == x509cert.SeverityError && f.Certificate != nil {
 			bad[f.Certificate.SHA256] = true
 		}
 	}
 	var files []string
 	for _, f := range c.StringSlice(flagAdd) {
-		data, err := readInput(f, pki.MaxTruststoreReadSize)
+		data, err := readInput(f, x509cert.MaxTruststoreReadSize)
 		if err != nil {
 			continue
 		}
-		certs, _ := pki.DecodeCertificates(data)
-		if slices.ContainsFunc(certs, func(x *x509.Certificate) bool { return bad[pki.Fingerprint(x)] }) {
+		certs, _ := x509cert.DecodeCertificates(data)
+		if slices.ContainsFunc(certs, func(x *x509.Certificate) bool { return bad[x509cert.Fingerprint(x)] }) {
 			files = append(files, f)
 		}
 	}
@@ -161,7 +162,7 @@ func addedCAs(c *cli.Context) ([]*x509.Certificate, error) {
 		if err != nil {
 			return nil, err
 		}
-		certs, err := pki.DecodeCertificates(data)
+		certs, err := x509cert.DecodeCertificates(data)
 		if err != nil {
 			return nil, fmt.Errorf("--add %s: %w", f, err)
 		}
@@ -213,17 +214,17 @@ func printBuilt(c *cli.Context, format string, result buildResult) error {
 }
 
 type buildResult struct {
-	Path         string                `json:"path"`
-	Certificates int                   `json:"certificates"`
-	SHA256       string                `json:"sha256"`
-	Written      bool                  `json:"written"`
-	Notes        []string              `json:"notes,omitempty"`
-	Warnings     []string              `json:"warnings,omitempty"`
-	Report       *pki.TruststoreReport `json:"report"`
+	Path         string                     `json:"path"`
+	Certificates int                        `json:"certificates"`
+	SHA256       string                     `json:"sha256"`
+	Written      bool                       `json:"written"`
+	Notes        []string                   `json:"notes,omitempty"`
+	Warnings     []string                   `json:"warnings,omitempty"`
+	Report       *x509cert.TruststoreReport `json:"report"`
 }
 
 // printReport writes the summary, then one block per finding.
-func printReport(w io.Writer, r *pki.TruststoreReport, noColor bool) {
+func printReport(w io.Writer, r *x509cert.TruststoreReport, noColor bool) {
 	earliest := "none"
 	if r.EarliestExpiry != nil {
 		earliest = r.EarliestExpiry.Format(time.DateOnly)
@@ -236,7 +237,7 @@ func printReport(w io.Writer, r *pki.TruststoreReport, noColor bool) {
 
 // printFindings writes one block per finding. Messages quote subjects and
 // PEM types from the file: they are escaped for the terminal.
-func printFindings(w io.Writer, findings []pki.Finding, noColor bool) {
+func printFindings(w io.Writer, findings []x509cert.Finding, noColor bool) {
 	for _, f := range findings {
 		label := paint(w, noColor, colorFor(f.Severity), string(f.Severity))
 		fmt.Fprintf(w, "%s [%s] %s\n", label, f.Rule, textsafe.Escape(f.Message))
@@ -286,11 +287,11 @@ func truststoreValidate(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	r := pki.ValidateTruststore(data, opts)
+	r := x509cert.ValidateTruststore(data, opts)
 	if format == outputJSON {
 		err = writeJSON(c.App.Writer, struct {
 			File string `json:"file"`
-			*pki.TruststoreReport
+			*x509cert.TruststoreReport
 		}{file, r})
 	} else {
 		printReport(c.App.Writer, r, noColor(c))
@@ -356,7 +357,7 @@ func truststoreVerifyClient(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	d := pki.VerifyClient(pki.ValidateTruststore(data, pki.ValidateOptions{Now: at}), client, at)
+	d := x509cert.VerifyClient(x509cert.ValidateTruststore(data, x509cert.ValidateOptions{Now: at}), client, at)
 	rev, err := clientRevocation(c, data, client, d, at)
 	if err != nil {
 		return err
@@ -374,7 +375,7 @@ func truststoreVerifyClient(c *cli.Context) error {
 
 // verifyResult is API Gateway's verdict with the authorizer's beside it.
 type verifyResult struct {
-	*pki.ClientDecision
+	*x509cert.ClientDecision
 	Revocation *revocationVerdict `json:"revocation,omitempty"`
 }
 
@@ -391,7 +392,7 @@ type revocationVerdict struct {
 // clientRevocation decides on a client the truststore accepts as the
 // authorizer would, with --crl-dir or the PKI directory's crl/ (a missing
 // one is no CRL for any CA). Nil when API Gateway already refuses it.
-func clientRevocation(c *cli.Context, truststore []byte, client *x509.Certificate, d *pki.ClientDecision, at time.Time) (*revocationVerdict, error) {
+func clientRevocation(c *cli.Context, truststore []byte, client *x509.Certificate, d *x509cert.ClientDecision, at time.Time) (*revocationVerdict, error) {
 	if !d.Accept {
 		return nil, nil
 	}
@@ -419,7 +420,7 @@ func clientRevocation(c *cli.Context, truststore []byte, client *x509.Certificat
 	return &revocationVerdict{CRLDir: dir, Allow: rd.Allow, Reason: string(rd.Reason), Detail: rd.Detail}, nil
 }
 
-func printVerdict(w io.Writer, d *pki.ClientDecision, rev *revocationVerdict) {
+func printVerdict(w io.Writer, d *x509cert.ClientDecision, rev *revocationVerdict) {
 	switch {
 	case !d.Accept:
 		fmt.Fprintf(w, "reject: %s\n  %s\n  fix: %s\n", d.Reason, textsafe.Escape(d.Detail), d.Fix)
@@ -451,7 +452,7 @@ func loadClientCert(c *cli.Context, arg string) (*x509.Certificate, error) {
 		if err != nil {
 			return nil, err
 		}
-		cert, err := pki.DecodeCertificate(data)
+		cert, err := x509cert.DecodeCertificate(data)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", arg, err)
 		}
@@ -503,7 +504,7 @@ func truststoreInspect(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	r := pki.ValidateTruststore(data, pki.ValidateOptions{Now: time.Now()})
+	r := x509cert.ValidateTruststore(data, x509cert.ValidateOptions{Now: time.Now()})
 	nodes := inspectNodes(r)
 	unread := r.ReadingFindings()
 	if format == outputJSON {
@@ -530,7 +531,7 @@ func truststoreInspect(c *cli.Context) error {
 }
 
 type inspectNode struct {
-	pki.CertRef
+	x509cert.CertRef
 	Issuer    int       `json:"issuer_position,omitempty"`
 	KeyType   string    `json:"key_type"`
 	NotBefore time.Time `json:"not_before"`
@@ -541,7 +542,7 @@ type inspectNode struct {
 	Duplicate bool      `json:"duplicate,omitempty"`
 }
 
-func inspectNodes(r *pki.TruststoreReport) []inspectNode {
+func inspectNodes(r *x509cert.TruststoreReport) []inspectNode {
 	out := []inspectNode{}
 	for _, e := range r.Entries {
 		n := inspectNode{CertRef: e.Ref, KeyType: keyTypeText(e.Cert), NotBefore: e.Cert.NotBefore.UTC(), NotAfter: e.Cert.NotAfter.UTC(), IsCA: e.Cert.IsCA, Level: e.Level, Duplicate: e.Duplicate}
@@ -549,7 +550,7 @@ func inspectNodes(r *pki.TruststoreReport) []inspectNode {
 			n.Issuer = e.Issuer.Ref.Position
 		}
 		if e.Cert.IsCA {
-			pl := pki.PathLen(e.Cert)
+			pl := x509cert.PathLen(e.Cert)
 			n.PathLen = &pl
 		}
 		out = append(out, n)
@@ -558,16 +559,16 @@ func inspectNodes(r *pki.TruststoreReport) []inspectNode {
 }
 
 func keyTypeText(c *x509.Certificate) string {
-	kt, err := pki.KeyTypeOf(c.PublicKey)
+	kt, err := x509cert.KeyTypeOf(c.PublicKey)
 	if err != nil {
 		return "unsupported: " + err.Error()
 	}
 	return string(kt)
 }
 
-func printInspectTree(w io.Writer, r *pki.TruststoreReport) {
-	children := map[*pki.TrustEntry][]*pki.TrustEntry{}
-	var tops []*pki.TrustEntry
+func printInspectTree(w io.Writer, r *x509cert.TruststoreReport) {
+	children := map[*x509cert.TrustEntry][]*x509cert.TrustEntry{}
+	var tops []*x509cert.TrustEntry
 	for _, e := range r.Entries {
 		if e.Duplicate {
 			continue
@@ -578,8 +579,8 @@ func printInspectTree(w io.Writer, r *pki.TruststoreReport) {
 			children[e.Issuer] = append(children[e.Issuer], e)
 		}
 	}
-	var walk func(e *pki.TrustEntry, indent string)
-	walk = func(e *pki.TrustEntry, indent string) {
+	var walk func(e *x509cert.TrustEntry, indent string)
+	walk = func(e *x509cert.TrustEntry, indent string) {
 		what := "root"
 		if !e.SelfSigned {
 			what = "issuer not in bundle"

@@ -14,6 +14,7 @@ import (
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/rollout"
 	"github.com/apimtls/apimtls/s3store"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Flag names of the S3 commands.
@@ -145,9 +146,9 @@ func truststorePush(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var report *pki.TruststoreReport
+	var report *x509cert.TruststoreReport
 	validate := func(data []byte) []string {
-		report, _ = pki.CheckTruststore(data, time.Now())
+		report, _ = x509cert.CheckTruststore(data, time.Now())
 		return truststoreProblems(data)
 	}
 	in := req.input
@@ -264,7 +265,7 @@ func versionViews(ctx context.Context, store *s3store.Store, bucket, key string)
 			if err != nil {
 				return nil, err
 			}
-			r := pki.ValidateTruststore(data, pki.ValidateOptions{Now: time.Now()})
+			r := x509cert.ValidateTruststore(data, x509cert.ValidateOptions{Now: time.Now()})
 			view.SHA256, view.Certificates, view.EarliestExpiry, view.Errors = s3store.SHA256Hex(data), r.Certificates, r.EarliestExpiry, r.Errors
 		}
 		views = append(views, view)

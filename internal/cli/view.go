@@ -13,31 +13,32 @@ import (
 
 	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/pki"
+	"github.com/apimtls/apimtls/x509cert"
 )
 
 // certView is how a recorded certificate appears in JSON output
 // (docs/json.md). It never holds a secret.
 type certView struct {
-	Name         string      `json:"name"`
-	Kind         pki.Kind    `json:"kind"`
-	Subject      string      `json:"subject"`
-	Issuer       string      `json:"issuer,omitempty"`
-	IssuerSerial string      `json:"issuer_serial,omitempty"`
-	Serial       string      `json:"serial"`
-	KeyType      pki.KeyType `json:"key_type"`
-	KeyEncrypted bool        `json:"key_encrypted"`
-	Level        int         `json:"level,omitempty"`
-	PathLen      *int        `json:"path_len,omitempty"`
-	NotBefore    time.Time   `json:"not_before"`
-	NotAfter     time.Time   `json:"not_after"`
-	SHA256       string      `json:"sha256"`
-	Status       string      `json:"status"`
-	RevokedAt    *time.Time  `json:"revoked_at,omitempty"`
-	Reason       pki.Reason  `json:"revocation_reason,omitempty"`
-	SANs         []string    `json:"sans,omitempty"`
-	FromCSR      bool        `json:"from_csr,omitempty"`
-	SupersededBy string      `json:"superseded_by,omitempty"`
-	Renews       string      `json:"renews,omitempty"`
+	Name         string           `json:"name"`
+	Kind         pki.Kind         `json:"kind"`
+	Subject      string           `json:"subject"`
+	Issuer       string           `json:"issuer,omitempty"`
+	IssuerSerial string           `json:"issuer_serial,omitempty"`
+	Serial       string           `json:"serial"`
+	KeyType      x509cert.KeyType `json:"key_type"`
+	KeyEncrypted bool             `json:"key_encrypted"`
+	Level        int              `json:"level,omitempty"`
+	PathLen      *int             `json:"path_len,omitempty"`
+	NotBefore    time.Time        `json:"not_before"`
+	NotAfter     time.Time        `json:"not_after"`
+	SHA256       string           `json:"sha256"`
+	Status       string           `json:"status"`
+	RevokedAt    *time.Time       `json:"revoked_at,omitempty"`
+	Reason       pki.Reason       `json:"revocation_reason,omitempty"`
+	SANs         []string         `json:"sans,omitempty"`
+	FromCSR      bool             `json:"from_csr,omitempty"`
+	SupersededBy string           `json:"superseded_by,omitempty"`
+	Renews       string           `json:"renews,omitempty"`
 	// KeyLocation says where a CA's key lives; CAs only.
 	KeyLocation *pki.KeyRef `json:"key_location,omitempty"`
 	Files       []string    `json:"files"`
@@ -74,7 +75,7 @@ func printDetails(w io.Writer, v certView, now time.Time) error {
 	t.row("  name", v.Name)
 	kind := string(v.Kind)
 	if v.Kind.IsCA() {
-		kind += fmt.Sprintf(" CA, level %d of at most %d", v.Level, pki.MaxCALevels)
+		kind += fmt.Sprintf(" CA, level %d of at most %d", v.Level, x509cert.MaxCALevels)
 	}
 	t.row("  kind", kind)
 	t.row("  subject", textsafe.Escape(v.Subject))

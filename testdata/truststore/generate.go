@@ -1,7 +1,7 @@
 //go:build ignore
 
 // generate.go writes the truststore fixtures of this directory, one per
-// validation rule, each triggering that rule alone (pki/truststore_test.go
+// validation rule, each triggering that rule alone (x509cert/truststore_test.go
 // says which). Dates are fixed so that the fixtures stay valid against the
 // tests' pinned clock of 2026-11-23. Run from the repository root:
 //

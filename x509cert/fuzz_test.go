@@ -1,4 +1,4 @@
-package pki
+package x509cert
 
 import (
 	"crypto/ecdsa"
@@ -59,7 +59,7 @@ func FuzzDecodeKey(f *testing.F) {
 	f.Add(plain)
 	f.Add([]byte("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMAA=\n-----END ENCRYPTED PRIVATE KEY-----\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if block, _ := pem.Decode(data); block != nil && block.Type == blockEncryptedKey {
+		if block, _ := pem.Decode(data); block != nil && block.Type == BlockEncryptedKey {
 			return // each attempt would run 600,000 PBKDF2 rounds
 		}
 		_, _ = DecodeKey(data, fixedPass("fuzz"))

@@ -1,4 +1,4 @@
-package pki
+package x509cert
 
 import (
 	"fmt"
@@ -87,7 +87,7 @@ func RuleByID(id string) Rule {
 			return r
 		}
 	}
-	panic("pki: unknown truststore rule " + id)
+	panic("x509cert: unknown truststore rule " + id)
 }
 
 // rulesMarkdown renders the rules as the Markdown table docs/truststore.md

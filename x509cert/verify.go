@@ -1,4 +1,4 @@
-package pki
+package x509cert
 
 import (
 	"crypto/x509"
@@ -83,7 +83,7 @@ func VerifyClient(report *TruststoreReport, client *x509.Certificate, at time.Ti
 	if len(client.ExtKeyUsage)+len(client.UnknownExtKeyUsage) > 0 && !slices.Contains(client.ExtKeyUsage, x509.ExtKeyUsageClientAuth) && !slices.Contains(client.ExtKeyUsage, x509.ExtKeyUsageAny) {
 		return reject(ReasonWrongPurpose, "the client certificate's extendedKeyUsage does not include clientAuth", "issue a client certificate: apimtls client issue sets clientAuth")
 	}
-	if isSelfIssued(client) {
+	if IsSelfIssued(client) {
 		for _, e := range report.Entries {
 			if e.Ref.SHA256 == Fingerprint(client) {
 				d.Accept = true

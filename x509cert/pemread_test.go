@@ -1,4 +1,4 @@
-package pki
+package x509cert
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package pki
+package x509cert
 
 import (
 	"crypto"
@@ -27,6 +27,11 @@ import (
 // (docs/apigateway-rules.md#truststore).
 const MaxCALevels = 4
 
+// MaxDays is the longest validity apimtls issues, a hundred years:
+// longer than any CA needs, and far from where time arithmetic and
+// X.509's year 9999 end.
+const MaxDays = 36500
+
 // backdate moves NotBefore into the past so that a verifier whose clock runs
 // slightly behind ours does not see a certificate from the future.
 const backdate = time.Minute
@@ -41,14 +46,14 @@ var ErrOutlivesIssuer = errors.New("certificate would outlive its issuer")
 
 // Issuer is a CA that signs: its certificate, its key and its level in the
 // hierarchy (1 for a root). Its certificates and CRLs are signed through
-// one seam (signs, signer.go).
+// one seam (Signs, signer.go).
 type Issuer struct {
 	Cert  *x509.Certificate
 	Key   crypto.Signer
 	Level int
-	// signer, when set, signs instead of Key: a CA that returns whole
+	// Signer, when set, signs instead of Key: a CA that returns whole
 	// certificates rather than signatures (AWS Private CA).
-	signer caSigner
+	Signer CASigner
 }
 
 // CARequest describes a CA certificate to create.
@@ -158,7 +163,7 @@ func CreateRoot(rand io.Reader, now time.Time, req CARequest) (*x509.Certificate
 	// is its own subject key identifier.
 	tmpl.AuthorityKeyId = tmpl.SubjectKeyId
 	tmpl.SignatureAlgorithm = signatureAlgorithm(kt)
-	return keySigner{req.Key}.signCertificate(rand, tmpl, tmpl, req.Key.Public())
+	return KeySigner{req.Key}.SignCertificate(rand, tmpl, tmpl, req.Key.Public())
 }
 
 // CreateIntermediate makes a CA certificate signed by parent. It refuses a
@@ -351,14 +356,14 @@ func fitValidity(tmpl, issuer *x509.Certificate, clamp bool) error {
 }
 
 func signBy(rand io.Reader, tmpl *x509.Certificate, issuer Issuer, pub crypto.PublicKey) (*x509.Certificate, error) {
-	signer := issuer.signs()
+	signer := issuer.Signs()
 	kt, err := KeyTypeOf(signer.Public())
 	if err != nil {
 		return nil, fmt.Errorf("issuer key: %w", err)
 	}
 	tmpl.SignatureAlgorithm = signatureAlgorithm(kt)
 	tmpl.AuthorityKeyId = issuer.Cert.SubjectKeyId
-	return signer.signCertificate(rand, tmpl, issuer.Cert, pub)
+	return signer.SignCertificate(rand, tmpl, issuer.Cert, pub)
 }
 
 // CheckSANs refuses DNS names, email addresses and URIs that cannot be

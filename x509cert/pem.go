@@ -1,4 +1,4 @@
-package pki
+package x509cert
 
 import (
 	"bytes"
@@ -13,9 +13,11 @@ import (
 
 // PEM block types apimtls writes and reads.
 const (
-	blockCertificate  = "CERTIFICATE"
-	blockPrivateKey   = "PRIVATE KEY"
-	blockEncryptedKey = "ENCRYPTED PRIVATE KEY"
+	blockCertificate = "CERTIFICATE"
+	blockPrivateKey  = "PRIVATE KEY"
+	// BlockEncryptedKey is exported for pki's inventory rebuild, which
+	// tells an encrypted key file from its first line.
+	BlockEncryptedKey = "ENCRYPTED PRIVATE KEY"
 	blockCSR          = "CERTIFICATE REQUEST"
 	blockCSRLegacy    = "NEW CERTIFICATE REQUEST"
 	maxCSRBytes       = 64 << 10
@@ -71,7 +73,7 @@ func EncodeKey(key crypto.Signer, passphrase []byte) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encrypt key: %w", err)
 	}
-	return pem.EncodeToMemory(&pem.Block{Type: blockEncryptedKey, Bytes: der}), nil
+	return pem.EncodeToMemory(&pem.Block{Type: BlockEncryptedKey, Bytes: der}), nil
 }
 
 // DecodeKey parses a PEM private key written by EncodeKey, or a PKCS #1 or
@@ -93,7 +95,7 @@ func DecodeKey(data []byte, passphrase PassphraseFunc) (crypto.Signer, error) {
 		key, err = x509.ParsePKCS1PrivateKey(block.Bytes)
 	case "EC PRIVATE KEY":
 		key, err = x509.ParseECPrivateKey(block.Bytes)
-	case blockEncryptedKey:
+	case BlockEncryptedKey:
 		if passphrase == nil {
 			return nil, ErrPassphraseRequired
 		}
@@ -160,7 +162,7 @@ func DecodeCertificates(data []byte) ([]*x509.Certificate, error) {
 
 // DecodeCSR parses a certificate signing request in PEM (CERTIFICATE
 // REQUEST or NEW CERTIFICATE REQUEST) or DER form. It does not check the
-// signature: SignCSR does.
+// signature: CheckCSR does.
 func DecodeCSR(data []byte) (*x509.CertificateRequest, error) {
 	if len(data) == 0 {
 		return nil, errors.New("empty CSR")

@@ -1,4 +1,4 @@
-package pki
+package x509cert
 
 import (
 	"bytes"
@@ -276,19 +276,19 @@ func describe(e *TrustEntry) string {
 	return fmt.Sprintf("certificate %d (%s, line %d)", e.Ref.Position, e.Ref.Subject, e.Ref.Line)
 }
 
-// isSelfIssued reports whether c names itself as issuer and, when it has
+// IsSelfIssued reports whether c names itself as issuer and, when it has
 // key identifiers, its own.
-func isSelfIssued(c *x509.Certificate) bool {
+func IsSelfIssued(c *x509.Certificate) bool {
 	if !bytes.Equal(c.RawIssuer, c.RawSubject) {
 		return false
 	}
 	return len(c.AuthorityKeyId) == 0 || len(c.SubjectKeyId) == 0 || bytes.Equal(c.AuthorityKeyId, c.SubjectKeyId)
 }
 
-// issuedBy reports whether child names parent as its issuer: the issuer
+// IssuedBy reports whether child names parent as its issuer: the issuer
 // name, and the key identifiers when both have them. This is how RFC 5280
 // path building and OpenSSL match issuers; signatures are a further check.
-func issuedBy(child, parent *x509.Certificate) bool {
+func IssuedBy(child, parent *x509.Certificate) bool {
 	if !bytes.Equal(child.RawIssuer, parent.RawSubject) {
 		return false
 	}
@@ -306,7 +306,7 @@ func signatureValid(child, parent *x509.Certificate) bool {
 
 // signedBy reports whether parent issued and signed child.
 func signedBy(child, parent *x509.Certificate) bool {
-	return issuedBy(child, parent) && signatureValid(child, parent)
+	return IssuedBy(child, parent) && signatureValid(child, parent)
 }
 
 // linkEntries finds each certificate's issuer in the bundle by name and key
@@ -325,7 +325,7 @@ func linkEntries(entries []*TrustEntry, verify bool) {
 		if e.Duplicate {
 			return
 		}
-		if isSelfIssued(e.Cert) {
+		if IsSelfIssued(e.Cert) {
 			e.SelfSigned = true
 			if verify && !signatureValid(e.Cert, e.Cert) {
 				e.BadSignature = true
@@ -334,7 +334,7 @@ func linkEntries(entries []*TrustEntry, verify bool) {
 		}
 		var cands []*TrustEntry
 		for _, c := range bySubject[string(e.Cert.RawIssuer)] {
-			if c != e && issuedBy(e.Cert, c.Cert) {
+			if c != e && IssuedBy(e.Cert, c.Cert) {
 				cands = append(cands, c)
 			}
 		}

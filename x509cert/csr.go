@@ -1,4 +1,4 @@
-package pki
+package x509cert
 
 import (
 	"crypto/x509"

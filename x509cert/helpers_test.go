@@ -1,0 +1,84 @@
+package x509cert
+
+import (
+	"crypto/rand"
+	"crypto/x509"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// testNow pins the clock so validity periods are deterministic.
+var testNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
+
+// requireTool returns the path of an external tool. Under CI=true a missing
+// tool fails the test: CI installs it, and nothing is skipped there.
+func requireTool(t testing.TB, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s is not installed; CI must install it", name)
+		}
+		t.Skipf("%s not installed", name)
+	}
+	return path
+}
+
+// runTool runs an external command and fails the test with its output if it
+// does not exit 0.
+func runTool(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(requireTool(t, name), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
+// writePEM writes certificates to a file in dir.
+func writePEM(t testing.TB, dir, name string, certs ...*x509.Certificate) string {
+	t.Helper()
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, EncodeCertificates(certs...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func mustKey(t testing.TB, kt KeyType) Issuer {
+	t.Helper()
+	key, err := GenerateKey(rand.Reader, kt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return Issuer{Key: key}
+}
+
+func mustRoot(t testing.TB, kt KeyType, pathLen int) Issuer {
+	t.Helper()
+	iss := mustKey(t, kt)
+	cert, err := CreateRoot(rand.Reader, testNow, CARequest{CommonName: "Test Root", Key: iss.Key, NotAfter: testNow.AddDate(10, 0, 0), MaxPathLen: pathLen})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss.Cert, iss.Level = cert, 1
+	return iss
+}
+
+func mustIntermediate(t testing.TB, parent Issuer, kt KeyType, pathLen int) Issuer {
+	t.Helper()
+	iss := mustKey(t, kt)
+	cert, err := CreateIntermediate(rand.Reader, testNow, parent, CARequest{CommonName: "Test Intermediate", Key: iss.Key, NotAfter: testNow.AddDate(5, 0, 0), MaxPathLen: pathLen, ClampNotAfter: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iss.Cert, iss.Level = cert, parent.Level+1
+	return iss
+}
+
+func fixedPass(p string) PassphraseFunc {
+	return func() ([]byte, error) { return []byte(p), nil }
+}
