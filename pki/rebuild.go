@@ -254,16 +254,33 @@ func restoreCRLNumbers(tx *bolt.Tx, l Layout, records []*Record) error {
 		if !r.Kind.IsCA() {
 			continue
 		}
-		der, err := os.ReadFile(l.CRL(r.Name))
+		// The highest number of the CRLs on disk that the CA signed, DER
+		// and PEM: one copy lost must not restart the numbering (a relying
+		// party that saw the higher number would refuse it as a rollback).
+		data, err := os.ReadFile(filepath.Join(l.CADir(r.Name), certFile))
 		if err != nil {
 			continue
 		}
-		list, err := x509.ParseRevocationList(der)
-		if err != nil || list.Number == nil || !list.Number.IsUint64() {
+		block, _ := pem.Decode(data)
+		if block == nil {
+			continue
+		}
+		caCert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			continue
+		}
+		var highest uint64
+		for _, path := range []string{l.CRL(r.Name), l.CRLPEM(r.Name)} {
+			list, err := readCRLAny(path, caCert)
+			if err == nil && list != nil && list.Number != nil && list.Number.IsUint64() {
+				highest = max(highest, list.Number.Uint64())
+			}
+		}
+		if highest == 0 {
 			continue
 		}
 		var v [8]byte
-		binary.BigEndian.PutUint64(v[:], list.Number.Uint64())
+		binary.BigEndian.PutUint64(v[:], highest)
 		if err := b.Put([]byte(r.Serial), v[:]); err != nil {
 			return err
 		}

@@ -395,3 +395,29 @@ func TestLocalCRLRefusesUnrevocation(t *testing.T) {
 		t.Fatalf("after revoking again: %v", err)
 	}
 }
+
+// TestRebuildKeepsCRLNumberFromEitherCopy: with crl/NAME.crl lost, the
+// rebuild takes the CRL number from ca/NAME/crl.pem, so the next CRL is
+// numbered above every one published (never a rollback).
+func TestRebuildKeepsCRLNumberFromEitherCopy(t *testing.T) {
+	s := newTestStore(t)
+	createRootCA(t, s, "root", nil)
+	for range 2 {
+		if _, err := s.SignCRL("root", nil, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir, l := s.Dir, s.Layout()
+	if err := os.Remove(l.CRL("root")); err != nil {
+		t.Fatal(err)
+	}
+	damageInventory(t, s)
+	if _, err := RebuildInventory(dir, testNow); err != nil {
+		t.Fatal(err)
+	}
+	s = reopen(t, dir)
+	crl, err := s.SignCRL("root", nil, 0)
+	if err != nil || crl.Number != 3 {
+		t.Fatalf("the CRL after the rebuild is number %v (%v), want 3", crl, err)
+	}
+}

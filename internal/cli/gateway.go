@@ -408,8 +408,12 @@ func probeOptions(c *cli.Context, target string) (gateway.ProbeOptions, error) {
 		if c.Bool(flagExpectRevoked) {
 			opts.ClientRevoked = true
 		} else if c.String(flagClient) == "" {
-			if opts.ClientRevoked, err = revokedInInventory(c, pair.Leaf); err != nil {
+			var known bool
+			if opts.ClientRevoked, known, err = revokedInInventory(c, pair.Leaf); err != nil {
 				return opts, err
+			}
+			if !known {
+				fmt.Fprintf(c.App.ErrWriter, "note: the --%s certificate is not in this PKI directory's inventory: it is probed as a good client, which must be accepted; if it is revoked, say so with --%s\n", flagCert, flagExpectRevoked)
 			}
 		}
 	}
@@ -417,31 +421,31 @@ func probeOptions(c *cli.Context, target string) (gateway.ProbeOptions, error) {
 }
 
 // revokedInInventory says whether the inventory holds cert as revoked:
-// revoked, retired by a renewal, or under a revoked CA. A certificate it
-// does not hold (a partner's, or no PKI directory here) is not known to be
-// revoked: --expect-revoked says so.
-func revokedInInventory(c *cli.Context, cert *x509.Certificate) (bool, error) {
+// revoked, retired by a renewal, or under a revoked CA; known is false for
+// a certificate it does not hold (a partner's, or no PKI directory here),
+// which is not known to be revoked: --expect-revoked says so.
+func revokedInInventory(c *cli.Context, cert *x509.Certificate) (revoked, known bool, err error) {
 	if cert == nil {
-		return false, nil
+		return false, false, nil
 	}
 	dir, err := pkiDir(c)
 	if err != nil || !fileExists(pki.Layout{Dir: dir}.Inventory()) && c.String(flagStore) == "" {
-		return false, nil
+		return false, false, nil
 	}
 	s, err := openStore(c, false)
 	if err != nil {
-		return false, err
+		return false, false, err
 	}
 	defer s.Close()
 	rec, err := s.LookupSerial(x509cert.SerialHexInt(cert.SerialNumber))
 	if rec == nil || errors.As(err, new(*pki.NotFoundError)) {
-		return false, nil
+		return false, false, nil
 	}
 	if rec.SHA256 != x509cert.Fingerprint(cert) {
-		return false, nil // another CA's certificate with the same serial
+		return false, false, nil // another CA's certificate with the same serial
 	}
 	revokedAt, err := s.RevokedInChain(rec)
-	return revokedAt != nil, err
+	return revokedAt != nil, true, err
 }
 
 func printProbe(w io.Writer, res *gateway.ProbeResult, noColor bool) {

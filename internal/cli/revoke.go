@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 	"time"
 
@@ -224,6 +226,11 @@ func signCRLs(c *cli.Context) error {
 	if err := printCRLs(c, format, out); err != nil {
 		return err
 	}
+	if name != "" && len(out) == 1 {
+		for _, w := range chainCRLGaps(s, out[0]) {
+			printWarning(c.App.ErrWriter, w, noColor(c))
+		}
+	}
 	switch {
 	case len(failed) == 1 && len(names) == 1:
 		return failed[0]
@@ -231,6 +238,29 @@ func signCRLs(c *cli.Context) error {
 		return withHint(fmt.Errorf("%d of %d CAs signed no CRL: %w", len(failed), len(names), errors.Join(failed...)), "the others' CRLs were signed: see the table")
 	}
 	return nil
+}
+
+// chainCRLGaps names each CA above the one whose CRL was just signed that
+// has no CRL, or one ending before it: serve and the authorizer check
+// every link, so that CA's gap refuses the clients below it.
+func chainCRLGaps(s *pki.Store, signed *pki.CRL) []string {
+	rec, err := s.Lookup(pki.KindRoot, signed.CA)
+	var out []string
+	for seen := 0; err == nil && rec != nil && rec.IssuerSerial != "" && rec.IssuerSerial != rec.Serial && seen < 8; seen++ {
+		if rec, err = s.LookupSerial(rec.IssuerSerial); err != nil || rec == nil {
+			break
+		}
+		path := s.Layout().CRL(rec.Name)
+		data, rerr := os.ReadFile(path)
+		list, perr := x509.ParseRevocationList(data)
+		switch {
+		case rerr != nil || perr != nil:
+			out = append(out, fmt.Sprintf("CA %q above %q has no CRL (%s): serve and the authorizer refuse every client of %q until it has one (crl_missing); sign it too: apimtls ca crl %s", rec.Name, signed.CA, path, signed.CA, rec.Name))
+		case list.NextUpdate.Add(time.Hour).Before(signed.NextUpdate): // more than an hour sooner
+			out = append(out, fmt.Sprintf("the CRL of CA %q above %q ends %s, before this one: from then every client of %q is refused (crl_expired); sign it too: apimtls ca crl %s", rec.Name, signed.CA, list.NextUpdate.UTC().Format(time.RFC3339), signed.CA, rec.Name))
+		}
+	}
+	return out
 }
 
 func printCRLs(c *cli.Context, format string, out []*pki.CRL) error {
