@@ -16,6 +16,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/aws/aws-sdk-go-v2/service/acm"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway"
 	"github.com/aws/aws-sdk-go-v2/service/apigatewayv2"
@@ -150,24 +152,24 @@ type ACMAPI interface {
 
 // Errors a caller acts on.
 var (
-	ErrNotFound = errors.New("not found")
-	ErrConflict = errors.New("another update is in progress")
+	ErrNotFound = errkind.New(errkind.NotFound, "not found")
+	ErrConflict = errkind.New(errkind.Conflict, "another update is in progress")
 	// ErrReferenced is a delete AWS refuses because something still
 	// uses the thing (409 ConflictException "... is referenced in ..."):
 	// waiting does not help, so it is never retried.
-	ErrReferenced   = errors.New("still referenced")
-	ErrThrottled    = errors.New("throttled")
-	ErrAccessDenied = errors.New("access denied")
-	ErrBadRequest   = errors.New("refused by API Gateway")
-	ErrEndpointDown = errors.New("cannot reach the endpoint")
-	ErrTimeout      = errors.New("timed out")
+	ErrReferenced   = errkind.New(errkind.Conflict, "still referenced")
+	ErrThrottled    = errkind.New(errkind.External, "throttled")
+	ErrAccessDenied = errkind.New(errkind.External, "access denied")
+	ErrBadRequest   = errkind.New(errkind.External, "refused by API Gateway")
+	ErrEndpointDown = errkind.New(errkind.External, "cannot reach the endpoint")
+	ErrTimeout      = errkind.New(errkind.External, "timed out")
 	// ErrReadBack is a change AWS accepted that does not read back as
 	// sent (an emulator that drops fields, a concurrent change).
-	ErrReadBack = errors.New("the change does not read back as sent")
+	ErrReadBack = errkind.New(errkind.External, "the change does not read back as sent")
 	// ErrTruststoreAccess is API Gateway failing to read the truststore
 	// object on the caller's behalf (docs/apigateway-rules.md, "Reading the
 	// truststore").
-	ErrTruststoreAccess = errors.New("API Gateway cannot read the truststore")
+	ErrTruststoreAccess = errkind.New(errkind.External, "API Gateway cannot read the truststore")
 )
 
 // Client is API Gateway in one Region.

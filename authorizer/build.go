@@ -2,7 +2,6 @@ package authorizer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -10,6 +9,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strings"
+
+	"github.com/apimtls/apimtls/internal/errkind"
 )
 
 // Module is the Go module the bootstrap is built from.
@@ -172,7 +173,7 @@ func goModDir(ctx context.Context, gobin string) string {
 
 // ErrNeedsZip is a package this apimtls cannot make: the Choice names the
 // release asset to give with --zip.
-var ErrNeedsZip = errors.New("cannot build the authorizer package here")
+var ErrNeedsZip = errkind.New(errkind.NotFound, "cannot build the authorizer package here")
 
 // Build makes the package the choice says.
 func (b Builder) Build(ctx context.Context, c Choice) (*Package, error) {

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"runtime"
 	"time"
+
+	"github.com/apimtls/apimtls/internal/errkind"
 )
 
 // Archs are the Lambda architectures, by their Go names.
@@ -82,3 +84,6 @@ func zipBootstrap(exe []byte) ([]byte, error) {
 	}
 	return buf.Bytes(), nil
 }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*ArchMismatchError) ErrorKind() errkind.Kind { return errkind.Invalid }

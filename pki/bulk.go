@@ -11,6 +11,8 @@ import (
 	"runtime"
 	"sync"
 	"time"
+
+	"github.com/apimtls/apimtls/internal/errkind"
 )
 
 // A bulk run stages its files in .staging/bulk-<random>/<serial>/, a
@@ -232,7 +234,7 @@ func (s *Store) IssueBulk(p BulkParams) (*BulkResult, error) {
 
 // ErrInterrupted is a bulk run stopped by its context: what was signed is
 // recorded, the rest is not issued.
-var ErrInterrupted = errors.New("interrupted: the certificates signed so far are recorded, the rest were not issued; run the same command again to issue them")
+var ErrInterrupted = errkind.New(errkind.Interrupted, "interrupted: the certificates signed so far are recorded, the rest were not issued; run the same command again to issue them")
 
 func finish(res *BulkResult, start time.Time) *BulkResult {
 	res.Seconds = time.Since(start).Seconds()

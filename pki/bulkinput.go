@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/apimtls/apimtls/x509cert"
 )
 
@@ -21,11 +23,11 @@ var BulkCSVColumns = []string{"name", "cn", "dns", "uri", "email", "days"}
 
 // ErrCSVHeader is wrapped by the error for a CSV whose header is not one
 // apimtls reads: nothing is issued from it.
-var ErrCSVHeader = errors.New("bad CSV header")
+var ErrCSVHeader = errkind.New(errkind.Invalid, "bad CSV header")
 
 // ErrCSVSyntax is wrapped by the error for a CSV that does not parse to
 // its end: nothing is issued from it.
-var ErrCSVSyntax = errors.New("bad CSV")
+var ErrCSVSyntax = errkind.New(errkind.Invalid, "bad CSV")
 
 // ReadBulkCSV reads the clients of a bulk CSV. A bad header, or a line
 // that does not parse as CSV, refuses the whole file; a row that parses

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/errkind"
 	"github.com/apimtls/apimtls/x509cert"
 )
 
@@ -24,7 +25,7 @@ const (
 
 // ErrShortPassphrase is returned for a CA key passphrase too short to slow
 // a guesser.
-var ErrShortPassphrase = fmt.Errorf("passphrase must be at least %d characters", minPassphraseLen)
+var ErrShortPassphrase = errkind.New(errkind.Invalid, fmt.Sprintf("passphrase must be at least %d characters", minPassphraseLen))
 
 // CAParams describes a CA to create in the store.
 type CAParams struct {

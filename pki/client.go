@@ -12,6 +12,8 @@ import (
 	"slices"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"software.sslmate.com/src/go-pkcs12"
 
 	"github.com/apimtls/apimtls/x509cert"
@@ -95,7 +97,7 @@ type clientCA struct {
 
 // ErrCompromisedKey refuses to certify a public key that a revocation for
 // keyCompromise took away.
-var ErrCompromisedKey = errors.New("the key was revoked as compromised")
+var ErrCompromisedKey = errkind.New(errkind.Refused, "the key was revoked as compromised")
 
 // refuseCompromised refuses pub when a certificate with it was revoked
 // for keyCompromise.

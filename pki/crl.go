@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/apimtls/apimtls/x509cert"
 )
 
@@ -190,3 +192,6 @@ func (s *Store) checkLocalNoUnrevocation(ca *x509.Certificate, rec *Record, revo
 	slices.Sort(dropped)
 	return nil, fmt.Errorf("%w: CRL %v of CA %q (%s) lists %s, which the inventory no longer says is revoked (an inventory rebuilt or edited without it): revoke each again (apimtls client revoke SERIAL)", ErrUnrevoked, prev.Number, rec.Name, path, strings.Join(dropped, ", "))
 }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*CRLNumberError) ErrorKind() errkind.Kind { return errkind.Refused }

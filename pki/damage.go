@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	bolt "go.etcd.io/bbolt"
 	berrors "go.etcd.io/bbolt/errors"
 )
@@ -104,3 +106,6 @@ func checkBuckets(tx *bolt.Tx) error {
 	}
 	return nil
 }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*InventoryDamagedError) ErrorKind() errkind.Kind { return errkind.Invalid }

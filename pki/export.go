@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/apimtls/apimtls/x509cert"
 )
 
@@ -137,7 +139,7 @@ func ExportTar(bundles []*ClientBundle, now time.Time) ([]byte, error) {
 }
 
 // ErrNoClients is returned by an export of --all with no client.
-var ErrNoClients = errors.New("no client certificates to export")
+var ErrNoClients = errkind.New(errkind.NotFound, "no client certificates to export")
 
 // CurrentClients returns the clients in use, in name order: each
 // client's current certificate, unless it is revoked. left is how many

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/apimtls/apimtls/x509cert"
@@ -31,7 +33,7 @@ type Rebuilt struct {
 // ErrInventoryIntact is returned when RebuildInventory is asked to replace
 // an inventory that opens and reads: it holds what the files do not (such
 // as revocations), so it is never replaced on a whim.
-var ErrInventoryIntact = errors.New("the inventory is not damaged")
+var ErrInventoryIntact = errkind.New(errkind.Refused, "the inventory is not damaged")
 
 // RebuildInventory makes a new inventory from the certificate files of the
 // PKI directory (ca/*/cert.pem, clients/*/cert.pem), after moving a

@@ -12,6 +12,8 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/apimtls/apimtls/x509cert"
@@ -138,7 +140,7 @@ type RenewParams struct {
 
 // ErrNeedsCSR marks a client whose key is on its device: it renews only
 // from a new CSR.
-var ErrNeedsCSR = errors.New("signed from a CSR, its key is on the device: renew it with a new CSR (client renew NAME --csr FILE)")
+var ErrNeedsCSR = errkind.New(errkind.Refused, "signed from a CSR, its key is on the device: renew it with a new CSR (client renew NAME --csr FILE)")
 
 // RenewClients renews the given current client records: a new certificate
 // with the same subject, SANs and key type, and a new key unless

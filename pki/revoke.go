@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -58,7 +60,7 @@ func (r Reason) Code() int { return reasonCodes[r] }
 
 // ErrRootRevoke refuses revoking a root: no CRL can list it, since no CA
 // signs for it; it leaves by leaving the truststore.
-var ErrRootRevoke = errors.New("a root CA cannot be revoked: nothing above it signs a CRL; remove it from the truststore (truststore build without it) and push")
+var ErrRootRevoke = errkind.New(errkind.Refused, "a root CA cannot be revoked: nothing above it signs a CRL; remove it from the truststore (truststore build without it) and push")
 
 // RevokedError refuses to issue from a revoked CA.
 type RevokedError struct {
@@ -328,3 +330,6 @@ func Retired(r *Record, t time.Time) bool {
 	}
 	return false
 }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*RevokedError) ErrorKind() errkind.Kind { return errkind.Refused }

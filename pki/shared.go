@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/apimtls/apimtls/x509cert"
 )
 
@@ -61,7 +63,7 @@ func (e *DamagedRecordsError) Error() string {
 
 // ErrPending is a name a shared store has claimed for an issuance that has
 // not written its record yet: in progress elsewhere, or interrupted.
-var ErrPending = errors.New("being issued by someone else")
+var ErrPending = errkind.New(errkind.Conflict, "being issued by someone else")
 
 // pendingWait is how long a bulk run waits for another writer's pending
 // issuance of a name it also asks for, before calling it a failure.
@@ -233,10 +235,10 @@ func (b *sharedBackend) keptCRL(ca *x509.Certificate, rec *Record, below uint64)
 var errStaleListing = errors.New("revoked since the listing")
 
 // ErrUnrevoked refuses a CRL that would un-revoke a certificate.
-var ErrUnrevoked = errors.New("refusing to sign a CRL that drops a revocation")
+var ErrUnrevoked = errkind.New(errkind.Refused, "refusing to sign a CRL that drops a revocation")
 
 // ErrSharedStore refuses what only a local inventory can do.
-var ErrSharedStore = errors.New("not with a shared store: this works on a local PKI directory's inventory")
+var ErrSharedStore = errkind.New(errkind.Refused, "not with a shared store: this works on a local PKI directory's inventory")
 
 // RecoverySettle is how long recovery waits, once, after finding that a
 // process died with shared-store work staged recently: a request it sent
@@ -273,3 +275,6 @@ const sharedWriters = 32
 func missingSharedKey(name, path, uri string) error {
 	return fmt.Errorf("the key of CA %q is not on this machine (%s does not exist): the shared store %s holds no private key, so a CA's key stays where it was made. Run this where the key is, copy the key to that path, or issue from a CA whose key is in KMS (ca intermediate --kms)", name, path, uri)
 }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*DamagedRecordsError) ErrorKind() errkind.Kind { return errkind.Invalid }

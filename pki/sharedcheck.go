@@ -7,6 +7,8 @@ import (
 	"path"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/apimtls/apimtls/x509cert"
 )
 
@@ -175,7 +177,7 @@ func (b *sharedBackend) verifyShared(rec *Record, c *x509.Certificate, depth int
 }
 
 // ErrCertMissing is a shared record whose certificate object is gone.
-var ErrCertMissing = errors.New("its certificate is missing from the store")
+var ErrCertMissing = errkind.New(errkind.Invalid, "its certificate is missing from the store")
 
 // VerifyListed checks each record listed from a shared store against its
 // certificate and the store's CAs, and returns why each one that fails

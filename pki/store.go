@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/apimtls/apimtls/x509cert"
 )
 
@@ -34,11 +36,11 @@ const lockTimeout = 60 * time.Second
 
 // ErrLocked is returned when another process holds the inventory for longer
 // than lockTimeout.
-var ErrLocked = errors.New("another apimtls process is using the PKI directory")
+var ErrLocked = errkind.New(errkind.Locked, "another apimtls process is using the PKI directory")
 
 // ErrInvalidName is returned for a CA or client name that cannot be a
 // directory name.
-var ErrInvalidName = errors.New("invalid name")
+var ErrInvalidName = errkind.New(errkind.Invalid, "invalid name")
 
 var validName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$`)
 
@@ -559,3 +561,12 @@ func (s *Store) chainOf(issuer *Record) ([]*x509.Certificate, error) {
 	}
 	return certs, nil
 }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*ExistsError) ErrorKind() errkind.Kind { return errkind.Conflict }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*NotFoundError) ErrorKind() errkind.Kind { return errkind.NotFound }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*AmbiguousIssuerError) ErrorKind() errkind.Kind { return errkind.Invalid }

@@ -8,10 +8,12 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/apimtls/apimtls/internal/errkind"
 )
 
 // ErrNoCRL is what a CRLSource returns when it has no CRL for a CA.
-var ErrNoCRL = errors.New("no CRL for this CA")
+var ErrNoCRL = errkind.New(errkind.NotFound, "no CRL for this CA")
 
 // InvalidCRLError is what a CRLSource returns when the CRL it found does
 // not parse: the reason is crl_invalid, not crl_missing.
@@ -274,3 +276,6 @@ func Describe(cert *x509.Certificate) Context {
 		NotAfter:          cert.NotAfter.UTC().Format(time.RFC3339),
 	}
 }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*InvalidCRLError) ErrorKind() errkind.Kind { return errkind.Invalid }

@@ -5,8 +5,9 @@ import (
 	"crypto/sha1"
 	"crypto/x509"
 	"encoding/hex"
-	"errors"
 	"sync"
+
+	"github.com/apimtls/apimtls/internal/errkind"
 
 	"github.com/apimtls/apimtls/x509cert"
 )
@@ -42,7 +43,7 @@ const maxVerified = 100_000
 
 // ErrEmptyTruststore: a truststore without a CA would refuse everyone; it is
 // always a configuration mistake, so it is an error, not a silent deny-all.
-var ErrEmptyTruststore = errors.New("the truststore holds no CA certificate")
+var ErrEmptyTruststore = errkind.New(errkind.Invalid, "the truststore holds no CA certificate")
 
 // ParseTruststore reads a PEM bundle of CA certificates.
 func ParseTruststore(data []byte) (*Truststore, error) {

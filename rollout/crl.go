@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/apimtls/apimtls/revocation"
 	"github.com/apimtls/apimtls/s3store"
 )
@@ -145,3 +147,6 @@ func droppedSerials(published, next []byte) []string {
 	slices.Sort(out)
 	return out
 }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*OlderCRLError) ErrorKind() errkind.Kind { return errkind.Conflict }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/s3store"
 )
@@ -73,3 +75,6 @@ func Push(ctx context.Context, b Bucket, validate Validator, in PushInput) (*Pus
 	}
 	return out, nil
 }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*InvalidError) ErrorKind() errkind.Kind { return errkind.Invalid }

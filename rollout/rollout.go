@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/s3store"
@@ -94,13 +96,13 @@ type Result struct {
 var (
 	// ErrPreflight: the preflight found what AWS would refuse; nothing
 	// was changed (PreflightError).
-	ErrPreflight = errors.New("refused by the preflight")
+	ErrPreflight = errkind.New(errkind.Invalid, "refused by the preflight")
 	// ErrTruststoreWarnings: API Gateway reported truststore warnings
 	// after a change (WarningsError).
-	ErrTruststoreWarnings = errors.New("API Gateway reported truststore warnings")
+	ErrTruststoreWarnings = errkind.New(errkind.Invalid, "API Gateway reported truststore warnings")
 	// ErrInvalidTruststore: a truststore refused before upload
 	// (InvalidError).
-	ErrInvalidTruststore = errors.New("invalid truststore")
+	ErrInvalidTruststore = errkind.New(errkind.Invalid, "invalid truststore")
 )
 
 // PreflightError lists every problem found before anything changed.
@@ -181,7 +183,7 @@ func ParseURI(uri string) (string, string, error) {
 }
 
 // ErrNoVersion is a truststore URI whose object has no current version.
-var ErrNoVersion = errors.New("has no current version")
+var ErrNoVersion = errkind.New(errkind.NotFound, "has no current version")
 
 // Pin resolves a truststore: a URI without a version is pinned to the
 // newest version, so the domain never follows an overwritten object.
@@ -241,3 +243,9 @@ func (r *Rollout) ownership(ctx context.Context, d *apigw.Domain, given string) 
 	}
 	return []string{own}, nil
 }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*PreflightError) ErrorKind() errkind.Kind { return errkind.Invalid }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*WarningsError) ErrorKind() errkind.Kind { return errkind.Invalid }

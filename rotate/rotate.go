@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/pki"
@@ -514,3 +516,6 @@ func (r *Runner) finish(ctx context.Context, old *pki.Record, rec *Record, in In
 	rec.CRLUntil = &until
 	return nil
 }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*DependentsError) ErrorKind() errkind.Kind { return errkind.Refused }

@@ -22,6 +22,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
@@ -59,18 +61,18 @@ const maxObjectBytes = 16 << 20
 
 // Errors a caller acts on.
 var (
-	ErrVersioningOff    = errors.New("bucket versioning is not enabled")
-	ErrNoSuchBucket     = errors.New("bucket does not exist")
-	ErrBucketTaken      = errors.New("bucket name is owned by another account")
-	ErrAccessDenied     = errors.New("access denied")
-	ErrInvalidBucket    = errors.New("invalid bucket name")
-	ErrNotFound         = errors.New("object or version not found")
-	ErrEndpointDown     = errors.New("cannot reach the S3 endpoint")
-	ErrVersionSuspended = errors.New("bucket versioning is suspended")
+	ErrVersioningOff    = errkind.New(errkind.External, "bucket versioning is not enabled")
+	ErrNoSuchBucket     = errkind.New(errkind.NotFound, "bucket does not exist")
+	ErrBucketTaken      = errkind.New(errkind.Conflict, "bucket name is owned by another account")
+	ErrAccessDenied     = errkind.New(errkind.External, "access denied")
+	ErrInvalidBucket    = errkind.New(errkind.Invalid, "invalid bucket name")
+	ErrNotFound         = errkind.New(errkind.NotFound, "object or version not found")
+	ErrEndpointDown     = errkind.New(errkind.External, "cannot reach the S3 endpoint")
+	ErrVersionSuspended = errkind.New(errkind.External, "bucket versioning is suspended")
 	// ErrNotSettled is an upload whose version did not read back within
 	// the settle time: versioning turned on moments ago had not reached
 	// every S3 node (PutBucketVersioning: "wait 15 minutes").
-	ErrNotSettled = errors.New("the uploaded version does not read back")
+	ErrNotSettled = errkind.New(errkind.External, "the uploaded version does not read back")
 )
 
 // Store is a truststore bucket.
@@ -159,7 +161,7 @@ type PushInput struct {
 const maxReplacedBytes = 128 << 20
 
 // ErrChanged is a conditional upload that kept losing to other writers.
-var ErrChanged = errors.New("the object changed while it was being replaced")
+var ErrChanged = errkind.New(errkind.Conflict, "the object changed while it was being replaced")
 
 // DefaultSettle is AWS's advice after versioning is first turned on: "wait
 // for 15 minutes ... before issuing write operations" (PutBucketVersioning).

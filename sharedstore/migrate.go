@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -57,7 +59,7 @@ type Migrated struct {
 
 // ErrMigrateConflicts is returned (with a full Migrated) when some
 // records could not be moved because the shared store holds others.
-var ErrMigrateConflicts = errors.New("some records are in the shared store with different content: they were not overwritten")
+var ErrMigrateConflicts = errkind.New(errkind.Conflict, "some records are in the shared store with different content: they were not overwritten")
 
 // Migrate copies every record and certificate of the local PKI directory
 // dir into the shared store: CAs first (parents before children), then

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/apimtls/apimtls/pki"
 )
 
@@ -111,7 +113,7 @@ func (s *Store) supersede(ctx context.Context, old *pki.Record, serial string, r
 }
 
 // ErrRenewedMeanwhile is a renewal that lost to another one.
-var ErrRenewedMeanwhile = errors.New("renewed meanwhile")
+var ErrRenewedMeanwhile = errkind.New(errkind.Conflict, "renewed meanwhile")
 
 // moveName points rec's name at rec, from the record it renews or any
 // older one of the same chain.

@@ -33,6 +33,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
@@ -132,12 +134,12 @@ func (s *Store) damaged(key, reason string) error {
 // Errors a caller acts on.
 var (
 	// ErrSerialInUse: another certificate is recorded with that serial.
-	ErrSerialInUse = errors.New("serial number already in the shared store with another certificate")
-	ErrNotFound    = errors.New("not in the shared store")
-	ErrPrivateKey  = errors.New("refusing to write a private key to the shared store")
+	ErrSerialInUse = errkind.New(errkind.Conflict, "serial number already in the shared store with another certificate")
+	ErrNotFound    = errkind.New(errkind.NotFound, "not in the shared store")
+	ErrPrivateKey  = errkind.New(errkind.Invalid, "refusing to write a private key to the shared store")
 	// ErrDifferentRecord: a re-run found its serial and name recorded
 	// with other content (changed since): never overwritten.
-	ErrDifferentRecord = errors.New("in the shared store with a different record: refusing to overwrite it")
+	ErrDifferentRecord = errkind.New(errkind.Conflict, "in the shared store with a different record: refusing to overwrite it")
 )
 
 // ConflictError says someone else changed an object between our read and
@@ -901,3 +903,12 @@ func (s *Store) list(ctx context.Context) ([]*pki.Record, map[string]string, err
 	}
 	return out, etags, nil
 }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*DamagedError) ErrorKind() errkind.Kind { return errkind.Invalid }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*ConflictError) ErrorKind() errkind.Kind { return errkind.Conflict }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*PendingError) ErrorKind() errkind.Kind { return errkind.Conflict }

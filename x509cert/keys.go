@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"io"
 	"strings"
+
+	"github.com/apimtls/apimtls/internal/errkind"
 )
 
 // KeyType names a key algorithm and size that API Gateway accepts for
@@ -142,3 +144,6 @@ func signatureAlgorithm(kt KeyType) x509.SignatureAlgorithm {
 		return x509.SHA256WithRSA
 	}
 }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*UnsupportedKeyTypeError) ErrorKind() errkind.Kind { return errkind.Invalid }

@@ -8,6 +8,8 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/youmark/pkcs8"
 )
 
@@ -27,11 +29,11 @@ const (
 
 // ErrWrongPassphrase is returned when an encrypted key does not open with the
 // passphrase given.
-var ErrWrongPassphrase = errors.New("wrong passphrase")
+var ErrWrongPassphrase = errkind.New(errkind.Invalid, "wrong passphrase")
 
 // ErrPassphraseRequired is returned when a key is encrypted and no passphrase
 // source was given.
-var ErrPassphraseRequired = errors.New("the key is encrypted and needs a passphrase")
+var ErrPassphraseRequired = errkind.New(errkind.Invalid, "the key is encrypted and needs a passphrase")
 
 // PassphraseFunc supplies a passphrase when, and only when, one is needed.
 type PassphraseFunc func() ([]byte, error)

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/base64"
 	"fmt"
+
+	"github.com/apimtls/apimtls/internal/errkind"
 )
 
 // Two PEM readers given the same file must never see different
@@ -142,3 +144,6 @@ func isBase64Line(l []byte) bool {
 	}
 	return true
 }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*PEMError) ErrorKind() errkind.Kind { return errkind.Invalid }

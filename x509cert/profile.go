@@ -19,6 +19,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/apimtls/apimtls/internal/textsafe"
 )
 
@@ -38,11 +40,11 @@ const backdate = time.Minute
 
 // ErrTooDeep is returned when a new CA would exceed MaxCALevels or its
 // parent's pathLen constraint.
-var ErrTooDeep = errors.New("CA hierarchy too deep")
+var ErrTooDeep = errkind.New(errkind.Invalid, "CA hierarchy too deep")
 
 // ErrOutlivesIssuer is returned when a requested validity ends after the
 // issuer's.
-var ErrOutlivesIssuer = errors.New("certificate would outlive its issuer")
+var ErrOutlivesIssuer = errkind.New(errkind.Invalid, "certificate would outlive its issuer")
 
 // Issuer is a CA that signs: its certificate, its key and its level in the
 // hierarchy (1 for a root). Its certificates and CRLs are signed through

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/apimtls/apimtls/internal/errkind"
 )
 
 // API Gateway's truststore limits (docs/apigateway-rules.md#truststore).
@@ -491,3 +493,6 @@ func CheckTruststore(data []byte, now time.Time) (*TruststoreReport, error) {
 	}
 	return r, nil
 }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*InvalidTruststoreError) ErrorKind() errkind.Kind { return errkind.Invalid }

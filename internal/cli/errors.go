@@ -9,18 +9,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/apimtls/apimtls/internal/errkind"
 	"github.com/aws/smithy-go"
 	"github.com/urfave/cli/v2"
 	"github.com/xrash/smetrics"
-
-	"github.com/apimtls/apimtls/apigw"
-	"github.com/apimtls/apimtls/authorizer"
-	"github.com/apimtls/apimtls/internal/outfile"
-	"github.com/apimtls/apimtls/pki"
-	"github.com/apimtls/apimtls/rollout"
-	"github.com/apimtls/apimtls/s3store"
-	"github.com/apimtls/apimtls/sharedstore"
-	"github.com/apimtls/apimtls/x509cert"
 )
 
 // Stable error codes of -o json (docs/json.md "Errors"). Scripts branch on
@@ -31,51 +23,42 @@ const (
 	codeLocked       = "locked"        // another apimtls process holds the PKI directory or the file
 	codeConflict     = "conflict"      // exists already, would overwrite a key, or an update is in progress
 	codeInvalidInput = "invalid_input" // a file, name, passphrase or value was read and refused
+	codeRefused      = "refused"       // a safety check refused what would do harm (un-revoke, a compromised key, a revoked CA)
 	codeAWS          = "aws_error"     // AWS refused, throttled, denied or could not be reached
+	codeInterrupted  = "interrupted"   // a signal stopped the work; the same command resumes it
 	codeFailed       = "failed"        // any other failure
 )
+
+// kindCodes maps each kind of failure (every package's errors say theirs,
+// package errkind) to its code: the CLI maps kinds, never a package's
+// sentinels one by one.
+var kindCodes = map[errkind.Kind]string{
+	errkind.NotFound:    codeNotFound,
+	errkind.Conflict:    codeConflict,
+	errkind.Invalid:     codeInvalidInput,
+	errkind.Refused:     codeRefused,
+	errkind.Locked:      codeLocked,
+	errkind.External:    codeAWS,
+	errkind.Interrupted: codeInterrupted,
+}
 
 // errorCode maps an error to its code: the one place that does.
 func errorCode(err error) string {
 	var (
-		ue        usageError
-		notFound  *pki.NotFoundError
-		exists    *pki.ExistsError
-		ambiguous *pki.AmbiguousIssuerError
-		invalidTS *x509cert.InvalidTruststoreError
-		keyType   *x509cert.UnsupportedKeyTypeError
-		apiErr    smithy.APIError
-		damaged   *sharedstore.DamagedError
-		raced     *sharedstore.ConflictError
-		olderCRL  *rollout.OlderCRLError
+		ue     usageError
+		apiErr smithy.APIError
 	)
 	switch {
 	case errors.As(err, &ue) || isCLIUsage(err):
 		return codeUsage
-	case errors.Is(err, pki.ErrLocked), errors.Is(err, outfile.ErrBusy):
-		return codeLocked
-	// A conflict before not_found: a shared-store conflict may wrap the
-	// record it could not write.
-	case errors.As(err, &exists), errors.Is(err, outfile.ErrRefused), errors.Is(err, apigw.ErrConflict), errors.Is(err, apigw.ErrReferenced),
-		errors.Is(err, s3store.ErrBucketTaken), errors.Is(err, fs.ErrExist), errors.Is(err, pki.ErrPending), errors.As(err, &raced),
-		errors.Is(err, sharedstore.ErrSerialInUse), errors.Is(err, sharedstore.ErrDifferentRecord),
-		errors.Is(err, sharedstore.ErrMigrateConflicts), errors.Is(err, sharedstore.ErrRenewedMeanwhile),
-		errors.As(err, &olderCRL), errors.Is(err, s3store.ErrChanged):
+	case errkind.Of(err) != 0:
+		return kindCodes[errkind.Of(err)]
+	// What the standard library and the SDK say, outside our packages.
+	case errors.Is(err, fs.ErrExist):
 		return codeConflict
-	case errors.As(err, &notFound), errors.Is(err, apigw.ErrNotFound), errors.Is(err, s3store.ErrNotFound),
-		errors.Is(err, s3store.ErrNoSuchBucket), errors.Is(err, fs.ErrNotExist), errors.Is(err, sharedstore.ErrNotFound),
-		errors.Is(err, rollout.ErrNoVersion), errors.Is(err, authorizer.ErrNeedsZip):
+	case errors.Is(err, fs.ErrNotExist):
 		return codeNotFound
-	case errors.As(err, &ambiguous), errors.As(err, &invalidTS), errors.As(err, &keyType),
-		errors.Is(err, pki.ErrInvalidName), errors.Is(err, x509cert.ErrWrongPassphrase), errors.Is(err, x509cert.ErrPassphraseRequired),
-		errors.Is(err, pki.ErrShortPassphrase), errors.Is(err, x509cert.ErrTooDeep), errors.Is(err, x509cert.ErrOutlivesIssuer),
-		errors.Is(err, s3store.ErrInvalidBucket), errors.Is(err, rollout.ErrPreflight), errors.Is(err, rollout.ErrTruststoreWarnings),
-		errors.Is(err, rollout.ErrInvalidTruststore), errors.Is(err, sharedstore.ErrPrivateKey), errors.As(err, &damaged):
-		return codeInvalidInput
-	case errors.Is(err, apigw.ErrThrottled), errors.Is(err, apigw.ErrAccessDenied), errors.Is(err, apigw.ErrBadRequest),
-		errors.Is(err, apigw.ErrEndpointDown), errors.Is(err, apigw.ErrReadBack), errors.Is(err, apigw.ErrTruststoreAccess),
-		errors.Is(err, s3store.ErrAccessDenied), errors.Is(err, s3store.ErrEndpointDown), errors.Is(err, s3store.ErrNotSettled),
-		errors.Is(err, s3store.ErrVersioningOff), errors.Is(err, s3store.ErrVersionSuspended), errors.As(err, &apiErr):
+	case errors.As(err, &apiErr):
 		return codeAWS
 	}
 	return codeFailed

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"os"
+
+	"github.com/apimtls/apimtls/internal/errkind"
 )
 
 // ErrBusy says that another process holds the lock of an output file.
-var ErrBusy = errors.New("in use by another running apimtls")
+var ErrBusy = errkind.New(errkind.Locked, "in use by another running apimtls")
 
 // Lock is held on an output file for as long as the process that wrote it
 // serves from it, such as serve's throwaway CA: a second process asking for

@@ -21,6 +21,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/apimtls/apimtls/internal/errkind"
+
 	"github.com/apimtls/apimtls/internal/atomicfile"
 )
 
@@ -46,7 +48,7 @@ func (e *RefusedError) Error() string {
 }
 
 // ErrRefused matches every RefusedError with errors.Is.
-var ErrRefused = errors.New("output refused")
+var ErrRefused = errkind.New(errkind.Conflict, "output refused")
 
 func (e *RefusedError) Is(target error) bool { return target == ErrRefused }
 
@@ -228,3 +230,6 @@ func isEncryptedPKCS8(data []byte) bool {
 func replace(target string, data []byte, mode fs.FileMode) error {
 	return atomicfile.Write(target, data, mode)
 }
+
+// ErrorKind says what kind of failure it is (errkind).
+func (*RefusedError) ErrorKind() errkind.Kind { return errkind.Conflict }
