@@ -24,8 +24,6 @@ import (
 
 // Names of global flags and their environment variables.
 const (
-	flagDir     = "dir"
-	flagOutput  = "output"
 	flagNoColor = "no-color"
 	envDir      = "APIMTLS_DIR"
 	envOutput   = "APIMTLS_OUTPUT"

@@ -21,7 +21,6 @@ const (
 	flagFunctionName = "function-name"
 	flagRoutes       = "routes"
 	flagCacheTTL     = "cache-ttl"
-	flagZip          = "zip"
 )
 
 // withLambda adds the Lambda and IAM clients to a rollout: the same

@@ -16,12 +16,6 @@ import (
 
 // Flags of bulk issuance.
 const (
-	flagCount        = "count"
-	flagStart        = "start"
-	flagNameTemplate = "name-template"
-	flagFromCSV      = "from-csv"
-	flagCSRDir       = "csr-dir"
-	flagFailFast     = "fail-fast"
 	// maxBulk bounds one bulk run; a larger fleet is several runs.
 	maxBulk = 10_000_000
 )

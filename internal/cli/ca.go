@@ -16,15 +16,7 @@ import (
 
 // Flag names shared by the CA and client commands.
 const (
-	flagName              = "name"
-	flagCN                = "cn"
-	flagOrg               = "org"
-	flagKeyType           = "key-type"
-	flagDays              = "days"
-	flagMaxPathLen        = "max-path-len"
 	flagParent            = "parent"
-	flagEncrypt           = "encrypt"
-	flagPassphraseFile    = "passphrase-file"
 	flagNewPassphraseFile = "new-passphrase-file"
 )
 

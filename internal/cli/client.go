@@ -21,14 +21,7 @@ import (
 
 // Flag names of the client commands.
 const (
-	flagCA              = "ca"
-	flagDNS             = "dns"
-	flagURI             = "uri"
-	flagEmail           = "email"
-	flagP12             = "p12"
-	flagP12Legacy       = "p12-legacy"
-	flagP12PasswordFile = "p12-password-file"
-	flagExpiringWithin  = "expiring-within"
+	flagP12 = "p12"
 )
 
 func clientCommand() *cli.Command {

@@ -17,7 +17,6 @@ import (
 )
 
 const (
-	flagPrefix         = "prefix"
 	flagWithTruststore = "truststore"
 )
 

@@ -18,17 +18,10 @@ import (
 // Flag names of the domain and api commands.
 const (
 	flagTruststoreURI      = "truststore-uri"
-	flagTruststoreVersion  = "truststore-version"
 	flagAPIType            = "api-type"
 	flagOwnershipCertArn   = "ownership-cert-arn"
-	flagWaitTimeout        = "timeout"
 	flagNoWait             = "no-wait"
 	flagRollbackOnWarnings = "rollback-on-warnings"
-	flagDryRun             = "dry-run"
-	flagPollInterval       = "poll-interval"
-	flagCertificateArn     = "certificate-arn"
-	flagAPIID              = "api-id"
-	flagStage              = "stage"
 	flagBasePath           = "base-path"
 )
 

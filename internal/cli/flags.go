@@ -12,6 +12,58 @@ import (
 	"github.com/apimtls/apimtls/x509cert"
 )
 
+// The names of the flags that several commands share, in one place; a
+// flag that one command alone has is named beside that command.
+const (
+	flagAPIID          = "api-id"
+	flagBucket         = "bucket"
+	flagCA             = "ca"
+	flagCN             = "cn"
+	flagCRLDir         = "crl-dir"
+	flagCSRDir         = "csr-dir"
+	flagCertificateArn = "certificate-arn"
+	flagCount          = "count"
+	flagCreateBucket   = "create-bucket"
+	flagDNS            = "dns"
+	flagDays           = "days"
+	flagDir            = "dir"
+	flagDomain         = "domain"
+	flagDryRun         = "dry-run"
+	flagEmail          = "email"
+	flagEncrypt        = "encrypt"
+	flagEndpointURL    = "endpoint-url"
+	flagExpiringWithin = "expiring-within"
+	// flagExternalRevocation is serve's APIMTLS_EXTERNAL_REVOCATION.
+	flagExternalRevocation = "external-revocation"
+	flagFailFast           = "fail-fast"
+	flagForce              = "force"
+	flagFromCSV            = "from-csv"
+	flagKey                = "key"
+	flagKeyType            = "key-type"
+	flagMaxPathLen         = "max-path-len"
+	flagName               = "name"
+	flagNameTemplate       = "name-template"
+	flagNoRevocation       = "no-revocation"
+	flagOrg                = "org"
+	flagOut                = "out"
+	flagOutput             = "output"
+	flagP12Legacy          = "p12-legacy"
+	flagP12PasswordFile    = "p12-password-file"
+	flagPassphraseFile     = "passphrase-file"
+	flagPollInterval       = "poll-interval"
+	flagPrefix             = "prefix"
+	flagRegion             = "region"
+	flagStage              = "stage"
+	flagStart              = "start"
+	// flagStore selects a shared store for every PKI command.
+	flagStore             = "store"
+	flagTruststore        = "truststore"
+	flagTruststoreVersion = "truststore-version"
+	flagURI               = "uri"
+	flagWaitTimeout       = "timeout"
+	flagZip               = "zip"
+)
+
 // Every number and duration a user types is range-checked at its flag, so
 // that an overflow or a typo is a usage error naming the flag and the
 // accepted range (exit 2), never a silently changed value.

@@ -44,8 +44,6 @@ const (
 	flagInsecure        = "insecure"
 	flagDefaultEndpoint = "default-endpoint"
 	flagTimeout         = "timeout"
-	flagCRLDir          = "crl-dir"
-	flagNoRevocation    = "no-revocation"
 	serveCAFile         = "serve-ca.pem"
 )
 

@@ -62,9 +62,6 @@ func serveRevocation(c *cli.Context, tsPath string) (*revocation.Checker, *revoc
 	return &revocation.Checker{Truststore: ts, CRLs: crls, History: &revocation.CRLHistory{}, Options: revocation.Options{External: ext}}, crls, nil
 }
 
-// flagExternalRevocation is serve's APIMTLS_EXTERNAL_REVOCATION.
-const flagExternalRevocation = "external-revocation"
-
 // printRevocation says at start whether serve checks revocation, from
 // where, and which CAs have a CRL: a serve that lets revoked clients in
 // must never look like one that refuses them.

@@ -12,7 +12,6 @@ import (
 
 // Flag names of setup.
 const (
-	flagDomain      = "domain"
 	flagSetupClient = "client"
 	flagProbe       = "probe"
 	flagProbeCAFile = "probe-ca-file"

@@ -17,9 +17,6 @@ import (
 	"github.com/apimtls/apimtls/sharedstore"
 )
 
-// flagStore selects a shared store for every PKI command.
-const flagStore = "store"
-
 // openShared opens the PKI directory dir as the local half of the shared
 // store at uri: records, certificates and CRL numbers there, this
 // operator's keys here.

@@ -22,12 +22,10 @@ import (
 
 // Flag names of the truststore commands.
 const (
-	flagOut               = "out"
 	flagAdd               = "add"
 	flagStrict            = "strict"
 	flagExpiryWarning     = "expiry-warning"
 	flagAllowPinnedClient = "allow-pinned-client"
-	flagTruststore        = "truststore"
 	flagAt                = "at"
 	flagVerifySignatures  = "verify-signatures"
 )

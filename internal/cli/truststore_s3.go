@@ -19,14 +19,8 @@ import (
 
 // Flag names of the S3 commands.
 const (
-	flagBucket           = "bucket"
-	flagKey              = "key"
-	flagRegion           = "region"
-	flagEndpointURL      = "endpoint-url"
-	flagCreateBucket     = "create-bucket"
 	flagEnableVersioning = "enable-versioning"
 	flagRequireTLS       = "require-tls"
-	flagForce            = "force"
 	flagVersion          = "version-id"
 )
 
