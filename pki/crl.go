@@ -190,7 +190,7 @@ func (s *Store) checkLocalNoUnrevocation(ca *x509.Certificate, rec *Record, revo
 		return carried, nil
 	}
 	slices.Sort(dropped)
-	return nil, fmt.Errorf("%w: CRL %v of CA %q (%s) lists %s, which the inventory no longer says is revoked (an inventory rebuilt or edited without it): revoke each again (apimtls client revoke SERIAL)", ErrUnrevoked, prev.Number, rec.Name, path, strings.Join(dropped, ", "))
+	return nil, fmt.Errorf("%w: CRL %v of CA %q (%s) lists %s, which the inventory no longer says is revoked (an inventory rebuilt or edited without it)", ErrUnrevoked, prev.Number, rec.Name, path, strings.Join(dropped, ", "))
 }
 
 // ErrorKind says what kind of failure it is (errkind).

@@ -60,7 +60,7 @@ func (r Reason) Code() int { return reasonCodes[r] }
 
 // ErrRootRevoke refuses revoking a root: no CRL can list it, since no CA
 // signs for it; it leaves by leaving the truststore.
-var ErrRootRevoke = errkind.New(errkind.Refused, "a root CA cannot be revoked: nothing above it signs a CRL; remove it from the truststore (truststore build without it) and push")
+var ErrRootRevoke = errkind.New(errkind.Refused, "a root CA cannot be revoked: nothing above it signs a CRL")
 
 // RevokedError refuses to issue from a revoked CA.
 type RevokedError struct {

@@ -495,7 +495,7 @@ type AmbiguousIssuerError struct {
 
 func (e *AmbiguousIssuerError) Error() string {
 	if len(e.Candidates) == 0 {
-		return "no CA can issue: create one with ca init"
+		return "no CA can issue"
 	}
 	return fmt.Sprintf("%d CAs can issue (%s): choose one", len(e.Candidates), strings.Join(e.Candidates, ", "))
 }

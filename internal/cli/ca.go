@@ -235,6 +235,8 @@ func pkiError(c *cli.Context, err error, name string) error {
 		return withHint(err, "apimtls ca init")
 	case errors.As(err, &ambiguous):
 		return withHint(err, retyped(c, flagCA, ambiguous.Candidates[0]))
+	case errors.Is(err, pki.ErrUnrevoked):
+		return withHint(err, "revoke each again: apimtls client revoke SERIAL; then sign")
 	case errors.Is(err, x509cert.ErrTooDeep):
 		return withHint(err, "issue clients from an existing CA, or build the hierarchy wider instead of deeper")
 	case errors.Is(err, x509cert.ErrWrongPassphrase):

@@ -118,7 +118,7 @@ func revoke(c *cli.Context, kind pki.Kind) error {
 	defer s.Close()
 	res, err := s.Revoke(kind, ref, reason)
 	if errors.Is(err, pki.ErrRootRevoke) {
-		return withHint(err, "rotate to a new root: apimtls ca init --name NEW, truststore build, truststore push")
+		return withHint(err, "drop it from the truststore instead: rotate to a new root (apimtls rotate ca), or build the truststore without it (apimtls truststore build) and push it")
 	}
 	if err != nil {
 		return pkiError(c, err, ref)
