@@ -4,41 +4,28 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/revtest"
 	"github.com/apimtls/apimtls/x509cert"
 )
 
 // testNow pins the clock so validity periods are deterministic.
 var testNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
 
-// requireTool returns the path of an external tool. Under CI=true a missing
-// tool fails the test: CI installs it, and nothing is skipped there.
+// requireTool and runTool are revtest's: a missing tool skips the test,
+// or fails it under CI=true.
 func requireTool(t testing.TB, name string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is not installed; CI must install it", name)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return path
+	return revtest.Tool(t, name)
 }
 
-// runTool runs an external command and fails the test with its output if it
-// does not exit 0.
 func runTool(t testing.TB, name string, args ...string) string {
 	t.Helper()
-	out, err := exec.Command(requireTool(t, name), args...).CombinedOutput()
-	if err != nil {
-		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
-	}
-	return string(out)
+	return revtest.RunTool(t, name, args...)
 }
 
 // writePEM writes certificates to a file in dir.

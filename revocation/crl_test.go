@@ -59,7 +59,7 @@ func TestParseCRLAgreesWithX509(t *testing.T) {
 // openssl agrees that the CRLs BigCRL splices together are well formed and
 // signed, so the benchmarks measure a real CRL.
 func TestBigCRLVerifiesWithOpenSSL(t *testing.T) {
-	openssl := lookTool(t, "openssl")
+	openssl := revtest.Tool(t, "openssl")
 	ca := revtest.NewCA(t, "root", nil)
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "ca.pem"), revtest.PEM(ca.Cert), 0o600)
@@ -68,18 +68,6 @@ func TestBigCRLVerifiesWithOpenSSL(t *testing.T) {
 	if err != nil || !strings.Contains(string(out), "verify OK") {
 		t.Fatalf("openssl crl -verify: %v\n%s", err, out)
 	}
-}
-
-func lookTool(t *testing.T, name string) string {
-	t.Helper()
-	p, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is needed: %v", name, err)
-		}
-		t.Skipf("%s not installed", name)
-	}
-	return p
 }
 
 func TestParseCRLRefuses(t *testing.T) {

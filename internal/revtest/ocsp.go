@@ -28,6 +28,17 @@ func Tool(t testing.TB, name string) string {
 	return p
 }
 
+// RunTool runs a command the tests need and fails the test with its
+// output when it does not exit 0.
+func RunTool(t testing.TB, name string, args ...string) string {
+	t.Helper()
+	out, err := exec.Command(Tool(t, name), args...).CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s %v: %v\n%s", name, args, err, out)
+	}
+	return string(out)
+}
+
 // OCSP is an `openssl ocsp` responder for one CA on 127.0.0.1. Its URL is
 // known before it starts, so that the certificates it answers for can
 // name it.

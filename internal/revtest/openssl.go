@@ -25,14 +25,7 @@ type OpenSSLCRL struct {
 // under CI=true, which must have it.
 func OpenSSL(t testing.TB) string {
 	t.Helper()
-	p, err := exec.LookPath("openssl")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("openssl is needed: %v", err)
-		}
-		t.Skip("openssl not installed")
-	}
-	return p
+	return Tool(t, "openssl")
 }
 
 // OpenSSLCRL signs a CRL with the real `openssl ca -gencrl`, revoking certs
