@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/apimtls/apimtls/internal/miniotest"
 	"github.com/apimtls/apimtls/internal/scripttest"
+	"github.com/apimtls/apimtls/rollout"
 )
 
 // TestDocs runs the docs: every shell block of each document below, top to
@@ -109,7 +111,10 @@ func docTargets(t *testing.T) []docTarget {
 			{"--region eu-west-1 ", "--region " + miniotest.Region + " "},
 		}},
 		{path: "docs/gateway.md"},
-		{path: "docs/revocation.md"},
+		{path: "docs/revocation.md", subs: []docSub{
+			// the runbook's bucket: $BUCKET, which scripttest names
+			{"--bucket BUCKET", "--bucket $BUCKET"},
+		}},
 	}
 }
 
@@ -386,4 +391,66 @@ func TestDocsParse(t *testing.T) {
 	if _, err := docScript("x.md", blocks, []docSub{{"nowhere", "z"}}, nil); err == nil {
 		t.Error("an unused substitution passed")
 	}
+}
+
+// TestDocsAuthorizerNames: revocation.md's "Deploying" section names what
+// authorizer deploy creates, and shows the role policy it writes.
+func TestDocsAuthorizerNames(t *testing.T) {
+	data, err := os.ReadFile("docs/revocation.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc := string(data)
+	_, section, _ := strings.Cut(doc, "### IAM policy of the function")
+	_, policy, ok := strings.Cut(section, "```json\n")
+	policy, _, _ = strings.Cut(policy, "```")
+	if !ok {
+		t.Fatal("revocation.md has no IAM policy of the function")
+	}
+	const api, account, region, bucket = "a1b2c3d4e5", "111122223333", "eu-west-1", "example-mtls-truststores"
+	policy = strings.NewReplacer("BUCKET", bucket, "REGION", region, "ACCOUNT", account, "API_ID", api).Replace(policy)
+	fn := rollout.DefaultFunctionName(api)
+	want := rollout.RolePolicy(rollout.AuthorizerInput{APIID: api, Region: region, Bucket: bucket, Key: "truststore.pem", Prefix: "crl/", FunctionName: fn}, account)
+	if got, want := canonicalJSON(t, policy), canonicalJSON(t, want); got != want {
+		t.Errorf("revocation.md's role policy is not the one deploy creates:\n doc    %s\n deploy %s", got, want)
+	}
+	// The names, in the placeholders the section uses: API_ID in prose,
+	// API in the AWS CLI commands, ${Api} in CloudFormation.
+	for _, name := range []string{
+		"`" + rollout.DefaultFunctionName("API_ID") + "`",
+		"`/aws/lambda/" + rollout.DefaultFunctionName("API_ID") + "`",
+		"`" + rollout.RoleName(rollout.DefaultFunctionName("API_ID")) + "`",
+		"`" + rollout.RolePolicyName + "`",
+		"`" + rollout.StatementID("API_ID") + "`",
+		"`" + rollout.AuthorizerName + "`",
+		"aws logs tail /aws/lambda/" + rollout.DefaultFunctionName("API_ID") + " ",
+		"--function-name " + rollout.DefaultFunctionName("API") + " ",
+		"role/" + rollout.RoleName(rollout.DefaultFunctionName("API")) + " ",
+		"function:" + rollout.DefaultFunctionName("API") + "/invocations",
+		"--statement-id " + rollout.StatementID("API") + " ",
+		"--source-arn '" + rollout.SourceArn("REGION", "ACCOUNT", "API") + "'",
+		"--name " + rollout.AuthorizerName + " ",
+		"FunctionName: !Sub " + rollout.DefaultFunctionName("${Api}") + "\n",
+		"SourceArn: !Sub " + rollout.SourceArn("${AWS::Region}", "${AWS::AccountId}", "${Api}") + "\n",
+		"Name: " + rollout.AuthorizerName + "\n",
+	} {
+		if !strings.Contains(doc, name) {
+			t.Errorf("revocation.md does not say %q", name)
+		}
+	}
+	for _, stale := range []string{"/aws/lambda/apimtls-authorizer ", "/aws/lambda/apimtls-authorizer:", "function-name apimtls-authorizer ", "FunctionName: apimtls-authorizer\n"} {
+		if strings.Contains(doc, stale) {
+			t.Errorf("revocation.md still says %q", stale)
+		}
+	}
+}
+
+func canonicalJSON(t *testing.T, s string) string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal([]byte(s), &v); err != nil {
+		t.Fatalf("%v:\n%s", err, s)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
 }
