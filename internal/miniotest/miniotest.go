@@ -67,11 +67,15 @@ func Shared(t testing.TB) *Server {
 	return shared
 }
 
-// StopShared stops the shared server if one was started.
+// StopShared stops the shared server if one was started. A later Shared
+// starts a new one: in a test binary whose tests each run their scripts
+// with a server of their own (TestScripts, then TestDocs), the first one's
+// cleanup must not leave the next a stopped server.
 func StopShared() {
 	if shared != nil {
 		shared.Stop()
 	}
+	shared, sharedErr, once = nil, nil, sync.Once{}
 }
 
 var errNoBinary = errors.New("no MinIO binary: run scripts/build-minio, or set APIMTLS_MINIO")
