@@ -54,7 +54,10 @@ type BulkParams struct {
 	// FailFast stops at the first failure (what is already signed is still
 	// recorded).
 	FailFast bool
-	// Progress, when set, is called after each batch.
+	// Progress, when set, is called once before the first certificate and
+	// then after each certificate is signed (or fails), from one
+	// goroutine: a run of slow RSA-4096 keys moves as it goes, not once a
+	// batch. It must return quickly; a display throttles itself.
 	Progress func(BulkProgress)
 	// Context, when it ends (Ctrl-C, SIGTERM), stops the run after the
 	// certificates already signed are recorded; the result is then
@@ -67,7 +70,8 @@ type BulkParams struct {
 	keepPrevious time.Duration
 }
 
-// BulkProgress is how far a bulk run is.
+// BulkProgress is how far a bulk run is: Done items of Total are signed,
+// failed or skipped (already in the inventory), Elapsed after the start.
 type BulkProgress struct {
 	Done, Total int
 	Elapsed     time.Duration
@@ -163,20 +167,21 @@ func (s *Store) IssueBulk(p BulkParams) (*BulkResult, error) {
 		stopped  bool
 	)
 	done := res.Skipped + len(res.Failed)
+	progress := func() {
+		if p.Progress != nil {
+			p.Progress(BulkProgress{Done: done, Total: len(p.Items), Elapsed: time.Since(start)})
+		}
+	}
+	progress()
 	flush := func() {
 		if len(pending) == 0 || (firstErr != nil && !errors.Is(firstErr, ErrInterrupted)) {
 			return
 		}
-		n, err := s.commitBatch(b, pending, p, res)
-		if err != nil {
+		if err := s.commitBatch(b, pending, p, res); err != nil {
 			firstErr = err
 			return
 		}
-		done += n
 		pending = pending[:0]
-		if p.Progress != nil {
-			p.Progress(BulkProgress{Done: done, Total: len(p.Items), Elapsed: time.Since(start)})
-		}
 	}
 	var interrupted <-chan struct{}
 	if p.Context != nil {
@@ -201,9 +206,10 @@ func (s *Store) IssueBulk(p BulkParams) (*BulkResult, error) {
 		if !ok {
 			break
 		}
+		done++
+		progress()
 		if r.err != nil {
 			res.Failed = append(res.Failed, BulkFailure{Name: p.Items[r.index].Params.Name, Source: p.Items[r.index].Source, Reason: r.err.Error()})
-			done++
 			if p.FailFast && !stopped {
 				stopped = true
 				close(stop)
@@ -333,28 +339,27 @@ func (s *Store) buildStaged(ic *clientCA, p BulkParams, i int, now time.Time, di
 
 // commitBatch makes a batch durable, records it and moves its directories
 // into place (the backend's commitBatch, with the store taken back for
-// it), and syncs the moves. It returns how many items it settled (issued,
-// skipped or failed).
-func (s *Store) commitBatch(b *batchDir, batch []built, p BulkParams, res *BulkResult) (int, error) {
+// it), and syncs the moves.
+func (s *Store) commitBatch(b *batchDir, batch []built, p BulkParams, res *BulkResult) error {
 	dirs := make([]string, len(batch))
 	for i, r := range batch {
 		dirs[i] = r.staged
 	}
 	if err := syncStaged(b.dir, dirs); err != nil {
-		return 0, fmt.Errorf("sync staged files: %w", err)
+		return fmt.Errorf("sync staged files: %w", err)
 	}
 	crashHook("batch-staged")
 	if err := s.backend().retake(); err != nil {
-		return 0, err
+		return err
 	}
 	defer s.backend().release()
 	if err := s.backend().commitBatch(b, batch, p, res); err != nil {
-		return 0, err
+		return err
 	}
 	if err := syncDir(s.Layout().Clients()); err != nil {
-		return 0, err
+		return err
 	}
-	return len(batch), syncDir(b.dir)
+	return syncDir(b.dir)
 }
 
 // batchDir is a bulk run's staging directory and its lock.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"syscall"
 	"testing"
@@ -260,10 +261,9 @@ func TestBulkIssueInterrupted(t *testing.T) {
 	createRootCA(t, s, "root", nil)
 	const n = 600
 	ctx, cancel := context.WithCancel(context.Background())
-	batches := 0
 	res, err := s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: x509cert.ECDSAP256}, Items: bulkItems("dev", n), BatchSize: 50, Context: ctx,
-		Progress: func(BulkProgress) {
-			if batches++; batches == 2 {
+		Progress: func(p BulkProgress) {
+			if p.Done == 100 { // two batches signed
 				cancel()
 			}
 		}})
@@ -278,5 +278,36 @@ func TestBulkIssueInterrupted(t *testing.T) {
 	s.Close()
 	if recs := checkConsistent(t, s.Dir); len(recs) != n+1 {
 		t.Fatalf("%d records, want %d", len(recs), n+1)
+	}
+}
+
+// Progress reports every certificate, from the start, not once a batch:
+// with RSA-4096 (3 a second) a batch of 500 is three minutes of nothing.
+func TestBulkIssueProgressPerCertificate(t *testing.T) {
+	s := newTestStore(t)
+	createRootCA(t, s, "root", nil)
+	if _, err := s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: x509cert.ECDSAP256}, Items: bulkItems("dev", 3)}); err != nil {
+		t.Fatal(err)
+	}
+	const n = 20
+	var seen []int
+	res, err := s.IssueBulk(BulkParams{Common: ClientParams{CA: "root", KeyType: x509cert.ECDSAP256}, Items: bulkItems("dev", n), BatchSize: 500,
+		Progress: func(p BulkProgress) {
+			if p.Total != n {
+				t.Errorf("total %d, want %d", p.Total, n)
+			}
+			seen = append(seen, p.Done)
+		}})
+	if err != nil || res.Issued != n-3 {
+		t.Fatalf("%v, %+v", err, res)
+	}
+	// the 3 already issued are skipped: the first report says so, then
+	// one report for each certificate signed
+	want := []int{3}
+	for i := 4; i <= n; i++ {
+		want = append(want, i)
+	}
+	if !slices.Equal(seen, want) {
+		t.Fatalf("progress %v, want %v", seen, want)
 	}
 }

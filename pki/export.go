@@ -32,25 +32,50 @@ type ClientBundle struct {
 // ExportClient reads a client's bundle, checking that the key is the
 // certificate's.
 func (s *Store) ExportClient(rec *Record) (*ClientBundle, error) {
+	return s.exportClient(rec, map[string][]*x509.Certificate{})
+}
+
+// ExportClients reads the bundles of recs, in their order, as
+// ExportClient does: each CA above them is read once, not once a client
+// (a fleet of 5,000 devices has one chain).
+func (s *Store) ExportClients(recs []*Record) ([]*ClientBundle, error) {
+	cas := map[string][]*x509.Certificate{}
+	out := make([]*ClientBundle, 0, len(recs))
+	for _, r := range recs {
+		b, err := s.exportClient(r, cas)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, b)
+	}
+	return out, nil
+}
+
+// exportClient is ExportClient with cas, the CAs above each issuer read
+// so far, by issuer serial.
+func (s *Store) exportClient(rec *Record, cas map[string][]*x509.Certificate) (*ClientBundle, error) {
 	cert, err := s.Certificate(rec)
 	if err != nil {
 		return nil, err
 	}
 	b := &ClientBundle{Name: rec.Name, Cert: cert}
-	issuer, err := s.LookupSerial(rec.IssuerSerial)
-	if err != nil {
-		return nil, err
+	above, ok := cas[rec.IssuerSerial]
+	if !ok {
+		issuer, err := s.LookupSerial(rec.IssuerSerial)
+		if err != nil {
+			return nil, err
+		}
+		if issuer == nil {
+			return nil, fmt.Errorf("inventory has no record of the issuer of client %q", rec.Name)
+		}
+		if above, err = s.ancestry(issuer); err != nil {
+			return nil, err
+		}
+		cas[rec.IssuerSerial] = above
 	}
-	if issuer == nil {
-		return nil, fmt.Errorf("inventory has no record of the issuer of client %q", rec.Name)
-	}
-	cas, err := s.ancestry(issuer)
-	if err != nil {
-		return nil, err
-	}
-	b.Chain, b.Root = cas, cas[len(cas)-1]
+	b.Chain, b.Root = above, above[len(above)-1]
 	if x509cert.IsSelfIssued(b.Root) {
-		b.Chain = cas[:len(cas)-1]
+		b.Chain = above[:len(above)-1]
 	}
 	if rec.FromCSR {
 		return b, nil
@@ -100,6 +125,9 @@ func (b *ClientBundle) PKCS12(opts P12Options) ([]byte, error) {
 // held), NAME/cert.pem, NAME/chain.pem (certificate and issuing CAs) and
 // NAME/ca.pem (the root) for each client.
 func ExportTar(bundles []*ClientBundle, now time.Time) ([]byte, error) {
+	// Whole seconds: a sub-second time needs a PAX record in front of each
+	// file, which doubles the archive of a fleet.
+	now = now.Truncate(time.Second)
 	var buf bytes.Buffer
 	tw := tar.NewWriter(&buf)
 	add := func(name string, data []byte, mode int64) error {
@@ -138,27 +166,5 @@ func ExportTar(bundles []*ClientBundle, now time.Time) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// ErrNoClients is returned by an export of --all with no client.
+// ErrNoClients is returned by an export that chose no client.
 var ErrNoClients = errkind.New(errkind.NotFound, "no client certificates to export")
-
-// CurrentClients returns the clients in use, in name order: each
-// client's current certificate, unless it is revoked. left is how many
-// certificates it leaves out (revoked, or superseded by a renewal): an
-// export of every client must not hand out a key a revocation took away.
-func (s *Store) CurrentClients() (recs []*Record, left int, err error) {
-	all, err := s.List(func(r *Record) bool { return r.Kind == KindClient })
-	if err != nil {
-		return nil, 0, err
-	}
-	for _, r := range all {
-		if r.Status == StatusSuperseded || r.SupersededBy != "" || r.Status == StatusRevoked {
-			left++
-			continue
-		}
-		recs = append(recs, r)
-	}
-	if len(recs) == 0 {
-		err = ErrNoClients
-	}
-	return recs, left, err
-}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/iam"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/authorizer"
+	"github.com/apimtls/apimtls/internal/plural"
 	"github.com/apimtls/apimtls/internal/textsafe"
 	"github.com/apimtls/apimtls/rollout"
 )
@@ -166,7 +168,9 @@ func authorizerStatusCommand() *cli.Command {
 		Description: `Lists every route (or REST method) as protected, unprotected, guarded by
 another authorizer, or pending deployment (attached, but a stage still
 serves a deployment without it); and whether the function, its role and
-its invoke permission are in place.
+its invoke permission are in place. Exits 1 when any route is unprotected
+or pending deployment (a request reaches it with no revocation check), as
+a check that CI can run; a route another authorizer guards does not count.
 
 Example:
    apimtls authorizer status --api-id a1b2c3d4e5`,
@@ -181,7 +185,19 @@ func authorizerStatus(c *cli.Context) error {
 		return err
 	}
 	res, err := r.AuthorizerStatus(c.Context, c.String(flagAPIID), t)
-	return reportAuthorizer(c, format, res, err)
+	if err := reportAuthorizer(c, format, res, err); err != nil {
+		return err
+	}
+	// A check, as probe is: exit 1 when a request can pass unchecked, the
+	// JSON document still on standard output.
+	if open := res.Unchecked(); len(open) > 0 {
+		names := make([]string, len(open))
+		for i, rt := range open {
+			names[i] = textsafe.Escape(rt.Route) + " (" + rt.State + ")"
+		}
+		return silentError{fmt.Sprintf("%s not checked for revocation: %s", plural.Count(len(open), "route"), strings.Join(names, ", "))}
+	}
+	return nil
 }
 
 func authorizerRemoveCommand() *cli.Command {

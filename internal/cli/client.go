@@ -7,8 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -317,30 +319,70 @@ func clientListCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "list",
 		Usage:     "list client certificates, or those expiring soon",
-		ArgsUsage: " ",
+		ArgsUsage: "[PATTERN...]",
 		Description: `With --expiring-within, lists only clients that are expired or expire within
 that time, and exits 1 when there is any: a cron job or CI check that fails
 before a partner's certificate does. Durations: 30d, 2w, 720h.
 
+A PATTERN keeps the clients whose name it matches, with * (any run of
+characters), ? (one) and [a-z] (one of a set), as Go's path.Match does;
+quote it, so that the shell does not expand it.
+
 Example:
    apimtls client list
+   apimtls client list 'device-*' --ca devices --status revoked
    apimtls client list --expiring-within 30d || mail -s "renew client certificates" ops@example.com`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: flagExpiringWithin, Usage: "only clients expiring within `DURATION` (30d, 2w, 720h); exit 1 if any", Action: daysDurationIn(flagExpiringWithin)},
 			&cli.StringFlag{Name: flagCA, Usage: "only clients issued by this CA"},
-			&cli.StringFlag{Name: flagStatus, Usage: "only clients that are `STATUS`: active (or valid), revoked, expired or superseded, as the STATUS column says", Action: func(_ *cli.Context, v string) error {
-				if _, ok := statusFilter[v]; !ok {
-					return usagef("--%s %q: use active (or valid), revoked, expired or superseded", flagStatus, v)
-				}
-				return nil
-			}},
+			statusFlag("only clients that are `STATUS`: active (or valid), revoked, expired or superseded, as the STATUS column says"),
 		},
 		Action: clientList,
 	}
 }
 
+// statusFlag is --status of client list and client export: the words of
+// the STATUS column.
+func statusFlag(usage string) cli.Flag {
+	return &cli.StringFlag{Name: flagStatus, Usage: usage, Action: func(_ *cli.Context, v string) error {
+		if _, ok := statusFilter[v]; !ok {
+			return usagef("--%s %q: use active (or valid), revoked, expired or superseded", flagStatus, v)
+		}
+		return nil
+	}}
+}
+
+// namePatterns checks PATTERN arguments: path.Match's syntax, on names.
+func namePatterns(args []string) ([]string, error) {
+	for _, p := range args {
+		if _, err := path.Match(p, ""); err != nil {
+			return nil, usagef("pattern %q: %v: use *, ? and [a-z], as in 'device-*'", p, err)
+		}
+	}
+	return args, nil
+}
+
+// isNamePattern reports whether arg is a pattern rather than a name: no
+// name holds *, ?, [ or \ (pki.CheckName).
+func isNamePattern(arg string) bool { return strings.ContainsAny(arg, `*?[\`) }
+
+// matchesAny reports whether name matches one of patterns, or patterns
+// is empty.
+func matchesAny(patterns []string, name string) bool {
+	for _, p := range patterns {
+		if ok, _ := path.Match(p, name); ok {
+			return true
+		}
+	}
+	return len(patterns) == 0
+}
+
 func clientList(c *cli.Context) error {
-	format, err := startNoArgs(c)
+	format, err := outputFormat(c)
+	if err != nil {
+		return err
+	}
+	patterns, err := namePatterns(c.Args().Slice())
 	if err != nil {
 		return err
 	}
@@ -350,7 +392,7 @@ func clientList(c *cli.Context) error {
 	}
 	defer s.Close()
 	now := s.Now()
-	n, err := printClientList(c, s, format, now)
+	n, err := printClientList(c, s, format, now, patterns)
 	if err != nil || !c.IsSet(flagExpiringWithin) {
 		return err
 	}
@@ -365,8 +407,12 @@ func clientList(c *cli.Context) error {
 
 // printClientList prints the clients the filters keep and says how many.
 // Both forms list Briefs; JSON decodes each whole record as it prints it.
-func printClientList(c *cli.Context, s *pki.Store, format string, now time.Time) (int, error) {
-	clients, err := listClientsBrief(c, s, now)
+func printClientList(c *cli.Context, s *pki.Store, format string, now time.Time, patterns []string) (int, error) {
+	keep, err := clientFilter(c, s, now, patterns)
+	if err != nil {
+		return 0, err
+	}
+	clients, err := s.ListBrief(keep)
 	if err != nil {
 		return 0, err
 	}
@@ -382,20 +428,10 @@ func printClientList(c *cli.Context, s *pki.Store, format string, now time.Time)
 	})
 }
 
-// listClientsBrief is the inventory's clients that the filters keep: --ca,
-// --status, --expiring-within (which reads no certificate file), read from
-// the inventory's listing index.
-func listClientsBrief(c *cli.Context, s *pki.Store, now time.Time) ([]*pki.Brief, error) {
-	keep, err := clientFilter(c, s, now)
-	if err != nil {
-		return nil, err
-	}
-	return s.ListBrief(keep)
-}
-
-// clientFilter is what --ca, --status and --expiring-within keep; safe on
-// several goroutines.
-func clientFilter(c *cli.Context, s *pki.Store, now time.Time) (func(*pki.Brief) bool, error) {
+// clientFilter is what --ca, --status, --expiring-within and name
+// patterns keep of the inventory's listing index (reading no certificate
+// file); safe on several goroutines.
+func clientFilter(c *cli.Context, s *pki.Store, now time.Time, patterns []string) (func(*pki.Brief) bool, error) {
 	var within time.Duration
 	expiring := c.IsSet(flagExpiringWithin) // IsSet is slow: not once a record
 	if expiring {
@@ -416,22 +452,32 @@ func clientFilter(c *cli.Context, s *pki.Store, now time.Time) (func(*pki.Brief)
 		return nil, err
 	}
 	return func(r *pki.Brief) bool {
-		st := r.StatusAt(now)
-		if st == pki.StatusActive && revokedCAs[r.IssuerSerial] {
-			st = pki.StatusRevoked // its issuer is: no authorizer accepts it
-		}
-		if r.Kind != pki.KindClient || (ca != "" && r.Issuer != ca) || (status != "" && st != status) {
+		if r.Kind != pki.KindClient || (ca != "" && r.Issuer != ca) || (status != "" && listedStatus(r, now, revokedCAs) != status) {
 			return false
 		}
-		return !expiring || (r.Status == pki.StatusActive && r.NotAfter.Before(now.Add(within)))
+		if expiring && (r.Status != pki.StatusActive || !r.NotAfter.Before(now.Add(within))) {
+			return false
+		}
+		return matchesAny(patterns, r.Name)
 	}, nil
+}
+
+// listedStatus is the status --status filters on: a client under a
+// revoked CA is revoked, whatever its own record says, for no authorizer
+// accepts it.
+func listedStatus(r *pki.Brief, now time.Time, revokedCAs map[string]bool) string {
+	st := r.StatusAt(now)
+	if st == pki.StatusActive && revokedCAs[r.IssuerSerial] {
+		return pki.StatusRevoked
+	}
+	return st
 }
 
 func printClients(c *cli.Context, s *pki.Store, clients []*pki.Brief, now time.Time) error {
 	if len(clients) == 0 {
 		switch {
 		case c.IsSet(flagExpiringWithin):
-		case c.IsSet(flagStatus) || c.IsSet(flagCA):
+		case c.IsSet(flagStatus) || c.IsSet(flagCA) || c.NArg() > 0:
 			fmt.Fprintln(c.App.Writer, "no client certificate matches the filter")
 		default:
 			fmt.Fprintf(c.App.Writer, "no client certificates in %s; next: apimtls client issue NAME\n", storeName(s))
@@ -508,8 +554,9 @@ func revokedCASerials(s *pki.Store) (map[string]bool, error) {
 	return out, err
 }
 
-// flagStatus filters client list by the words of its STATUS column and
-// JSON status field; "valid" stays another name for active.
+// flagStatus filters client list and client export by the words of
+// list's STATUS column and JSON status field; "valid" stays another name
+// for active.
 const flagStatus = "status"
 
 var statusFilter = map[string]string{"": "", "active": pki.StatusActive, "valid": pki.StatusActive, "revoked": pki.StatusRevoked, "expired": pki.StatusExpired, "superseded": pki.StatusSuperseded}

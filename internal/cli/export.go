@@ -3,6 +3,9 @@ package cli
 import (
 	"fmt"
 	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
 
 	"github.com/urfave/cli/v2"
 
@@ -21,34 +24,45 @@ func clientExportCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "export",
 		Usage:     "write clients' keys, certificates and chains for flashing devices",
-		ArgsUsage: "NAME... | --all",
+		ArgsUsage: "NAME... | PATTERN... | --ca NAME | --all",
 		Description: `Formats:
    pem  one client: key (PKCS #8, unencrypted), certificate, issuing CAs, root
    p12  one client: a PKCS #12 file (password from --p12-password-file,
         ` + envP12Password + ` or a prompt, asked before any work)
-   tar  any number (default for several or --all): NAME/key.pem (0600),
-        NAME/cert.pem, NAME/chain.pem, NAME/ca.pem for each client
+   tar  any number (default for several, a PATTERN, --ca or --all):
+        NAME/key.pem (0600), NAME/cert.pem, NAME/chain.pem, NAME/ca.pem for
+        each client
 
 Writes to --out FILE (0600 when it holds a key; never over an existing key
 or into the PKI directory's folders), else to standard output, which must
 not be a terminal when the export holds a key or is binary. A CSR-signed
-client is exported without a key (and has no p12). --all leaves revoked
-clients out and says how many; a client named is exported even if revoked,
-with a warning.
+client is exported without a key (and has no p12).
+
+Which clients: each NAME; each client whose name matches a PATTERN (*, ?
+and [a-z], as Go's path.Match; quote it so that the shell does not expand
+it; a PATTERN that matches no client is an error); with --ca, those the CA
+issued; with --all, every one. --status keeps those of one status, in the
+words of client list's STATUS column. Without --status, patterns, --ca and
+--all leave revoked and superseded certificates out and say how many; a
+client named is exported even if revoked, with a warning.
 
 Example:
    apimtls client export --all --out fleet.tar
+   apimtls client export --ca devices --out devices.tar
+   apimtls client export 'device-00*' --status active --out batch.tar
    apimtls client export device-00042 --format p12 --out device-00042.p12
    apimtls client export partner-acme | ssh host 'cat > acme.pem'`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: flagAll, Usage: "every client in use (revoked and superseded certificates are left out, and counted)"},
+			&cli.StringFlag{Name: flagCA, Usage: "the clients in use that CA `NAME` issued"},
+			statusFlag("only clients that are `STATUS`: active (or valid), revoked, expired or superseded, as client list says"),
 			&cli.StringFlag{Name: flagFormat, Usage: "`FORMAT`: pem, p12 or tar (default: pem for one client, tar for several)"},
 			&cli.StringFlag{Name: flagOut, Usage: "write to `FILE` instead of standard output"},
 			&cli.BoolFlag{Name: flagP12Legacy, Usage: "p12 with 3DES and SHA-1 for old Java and macOS"},
 			&cli.StringFlag{Name: flagP12PasswordFile, Usage: "read the PKCS #12 password from `FILE`"},
 		},
 		Action: func(c *cli.Context) error {
-			names, format, err := exportArgs(c)
+			sel, format, err := exportArgs(c)
 			if err != nil {
 				return err
 			}
@@ -61,7 +75,7 @@ Example:
 				}
 				p12 = &pki.P12Options{Password: pw, Legacy: c.Bool(flagP12Legacy)}
 			}
-			data, n, hasKey, err := exportBundles(c, names, format, p12)
+			data, n, hasKey, err := exportBundles(c, sel, format, p12)
 			if err != nil {
 				return err
 			}
@@ -77,82 +91,88 @@ Example:
 	}
 }
 
-// exportArgs checks names, --all, --format and --out before any work.
-func exportArgs(c *cli.Context) ([]string, string, error) {
-	names := c.Args().Slice()
-	if (len(names) == 0) == !c.Bool(flagAll) {
-		return nil, "", usagef("%s takes NAME... or --all, one of them", commandPath(c))
+// exportSelection is which clients client export was asked for.
+type exportSelection struct {
+	// names are exported as named, even when revoked.
+	names []string
+	// patterns, --ca, --status and --all choose from the inventory: filter
+	// says any was given.
+	patterns []string
+	filter   bool
+}
+
+// several reports whether the selection can hold more than one client.
+func (sel exportSelection) several() bool { return sel.filter || len(sel.names) > 1 }
+
+// exportArgs checks names, patterns, --all, --ca, --status, --format and
+// --out before any work.
+func exportArgs(c *cli.Context) (exportSelection, string, error) {
+	var sel exportSelection
+	for _, a := range c.Args().Slice() {
+		if isNamePattern(a) {
+			sel.patterns = append(sel.patterns, a)
+			continue
+		}
+		if err := pki.CheckName(a); err != nil {
+			return sel, "", usageError{err}
+		}
+		sel.names = append(sel.names, a)
+	}
+	if _, err := namePatterns(sel.patterns); err != nil {
+		return sel, "", err
+	}
+	sel.filter = len(sel.patterns) > 0 || c.Bool(flagAll) || c.IsSet(flagCA) || c.IsSet(flagStatus)
+	switch {
+	case c.NArg() == 0 && !sel.filter:
+		return sel, "", usagef("%s takes NAME..., a PATTERN such as 'device-*', --ca NAME or --all", commandPath(c))
+	case c.Bool(flagAll) && c.NArg() > 0:
+		return sel, "", usagef("--%s exports every client: give no NAME or PATTERN with it (narrow it with --%s or --%s)", flagAll, flagCA, flagStatus)
+	case len(sel.names) > 0 && (c.IsSet(flagCA) || c.IsSet(flagStatus)):
+		return sel, "", usagef("--%s and --%s choose among a PATTERN's or --%s's clients, and %q is exported as named: give a PATTERN, such as '%s*'", flagCA, flagStatus, flagAll, sel.names[0], sel.names[0])
 	}
 	format := c.String(flagFormat)
 	if format == "" {
 		format = "pem"
-		if c.Bool(flagAll) || len(names) > 1 {
+		if sel.several() {
 			format = "tar"
 		}
 	}
 	if !slices.Contains([]string{"pem", "p12", "tar"}, format) {
-		return nil, "", usagef("--%s %q: use pem, p12 or tar", flagFormat, format)
+		return sel, "", usagef("--%s %q: use pem, p12 or tar", flagFormat, format)
 	}
-	if format != "tar" && (c.Bool(flagAll) || len(names) > 1) {
-		return nil, "", usagef("--%s %s holds one client: use --%s tar for several", flagFormat, format, flagFormat)
+	if format != "tar" && sel.several() {
+		return sel, "", usagef("--%s %s holds one client: use --%s tar for several", flagFormat, format, flagFormat)
 	}
 	if format != "p12" && (c.IsSet(flagP12PasswordFile) || c.Bool(flagP12Legacy)) {
-		return nil, "", usagef("--%s and --%s go with --%s p12", flagP12PasswordFile, flagP12Legacy, flagFormat)
-	}
-	for _, n := range names {
-		if err := pki.CheckName(n); err != nil {
-			return nil, "", usageError{err}
-		}
+		return sel, "", usagef("--%s and --%s go with --%s p12", flagP12PasswordFile, flagP12Legacy, flagFormat)
 	}
 	if out := c.String(flagOut); out != "" {
 		if err := checkOutput(c, out); err != nil {
-			return nil, "", err
+			return sel, "", err
 		}
 	}
-	return names, format, nil
+	return sel, format, nil
 }
 
 // exportBundles reads the clients and encodes them; hasKey says whether
 // the result holds a private key.
-func exportBundles(c *cli.Context, names []string, format string, p12 *pki.P12Options) ([]byte, int, bool, error) {
+func exportBundles(c *cli.Context, sel exportSelection, format string, p12 *pki.P12Options) ([]byte, int, bool, error) {
 	s, err := openStore(c, false)
 	if err != nil {
 		return nil, 0, false, err
 	}
 	defer s.Close()
-	var recs []*pki.Record
-	if len(names) == 0 {
-		var left int
-		recs, left, err = s.CurrentClients()
-		if left > 0 {
-			printWarning(c.App.ErrWriter, fmt.Sprintf("%s left out: revoked, or superseded by a renewal; name a client to export it anyway", plural.Count(left, "certificate")), noColor(c))
-		}
-		if err != nil {
-			return nil, 0, false, err
-		}
-		if recs, err = clientsOfThisMachine(c, s, recs); err != nil {
-			return nil, 0, false, err
-		}
+	recs, err := exportRecords(c, s, sel)
+	if err != nil {
+		return nil, 0, false, err
 	}
-	for _, n := range names {
-		r, err := s.Lookup(pki.KindClient, n)
-		if err != nil {
-			return nil, 0, false, pkiError(c, err, n)
-		}
-		if r.Status == pki.StatusRevoked {
-			printWarning(c.App.ErrWriter, fmt.Sprintf("client %q (serial %s) is revoked: exported as asked; it is refused wherever revocation is checked", n, r.Serial), noColor(c))
-		}
-		recs = append(recs, r)
+	bundles, err := s.ExportClients(recs)
+	if err != nil {
+		return nil, 0, false, err
 	}
-	bundles := make([]*pki.ClientBundle, 0, len(recs))
 	hasKey := false
-	for _, r := range recs {
-		b, err := s.ExportClient(r)
-		if err != nil {
-			return nil, 0, false, err
-		}
+	for _, b := range bundles {
 		hasKey = hasKey || b.Key != nil
-		bundles = append(bundles, b)
 	}
 	var data []byte
 	switch format {
@@ -164,6 +184,132 @@ func exportBundles(c *cli.Context, names []string, format string, p12 *pki.P12Op
 		data, err = pki.ExportTar(bundles, s.Now())
 	}
 	return data, len(bundles), hasKey || format == "p12", err
+}
+
+// exportRecords is the records of the clients sel asks for: those the
+// filters choose, in name order, then each client named.
+func exportRecords(c *cli.Context, s *pki.Store, sel exportSelection) ([]*pki.Record, error) {
+	var recs []*pki.Record
+	if sel.filter {
+		var err error
+		if recs, err = filteredClients(c, s, sel.patterns); err != nil {
+			return nil, err
+		}
+		if recs, err = clientsOfThisMachine(c, s, recs); err != nil {
+			return nil, err
+		}
+	}
+	seen := map[string]bool{}
+	for _, r := range recs {
+		seen[r.Name] = true
+	}
+	for _, n := range sel.names {
+		r, err := s.Lookup(pki.KindClient, n)
+		if err != nil {
+			return nil, pkiError(c, err, n)
+		}
+		if r.Status == pki.StatusRevoked {
+			printWarning(c.App.ErrWriter, fmt.Sprintf("client %q (serial %s) is revoked: exported as asked; it is refused wherever revocation is checked", n, r.Serial), noColor(c))
+		}
+		if !seen[n] {
+			seen[n] = true
+			recs = append(recs, r)
+		}
+	}
+	return recs, nil
+}
+
+// filteredClients is the clients that patterns, --ca and --status keep,
+// as client list keeps them. Without --status, revoked and superseded
+// certificates are left out, and counted: an export of many clients must
+// not hand out a key a revocation took away. A pattern that keeps no
+// client is an error that names it.
+func filteredClients(c *cli.Context, s *pki.Store, patterns []string) ([]*pki.Record, error) {
+	now := s.Now()
+	listed, err := clientFilter(c, s, now, patterns)
+	if err != nil {
+		return nil, err
+	}
+	revokedCAs, err := revokedCASerials(s)
+	if err != nil {
+		return nil, err
+	}
+	anyStatus := c.IsSet(flagStatus)
+	var left atomic.Int64
+	briefs, err := s.ListBrief(func(b *pki.Brief) bool {
+		if !listed(b) {
+			return false
+		}
+		if st := listedStatus(b, now, revokedCAs); !anyStatus && (st == pki.StatusRevoked || st == pki.StatusSuperseded) {
+			left.Add(1)
+			return false
+		}
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	if n := int(left.Load()); n > 0 {
+		printWarning(c.App.ErrWriter, fmt.Sprintf("%s left out: revoked, or superseded by a renewal; name a client, or give --%s revoked, to export it anyway", plural.Count(n, "certificate"), flagStatus), noColor(c))
+	}
+	for _, p := range patterns {
+		if !slices.ContainsFunc(briefs, func(b *pki.Brief) bool { return matchesAny([]string{p}, b.Name) }) {
+			return nil, withHint(fmt.Errorf("%w: no client %smatches %q", pki.ErrNoClients, exportedKind(c), p), "list the clients with: apimtls client list '"+p+"'")
+		}
+	}
+	if len(briefs) == 0 {
+		return nil, fmt.Errorf("%w: none %s", pki.ErrNoClients, strings.TrimSpace(exportedKind(c)))
+	}
+	recs, older, err := latestOfEach(briefs)
+	if older > 0 {
+		printWarning(c.App.ErrWriter, fmt.Sprintf("%s of the same clients left out: an export holds one certificate of each client, the latest", plural.Count(older, "earlier certificate")), noColor(c))
+	}
+	return recs, err
+}
+
+// latestOfEach is the records of briefs (in name order), one of each
+// client: the one no renewal superseded, else the latest issued; older
+// is how many it leaves out. Two certificates of one client would be two
+// NAME/ folders in one tar, the second over the first.
+func latestOfEach(briefs []*pki.Brief) (recs []*pki.Record, older int, err error) {
+	for _, b := range briefs {
+		r, err := b.Record()
+		if err != nil {
+			return nil, 0, err
+		}
+		last := len(recs) - 1
+		if last < 0 || recs[last].Name != r.Name {
+			recs = append(recs, r)
+			continue
+		}
+		older++
+		if laterCertificate(r, recs[last]) {
+			recs[last] = r
+		}
+	}
+	return recs, older, nil
+}
+
+// laterCertificate reports whether a is a later certificate of its client
+// than b: not superseded when b is, else recorded after it.
+func laterCertificate(a, b *pki.Record) bool {
+	if (a.SupersededBy == "") != (b.SupersededBy == "") {
+		return a.SupersededBy == ""
+	}
+	return a.CreatedAt.After(b.CreatedAt)
+}
+
+// exportedKind says which clients the filters looked for, for an error:
+// "in use " by default.
+func exportedKind(c *cli.Context) string {
+	what := "in use "
+	if c.IsSet(flagStatus) {
+		what = c.String(flagStatus) + " "
+	}
+	if ca := c.String(flagCA); ca != "" {
+		what += "issued by CA " + strconv.Quote(ca) + " "
+	}
+	return what
 }
 
 // exported is what client export --out says it wrote (docs/json.md).
