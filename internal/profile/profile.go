@@ -50,7 +50,7 @@ func Path() (string, error) {
 // Key is a setting the profile may hold.
 type Key struct {
 	Name string
-	// Check refuses a bad value, saying why; nil accepts any.
+	// Check refuses a bad value, naming it and saying why; nil accepts any.
 	Check func(value string) error
 }
 
@@ -273,16 +273,30 @@ func CheckContextName(name string) error {
 // backups and dotfile repositories copy.
 var secretLike = regexp.MustCompile(`(?i)pass|secret|token|credential|private|access-key|session`)
 
+// ErrNotSet is a key the context does not hold.
+var ErrNotSet = errkind.New(errkind.NotFound, "not set")
+
+// ErrSecret is a setting refused as a secret.
+var ErrSecret = errkind.New(errkind.Invalid, "the profile holds no secrets: passphrases and passwords come from a file, an environment variable or a prompt, and AWS credentials from the AWS CLI's own files")
+
+// CheckKey refuses a key the profile does not hold, a secret above all.
+func CheckKey(keys []Key, key string) error {
+	if slices.ContainsFunc(keys, func(k Key) bool { return k.Name == key }) {
+		return nil
+	}
+	if secretLike.MatchString(key) {
+		return &SettingError{Key: key, Err: ErrSecret}
+	}
+	return &SettingError{Key: key, Err: fmt.Errorf("unknown key: the keys are %s", strings.Join(Names(keys), ", "))}
+}
+
 // CheckSetting refuses an unknown key, a secret, or a value the key's check
 // refuses.
 func CheckSetting(keys []Key, key, value string) error {
-	i := slices.IndexFunc(keys, func(k Key) bool { return k.Name == key })
-	if i < 0 {
-		if secretLike.MatchString(key) {
-			return &SettingError{Key: key, Err: errors.New("the profile holds no secrets: passphrases and passwords come from a file, an environment variable or a prompt, and AWS credentials from the AWS CLI's own files")}
-		}
-		return &SettingError{Key: key, Err: fmt.Errorf("unknown key: the keys are %s", strings.Join(Names(keys), ", "))}
+	if err := CheckKey(keys, key); err != nil {
+		return err
 	}
+	i := slices.IndexFunc(keys, func(k Key) bool { return k.Name == key })
 	if value == "" {
 		return &SettingError{Key: key, Err: errors.New("empty value: to clear it, unset it")}
 	}
@@ -290,11 +304,11 @@ func CheckSetting(keys []Key, key, value string) error {
 		return &SettingError{Key: key, Err: fmt.Errorf("%q holds control characters", value)}
 	}
 	if strings.Contains(value, "PRIVATE KEY") {
-		return &SettingError{Key: key, Err: errors.New("the profile holds no secrets: this looks like a private key")}
+		return &SettingError{Key: key, Err: fmt.Errorf("%w: this looks like a private key", ErrSecret)}
 	}
 	if check := keys[i].Check; check != nil {
 		if err := check(value); err != nil {
-			return &SettingError{Key: key, Err: fmt.Errorf("%q: %w", value, err)}
+			return &SettingError{Key: key, Err: err} // the check names the value
 		}
 	}
 	return nil

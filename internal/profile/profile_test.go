@@ -2,6 +2,7 @@ package profile
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,7 +14,7 @@ import (
 var testKeys = []Key{
 	{Name: "bucket", Check: func(v string) error {
 		if strings.ToLower(v) != v {
-			return errors.New("not lowercase")
+			return fmt.Errorf("%q is not lowercase", v)
 		}
 		return nil
 	}},
@@ -27,7 +28,7 @@ func TestParseRefusesWithTheLine(t *testing.T) {
 		want       string
 	}{
 		{"unknown key", "[default]\nbucket = \"b\"\n\n[prod]\nbuckt = \"x\"\n", 5, `in [prod]: buckt: unknown key: the keys are bucket, region`},
-		{"bad value", "# team settings\n[prod]\nregion = \"eu-west-1\"\nbucket = \"Bad\"\n", 4, `in [prod]: bucket: "Bad": not lowercase`},
+		{"bad value", "# team settings\n[prod]\nregion = \"eu-west-1\"\nbucket = \"Bad\"\n", 4, `in [prod]: bucket: "Bad" is not lowercase`},
 		{"a secret", "[default]\npassphrase = \"hunter2\"\n", 2, `passphrase: the profile holds no secrets`},
 		{"a private key", "[default]\nregion = \"-----BEGIN PRIVATE KEY-----\"\n", 2, `looks like a private key`},
 		{"not a string", "[default]\nbucket = 3\n", 2, `bucket in [default] is not a string: write bucket = "VALUE"`},
