@@ -27,6 +27,7 @@ const (
 	flagNoColor = "no-color"
 	envDir      = "APIMTLS_DIR"
 	envOutput   = "APIMTLS_OUTPUT"
+	envContext  = "APIMTLS_CONTEXT"
 )
 
 // Exit codes (docs/pki.md states them for users).
@@ -86,6 +87,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagDir, Usage: "PKI directory (default: apimtls/ in the user data directory)", EnvVars: []string{envDir}},
 		&cli.StringFlag{Name: flagStore, Usage: "keep the inventory, certificates and CRL numbers in a shared S3 store, s3://BUCKET/PREFIX; keys stay in the PKI directory (docs/team.md)", EnvVars: []string{envStore}},
 		&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, Value: outputText, Usage: "output format: text or json", EnvVars: []string{envOutput}},
+		&cli.StringFlag{Name: flagContext, Usage: "the profile's context to read settings from (default: default; docs/config.md)", EnvVars: []string{envContext}},
 		&cli.BoolFlag{Name: flagNoColor, Usage: "no colour in output (also NO_COLOR)"},
 	}
 }
@@ -101,7 +103,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ErrWriter:            stderr,
 		HideHelpCommand:      true,
 		EnableBashCompletion: false,
-		Commands:             []*cli.Command{quickstartCommand(), caCommand(), clientCommand(), truststoreCommand(), domainCommand(), apiCommand(), crlCommand(), authorizerCommand(), setupCommand(), rotateCommand(), serveCommand(), probeCommand(), storeCommand(), versionCommand(), completionCommand()},
+		Commands:             []*cli.Command{quickstartCommand(), caCommand(), clientCommand(), truststoreCommand(), domainCommand(), apiCommand(), crlCommand(), authorizerCommand(), setupCommand(), rotateCommand(), serveCommand(), probeCommand(), storeCommand(), configCommand(), versionCommand(), completionCommand()},
 		Flags:                globalFlags(),
 		ExitErrHandler:       func(*cli.Context, error) {},
 		OnUsageError:         onUsageError,
@@ -191,7 +193,11 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	args = reorderArgs(app, args)
 	app.Metadata = map[string]any{metaArgs: args, metaTyped: typed}
 	noColor := hasFlag(args, flagNoColor)
-	err := app.RunContext(ctx, args)
+	// After metaArgs: what the profile gives is not "typed" (flagTyped).
+	filled, err := fillFromProfile(app, args, stderr)
+	if err == nil {
+		err = app.RunContext(ctx, filled)
+	}
 	if err == nil {
 		return exitOK
 	}
@@ -201,6 +207,8 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		err = unknownFlag(app, args, name)
 	} else if m := invalidFlagValue.FindStringSubmatch(err.Error()); m != nil {
 		err = invalidValue(app, args, err, m[1])
+	} else {
+		err = requiredFromProfile(err)
 	}
 	if wantsJSON(args) {
 		printJSONError(stderr, err)

@@ -47,7 +47,7 @@ func loadAWSConfig(ctx context.Context, c *cli.Context) (aws.Config, error) {
 		return cfg, fmt.Errorf("load AWS configuration: %w", err)
 	}
 	if cfg.Region == "" {
-		return cfg, withHint(errors.New("no AWS Region"), "pass --region eu-west-1 or set AWS_REGION; keep the truststore bucket in the API's Region")
+		return cfg, withHint(errors.New("no AWS Region"), "pass --region eu-west-1, set AWS_REGION, or set it once: apimtls config set region eu-west-1; keep the truststore bucket in the API's Region")
 	}
 	return cfg, nil
 }

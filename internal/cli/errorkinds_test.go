@@ -14,6 +14,7 @@ import (
 	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/authorizer"
 	"github.com/apimtls/apimtls/internal/outfile"
+	"github.com/apimtls/apimtls/internal/profile"
 	"github.com/apimtls/apimtls/pki"
 	"github.com/apimtls/apimtls/revocation"
 	"github.com/apimtls/apimtls/rollout"
@@ -46,6 +47,11 @@ var exportedErrors = map[string]error{
 	"outfile.ErrRefused":               outfile.ErrRefused,
 	"outfile.RefusedError":             &outfile.RefusedError{Path: "k", Reason: "a key"},
 	"pki.ErrInterrupted":               pki.ErrInterrupted,
+	"profile.ErrSecret":                profile.ErrSecret,
+	"profile.ErrNotSet":                profile.ErrNotSet,
+	"profile.FileError":                &profile.FileError{Path: "config.toml", Line: 2, Err: errors.New("bad")},
+	"profile.SettingError":             &profile.SettingError{Key: "buckt", Err: errors.New("unknown key")},
+	"profile.UnknownContextError":      &profile.UnknownContextError{Name: "prod", Path: "config.toml"},
 	"pki.ErrCSVHeader":                 pki.ErrCSVHeader,
 	"pki.ErrCSVSyntax":                 pki.ErrCSVSyntax,
 	"pki.ErrShortPassphrase":           pki.ErrShortPassphrase,

@@ -22,6 +22,9 @@ const (
 	flagCRLDir         = "crl-dir"
 	flagCSRDir         = "csr-dir"
 	flagCertificateArn = "certificate-arn"
+	// flagContext picks the profile's context; not --profile, which the
+	// AWS CLI (and AWS_PROFILE) already use for AWS's own profiles.
+	flagContext        = "context"
 	flagCount          = "count"
 	flagCreateBucket   = "create-bucket"
 	flagDNS            = "dns"
