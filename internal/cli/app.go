@@ -188,6 +188,9 @@ func Main() int {
 // Run parses args, runs the command and returns the exit code. Everything
 // it prints goes to stdout and stderr.
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 1 && args[1] == completeCommandName {
+		return runComplete(args[2:], stdout) // no profile, no parsing: it must not fail
+	}
 	app := newApp(stdout, stderr)
 	typed := args
 	args = reorderArgs(app, args)
