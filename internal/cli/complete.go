@@ -123,13 +123,32 @@ func completeWords(app *cli.App, words, environ []string) []string {
 	if len(words) == 0 {
 		words = []string{""}
 	}
-	cp := locate(app, words)
+	cp := locate(app, joinEquals(words))
 	cp.environ = environ
 	var out []string
 	for _, v := range cp.values() {
 		if strings.HasPrefix(v, cp.cur) {
 			out = append(out, cp.prefix+v)
 		}
+	}
+	return out
+}
+
+// joinEquals puts back together the "--flag=value" that bash split at
+// "=" (COMP_WORDBREAKS): "--ca", "=", "ro" is "--ca=ro".
+func joinEquals(words []string) []string {
+	var out []string
+	for i := 0; i < len(words); i++ {
+		n := len(out)
+		if words[i] == "=" && n > 0 && strings.HasPrefix(out[n-1], "-") && !strings.Contains(out[n-1], "=") {
+			out[n-1] += "="
+			if i+1 < len(words) {
+				out[n-1] += words[i+1]
+				i++
+			}
+			continue
+		}
+		out = append(out, words[i])
 	}
 	return out
 }

@@ -58,7 +58,13 @@ func completionCommand() *cli.Command {
 		Name:      "completion",
 		Usage:     "print a shell completion script (bash, zsh or fish)",
 		ArgsUsage: "SHELL",
-		Description: `Completes commands and flags. Install it once:
+		Description: `Completes commands and flags, and the values the binary knows: CA and
+client names from the PKI directory in effect (--dir, APIMTLS_DIR or the
+profile's dir), key types, the words of --status, --reason, --output and
+--format, the profile's keys (config set|get|unset) and contexts (--context).
+The script asks the binary for those as you type (apimtls __complete), which
+reads the inventory without waiting: a PKI directory another apimtls process
+is using completes no names until it is free. Install it once:
 
    bash:  apimtls completion bash > ~/.local/share/bash-completion/completions/apimtls
    zsh:   apimtls completion zsh > "${fpath[1]}/_apimtls"
@@ -83,7 +89,7 @@ Example:
 				if err != nil {
 					return err
 				}
-				script = s
+				script = s + fishValues(app)
 			default:
 				return usagef("unknown shell %q: use bash, zsh or fish", shell)
 			}
@@ -135,22 +141,71 @@ func bashCompletion(app *cli.App) string {
 	}
 	cases("__apimtls_subcommands", subs)
 	cases("__apimtls_flags", flags)
+	// cmds, not path: zsh (bashcompinit) ties $path to $PATH.
 	b.WriteString(`_apimtls() {
-	local cur="${COMP_WORDS[COMP_CWORD]}" path="" w i
+	local cur="${COMP_WORDS[COMP_CWORD]}" cmds="" w i
 	for ((i = 1; i < COMP_CWORD; i++)); do
 		w="${COMP_WORDS[i]}"
 		[[ "$w" == -* ]] && continue
-		case " $(__apimtls_subcommands "$path") " in
-		*" $w "*) path="${path:+$path }$w" ;;
+		case " $(__apimtls_subcommands "$cmds") " in
+		*" $w "*) cmds="${cmds:+$cmds }$w" ;;
 		esac
 	done
-	if [[ "$cur" == -* ]]; then
-		COMPREPLY=($(compgen -W "$(__apimtls_flags "$path")" -- "$cur"))
-	else
-		COMPREPLY=($(compgen -W "$(__apimtls_subcommands "$path")" -- "$cur"))
+	if [[ "$cur" == -* && "$cur" != *=* ]]; then
+		COMPREPLY=($(compgen -W "$(__apimtls_flags "$cmds")" -- "$cur"))
+		return
 	fi
+	COMPREPLY=($(compgen -W "$(__apimtls_subcommands "$cmds")" -- "$cur"))
+	# The values (names from the inventory, a flag's words) come from the
+	# binary, one a line; where "=" breaks words (COMP_WORDBREAKS),
+	# readline replaces only what follows it: the "--flag=" goes.
+	local IFS=$'\n' values
+	values=($("${COMP_WORDS[0]}" __complete -- "${COMP_WORDS[@]:1:$COMP_CWORD}" 2>/dev/null))
+	if [[ "$cur" == "=" || "${COMP_WORDS[COMP_CWORD-1]}" == "=" ]]; then
+		values=("${values[@]#*=}")
+	fi
+	COMPREPLY+=("${values[@]}")
 }
 complete -o default -F _apimtls apimtls
 `)
+	return b.String()
+}
+
+// fishValues completes values through the binary (apimtls __complete),
+// beside the commands and flags urfave/cli's fish script completes: the
+// positional arguments, and each flag whose value it knows, which fish
+// completes from that flag's own list only. Fish puts back the "--flag="
+// of a --flag=value itself.
+func fishValues(app *cli.App) string {
+	var b strings.Builder
+	b.WriteString(`
+function __fish_apimtls_values --description 'Values the binary knows: CA and client names, a flag\'s words'
+    set -l words (commandline -opc) (commandline -ct)
+    command $words[1] __complete -- $words[2..-1] 2>/dev/null | string replace -r '^-[^=]*=' ''
+end
+complete -c apimtls -f -a '(__fish_apimtls_values)'
+`)
+	seen := map[string]bool{}
+	var walk func(cmds []*cli.Command, fl []cli.Flag)
+	walk = func(cmds []*cli.Command, fl []cli.Flag) {
+		for _, f := range fl {
+			names := f.Names()
+			if _, ok := flagValues[names[0]]; !ok || seen[names[0]] {
+				continue
+			}
+			seen[names[0]] = true
+			fmt.Fprintf(&b, "complete -c apimtls -l %s", names[0])
+			for _, n := range names[1:] {
+				if len(n) == 1 {
+					fmt.Fprintf(&b, " -s %s", n)
+				}
+			}
+			b.WriteString(" -x -a '(__fish_apimtls_values)'\n")
+		}
+		for _, c := range cmds {
+			walk(c.Subcommands, c.Flags)
+		}
+	}
+	walk(app.Commands, app.Flags)
 	return b.String()
 }
