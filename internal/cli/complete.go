@@ -116,6 +116,9 @@ type completion struct {
 	cur     string
 	typed   []string // the words before the last, for --dir, --store, --context
 	environ []string
+
+	profile     *profile.File // read once, by profileFile
+	profileRead bool
 }
 
 // completeWords returns the candidates for the last of words.
@@ -264,15 +267,13 @@ func sortedKeys(m map[string]string) []string {
 
 // profileFile is the profile, nil when there is none or it does not parse.
 func (cp *completion) profileFile() *profile.File {
-	path, err := profile.Path()
-	if err != nil {
-		return nil
+	if !cp.profileRead {
+		cp.profileRead = true
+		if path, err := profile.Path(); err == nil {
+			cp.profile, _ = profile.Read(path, profileSchema())
+		}
 	}
-	f, err := profile.Read(path, profileSchema())
-	if err != nil {
-		return nil
-	}
-	return f
+	return cp.profile
 }
 
 // setting is a setting as a command would resolve it from the words typed,
