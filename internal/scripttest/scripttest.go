@@ -65,7 +65,7 @@ func Run(t *testing.T, dir string) {
 				env.Setenv("AWS_ENDPOINT_URL_S3", minio.Endpoint)
 			}
 			setKMSEnv(env, kmsFake)
-			for _, tool := range []string{"openssl"} {
+			for _, tool := range []string{"openssl", "bash", "zsh", "fish"} {
 				if _, err := exec.LookPath(tool); err != nil && os.Getenv("CI") == "true" {
 					return fmt.Errorf("%s is not installed; CI must install it", tool)
 				}
