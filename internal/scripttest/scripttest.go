@@ -230,6 +230,7 @@ func startFake(t *testing.T, minio *miniotest.Server) *fakeapigw.Fake {
 //	fake domain NAME http|rest [ENDPOINT [POLICY [CERT_ARN]]]
 //	fake api ID http|rest STAGE[:auto]...
 //	fake map DOMAIN API_ID STAGE
+//	fake tags DOMAIN KEY=VALUE...  (tags on the domain, CloudFormation's aws:cloudformation:* among them)
 //	fake cert ARN TYPE STATUS
 //	fake throttle SUBSTR N     (the next N mutating calls on paths containing SUBSTR)
 //	fake s3put BUCKET KEY FILE (straight into S3, bypassing push's checks)
@@ -277,6 +278,16 @@ func cmdFake(ts *testscript.TestScript, neg bool, args []string, f *fakeapigw.Fa
 		f.AddAPI(a)
 	case "map":
 		f.Map(args[1], args[2], args[3])
+	case "tags":
+		tags := map[string]string{}
+		for _, kv := range args[2:] {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				ts.Fatalf("fake tags: %q is not KEY=VALUE", kv)
+			}
+			tags[k] = v
+		}
+		f.SetTags(args[1], tags)
 	case "cert":
 		f.AddCertificate(&fakeapigw.Certificate{Arn: args[1], Type: args[2], Status: args[3]})
 	case "s3put":
