@@ -2,6 +2,7 @@ package rollout
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -229,5 +230,44 @@ func TestDriftWarning(t *testing.T) {
 				t.Error("the warning refused the change; it only warns")
 			}
 		})
+	}
+}
+
+// TestSnippetsCloudFormationLint: cfn-lint, which checks a template
+// against CloudFormation's resource schemas offline, accepts every emitted
+// property in both resource types.
+func TestSnippetsCloudFormationLint(t *testing.T) {
+	lint, err := exec.LookPath("cfn-lint")
+	if err != nil {
+		t.Skip("no cfn-lint on PATH; TestSnippets checks the field names against CloudFormation's")
+	}
+	var tmpl strings.Builder
+	tmpl.WriteString("AWSTemplateFormatVersion: \"2010-09-09\"\nResources:\n")
+	for i, ts := range snippetCases {
+		prop := "      " + strings.ReplaceAll(strings.TrimSuffix(cloudFormationProperty(ts), "\n"), "\n", "\n      ") + "\n"
+		fmt.Fprintf(&tmpl, `  Http%d:
+    Type: AWS::ApiGatewayV2::DomainName
+    Properties:
+      DomainName: api%d.example.com
+      DomainNameConfigurations:
+        - CertificateArn: arn:aws:acm:eu-west-1:123456789012:certificate/abc
+          EndpointType: REGIONAL
+          SecurityPolicy: TLS_1_2
+%s  Rest%d:
+    Type: AWS::ApiGateway::DomainName
+    Properties:
+      DomainName: rest%d.example.com
+      RegionalCertificateArn: arn:aws:acm:eu-west-1:123456789012:certificate/abc
+      EndpointConfiguration:
+        Types: [REGIONAL]
+      SecurityPolicy: TLS_1_2
+%s`, i, i, prop, i, i, prop)
+	}
+	path := filepath.Join(t.TempDir(), "template.yaml")
+	if err := os.WriteFile(path, []byte(tmpl.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(lint, "--", path).CombinedOutput(); err != nil {
+		t.Fatalf("cfn-lint: %v\n%s\n%s", err, out, tmpl.String())
 	}
 }
