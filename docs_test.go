@@ -111,6 +111,10 @@ func docTargets(t *testing.T) []docTarget {
 			{"--region eu-west-1 ", "--region " + miniotest.Region + " "},
 		}},
 		{path: "docs/gateway.md"},
+		{path: "docs/aws.md", subs: []docSub{
+			// a bucket of its own: the README's run pushes to example-mtls-truststores
+			{"--bucket example-mtls-pki", "--bucket $BUCKET"},
+		}},
 		{path: "docs/revocation.md", subs: []docSub{
 			// the runbook's bucket: $BUCKET, which scripttest names
 			{"--bucket BUCKET", "--bucket $BUCKET"},

@@ -74,6 +74,44 @@ type Domain struct {
 	// mode uses them could not be read ("" when they were).
 	RoutingRulesUnknown string    `json:"routing_rules_unknown,omitempty"`
 	Mappings            []Mapping `json:"mappings,omitempty"`
+	// Tags are the domain's tags, as GetDomainName returns them.
+	Tags map[string]string `json:"tags,omitempty"`
+	// CloudFormation is the stack that manages the domain, read from the
+	// tags CloudFormation puts on what it creates; nil when none says so.
+	CloudFormation *Stack `json:"cloudformation,omitempty"`
+}
+
+// Stack is the CloudFormation stack and resource a domain belongs to.
+type Stack struct {
+	Name      string `json:"stack_name"`
+	ID        string `json:"stack_id,omitempty"`
+	LogicalID string `json:"logical_id,omitempty"`
+}
+
+// The tags CloudFormation adds to every resource it creates that takes
+// tags ("Resource tag", AWS CloudFormation User Guide: "aws:" tags are
+// reserved and set by CloudFormation itself).
+const (
+	TagStackName = "aws:cloudformation:stack-name"
+	TagStackID   = "aws:cloudformation:stack-id"
+	TagLogicalID = "aws:cloudformation:logical-id"
+)
+
+// stackOf reads the managing stack from a domain's tags; nil when no
+// CloudFormation tag is there. Terraform leaves no such mark, so a domain
+// it manages is not recognised.
+func stackOf(tags map[string]string) *Stack {
+	s := &Stack{Name: tags[TagStackName], ID: tags[TagStackID], LogicalID: tags[TagLogicalID]}
+	if *s == (Stack{}) {
+		return nil
+	}
+	if s.Name == "" {
+		// arn:aws:cloudformation:REGION:ACCOUNT:stack/NAME/UUID
+		if _, rest, ok := strings.Cut(s.ID, ":stack/"); ok {
+			s.Name, _, _ = strings.Cut(rest, "/")
+		}
+	}
+	return s
 }
 
 // MTLSEnabled reports whether the domain has a truststore.

@@ -101,7 +101,7 @@ func (c *Client) getV2(ctx context.Context, name string) (*Domain, error) {
 	if err != nil {
 		return nil, classify(err, "get domain "+name)
 	}
-	d := &Domain{Name: name, APIType: HTTP, RoutingMode: string(out.RoutingMode)}
+	d := &Domain{Name: name, APIType: HTTP, RoutingMode: string(out.RoutingMode), Tags: out.Tags, CloudFormation: stackOf(out.Tags)}
 	if len(out.DomainNameConfigurations) > 0 {
 		cfg := out.DomainNameConfigurations[0]
 		d.EndpointType = string(cfg.EndpointType)
@@ -124,7 +124,8 @@ func (c *Client) getV1(ctx context.Context, name string) (*Domain, error) {
 	}
 	d := &Domain{Name: name, APIType: REST, SecurityPolicy: string(out.SecurityPolicy), Status: string(out.DomainNameStatus),
 		StatusMessage: aws.ToString(out.DomainNameStatusMessage), CertificateArn: aws.ToString(out.RegionalCertificateArn),
-		OwnershipCertArn: aws.ToString(out.OwnershipVerificationCertificateArn), RoutingMode: string(out.RoutingMode)}
+		OwnershipCertArn: aws.ToString(out.OwnershipVerificationCertificateArn), RoutingMode: string(out.RoutingMode),
+		Tags: out.Tags, CloudFormation: stackOf(out.Tags)}
 	if d.CertificateArn == "" {
 		d.CertificateArn = aws.ToString(out.CertificateArn)
 	}

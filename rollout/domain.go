@@ -65,6 +65,7 @@ func (r *Rollout) EnableMTLS(ctx context.Context, in EnableInput) (*Result, erro
 		res.Summary = fmt.Sprintf("%s already uses %s version %s: nothing to change", in.Domain, in.Truststore.URI, in.Truststore.Version)
 		return res, nil
 	}
+	r.warnDrift(res, d, in.Truststore)
 	if in.DryRun {
 		res.Summary = PlanText(in.Domain, d.APIType, res.Previous, in.Truststore)
 		return res, nil
@@ -102,6 +103,17 @@ func (r *Rollout) EnableMTLS(ctx context.Context, in EnableInput) (*Result, erro
 		res.RolledBack = true
 	}
 	return res, &WarningsError{Domain: in.Domain, Count: len(res.Warnings), RolledBack: res.RolledBack}
+}
+
+// warnDrift tells, before the change (or in the plan of a dry run), that
+// it drifts from the CloudFormation stack managing the domain. It warns and
+// does not refuse: the change is what was asked (often the way out of an
+// incident, and rotate ca makes it too), and -o json's "drift" lets a
+// script refuse it.
+func (r *Rollout) warnDrift(res *Result, d *apigw.Domain, to apigw.Truststore) {
+	if res.Drift = DriftWarning(d, to); res.Drift != "" {
+		r.events().Note("warning: " + res.Drift)
+	}
 }
 
 func current(d *apigw.Domain) apigw.Truststore {
@@ -154,11 +166,12 @@ func (r *Rollout) DisableMTLS(ctx context.Context, in DisableInput) (*Result, er
 		return nil, err
 	}
 	res := &Result{Domain: in.Domain, APIType: d.APIType, Previous: current(d), DryRun: in.DryRun, Warnings: []string{}, Status: d.Status}
-	switch {
-	case !d.MTLSEnabled():
+	if !d.MTLSEnabled() {
 		res.Summary = in.Domain + " has mutual TLS off already: nothing to change"
 		return res, nil
-	case in.DryRun:
+	}
+	r.warnDrift(res, d, apigw.Truststore{})
+	if in.DryRun {
 		res.Summary = PlanText(in.Domain, d.APIType, res.Previous, apigw.Truststore{})
 		return res, nil
 	}

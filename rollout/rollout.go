@@ -85,6 +85,9 @@ type Result struct {
 	Problems   []string         `json:"problems,omitempty"`
 	// Notes are risks the preflight saw that do not stop the change.
 	Notes []string `json:"notes,omitempty"`
+	// Drift warns that CloudFormation manages the domain, so the change
+	// drifts from its template (DriftWarning); told before the change.
+	Drift string `json:"drift,omitempty"`
 	// Adopted says create found the domain already made as asked.
 	Adopted bool `json:"adopted,omitempty"`
 	// Summary is the one line for people.

@@ -95,6 +95,9 @@ type Result struct {
 	Steps   []Step `json:"steps"`
 	Changed bool   `json:"changed"`
 	DryRun  bool   `json:"dry_run"`
+	// Warnings are told with the plan and do not stop it: a domain that
+	// CloudFormation manages drifts from its template when changed.
+	Warnings []string `json:"warnings,omitempty"`
 	// Probe is the proof at the end, with ProbeURL.
 	Probe   *gateway.ProbeResult `json:"probe,omitempty"`
 	Summary string               `json:"-"`
@@ -109,6 +112,8 @@ type Runner struct {
 	AfterStep func(name string) error
 	store     *pki.Store
 	pushed    apigw.Truststore
+	// domain is the domain as the plan found it; nil when it does not exist.
+	domain *apigw.Domain
 }
 
 // StepError is a step that failed: the steps before it are in place and
@@ -181,6 +186,7 @@ func (r *Runner) Run(ctx context.Context, in Input) (*Result, error) {
 			blocked = true
 		}
 	}
+	res.Warnings = r.driftWarnings(in, res)
 	if in.DryRun {
 		res.Summary = summary(res)
 		return res, nil
@@ -284,6 +290,9 @@ func summary(res *Result) string {
 		head = fmt.Sprintf("setup of %s is complete: nothing to do", res.Domain)
 	case res.DryRun:
 		head = fmt.Sprintf("plan for %s (dry run: nothing changed):", res.Domain)
+	}
+	for _, w := range res.Warnings {
+		head += "\n  warning: " + w
 	}
 	return head + "\n" + strings.Join(lines, "\n")
 }
@@ -488,6 +497,27 @@ func (r *Runner) domainStep(in Input) Step {
 		}}
 }
 
+// driftWarnings warn, with the plan, that the domain step will change a
+// domain CloudFormation manages, drifting from the stack's template
+// (enable-mtls tells it again right before the change).
+func (r *Runner) driftWarnings(in Input, res *Result) []string {
+	if r.domain == nil {
+		return nil
+	}
+	for _, s := range res.Steps {
+		if s.Name == "domain "+in.Domain && s.State == StateTodo {
+			to := r.pushed
+			if to.URI == "" {
+				to = apigw.Truststore{URI: s3store.URI(in.Bucket, in.Key), Version: "<the version truststore push prints>"}
+			}
+			if w := rollout.DriftWarning(r.domain, to); w != "" {
+				return []string{w}
+			}
+		}
+	}
+	return nil
+}
+
 // mappedAPIs lists the APIs an existing domain routes to (mappings in use
 // and routing rules) that --api-id does not name.
 func (r *Runner) mappedAPIs(ctx context.Context, in Input) ([]string, error) {
@@ -498,6 +528,7 @@ func (r *Runner) mappedAPIs(ctx context.Context, in Input) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.domain = st.Domain
 	var out []string
 	for _, m := range st.Mappings {
 		if !m.Unused && !slices.Contains(in.APIIDs, m.APIID) && !slices.Contains(out, m.APIID) {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/apimtls/apimtls/apigw"
 	"github.com/apimtls/apimtls/gateway"
 	"github.com/apimtls/apimtls/internal/awstest"
 	"github.com/apimtls/apimtls/internal/fakeapigw"
@@ -360,5 +361,46 @@ func TestSetupClosesEveryMappedAPI(t *testing.T) {
 	}
 	if !e.fake.API("h2").DisableDefault || !slices.Contains(ran(res), "default endpoint of h2") {
 		t.Fatalf("h2, mapped to the domain, still bypasses it; ran %q", ran(res))
+	}
+}
+
+// A domain CloudFormation manages: the plan warns that pointing it at the
+// truststore drifts from the stack's template, and the run still makes the
+// change (a warning, not a refusal); once in place, no warning.
+func TestSetupWarnsOfDrift(t *testing.T) {
+	e := newEnv(t)
+	e.fake.AddDomain(&fakeapigw.Domain{Name: "api.example.com", EndpointType: "REGIONAL", SecurityPolicy: "TLS_1_2", CertificateArn: certArn})
+	e.fake.SetTags("api.example.com", map[string]string{apigw.TagStackName: "edge-api", apigw.TagLogicalID: "ApiDomain"})
+	e.fake.Map("api.example.com", "h1", "$default")
+	step := func(res *Result) Step {
+		for _, s := range res.Steps {
+			if s.Name == "domain api.example.com" {
+				return s
+			}
+		}
+		t.Fatalf("no domain step in %q", names(res))
+		return Step{}
+	}
+	e.in.DryRun = true
+	res, err := e.run()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := step(res); s.State != StateTodo || len(res.Warnings) != 1 || !strings.Contains(res.Warnings[0], "api.example.com is managed by CloudFormation (stack edge-api, resource ApiDomain)") ||
+		!strings.Contains(res.Summary, "\n  warning: api.example.com is managed by CloudFormation") {
+		t.Fatalf("plan: domain step %+v, warnings %q, summary:\n%s", s, res.Warnings, res.Summary)
+	}
+	e.in.DryRun = false
+	if res, err = e.run(); err != nil {
+		t.Fatal(err)
+	}
+	if s := step(res); s.State != StateRan {
+		t.Fatalf("run's domain step: %+v", s)
+	}
+	if d := e.fake.Domain("api.example.com"); d.TruststoreURI == "" {
+		t.Fatal("the warning kept setup from pointing the domain")
+	}
+	if res, err = e.run(); err != nil || len(res.Warnings) != 0 {
+		t.Fatalf("a finished setup warns %q (%v)", res.Warnings, err)
 	}
 }

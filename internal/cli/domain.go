@@ -182,6 +182,12 @@ restored. Throttling and a concurrent update are retried with backoff.
 Without --truststore-uri, the last truststore push from this PKI directory
 is used, at exactly its version.
 
+A domain CloudFormation manages (its aws:cloudformation:* tags) is changed
+as asked, after a warning: the change drifts from the stack's template, and
+the next stack update that touches the domain puts the template's setting
+back; make it in the template instead (truststore push --emit
+cloudformation prints the property). -o json says so in "drift".
+
 Example:
    apimtls domain enable-mtls api.example.com --dry-run
    apimtls domain enable-mtls api.example.com --truststore-uri s3://b/truststore.pem --truststore-version 3HL4kq --rollback-on-warnings`,
@@ -281,7 +287,9 @@ func domainDisableCommand() *cli.Command {
 		Usage:     "turn mutual TLS off on a custom domain",
 		ArgsUsage: "DOMAIN",
 		Description: `Sets the domain's truststore URI to empty, in place, and waits for AVAILABLE.
-The truststore objects in S3 are kept.
+The truststore objects in S3 are kept. A domain CloudFormation manages gets
+the drift warning enable-mtls gives: remove MutualTlsAuthentication from
+the template instead.
 
 Example:
    apimtls domain disable-mtls api.example.com --dry-run`,
@@ -306,7 +314,9 @@ func domainStatusCommand() *cli.Command {
 		ArgsUsage: "DOMAIN",
 		Description: `Endpoint type, security policy, status, truststore URI and version, warnings,
 and each mapped API with whether its default execute-api endpoint is still
-on, which bypasses mTLS.
+on, which bypasses mTLS. A domain whose tags say CloudFormation manages it
+(aws:cloudformation:stack-name, -stack-id, -logical-id) is shown with its
+stack: change its mTLS in the template, not here.
 
 Example:
    apimtls domain status api.example.com`,
@@ -341,6 +351,9 @@ func printStatus(c *cli.Context, format string, view *rollout.Status) error {
 	tb.row("endpoint", d.EndpointType)
 	tb.row("security policy", d.SecurityPolicy)
 	tb.row("status", d.Status)
+	if s := d.CloudFormation; s != nil {
+		tb.row("managed by", managedBy(s))
+	}
 	if d.RoutingMode != "" && d.RoutingMode != apigw.RoutingMappingOnly {
 		tb.row("routing", d.RoutingMode)
 	}
@@ -373,6 +386,19 @@ func printStatus(c *cli.Context, format string, view *rollout.Status) error {
 		tb.row(what, fmt.Sprintf("%s (%s) stage %s path /%s: %s", m.APIID, m.APIType, m.Stage, m.BasePath, state))
 	}
 	return tb.flush()
+}
+
+// managedBy names the CloudFormation stack of a domain and where its mTLS
+// is to be changed.
+func managedBy(s *apigw.Stack) string {
+	what := "CloudFormation stack " + textsafe.Escape(s.Name)
+	if s.Name == "" {
+		what = "CloudFormation stack " + textsafe.Escape(s.ID)
+	}
+	if s.LogicalID != "" {
+		what += ", resource " + textsafe.Escape(s.LogicalID)
+	}
+	return what + ": change mutual TLS in the template (apimtls truststore push --emit cloudformation); a change made here drifts"
 }
 
 func domainCreateCommand() *cli.Command {

@@ -22,6 +22,7 @@ const (
 	flagEnableVersioning = "enable-versioning"
 	flagRequireTLS       = "require-tls"
 	flagVersion          = "version-id"
+	flagEmit             = "emit"
 )
 
 func awsFlags() []cli.Flag {
@@ -64,6 +65,14 @@ pointed at. When the newest version already has the same content, nothing is
 uploaded and its version ID is printed (--force uploads anyway). The URI and
 version are recorded in the PKI directory for domain enable-mtls.
 
+When Terraform or CloudFormation owns the domain, --emit terraform or
+--emit cloudformation prints, after the result, the exact block to paste
+into it: mutual_tls_authentication { truststore_uri, truststore_version }
+for aws_api_gateway_domain_name and aws_apigatewayv2_domain_name, or
+MutualTlsAuthentication (TruststoreUri, TruststoreVersion) for
+AWS::ApiGateway::DomainName and AWS::ApiGatewayV2::DomainName. -o json
+always has both, in "iac" (docs/aws.md, "apimtls with Terraform").
+
 --create-bucket creates the bucket in the Region, with versioning on, public
 access blocked and default encryption (--require-tls adds a policy denying
 non-TLS requests; not through a plain http:// endpoint, which it would lock
@@ -76,12 +85,14 @@ then waits, says why, and tries again, for at most --timeout.
 
 Example:
    apimtls truststore push --bucket example-mtls-truststores --region eu-west-1 --create-bucket --require-tls
-   apimtls truststore push truststore.pem --bucket b --endpoint-url http://127.0.0.1:9000 -o json`,
+   apimtls truststore push truststore.pem --bucket b --endpoint-url http://127.0.0.1:9000 -o json
+   apimtls truststore push --bucket example-mtls-truststores --emit terraform`,
 		Flags: append(awsFlags(),
 			&cli.BoolFlag{Name: flagCreateBucket, Usage: "create the bucket if needed, versioned, private and encrypted"},
 			&cli.BoolFlag{Name: flagEnableVersioning, Usage: "turn versioning on if it is off or suspended, instead of refusing"},
 			&cli.BoolFlag{Name: flagRequireTLS, Usage: "with --create-bucket: a bucket policy denying non-TLS requests"},
 			&cli.BoolFlag{Name: flagForce, Usage: "upload even when the newest version has the same content"},
+			&cli.StringFlag{Name: flagEmit, Usage: "also print the truststore setting to paste into the domain's `TOOL`: terraform or cloudformation"},
 			&cli.DurationFlag{Name: flagWaitTimeout, Value: s3store.DefaultSettle, Usage: "how long to wait for the uploaded version to read back (a bucket whose versioning was just turned on may take 15 minutes)", Action: durationIn(flagWaitTimeout, time.Second, 24*time.Hour)},
 		),
 		Action: truststorePush,
@@ -91,7 +102,16 @@ Example:
 // pushRequest is what truststore push was asked.
 type pushRequest struct {
 	format, dir, path string
-	input             rollout.PushInput
+	// emit is the IaC format to print the setting in ("" for none).
+	emit  string
+	input rollout.PushInput
+}
+
+// pushView is truststore push's JSON: the upload and the setting to paste
+// into Terraform or CloudFormation.
+type pushView struct {
+	*s3store.PushResult
+	IaC rollout.Snippets `json:"iac"`
 }
 
 func parsePush(c *cli.Context) (*pushRequest, error) {
@@ -120,11 +140,17 @@ func parsePush(c *cli.Context) (*pushRequest, error) {
 	if c.Bool(flagRequireTLS) && !c.Bool(flagCreateBucket) {
 		return nil, usagef("--%s needs --%s", flagRequireTLS, flagCreateBucket)
 	}
+	emit := c.String(flagEmit)
+	if emit != "" {
+		if _, err := rollout.Snippet(emit, apigw.Truststore{}); err != nil {
+			return nil, usagef("--%s: %v", flagEmit, err)
+		}
+	}
 	data, err := readTruststoreFile(path)
 	if err != nil {
 		return nil, err
 	}
-	return &pushRequest{format: format, dir: dir, path: path, input: rollout.PushInput{
+	return &pushRequest{format: format, dir: dir, path: path, emit: emit, input: rollout.PushInput{
 		PushInput: s3store.PushInput{Bucket: bucket, Key: key, Data: data, Force: c.Bool(flagForce), EnableVersioning: c.Bool(flagEnableVersioning),
 			Settle: c.Duration(flagWaitTimeout), OnWait: settleWait(newProgress(c, format))},
 		Name: path, CreateBucket: c.Bool(flagCreateBucket), RequireTLS: c.Bool(flagRequireTLS),
@@ -158,13 +184,32 @@ func truststorePush(c *cli.Context) error {
 	if err != nil {
 		return s3Error(err, in.Bucket)
 	}
+	pushed := apigw.Truststore{URI: out.URI, Version: out.VersionID}
 	if req.format == outputJSON {
-		return writeJSON(c.App.Writer, out.PushResult)
+		return writeJSON(c.App.Writer, pushView{PushResult: out.PushResult, IaC: rollout.SnippetsOf(pushed)})
 	}
 	if report.Warnings > 0 {
 		printReport(c.App.ErrWriter, report, noColor(c))
 	}
-	return printPushed(c.App.Writer, out, report.Certificates)
+	if err := printPushed(c.App.Writer, out, report.Certificates); err != nil || req.emit == "" {
+		return err
+	}
+	return printSnippet(c.App.Writer, req.emit, pushed)
+}
+
+// printSnippet prints the truststore setting to paste into the IaC that
+// owns the domain, and where it goes.
+func printSnippet(w io.Writer, format string, ts apigw.Truststore) error {
+	snippet, err := rollout.Snippet(format, ts)
+	if err != nil {
+		return err
+	}
+	where := "the aws_api_gateway_domain_name or aws_apigatewayv2_domain_name resource"
+	if format == rollout.CloudFormation {
+		where = "the Properties of the AWS::ApiGateway::DomainName or AWS::ApiGatewayV2::DomainName resource"
+	}
+	_, err = fmt.Fprintf(w, "\n%s: paste into %s, then apply:\n%s", format, where, snippet)
+	return err
 }
 
 // settleWait tells each wait for an uploaded version to read back.

@@ -175,9 +175,46 @@ type Domain struct {
 	// API_MAPPING_ONLY, AWS's default.
 	RoutingMode  string
 	RoutingRules []RoutingRule
+	// Tags are the domain's tags. CloudFormation adds its own
+	// (aws:cloudformation:stack-name, -stack-id, -logical-id) to a domain
+	// it creates; a tags key of a request may not begin with "aws:".
+	Tags         map[string]string
 	ExtraWarning string
 	pollsLeft    int
 	conflicts    int
+}
+
+// SetTags puts tags on a domain, as CloudFormation's own aws: tags are put
+// on what it creates (no request can set those).
+func (f *Fake) SetTags(domain string, tags map[string]string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	d := f.Domains[domain]
+	if d.Tags == nil {
+		d.Tags = map[string]string{}
+	}
+	for k, v := range tags {
+		d.Tags[k] = v
+	}
+}
+
+// requestTags checks the tags of a create request. AWS: "Tagging your API
+// Gateway resources": tag keys are case sensitive, up to 128 characters,
+// and "the aws: prefix is reserved for AWS use"; the wording of the refusal
+// is the fake's own.
+func requestTags(tags map[string]string) (map[string]string, *apiError) {
+	for k := range tags {
+		if strings.HasPrefix(strings.ToLower(k), "aws:") {
+			return nil, badRequest("Invalid tag key %s: the aws: prefix is reserved for AWS use", k)
+		}
+		if k == "" || len(k) > 128 {
+			return nil, badRequest("Invalid tag key %q", k)
+		}
+	}
+	if len(tags) == 0 {
+		return nil, nil
+	}
+	return tags, nil
 }
 
 // Mapping maps an API stage (REST or HTTP) to a domain.

@@ -19,6 +19,8 @@ type v1DomainOut struct {
 	OwnershipVerificationCertificateArn string      `json:"ownershipVerificationCertificateArn,omitempty"`
 	MutualTLSAuthentication             *mtls       `json:"mutualTlsAuthentication,omitempty"`
 	RoutingMode                         string      `json:"routingMode"`
+	// Tags: apigateway's GetDomainName "tags", a map, absent when none.
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 type endpointCfg struct {
@@ -49,7 +51,7 @@ func routingModeOf(d *Domain) string {
 func v1View(d *Domain) v1DomainOut {
 	out := v1DomainOut{DomainName: d.Name, EndpointConfiguration: endpointCfg{[]string{d.EndpointType}}, SecurityPolicy: d.SecurityPolicy,
 		DomainNameStatus: d.Status, DomainNameStatusMessage: d.StatusMessage, OwnershipVerificationCertificateArn: d.OwnershipCertArn,
-		RoutingMode: v1RoutingMode(d.RoutingMode)}
+		RoutingMode: v1RoutingMode(d.RoutingMode), Tags: d.Tags}
 	if d.EndpointType == "EDGE" {
 		out.CertificateArn = d.CertificateArn
 	} else {
@@ -156,23 +158,28 @@ const msgDomainExists = "The domain name you provided already exists."
 
 func (f *Fake) v1CreateDomain(c *call) (int, any, *apiError) {
 	var in struct {
-		DomainName                          string      `json:"domainName"`
-		RegionalCertificateArn              string      `json:"regionalCertificateArn"`
-		EndpointConfiguration               endpointCfg `json:"endpointConfiguration"`
-		SecurityPolicy                      string      `json:"securityPolicy"`
-		OwnershipVerificationCertificateArn string      `json:"ownershipVerificationCertificateArn"`
-		MutualTLSAuthentication             *mtlsIn     `json:"mutualTlsAuthentication"`
-		RoutingMode                         string      `json:"routingMode"`
+		DomainName                          string            `json:"domainName"`
+		RegionalCertificateArn              string            `json:"regionalCertificateArn"`
+		EndpointConfiguration               endpointCfg       `json:"endpointConfiguration"`
+		SecurityPolicy                      string            `json:"securityPolicy"`
+		OwnershipVerificationCertificateArn string            `json:"ownershipVerificationCertificateArn"`
+		MutualTLSAuthentication             *mtlsIn           `json:"mutualTlsAuthentication"`
+		RoutingMode                         string            `json:"routingMode"`
+		Tags                                map[string]string `json:"tags"`
 	}
 	if json.Unmarshal(c.body, &in) != nil || in.DomainName == "" || len(in.EndpointConfiguration.Types) != 1 {
 		return 0, nil, badRequest("Invalid domain name request")
+	}
+	tags, terr := requestTags(in.Tags)
+	if terr != nil {
+		return 0, nil, terr
 	}
 	if f.Domains[in.DomainName] != nil {
 		return 0, nil, badRequest(msgDomainExists)
 	}
 	mode := strings.ReplaceAll(in.RoutingMode, "BASE_PATH_MAPPING", "API_MAPPING")
 	d := &Domain{Name: in.DomainName, REST: true, EndpointType: in.EndpointConfiguration.Types[0], SecurityPolicy: in.SecurityPolicy,
-		CertificateArn: in.RegionalCertificateArn, OwnershipCertArn: in.OwnershipVerificationCertificateArn, RoutingMode: mode}
+		CertificateArn: in.RegionalCertificateArn, OwnershipCertArn: in.OwnershipVerificationCertificateArn, RoutingMode: mode, Tags: tags}
 	if err := f.create(c, d, in.MutualTLSAuthentication); err != nil {
 		return 0, nil, err
 	}

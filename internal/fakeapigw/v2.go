@@ -34,10 +34,13 @@ type v2DomainOut struct {
 	DomainNameConfigurations []v2Config `json:"domainNameConfigurations"`
 	MutualTLSAuthentication  *mtls      `json:"mutualTlsAuthentication,omitempty"`
 	RoutingMode              string     `json:"routingMode"`
+	// Tags: apigatewayv2's GetDomainName "tags" (the SDK's Tags), a map,
+	// absent when none.
+	Tags map[string]string `json:"tags,omitempty"`
 }
 
 func v2View(d *Domain) v2DomainOut {
-	out := v2DomainOut{DomainName: d.Name, RoutingMode: routingModeOf(d), DomainNameConfigurations: []v2Config{{
+	out := v2DomainOut{DomainName: d.Name, RoutingMode: routingModeOf(d), Tags: d.Tags, DomainNameConfigurations: []v2Config{{
 		CertificateArn: d.CertificateArn, EndpointType: d.EndpointType, SecurityPolicy: d.SecurityPolicy,
 		DomainNameStatus: d.Status, DomainNameStatusMessage: d.StatusMessage, OwnershipVerificationCertificateArn: d.OwnershipCertArn}}}
 	if d.TruststoreURI != "" {
@@ -60,10 +63,11 @@ func (f *Fake) v2GetDomain(c *call) (int, any, *apiError) {
 }
 
 type v2DomainIn struct {
-	DomainName               string     `json:"domainName"`
-	DomainNameConfigurations []v2Config `json:"domainNameConfigurations"`
-	MutualTLSAuthentication  *mtlsIn    `json:"mutualTlsAuthentication"`
-	RoutingMode              string     `json:"routingMode"`
+	DomainName               string            `json:"domainName"`
+	DomainNameConfigurations []v2Config        `json:"domainNameConfigurations"`
+	MutualTLSAuthentication  *mtlsIn           `json:"mutualTlsAuthentication"`
+	RoutingMode              string            `json:"routingMode"`
+	Tags                     map[string]string `json:"tags"`
 }
 
 // msgOneConfig: AWS: hashicorp/terraform-provider-aws#18312
@@ -115,9 +119,13 @@ func (f *Fake) v2CreateDomain(c *call) (int, any, *apiError) {
 	if f.Domains[in.DomainName] != nil {
 		return 0, nil, badRequest(msgDomainExists)
 	}
+	tags, terr := requestTags(in.Tags)
+	if terr != nil {
+		return 0, nil, terr
+	}
 	cfg := in.DomainNameConfigurations[0]
 	d := &Domain{Name: in.DomainName, EndpointType: cfg.EndpointType, SecurityPolicy: cfg.SecurityPolicy, CertificateArn: cfg.CertificateArn,
-		OwnershipCertArn: cfg.OwnershipVerificationCertificateArn, RoutingMode: in.RoutingMode}
+		OwnershipCertArn: cfg.OwnershipVerificationCertificateArn, RoutingMode: in.RoutingMode, Tags: tags}
 	if err := f.create(c, d, in.MutualTLSAuthentication); err != nil {
 		return 0, nil, err
 	}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -44,6 +45,7 @@ func Run(t *testing.T, dir string) {
 		fake = startFake(t, minio)
 	}
 	kmsFake := startKMS(t)
+	tfMirror := terraformMirror()
 	testscript.Run(t, testscript.Params{
 		Dir:                 dir,
 		RequireExplicitExec: true,
@@ -65,6 +67,11 @@ func Run(t *testing.T, dir string) {
 				env.Setenv("AWS_ENDPOINT_URL_S3", minio.Endpoint)
 			}
 			setKMSEnv(env, kmsFake)
+			if tfMirror != "" {
+				if err := terraformOffline(env, tfMirror); err != nil {
+					return err
+				}
+			}
 			for _, tool := range []string{"openssl", "bash", "zsh", "fish"} {
 				if _, err := exec.LookPath(tool); err != nil && os.Getenv("CI") == "true" {
 					return fmt.Errorf("%s is not installed; CI must install it", tool)
@@ -73,8 +80,11 @@ func Run(t *testing.T, dir string) {
 			return nil
 		},
 		Condition: func(cond string) (bool, error) {
-			if cond == "minio" {
+			switch cond {
+			case "minio":
 				return minio != nil, nil
+			case "terraform":
+				return tfMirror != "", nil
 			}
 			return false, fmt.Errorf("unknown condition %q", cond)
 		},
@@ -230,6 +240,7 @@ func startFake(t *testing.T, minio *miniotest.Server) *fakeapigw.Fake {
 //	fake domain NAME http|rest [ENDPOINT [POLICY [CERT_ARN]]]
 //	fake api ID http|rest STAGE[:auto]...
 //	fake map DOMAIN API_ID STAGE
+//	fake tags DOMAIN KEY=VALUE...  (tags on the domain, CloudFormation's aws:cloudformation:* among them)
 //	fake cert ARN TYPE STATUS
 //	fake throttle SUBSTR N     (the next N mutating calls on paths containing SUBSTR)
 //	fake s3put BUCKET KEY FILE (straight into S3, bypassing push's checks)
@@ -277,6 +288,16 @@ func cmdFake(ts *testscript.TestScript, neg bool, args []string, f *fakeapigw.Fa
 		f.AddAPI(a)
 	case "map":
 		f.Map(args[1], args[2], args[3])
+	case "tags":
+		tags := map[string]string{}
+		for _, kv := range args[2:] {
+			k, v, ok := strings.Cut(kv, "=")
+			if !ok {
+				ts.Fatalf("fake tags: %q is not KEY=VALUE", kv)
+			}
+			tags[k] = v
+		}
+		f.SetTags(args[1], tags)
 	case "cert":
 		f.AddCertificate(&fakeapigw.Certificate{Arn: args[1], Type: args[2], Status: args[3]})
 	case "s3put":
@@ -382,4 +403,37 @@ func cmdFake(ts *testscript.TestScript, neg bool, args []string, f *fakeapigw.Fa
 	default:
 		ts.Fatalf("fake: unknown verb %q", args[0])
 	}
+}
+
+// terraformMirror is a directory holding the hashicorp/aws provider for
+// terraform init to install from, offline (APIMTLS_TF_PLUGIN_DIR, else
+// /opt/tf-plugins, in the layout of terraform providers mirror or of an
+// unpacked plugin directory), when terraform is on the PATH too; "" when
+// either is missing. The condition [terraform] says whether it was found.
+func terraformMirror() string {
+	if _, err := exec.LookPath("terraform"); err != nil {
+		return ""
+	}
+	dir := os.Getenv("APIMTLS_TF_PLUGIN_DIR")
+	if dir == "" {
+		dir = "/opt/tf-plugins"
+	}
+	if _, err := os.Stat(filepath.Join(dir, "registry.terraform.io", "hashicorp", "aws")); err != nil {
+		return ""
+	}
+	return dir
+}
+
+// terraformOffline points a script's terraform at the mirror alone, as a
+// reader's terraform init reaches the registry: no network, no checkpoint.
+func terraformOffline(env *testscript.Env, mirror string) error {
+	rc := filepath.Join(env.WorkDir, ".terraformrc")
+	cfg := fmt.Sprintf("provider_installation {\n  filesystem_mirror {\n    path = %q\n  }\n}\n", mirror)
+	if err := os.WriteFile(rc, []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	env.Setenv("TF_CLI_CONFIG_FILE", rc)
+	env.Setenv("CHECKPOINT_DISABLE", "1")
+	env.Setenv("TF_IN_AUTOMATION", "1")
+	return nil
 }
