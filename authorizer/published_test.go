@@ -55,7 +55,7 @@ func TestPublishedByApimtls(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := &s3store.Store{API: w.api}
+	store := &s3store.Client{API: w.api}
 	bucket := w.bucket + "-pub"
 	if _, err := store.CreateBucket(context.Background(), bucket, s3store.CreateOptions{}); err != nil {
 		t.Fatal(err)

@@ -42,7 +42,7 @@ const certArn = awstest.CertArn
 type env struct {
 	t     *testing.T
 	fake  *fakeapigw.Fake
-	store *s3store.Store
+	store *s3store.Client
 	clock *fakeapigw.TestClock
 	r     *Runner
 	in    Input

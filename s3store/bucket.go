@@ -33,7 +33,7 @@ const notSupported = "the endpoint does not support "
 // (the TLS-only statement merged into its policy, encryption only where
 // there is none, never a downgrade of SSE-KMS), and each finding is
 // reported. One owned by someone else is ErrBucketTaken.
-func (s *Store) CreateBucket(ctx context.Context, bucket string, opts CreateOptions) (*CreateResult, error) {
+func (s *Client) CreateBucket(ctx context.Context, bucket string, opts CreateOptions) (*CreateResult, error) {
 	if err := CheckBucketName(bucket); err != nil {
 		return nil, err
 	}
@@ -91,7 +91,7 @@ func (s *Store) CreateBucket(ctx context.Context, bucket string, opts CreateOpti
 }
 
 // create makes the bucket, and says whether it existed after all.
-func (s *Store) create(ctx context.Context, bucket string) (bool, error) {
+func (s *Client) create(ctx context.Context, bucket string) (bool, error) {
 	in := &s3.CreateBucketInput{Bucket: aws.String(bucket)}
 	// us-east-1 is the one Region that refuses a LocationConstraint.
 	if s.Region != "" && s.Region != "us-east-1" {
@@ -111,7 +111,7 @@ func (s *Store) create(ctx context.Context, bucket string) (bool, error) {
 	return false, nil
 }
 
-func (s *Store) fitVersioning(ctx context.Context, bucket string, existing bool) (string, error) {
+func (s *Client) fitVersioning(ctx context.Context, bucket string, existing bool) (string, error) {
 	if existing {
 		v, err := s.API.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(bucket)})
 		if err != nil {
@@ -135,7 +135,7 @@ var allBlocked = &types.PublicAccessBlockConfiguration{
 	BlockPublicPolicy: aws.Bool(true), RestrictPublicBuckets: aws.Bool(true),
 }
 
-func (s *Store) fitPublicAccess(ctx context.Context, bucket string, existing bool) (string, error) {
+func (s *Client) fitPublicAccess(ctx context.Context, bucket string, existing bool) (string, error) {
 	if existing {
 		cur, err := s.API.GetPublicAccessBlock(ctx, &s3.GetPublicAccessBlockInput{Bucket: aws.String(bucket)})
 		switch {
@@ -163,7 +163,7 @@ func (s *Store) fitPublicAccess(ctx context.Context, bucket string, existing boo
 	return "", nil
 }
 
-func (s *Store) fitEncryption(ctx context.Context, bucket string, existing bool) (string, error) {
+func (s *Client) fitEncryption(ctx context.Context, bucket string, existing bool) (string, error) {
 	if existing {
 		cur, err := s.API.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: aws.String(bucket)})
 		if err == nil && cur.ServerSideEncryptionConfiguration != nil && len(cur.ServerSideEncryptionConfiguration.Rules) > 0 {
@@ -196,7 +196,7 @@ func (s *Store) fitEncryption(ctx context.Context, bucket string, existing bool)
 	return "", nil
 }
 
-func (s *Store) fitPolicy(ctx context.Context, bucket string, existing bool) (string, error) {
+func (s *Client) fitPolicy(ctx context.Context, bucket string, existing bool) (string, error) {
 	policy := ""
 	if existing {
 		cur, err := s.API.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)})

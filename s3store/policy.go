@@ -116,7 +116,7 @@ var networkKeys = []string{"aws:sourceip", "aws:sourcevpce", "aws:sourcevpc", "a
 // "Unable to access truststore URI ... version N/A" (docs/apigateway-rules.md,
 // "Reading the truststore"): bucket policy statements conditioned on the
 // caller's network without an aws:ViaAWSService exception, and SSE-KMS.
-func (s *Store) ReadRisks(ctx context.Context, bucket, key, version string) ([]string, error) {
+func (s *Client) ReadRisks(ctx context.Context, bucket, key, version string) ([]string, error) {
 	var risks []string
 	pol, err := s.API.GetBucketPolicy(ctx, &s3.GetBucketPolicyInput{Bucket: aws.String(bucket)})
 	switch {

@@ -51,7 +51,7 @@ func TestPushReplacesOnlyWhatItChecked(t *testing.T) {
 		}
 		return nil
 	}
-	push := func(st *s3store.Store, data string) (*s3store.PushResult, error) {
+	push := func(st *s3store.Client, data string) (*s3store.PushResult, error) {
 		return st.Push(ctx, s3store.PushInput{Bucket: bucket, Key: "crl/x.crl", Data: []byte(data), Replaces: guard})
 	}
 	versions := func() int {
@@ -84,7 +84,7 @@ func TestPushReplacesOnlyWhatItChecked(t *testing.T) {
 	racing := &racingAPI{API: c, data: "newer"}
 	racing.times.Store(1)
 	seen = nil
-	if _, err := push(&s3store.Store{API: racing, Region: st.Region}, "three"); !errors.Is(err, refuse) {
+	if _, err := push(&s3store.Client{API: racing, Region: st.Region}, "three"); !errors.Is(err, refuse) {
 		t.Fatalf("push raced by a newer write: %v, want the guard's refusal", err)
 	}
 	if len(seen) != 2 || seen[0] != "two" || strings.TrimSpace(seen[1]) != "newer" {
@@ -97,7 +97,7 @@ func TestPushReplacesOnlyWhatItChecked(t *testing.T) {
 	racing = &racingAPI{API: c, data: "also fine"}
 	racing.times.Store(10)
 	guard = func([]byte) error { return nil }
-	if _, err := push(&s3store.Store{API: racing, Region: st.Region}, "four"); !errors.Is(err, s3store.ErrChanged) || !strings.Contains(err.Error(), "run it again") {
+	if _, err := push(&s3store.Client{API: racing, Region: st.Region}, "four"); !errors.Is(err, s3store.ErrChanged) || !strings.Contains(err.Error(), "run it again") {
 		t.Fatalf("push that always loses: %v, want ErrChanged", err)
 	}
 }

@@ -75,8 +75,9 @@ var (
 	ErrNotSettled = errkind.New(errkind.External, "the uploaded version does not read back")
 )
 
-// Store is a truststore bucket.
-type Store struct {
+// Client is the truststore side of S3: an S3 client and its Region, for the
+// versioned buckets truststores and CRLs live in.
+type Client struct {
 	API    API
 	Region string
 	// Endpoint is the custom S3 endpoint, "" for AWS's own. A plain
@@ -87,7 +88,7 @@ type Store struct {
 }
 
 // PlainHTTP reports whether the store is reached without TLS.
-func (s *Store) PlainHTTP() bool { return strings.HasPrefix(strings.ToLower(s.Endpoint), "http://") }
+func (s *Client) PlainHTTP() bool { return strings.HasPrefix(strings.ToLower(s.Endpoint), "http://") }
 
 // URI formats s3://bucket/key as API Gateway's truststoreUri expects.
 func URI(bucket, key string) string { return "s3://" + bucket + "/" + key }
@@ -184,7 +185,7 @@ type PushResult struct {
 // Push uploads a truststore with a SHA-256 checksum to a bucket whose
 // versioning is enabled, unless its newest version already has the same
 // content.
-func (s *Store) Push(ctx context.Context, in PushInput) (*PushResult, error) {
+func (s *Client) Push(ctx context.Context, in PushInput) (*PushResult, error) {
 	if err := CheckBucketName(in.Bucket); err != nil {
 		return nil, err
 	}
@@ -240,7 +241,7 @@ var errPrecondition = errors.New("precondition failed")
 
 // checkReplace shows in.Replaces the newest version and returns the
 // condition the upload must meet to replace just that one.
-func (s *Store) checkReplace(ctx context.Context, in PushInput, latest *Version) (*putCondition, error) {
+func (s *Client) checkReplace(ctx context.Context, in PushInput, latest *Version) (*putCondition, error) {
 	if latest == nil {
 		return &putCondition{}, in.Replaces(nil)
 	}
@@ -259,7 +260,7 @@ func (s *Store) checkReplace(ctx context.Context, in PushInput, latest *Version)
 // an unversioned object (no version ID, or "null") or answer 404 for the
 // new version for a while (PutBucketVersioning). It then waits, says so,
 // and tries again, within in.Settle.
-func (s *Store) upload(ctx context.Context, in PushInput, res *PushResult, cond *putCondition) error {
+func (s *Client) upload(ctx context.Context, in PushInput, res *PushResult, cond *putCondition) error {
 	settle := cmp.Or(in.Settle, DefaultSettle)
 	var waited time.Duration
 	put := true
@@ -328,7 +329,7 @@ func (s *Store) upload(ctx context.Context, in PushInput, res *PushResult, cond 
 	}
 }
 
-func (s *Store) sleep(ctx context.Context, d time.Duration) error {
+func (s *Client) sleep(ctx context.Context, d time.Duration) error {
 	if s.Sleep != nil {
 		return s.Sleep(ctx, d)
 	}
@@ -343,7 +344,7 @@ func (s *Store) sleep(ctx context.Context, d time.Duration) error {
 }
 
 // requireVersioning checks the bucket exists and keeps versions.
-func (s *Store) requireVersioning(ctx context.Context, bucket string, enable bool) error {
+func (s *Client) requireVersioning(ctx context.Context, bucket string, enable bool) error {
 	// GetBucketVersioning, not HeadBucket: a HEAD error has no body, so a
 	// missing bucket and refused credentials would both be a bare 403/404.
 	v, err := s.API.GetBucketVersioning(ctx, &s3.GetBucketVersioningInput{Bucket: aws.String(bucket)})
@@ -362,7 +363,7 @@ func (s *Store) requireVersioning(ctx context.Context, bucket string, enable boo
 	return fmt.Errorf("%w on bucket %s: API Gateway pins a truststore by version ID", ErrVersioningOff, bucket)
 }
 
-func (s *Store) enableVersioning(ctx context.Context, bucket string) error {
+func (s *Client) enableVersioning(ctx context.Context, bucket string) error {
 	_, err := s.API.PutBucketVersioning(ctx, &s3.PutBucketVersioningInput{
 		Bucket:                  aws.String(bucket),
 		VersioningConfiguration: &types.VersioningConfiguration{Status: types.BucketVersioningStatusEnabled},
@@ -387,7 +388,7 @@ type Version struct {
 }
 
 // Versions lists every version of bucket/key, newest first.
-func (s *Store) Versions(ctx context.Context, bucket, key string) ([]Version, error) {
+func (s *Client) Versions(ctx context.Context, bucket, key string) ([]Version, error) {
 	if err := CheckBucketName(bucket); err != nil {
 		return nil, err
 	}
@@ -419,7 +420,7 @@ func (s *Store) Versions(ctx context.Context, bucket, key string) ([]Version, er
 }
 
 // latest returns the newest version with its recorded content hash, or nil.
-func (s *Store) latest(ctx context.Context, bucket, key string) (*Version, error) {
+func (s *Client) latest(ctx context.Context, bucket, key string) (*Version, error) {
 	head, err := s.API.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)})
 	if err != nil {
 		if errors.Is(classify(err, ""), ErrNotFound) {
@@ -441,13 +442,13 @@ func (s *Store) latest(ctx context.Context, bucket, key string) (*Version, error
 
 // Pull fetches one version (the newest when version is empty) and returns
 // its content and version ID.
-func (s *Store) Pull(ctx context.Context, bucket, key, version string) ([]byte, string, error) {
+func (s *Client) Pull(ctx context.Context, bucket, key, version string) ([]byte, string, error) {
 	data, id, _, err := s.pull(ctx, bucket, key, version, maxObjectBytes)
 	return data, id, err
 }
 
 // pull is Pull with a size limit, returning the ETag too.
-func (s *Store) pull(ctx context.Context, bucket, key, version string, limit int) ([]byte, string, string, error) {
+func (s *Client) pull(ctx context.Context, bucket, key, version string, limit int) ([]byte, string, string, error) {
 	in := &s3.GetObjectInput{Bucket: aws.String(bucket), Key: aws.String(key)}
 	if version != "" {
 		in.VersionId = aws.String(version)

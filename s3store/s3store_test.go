@@ -40,10 +40,10 @@ func newBucket(t *testing.T) string {
 	return miniotest.Bucket("apimtls-test")
 }
 
-func newStore(t *testing.T) (*s3store.Store, *s3.Client) {
+func newStore(t *testing.T) (*s3store.Client, *s3.Client) {
 	srv := miniotest.Shared(t)
 	c := client(t, srv.Endpoint, miniotest.SecretKey)
-	return &s3store.Store{API: c, Region: miniotest.Region}, c
+	return &s3store.Client{API: c, Region: miniotest.Region}, c
 }
 
 const pemA = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
@@ -161,11 +161,11 @@ func TestErrors(t *testing.T) {
 	ctx := context.Background()
 	srv := miniotest.Shared(t)
 	st, _ := newStore(t)
-	wrong := &s3store.Store{API: client(t, srv.Endpoint, "not-the-secret"), Region: miniotest.Region}
-	down := &s3store.Store{API: client(t, "http://127.0.0.1:1", miniotest.SecretKey), Region: miniotest.Region}
+	wrong := &s3store.Client{API: client(t, srv.Endpoint, "not-the-secret"), Region: miniotest.Region}
+	down := &s3store.Client{API: client(t, "http://127.0.0.1:1", miniotest.SecretKey), Region: miniotest.Region}
 	for _, tc := range []struct {
 		name  string
-		store *s3store.Store
+		store *s3store.Client
 		in    s3store.PushInput
 		want  error
 		text  string
@@ -217,7 +217,7 @@ func TestCreateBucketKeepsAnExistingBucket(t *testing.T) {
 	if _, err := c.PutBucketPolicy(ctx, &s3.PutBucketPolicyInput{Bucket: aws.String(bucket), Policy: aws.String(own)}); err != nil {
 		t.Fatal(err)
 	}
-	st := &s3store.Store{API: kmsBucket{c, t}, Region: miniotest.Region}
+	st := &s3store.Client{API: kmsBucket{c, t}, Region: miniotest.Region}
 	res, err := st.CreateBucket(ctx, bucket, s3store.CreateOptions{RequireTLS: true})
 	if err != nil {
 		t.Fatal(err)

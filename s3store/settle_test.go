@@ -66,7 +66,7 @@ func TestPushWaitsForTheVersionToSettle(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			api := &freshBucket{unversionedPuts: tc.unversioned, missingReads: tc.missing}
 			var slept time.Duration
-			st := &s3store.Store{API: api, Sleep: func(_ context.Context, d time.Duration) error { slept += d; return nil }}
+			st := &s3store.Client{API: api, Sleep: func(_ context.Context, d time.Duration) error { slept += d; return nil }}
 			var whys []string
 			res, err := st.Push(ctx, s3store.PushInput{Bucket: "fresh-bucket", Key: "truststore.pem", Data: []byte(pemA), Settle: tc.settle,
 				OnWait: func(why string, d time.Duration) { whys = append(whys, why) }})

@@ -12,7 +12,7 @@ import (
 // RequireVersioning refuses a bucket that is missing or does not keep
 // versions, the way Push does: the shared PKI store (package sharedstore)
 // keeps its history in object versions too.
-func (s *Store) RequireVersioning(ctx context.Context, bucket string) error {
+func (s *Client) RequireVersioning(ctx context.Context, bucket string) error {
 	return s.requireVersioning(ctx, bucket, false)
 }
 
@@ -24,7 +24,7 @@ func Classify(err error, doing string) error { return classify(err, doing) }
 // DefaultEncryption describes a bucket's default encryption ("AES256",
 // "aws:kms (key ...)"), or returns "" when the bucket has none or the
 // endpoint does not implement it, with the reason in note.
-func (s *Store) DefaultEncryption(ctx context.Context, bucket string) (desc, note string, err error) {
+func (s *Client) DefaultEncryption(ctx context.Context, bucket string) (desc, note string, err error) {
 	cur, err := s.API.GetBucketEncryption(ctx, &s3.GetBucketEncryptionInput{Bucket: aws.String(bucket)})
 	switch {
 	case err == nil && cur.ServerSideEncryptionConfiguration != nil && len(cur.ServerSideEncryptionConfiguration.Rules) > 0 &&

@@ -43,7 +43,7 @@ const certArn = awstest.CertArn
 type env struct {
 	t     *testing.T
 	fake  *fakeapigw.Fake
-	store *s3store.Store
+	store *s3store.Client
 	raw   *s3.Client
 	r     *Runner
 	in    Input

@@ -222,7 +222,7 @@ func (s *Store) retries() int {
 // refused (S3 encrypts new objects with SSE-S3 anyway; S3-compatible
 // servers may not implement it).
 func (s *Store) CheckBucket(ctx context.Context, api s3store.API) (encryption string, notes []string, err error) {
-	b := &s3store.Store{API: api}
+	b := &s3store.Client{API: api}
 	if err := b.RequireVersioning(ctx, s.Bucket); err != nil {
 		return "", nil, err
 	}

@@ -34,7 +34,7 @@ const CertArn = "arn:aws:acm:eu-west-1:111122223333:certificate/public"
 type Env struct {
 	Fake    *fakeapigw.Fake
 	Clock   *fakeapigw.TestClock
-	Store   *s3store.Store
+	Store   *s3store.Client
 	Raw     *s3.Client
 	Rollout *rollout.Rollout
 }
@@ -47,7 +47,7 @@ func New(t *testing.T) *Env {
 	srv := miniotest.Shared(t)
 	raw := s3.New(s3.Options{Region: miniotest.Region, BaseEndpoint: aws.String(srv.Endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(miniotest.AccessKey, miniotest.SecretKey, "")})
-	store := &s3store.Store{API: raw, Region: miniotest.Region}
+	store := &s3store.Client{API: raw, Region: miniotest.Region}
 	clock := fakeapigw.NewTestClock(time.Now())
 	f := fakeapigw.New(func(ctx context.Context, _, bucket, key, version string) ([]byte, error) {
 		data, _, err := store.Pull(ctx, bucket, key, version)

@@ -99,7 +99,7 @@ func apigwClient(ctx context.Context, c *cli.Context) (*apigw.Client, error) {
 }
 
 // s3Store loads the configuration and builds the truststore bucket client.
-func s3Store(ctx context.Context, c *cli.Context) (*s3store.Store, string, error) {
+func s3Client(ctx context.Context, c *cli.Context) (*s3store.Client, string, error) {
 	cfg, err := awsConfig(ctx, c)
 	if err != nil {
 		return nil, "", err
@@ -111,9 +111,9 @@ func s3Store(ctx context.Context, c *cli.Context) (*s3store.Store, string, error
 // s3From builds the S3 client, and says which custom endpoint it uses. A
 // custom endpoint gets path-style addressing, which S3-compatible servers
 // need.
-func s3From(cfg aws.Config, c *cli.Context) (*s3store.Store, string) {
+func s3From(cfg aws.Config, c *cli.Context) (*s3store.Client, string) {
 	client, endpoint := s3ClientFrom(cfg, c)
-	return &s3store.Store{API: client, Region: cfg.Region, Endpoint: endpoint}, endpoint
+	return &s3store.Client{API: client, Region: cfg.Region, Endpoint: endpoint}, endpoint
 }
 
 // s3ClientFrom builds the S3 client s3From wraps, for the packages that

@@ -72,7 +72,7 @@ func pushCRLs(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	store, _, err := s3Store(c.Context, c)
+	store, _, err := s3Client(c.Context, c)
 	if err != nil {
 		return err
 	}
@@ -158,7 +158,7 @@ func localCRLs(c *cli.Context) ([]rollout.CRLObject, error) {
 
 // pushTruststoreFor pushes the PKI directory's truststore through the same
 // gate as truststore push.
-func pushTruststoreFor(c *cli.Context, store *s3store.Store, bucket string) (*s3store.PushResult, error) {
+func pushTruststoreFor(c *cli.Context, store *s3store.Client, bucket string) (*s3store.PushResult, error) {
 	dir, err := pkiDir(c)
 	if err != nil {
 		return nil, err

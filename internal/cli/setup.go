@@ -93,7 +93,7 @@ func setupAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	store, _, err := s3Store(c.Context, c)
+	store, _, err := s3Client(c.Context, c)
 	if err != nil {
 		return err
 	}

@@ -162,7 +162,7 @@ func truststorePush(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	store, endpoint, err := s3Store(c.Context, c)
+	store, endpoint, err := s3Client(c.Context, c)
 	if err != nil {
 		return err
 	}
@@ -272,7 +272,7 @@ func truststoreVersions(c *cli.Context) error {
 		return err
 	}
 	bucket, key := c.String(flagBucket), c.String(flagKey)
-	store, _, err := s3Store(c.Context, c)
+	store, _, err := s3Client(c.Context, c)
 	if err != nil {
 		return err
 	}
@@ -291,7 +291,7 @@ func truststoreVersions(c *cli.Context) error {
 }
 
 // versionViews reads every version and what it holds.
-func versionViews(ctx context.Context, store *s3store.Store, bucket, key string) ([]versionView, error) {
+func versionViews(ctx context.Context, store *s3store.Client, bucket, key string) ([]versionView, error) {
 	versions, err := store.Versions(ctx, bucket, key)
 	if err != nil {
 		return nil, err
@@ -363,7 +363,7 @@ func truststorePull(c *cli.Context) error {
 		}
 	}
 	bucket, key := c.String(flagBucket), c.String(flagKey)
-	store, _, err := s3Store(c.Context, c)
+	store, _, err := s3Client(c.Context, c)
 	if err != nil {
 		return err
 	}

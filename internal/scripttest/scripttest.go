@@ -214,7 +214,7 @@ func startFake(t *testing.T, minio *miniotest.Server) *fakeapigw.Fake {
 	client := s3.New(s3.Options{Region: miniotest.Region, BaseEndpoint: aws.String(minio.Endpoint), UsePathStyle: true,
 		Credentials: credentials.NewStaticCredentialsProvider(miniotest.AccessKey, miniotest.SecretKey, "")})
 	rawS3 = client
-	store := &s3store.Store{API: client, Region: miniotest.Region}
+	store := &s3store.Client{API: client, Region: miniotest.Region}
 	f := fakeapigw.New(func(ctx context.Context, _, bucket, key, version string) ([]byte, error) {
 		if _, denied := denyRead.Load(bucket); denied {
 			return nil, fmt.Errorf("s3://%s/%s: %w", bucket, key, fakeapigw.ErrAccessDenied)
