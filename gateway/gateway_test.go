@@ -163,10 +163,10 @@ func TestGatewayWithCurlAndOpenSSL(t *testing.T) {
 	}{
 		{"accepted", goodCert, goodKey, "200", 0, "accept CN=good"},
 		{"no certificate", "", "", "000", 35, "no client certificate, handshake ended"},
-		{"another CA", otherCert, otherKey, "403", 0, x509cert.ReasonNoIssuer},
-		{"expired", expiredCert, expiredKey, "403", 0, x509cert.ReasonExpired},
-		{"SHA-1 signed", sha1Cert, sha1Key, "403", 0, x509cert.ReasonInsecureSig},
-		{"five CA levels", deepCert, deepKey, "403", 0, x509cert.ReasonChainTooLong},
+		{"another CA", otherCert, otherKey, "403", 0, x509cert.RefusalNoIssuer},
+		{"expired", expiredCert, expiredKey, "403", 0, x509cert.RefusalExpired},
+		{"SHA-1 signed", sha1Cert, sha1Key, "403", 0, x509cert.RefusalInsecureSig},
+		{"five CA levels", deepCert, deepKey, "403", 0, x509cert.RefusalChainTooLong},
 	} {
 		t.Run("curl "+tc.name, func(t *testing.T) {
 			args := []string{"-sS", "-o", filepath.Join(dir, "body"), "-w", "%{http_code}", "--cacert", serverCA}
@@ -498,8 +498,8 @@ func TestProbeRevokedNeedsEvidence(t *testing.T) {
 		wantReason  string
 		wantVerdict string
 	}{
-		{"serve, truststore without the client's CA", serveURL, good, foreign, []string{P, P, F}, x509cert.ReasonNoIssuer, F},
-		{"serve, truststore without the client's CA, no good client", serveURL, nil, foreign, []string{P, F}, x509cert.ReasonNoIssuer, F},
+		{"serve, truststore without the client's CA", serveURL, good, foreign, []string{P, P, F}, x509cert.RefusalNoIssuer, F},
+		{"serve, truststore without the client's CA, no good client", serveURL, nil, foreign, []string{P, F}, x509cert.RefusalNoIssuer, F},
 		{"says crl_missing", saysMissing, good, revoked, []string{P, P, F}, "crl_missing", F},
 		{"says nothing", silent, good, revoked, []string{P, P, U}, "", U},
 		{"says revoked, no good client", saysHeader, nil, revoked, []string{P, U}, "revoked", U},

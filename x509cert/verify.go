@@ -7,20 +7,20 @@ import (
 	"time"
 )
 
-// The reasons API Gateway gives when it refuses a client certificate, in
+// The refusals API Gateway gives for a client certificate, in
 // its own words where they are known (docs/apigateway-rules.md#what-clients-and-backends-see).
 const (
-	ReasonNoIssuer        = "Could not find issuer for certificate"
-	ReasonInsecureSig     = "Client cert using an insecure Signature Algorithm"
-	ReasonSelfSigned      = "self signed certificate"
-	ReasonExpired         = "certificate has expired"
-	ReasonNotYetValid     = "certificate is not yet valid"
-	ReasonChainTooLong    = "certificate chain too long"
-	ReasonUnsupportedKey  = "unsupported certificate key"
-	ReasonWrongPurpose    = "unsupported certificate purpose"
-	ReasonPathLenExceeded = "path length constraint exceeded"
-	ReasonCAInvalid       = "invalid CA certificate"
-	ReasonBadSignature    = "certificate signature failure"
+	RefusalNoIssuer        = "Could not find issuer for certificate"
+	RefusalInsecureSig     = "Client cert using an insecure Signature Algorithm"
+	RefusalSelfSigned      = "self signed certificate"
+	RefusalExpired         = "certificate has expired"
+	RefusalNotYetValid     = "certificate is not yet valid"
+	RefusalChainTooLong    = "certificate chain too long"
+	RefusalUnsupportedKey  = "unsupported certificate key"
+	RefusalWrongPurpose    = "unsupported certificate purpose"
+	RefusalPathLenExceeded = "path length constraint exceeded"
+	RefusalCAInvalid       = "invalid CA certificate"
+	RefusalBadSignature    = "certificate signature failure"
 )
 
 // ClientDecision is what API Gateway would do with a client certificate.
@@ -72,16 +72,16 @@ func VerifyClient(report *TruststoreReport, client *x509.Certificate, at time.Ti
 		return d
 	}
 	if why := weakSignature(client.SignatureAlgorithm); why != "" {
-		return reject(ReasonInsecureSig, "the client certificate is "+why, "reissue it: apimtls client issue or client sign use SHA-256 or stronger")
+		return reject(RefusalInsecureSig, "the client certificate is "+why, "reissue it: apimtls client issue or client sign use SHA-256 or stronger")
 	}
 	if _, err := KeyTypeOf(client.PublicKey); err != nil {
-		return reject(ReasonUnsupportedKey, "client key: "+err.Error(), "issue a new certificate with an ecdsa-p256 or rsa-2048 key or stronger")
+		return reject(RefusalUnsupportedKey, "client key: "+err.Error(), "issue a new certificate with an ecdsa-p256 or rsa-2048 key or stronger")
 	}
 	if r := validityReason(client, at); r != "" {
 		return reject(r, fmt.Sprintf("the client certificate is valid from %s to %s", client.NotBefore.UTC().Format(time.RFC3339), client.NotAfter.UTC().Format(time.RFC3339)), "renew it: apimtls client issue a new one from the same CA")
 	}
 	if len(client.ExtKeyUsage)+len(client.UnknownExtKeyUsage) > 0 && !slices.Contains(client.ExtKeyUsage, x509.ExtKeyUsageClientAuth) && !slices.Contains(client.ExtKeyUsage, x509.ExtKeyUsageAny) {
-		return reject(ReasonWrongPurpose, "the client certificate's extendedKeyUsage does not include clientAuth", "issue a client certificate: apimtls client issue sets clientAuth")
+		return reject(RefusalWrongPurpose, "the client certificate's extendedKeyUsage does not include clientAuth", "issue a client certificate: apimtls client issue sets clientAuth")
 	}
 	if IsSelfIssued(client) {
 		for _, e := range report.Entries {
@@ -90,7 +90,7 @@ func VerifyClient(report *TruststoreReport, client *x509.Certificate, at time.Ti
 				return d
 			}
 		}
-		return reject(ReasonSelfSigned, "the client certificate is self-signed and not pinned in the truststore", "issue the client from a CA in the truststore")
+		return reject(RefusalSelfSigned, "the client certificate is self-signed and not pinned in the truststore", "issue the client from a CA in the truststore")
 	}
 	var issuer *TrustEntry
 	for _, e := range report.Entries {
@@ -100,7 +100,7 @@ func VerifyClient(report *TruststoreReport, client *x509.Certificate, at time.Ti
 		}
 	}
 	if issuer == nil {
-		return reject(ReasonNoIssuer, fmt.Sprintf("the issuer %q is not in the truststore", client.Issuer.String()),
+		return reject(RefusalNoIssuer, fmt.Sprintf("the issuer %q is not in the truststore", client.Issuer.String()),
 			"add the issuing CA and every CA above it: apimtls truststore build; API Gateway does not use intermediates the client sends")
 	}
 	levels := 0
@@ -108,32 +108,32 @@ func VerifyClient(report *TruststoreReport, client *x509.Certificate, at time.Ti
 		levels++
 		d.Chain = append(d.Chain, linkOf(e.Cert, e.Ref.Position))
 		if levels > MaxCALevels {
-			return reject(ReasonChainTooLong, fmt.Sprintf("the chain has more than %d CA levels", MaxCALevels), "issue clients from a CA at most four levels from its root")
+			return reject(RefusalChainTooLong, fmt.Sprintf("the chain has more than %d CA levels", MaxCALevels), "issue clients from a CA at most four levels from its root")
 		}
 		c := e.Cert
 		if !c.IsCA || !c.BasicConstraintsValid {
-			return reject(ReasonCAInvalid, describe(e)+" is not a CA", "rebuild the truststore from CA certificates only")
+			return reject(RefusalCAInvalid, describe(e)+" is not a CA", "rebuild the truststore from CA certificates only")
 		}
 		if why := weakSignature(c.SignatureAlgorithm); why != "" {
-			return reject(ReasonInsecureSig, describe(e)+" is "+why, "reissue that CA with SHA-256 or stronger")
+			return reject(RefusalInsecureSig, describe(e)+" is "+why, "reissue that CA with SHA-256 or stronger")
 		}
 		if _, err := KeyTypeOf(c.PublicKey); err != nil {
-			return reject(ReasonUnsupportedKey, describe(e)+": "+err.Error(), "replace that CA")
+			return reject(RefusalUnsupportedKey, describe(e)+": "+err.Error(), "replace that CA")
 		}
 		if r := validityReason(c, at); r != "" {
 			return reject(r, fmt.Sprintf("%s is valid from %s to %s", describe(e), c.NotBefore.UTC().Format(time.RFC3339), c.NotAfter.UTC().Format(time.RFC3339)), "renew that CA, reissue its clients and rebuild the truststore")
 		}
 		if pl := PathLen(c); pl >= 0 && levels-1 > pl {
-			return reject(ReasonPathLenExceeded, fmt.Sprintf("%s allows %d CA levels below it, and the chain has %d", describe(e), pl, levels-1), "reissue the CA with a larger pathLen, or flatten the hierarchy")
+			return reject(RefusalPathLenExceeded, fmt.Sprintf("%s allows %d CA levels below it, and the chain has %d", describe(e), pl, levels-1), "reissue the CA with a larger pathLen, or flatten the hierarchy")
 		}
 		if e.SelfSigned {
 			break
 		}
 		if e.Issuer != nil && !signatureValid(c, e.Issuer.Cert) {
-			return reject(ReasonBadSignature, describe(e)+" does not verify with its issuer's key", "replace that certificate in the truststore with an intact copy")
+			return reject(RefusalBadSignature, describe(e)+" does not verify with its issuer's key", "replace that certificate in the truststore with an intact copy")
 		}
 		if e.Issuer == nil {
-			return reject(ReasonNoIssuer, fmt.Sprintf("%s was issued by %q, which is not in the truststore", describe(e), c.Issuer.String()),
+			return reject(RefusalNoIssuer, fmt.Sprintf("%s was issued by %q, which is not in the truststore", describe(e), c.Issuer.String()),
 				"add every CA up to the root: apimtls truststore build")
 		}
 	}
@@ -144,9 +144,9 @@ func VerifyClient(report *TruststoreReport, client *x509.Certificate, at time.Ti
 func validityReason(c *x509.Certificate, at time.Time) string {
 	switch {
 	case !at.Before(c.NotAfter):
-		return ReasonExpired
+		return RefusalExpired
 	case at.Before(c.NotBefore):
-		return ReasonNotYetValid
+		return RefusalNotYetValid
 	}
 	return ""
 }

@@ -71,17 +71,17 @@ func TestVerifyClient(t *testing.T) {
 	}{
 		{"accepted", []*x509.Certificate{issuing.Cert, root.Cert}, good, testNow, ""},
 		{"four levels accepted", []*x509.Certificate{l4.Cert, l3.Cert, issuing.Cert, root.Cert}, deep, testNow, ""},
-		{"only the root uploaded", []*x509.Certificate{root.Cert}, good, testNow, ReasonNoIssuer},
-		{"intermediate without its root", []*x509.Certificate{issuing.Cert}, good, testNow, ReasonNoIssuer},
-		{"another CA", []*x509.Certificate{other.Cert}, good, testNow, ReasonNoIssuer},
-		{"expired client", []*x509.Certificate{issuing.Cert, root.Cert}, good, testNow.AddDate(2, 0, 0), ReasonExpired},
-		{"expired CA", []*x509.Certificate{issuing.Cert, root.Cert}, clientOf(t, issuing, func(r *ClientRequest) { r.NotAfter, r.ClampNotAfter = testNow.AddDate(9, 0, 0), true }), testNow.AddDate(5, 0, 1), ReasonExpired},
-		{"not yet valid", []*x509.Certificate{issuing.Cert, root.Cert}, good, testNow.AddDate(0, 0, -1), ReasonNotYetValid},
-		{"self-signed client", []*x509.Certificate{root.Cert}, self, testNow, ReasonSelfSigned},
+		{"only the root uploaded", []*x509.Certificate{root.Cert}, good, testNow, RefusalNoIssuer},
+		{"intermediate without its root", []*x509.Certificate{issuing.Cert}, good, testNow, RefusalNoIssuer},
+		{"another CA", []*x509.Certificate{other.Cert}, good, testNow, RefusalNoIssuer},
+		{"expired client", []*x509.Certificate{issuing.Cert, root.Cert}, good, testNow.AddDate(2, 0, 0), RefusalExpired},
+		{"expired CA", []*x509.Certificate{issuing.Cert, root.Cert}, clientOf(t, issuing, func(r *ClientRequest) { r.NotAfter, r.ClampNotAfter = testNow.AddDate(9, 0, 0), true }), testNow.AddDate(5, 0, 1), RefusalExpired},
+		{"not yet valid", []*x509.Certificate{issuing.Cert, root.Cert}, good, testNow.AddDate(0, 0, -1), RefusalNotYetValid},
+		{"self-signed client", []*x509.Certificate{root.Cert}, self, testNow, RefusalSelfSigned},
 		{"pinned self-signed client", []*x509.Certificate{self}, self, testNow, ""},
-		{"SHA-1 client", []*x509.Certificate{rsaRoot.Cert}, sha1Client, testNow, ReasonInsecureSig},
-		{"five CA levels", []*x509.Certificate{u5.Cert, u4.Cert, u3.Cert, u2.Cert, u1.Cert}, clientOf(t, u5, nil), testNow, ReasonChainTooLong},
-		{"pathLen exceeded", []*x509.Certificate{underTight.Cert, tight.Cert}, clientOf(t, underTight, nil), testNow, ReasonPathLenExceeded},
+		{"SHA-1 client", []*x509.Certificate{rsaRoot.Cert}, sha1Client, testNow, RefusalInsecureSig},
+		{"five CA levels", []*x509.Certificate{u5.Cert, u4.Cert, u3.Cert, u2.Cert, u1.Cert}, clientOf(t, u5, nil), testNow, RefusalChainTooLong},
+		{"pathLen exceeded", []*x509.Certificate{underTight.Cert, tight.Cert}, clientOf(t, underTight, nil), testNow, RefusalPathLenExceeded},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := EncodeCertificates(tc.truststore...)
