@@ -94,11 +94,7 @@ Example:
    apimtls config get bucket
    apimtls config get region --context prod -o json`,
 		Action: func(c *cli.Context) error {
-			format, key, err := startOneArg(c, "KEY")
-			if err != nil {
-				return err
-			}
-			p, err := configKeyIn(c, key)
+			format, key, p, err := configKeyArg(c)
 			if err != nil {
 				return err
 			}
@@ -126,11 +122,7 @@ func configUnsetCommand() *cli.Command {
 Example:
    apimtls config unset endpoint-url`,
 		Action: func(c *cli.Context) error {
-			format, key, err := startOneArg(c, "KEY")
-			if err != nil {
-				return err
-			}
-			p, err := configKeyIn(c, key)
+			format, key, p, err := configKeyArg(c)
 			if err != nil {
 				return err
 			}
@@ -226,6 +218,16 @@ func orDash(s string) string {
 }
 
 // configKeyIn checks KEY and loads the context config get and unset read.
+// configKeyArg reads the one KEY argument of config get and unset, and the
+// profile it is in.
+func configKeyArg(c *cli.Context) (format, key string, p *loadedProfile, err error) {
+	if format, key, err = startOneArg(c, "KEY"); err != nil {
+		return "", "", nil, err
+	}
+	p, err = configKeyIn(c, key)
+	return format, key, p, err
+}
+
 func configKeyIn(c *cli.Context, key string) (*loadedProfile, error) {
 	if err := profile.CheckKey(profileSchema(), key); err != nil {
 		return nil, settingError(err)
