@@ -35,8 +35,11 @@ import (
 //
 //	<!-- doc-test: fake domain api.example.com rest -->
 //
-// The harness substitutes only what needs a real account or a free port
-// (docTargets). internal/cli's TestDocs checks every command line of every
+// The harness substitutes only what needs a real account, a free port or
+// a minute of waiting (docTargets). Every README.md and docs/*.md file with
+// a shell block (sh, bash, shell, console; an unlabelled block whose first
+// line is a command is an error) must be a target, or TestDocs fails
+// (uncovered): each block of a target runs or is skipped with its reason. internal/cli's TestDocs checks every command line of every
 // doc and --help example statically; this one runs them.
 //
 // With APIMTLS_DOCS_ONLY=FILE it runs that Markdown file alone (the
@@ -98,8 +101,8 @@ type docTarget struct {
 type docSub struct{ old, new string }
 
 // docTargets are the documents whose shell blocks run, with what the
-// harness substitutes: only what needs a real account, or a port that
-// another process on this machine may hold.
+// harness substitutes: only what needs a real account, a port that
+// another process on this machine may hold, or a minute of waiting.
 func docTargets(t *testing.T) []docTarget {
 	port := freePort(t)
 	return []docTarget{
@@ -453,6 +456,24 @@ func TestDocsParse(t *testing.T) {
 			t.Errorf("%q: %v, want %q", c.doc, err, c.err)
 		}
 	}
+	for _, c := range []struct{ doc, err string }{
+		{"```\napimtls ca init\n```\n", "unlabelled block of commands"},
+		{"```\n# the root\n\nexport APIMTLS_DIR=x\n```\n", "unlabelled block of commands"},
+		{"<!-- doc-test: exists x -->\n```json\n{}\n```\n", "not right before a shell block"},
+		{"```json\n{}\n", "never closed"},
+	} {
+		if _, err := parseDocBlocks(c.doc); err == nil || !strings.Contains(err.Error(), c.err) {
+			t.Errorf("%q: %v, want %q", c.doc, err, c.err)
+		}
+	}
+	// output, a layout, another language: not commands; inside them a
+	// fence-like line is not a shell block
+	if blocks, err := parseDocBlocks("```\nKEY  VALUE\n```\n```text\napimtls ca init\n```\n```json\n{\"a\": \"```sh\"}\n```\n"); err != nil || len(blocks) != 0 {
+		t.Errorf("%+v %v", blocks, err)
+	}
+	if blocks, err := parseDocBlocks("```console\napimtls ca init\n```\n"); err != nil || len(blocks) != 1 {
+		t.Errorf("a console block: %+v %v", blocks, err)
+	}
 	blocks, err := parseDocBlocks("a\n\n<!-- doc-test: skip no account -->\n```sh\nx\n```\n<!-- doc-test: exists f -->\n```bash\ny\n```\n```json\n{}\n```\n")
 	if err != nil || len(blocks) != 2 || blocks[0].skip != "no account" || blocks[1].setup[0] != "exists f" || blocks[1].text != "y\n" {
 		t.Fatalf("%+v %v", blocks, err)
@@ -522,4 +543,23 @@ func canonicalJSON(t *testing.T, s string) string {
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestDocsUncovered: a document with shell blocks that is not a target
+// fails TestDocs, so that a new one cannot slip in unchecked; today every
+// one is a target.
+func TestDocsUncovered(t *testing.T) {
+	targets := docTargets(t)
+	if got := uncovered(t, targets); len(got) != 0 {
+		t.Errorf("uncovered with every target: %v", got)
+	}
+	var fewer []docTarget
+	for _, d := range targets {
+		if d.path != "docs/pki.md" {
+			fewer = append(fewer, d)
+		}
+	}
+	if got := uncovered(t, fewer); len(got) != 1 || !strings.HasPrefix(got[0], "docs/pki.md (") {
+		t.Errorf("uncovered without docs/pki.md: %v", got)
+	}
 }
