@@ -86,7 +86,12 @@ func disableDefaultEndpoint(c *cli.Context) error {
 			return jerr
 		}
 	} else {
-		printDisabled(c.App.Writer, res)
+		domain := profileValue(c, flagDomain)
+		region := "REGION"
+		if cfg, err := awsConfig(c.Context, c); err == nil {
+			region = cfg.Region
+		}
+		printDisabled(c.App.Writer, res, domain, region)
 	}
 	if err != nil {
 		return domainError(err)
@@ -142,7 +147,12 @@ func printEndpointPlan(w io.Writer, plan *apigw.EndpointPlan) {
 	_ = t.flush()
 }
 
-func printDisabled(w io.Writer, res *apigw.DisableResult) {
+// printDisabled says what changed, and the probe to prove it: of the
+// profile's domain when it has one, in the command's Region.
+func printDisabled(w io.Writer, res *apigw.DisableResult, domain, region string) {
+	if domain == "" {
+		domain = "YOUR-DOMAIN"
+	}
 	switch {
 	case res.AlreadyClosed:
 		fmt.Fprintf(w, "the default endpoint of %s API %s is off already, and every stage serves a deployment made since: nothing to change\n", res.APIType, res.APIID)
@@ -159,6 +169,6 @@ func printDisabled(w io.Writer, res *apigw.DisableResult) {
 		fmt.Fprintf(w, "auto-deployed stages (no deployment needed): %s\n", strings.Join(res.AutoDeployed, ", "))
 	}
 	if len(res.Pending) == 0 {
-		fmt.Fprintln(w, "next: apimtls probe https://YOUR-DOMAIN/ --client NAME --default-endpoint https://"+res.APIID+".execute-api.REGION.amazonaws.com/")
+		fmt.Fprintln(w, "next: apimtls probe https://"+domain+"/ --client NAME --default-endpoint https://"+res.APIID+".execute-api."+region+".amazonaws.com/")
 	}
 }

@@ -311,7 +311,11 @@ func issueClient(c *cli.Context, p pki.ClientParams) error {
 	if p.CSR != nil {
 		key = "DEVICE_KEY"
 	}
-	fmt.Fprintf(w, "next: curl --cert %s --key %s https://YOUR-DOMAIN/\n", filepath.Join(dir, "chain.pem"), key)
+	domain := profileValue(c, flagDomain)
+	if domain == "" {
+		domain = "YOUR-DOMAIN"
+	}
+	fmt.Fprintf(w, "next: curl --cert %s --key %s https://%s/\n", filepath.Join(dir, "chain.pem"), key, domain)
 	return nil
 }
 

@@ -49,6 +49,7 @@ const (
 	valuesProfileKey
 	valuesContext
 	valuesShell
+	valuesBucket // the buckets the profile's contexts name
 )
 
 // argValues says what the positional arguments of a command are, where
@@ -87,6 +88,7 @@ var flagValues = map[string]valueKind{
 	flagOutput:  valuesOutput,
 	flagFormat:  valuesFormat,
 	flagContext: valuesContext,
+	flagBucket:  valuesBucket,
 }
 
 // flagValuesIn overrides flagValues in one command: "PATH --NAME".
@@ -250,6 +252,8 @@ func (cp *completion) values() []string {
 		}
 	case valuesShell:
 		return []string{"bash", "zsh", "fish"}
+	case valuesBucket:
+		return cp.profileBuckets()
 	}
 	return nil
 }
@@ -274,6 +278,25 @@ func (cp *completion) profileFile() *profile.File {
 		}
 	}
 	return cp.profile
+}
+
+// profileBuckets are the buckets of every context of the profile, sorted
+// and once each: the names the user already chose (as gh completes
+// repositories), read from the file, never from S3.
+func (cp *completion) profileBuckets() []string {
+	f := cp.profileFile()
+	if f == nil {
+		return nil
+	}
+	var out []string
+	for _, context := range f.Contexts() {
+		settings, _ := f.Settings(context)
+		if s, ok := settings[flagBucket]; ok && s.Value != "" && !slices.Contains(out, s.Value) {
+			out = append(out, s.Value)
+		}
+	}
+	sort.Strings(out)
+	return out
 }
 
 // setting is a setting as a command would resolve it from the words typed,

@@ -74,7 +74,10 @@ func TestCompleteValues(t *testing.T) {
 		{"config|set|", []string{"bucket", "region", "endpoint-url", "domain", "api-id", "store", "ca", "dir"}},
 		{"config|get|b", []string{"bucket"}},
 		{"config|unset|d", []string{"domain", "dir"}},
-		{"config|set|bucket|", nil}, // the VALUE is the user's
+		{"config|set|bucket|", nil},                            // the VALUE is the user's
+		{"truststore|push|--bucket|", []string{"staging-pki"}}, // the profile's buckets
+		{"crl|push|--bucket=s", []string{"--bucket=staging-pki"}},
+		{"truststore|versions|--bucket|x", nil},
 		{"--context|", []string{"staging"}},
 		{"client|list|--context=s", []string{"--context=staging"}},
 		{"completion|", []string{"bash", "zsh", "fish"}},

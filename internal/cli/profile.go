@@ -239,6 +239,19 @@ func fillFromProfile(app *cli.App, args []string, stderr io.Writer) ([]string, e
 	return flags, nil
 }
 
+// profileValue is what the profile's context in effect holds for key, ""
+// when it holds nothing (or does not read: the command ran, so that is
+// not this hint's business). For the next steps a command prints, so that
+// they never ask for what the profile gives.
+func profileValue(c *cli.Context, key string) string {
+	args, _ := c.App.Metadata[metaArgs].([]string)
+	p, err := loadProfile(args, io.Discard, true, false)
+	if err != nil {
+		return ""
+	}
+	return p.settings[key].Value
+}
+
 // requiredFlags is how urfave/cli names the required flags not given.
 var requiredFlags = regexp.MustCompile(`^Required flags? "([^"]+)" not set`)
 

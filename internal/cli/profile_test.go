@@ -183,3 +183,36 @@ func TestProfileRefusals(t *testing.T) {
 		t.Errorf("bad file: exit %d\n%s", code, stderr)
 	}
 }
+
+// The next step a command prints never asks for what the profile gives:
+// client revoke's crl push names no bucket when the profile holds one,
+// and client issue's curl names the profile's domain.
+func TestNextStepLeavesProfileBucketOut(t *testing.T) {
+	t.Setenv(envDir, t.TempDir())
+	t.Setenv("XDG_CONFIG_HOME", t.TempDir())
+	run := func(args ...string) string {
+		t.Helper()
+		var out, errs strings.Builder
+		if code := Run(context.Background(), append([]string{"apimtls"}, args...), &out, &errs); code != 0 {
+			t.Fatalf("apimtls %s: exit %d: %s", strings.Join(args, " "), code, errs.String())
+		}
+		return out.String()
+	}
+	run("ca", "init", "--key-type", "ecdsa-p256")
+	run("client", "issue", "a", "--key-type", "ecdsa-p256")
+	run("client", "issue", "b", "--key-type", "ecdsa-p256")
+	if out := run("client", "revoke", "a"); !strings.Contains(out, "apimtls crl push --bucket BUCKET\n") {
+		t.Errorf("no profile: the next step should ask for the bucket:\n%s", out)
+	}
+	run("config", "set", "bucket", "team-pki")
+	if out := run("client", "revoke", "b"); !strings.Contains(out, "apimtls ca crl && apimtls crl push\n") {
+		t.Errorf("with the profile's bucket: the next step should not ask for it:\n%s", out)
+	}
+	if out := run("client", "issue", "c", "--key-type", "ecdsa-p256"); !strings.Contains(out, " https://YOUR-DOMAIN/\n") {
+		t.Errorf("no domain in the profile: the next step should say YOUR-DOMAIN:\n%s", out)
+	}
+	run("config", "set", "domain", "api.example.com")
+	if out := run("client", "issue", "d", "--key-type", "ecdsa-p256"); !strings.Contains(out, " https://api.example.com/\n") {
+		t.Errorf("with the profile's domain: the next step should name it:\n%s", out)
+	}
+}

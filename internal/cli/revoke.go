@@ -148,7 +148,11 @@ func revoke(c *cli.Context, kind pki.Kind) error {
 	// Signing every CA's CRL, not only the issuer's, so that no CA of a
 	// good client's chain is left without a CRL (which the authorizer and
 	// serve refuse as crl_missing).
-	fmt.Fprintf(w, "next: publish it: apimtls ca crl && apimtls crl push --bucket BUCKET\n")
+	push := "apimtls crl push --" + flagBucket + " BUCKET"
+	if profileValue(c, flagBucket) != "" {
+		push = "apimtls crl push" // the profile's bucket
+	}
+	fmt.Fprintf(w, "next: publish it: apimtls ca crl && %s\n", push)
 	fmt.Fprintf(w, "      (ca crl signs every CA's CRL; an encrypted CA's passphrase comes from --%s or %s)\n", flagPassphraseFile, envCAPassphrase)
 	return nil
 }

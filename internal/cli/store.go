@@ -38,7 +38,7 @@ Example:
 			if err != nil {
 				return err
 			}
-			if err := refuseShared(c, "a shared store has no inventory.db to rebuild; unset "+envStore+" (or drop --"+flagStore+") to rebuild this machine's"); err != nil {
+			if err := refuseShared(c, "a shared store has no inventory.db to rebuild; to rebuild this machine's, unset "+envStore+" (or drop --"+flagStore+"), or set a profile's store aside: apimtls store rebuild --"+flagStore+"= (docs/config.md)"); err != nil {
 				return err
 			}
 			dir, err := pkiDir(c)

@@ -41,8 +41,10 @@ func Run(t *testing.T, dir string) {
 	}
 	var buckets atomic.Int64
 	var fake *fakeapigw.Fake
+	var oneEndpoint string
 	if minio != nil {
 		fake = startFake(t, minio)
+		oneEndpoint = startOneEndpoint(t, minio.Endpoint, fake.URL())
 	}
 	kmsFake := startKMS(t)
 	tfMirror := terraformMirror()
@@ -65,6 +67,7 @@ func Run(t *testing.T, dir string) {
 					env.Setenv("AWS_ENDPOINT_URL_"+svc, fake.URL())
 				}
 				env.Setenv("AWS_ENDPOINT_URL_S3", minio.Endpoint)
+				env.Setenv("ONE_ENDPOINT", oneEndpoint)
 			}
 			setKMSEnv(env, kmsFake)
 			if tfMirror != "" {
