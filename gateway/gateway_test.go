@@ -22,6 +22,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apimtls/apimtls/revocation"
 	"github.com/apimtls/apimtls/x509cert"
 )
 
@@ -98,10 +99,38 @@ func client(t *testing.T, dir, name string, parent *ca, edit func(*x509.Certific
 	return certPath, keyPath
 }
 
+// certPool is the pool of the CA certificates in file.
+func certPool(t *testing.T, file string) *x509.CertPool {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	pool := x509.NewCertPool()
+	if err != nil || !pool.AppendCertsFromPEM(data) {
+		t.Fatalf("read CA certificates from %s: %v", file, err)
+	}
+	return pool
+}
+
+// keyPair loads a client certificate and its key.
+func keyPair(t *testing.T, cert, key string) *tls.Certificate {
+	t.Helper()
+	pair, err := tls.LoadX509KeyPair(cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &pair
+}
+
 // startGateway runs the gateway on a free loopback port until the test
 // ends and returns its URL and the path of the CA that signed its
 // certificate.
 func startGateway(t *testing.T, dir string, truststore ...*x509.Certificate) (string, string, *lockedLog) {
+	t.Helper()
+	return startCheckingGateway(t, dir, nil, truststore...)
+}
+
+// startCheckingGateway is startGateway with serve's revocation check
+// (checker nil: none).
+func startCheckingGateway(t *testing.T, dir string, checker *revocation.Checker, truststore ...*x509.Certificate) (string, string, *lockedLog) {
 	t.Helper()
 	report := x509cert.ValidateTruststore(x509cert.EncodeCertificates(truststore...), x509cert.ValidateOptions{Now: time.Now()})
 	serverCert, serverCA, err := LocalhostCertificate(time.Now())
@@ -119,7 +148,7 @@ func startGateway(t *testing.T, dir string, truststore ...*x509.Certificate) (st
 	logs := &lockedLog{}
 	ctx, stop := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	srv := &Server{Truststore: report, ServerCert: serverCert, Log: log.New(logs, "", 0)}
+	srv := &Server{Truststore: report, ServerCert: serverCert, Revocation: checker, Log: log.New(logs, "", 0)}
 	go func() { done <- srv.Serve(ctx, l) }()
 	t.Cleanup(func() {
 		stop()
@@ -266,16 +295,8 @@ func TestProbe(t *testing.T) {
 	dir := t.TempDir()
 	root := mkCA(t, nil, "Root")
 	url, serverCA, _ := startGateway(t, dir, root.cert)
-	pool := x509.NewCertPool()
-	data, _ := os.ReadFile(serverCA)
-	pool.AppendCertsFromPEM(data)
-	load := func(cert, key string) *tls.Certificate {
-		pair, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &pair
-	}
+	pool := certPool(t, serverCA)
+	load := func(cert, key string) *tls.Certificate { return keyPair(t, cert, key) }
 	good := load(client(t, dir, "good", root, nil))
 	stranger := load(client(t, dir, "stranger", mkCA(t, nil, "Other"), nil))
 
@@ -406,14 +427,8 @@ func TestLogEscapesCertificateStrings(t *testing.T) {
 	evil := "mallory\n2026/12/01 12:00:00 accept CN=admin\x1b[31m"
 	for _, issuer := range []*ca{root, other} {
 		certFile, keyFile := client(t, dir, "evil", issuer, func(c *x509.Certificate) { c.Subject.CommonName = evil })
-		pair, err := tls.LoadX509KeyPair(certFile, keyFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		pool := x509.NewCertPool()
-		data, _ := os.ReadFile(caPath)
-		pool.AppendCertsFromPEM(data)
-		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{pair}}}}
+		pair := keyPair(t, certFile, keyFile)
+		hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certPool(t, caPath), Certificates: []tls.Certificate{*pair}}}}
 		resp, err := hc.Get(url)
 		if err != nil {
 			t.Fatal(err)
@@ -439,16 +454,8 @@ func TestProbeRevokedNeedsEvidence(t *testing.T) {
 	root := mkCA(t, nil, "Root")
 	other := mkCA(t, nil, "Other")
 	serveURL, serverCA, _ := startGateway(t, dir, root.cert)
-	pool := x509.NewCertPool()
-	data, _ := os.ReadFile(serverCA)
-	pool.AppendCertsFromPEM(data)
-	load := func(cert, key string) *tls.Certificate {
-		pair, err := tls.LoadX509KeyPair(cert, key)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return &pair
-	}
+	pool := certPool(t, serverCA)
+	load := func(cert, key string) *tls.Certificate { return keyPair(t, cert, key) }
 	good := load(client(t, dir, "good", root, nil))
 	revoked := load(client(t, dir, "revoked", root, nil))
 	foreign := load(client(t, dir, "foreign", other, nil))

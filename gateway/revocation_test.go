@@ -1,11 +1,8 @@
 package gateway
 
 import (
-	"context"
 	"crypto/x509"
 	"errors"
-	"log"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -123,35 +120,4 @@ func readCert(t *testing.T, path string) *x509.Certificate {
 		t.Fatalf("%s: %v", path, err)
 	}
 	return certs[0]
-}
-
-// startCheckingGateway is startGateway with serve's revocation check.
-func startCheckingGateway(t *testing.T, dir string, checker *revocation.Checker, truststore ...*x509.Certificate) (string, string, *lockedLog) {
-	t.Helper()
-	report := x509cert.ValidateTruststore(x509cert.EncodeCertificates(truststore...), x509cert.ValidateOptions{Now: time.Now()})
-	serverCert, serverCA, err := LocalhostCertificate(time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	caPath := filepath.Join(dir, "server-ca.pem")
-	if err := os.WriteFile(caPath, x509cert.EncodeCertificates(serverCA), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logs := &lockedLog{}
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	srv := &Server{Truststore: report, ServerCert: serverCert, Revocation: checker, Log: log.New(logs, "", 0)}
-	go func() { done <- srv.Serve(ctx, l) }()
-	t.Cleanup(func() {
-		stop()
-		if err := <-done; err != nil {
-			t.Errorf("gateway stopped with %v", err)
-		}
-	})
-	_, port, _ := net.SplitHostPort(l.Addr().String())
-	return "https://localhost:" + port + "/", caPath, logs
 }
