@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/revtest"
 	"github.com/apimtls/apimtls/x509cert"
 )
 
@@ -77,16 +78,16 @@ func TestBulkIssueVerifies(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	requireTool(t, "openssl")
+	revtest.Tool(t, "openssl")
 	caFile := s.Layout().CACert("root")
 	for _, i := range []int{0, 1, n / 2, n - 1} {
 		name := fmt.Sprintf("dev-%d", i)
-		out := runTool(t, "openssl", "verify", "-purpose", "sslclient", "-CAfile", caFile, s.Layout().ClientCert(name))
+		out := revtest.RunTool(t, "openssl", "verify", "-purpose", "sslclient", "-CAfile", caFile, s.Layout().ClientCert(name))
 		if want := s.Layout().ClientCert(name) + ": OK"; out != want+"\n" && out != want {
 			t.Fatalf("openssl verify %s: %s", name, out)
 		}
 		// The key on disk is the certificate's.
-		runTool(t, "openssl", "x509", "-in", s.Layout().ClientCert(name), "-noout", "-checkend", "0")
+		revtest.RunTool(t, "openssl", "x509", "-in", s.Layout().ClientCert(name), "-noout", "-checkend", "0")
 	}
 	// A second run asks for more: it skips what exists and issues the rest.
 	s.Close()

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apimtls/apimtls/internal/revtest"
 	"github.com/apimtls/apimtls/x509cert"
 )
 
@@ -73,12 +74,12 @@ func TestRevokeAndCRL(t *testing.T) {
 		t.Fatalf("entries %+v, AKI %x", e, list.AuthorityKeyId)
 	}
 	// OpenSSL reads and verifies it, DER and PEM.
-	ca := writePEM(t, t.TempDir(), "issuing.pem", cert)
-	out := runTool(t, "openssl", "crl", "-inform", "DER", "-in", crl.DERPath, "-CAfile", ca, "-noout", "-text", "-verify")
+	ca := revtest.WritePEM(t, t.TempDir(), "issuing.pem", cert)
+	out := revtest.RunTool(t, "openssl", "crl", "-inform", "DER", "-in", crl.DERPath, "-CAfile", ca, "-noout", "-text", "-verify")
 	if !strings.Contains(out, "Key Compromise") || !strings.Contains(out, "X509v3 CRL Number") {
 		t.Fatalf("openssl crl:\n%s", out)
 	}
-	runTool(t, "openssl", "crl", "-in", crl.PEMPath, "-CAfile", ca, "-noout", "-verify")
+	revtest.RunTool(t, "openssl", "crl", "-in", crl.PEMPath, "-CAfile", ca, "-noout", "-verify")
 }
 
 func TestRevokeCA(t *testing.T) {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/apimtls/apimtls/internal/fakekms"
+	"github.com/apimtls/apimtls/internal/revtest"
 	"github.com/apimtls/apimtls/x509cert"
 )
 
@@ -46,11 +47,11 @@ func verifyKMSChain(t *testing.T, leaf *x509.Certificate, root *x509.Certificate
 		t.Fatalf("Go does not verify %s: %v", leaf.Subject, err)
 	}
 	dir := t.TempDir()
-	args := []string{"verify", "-attime", fmt.Sprint(testNow.Unix()), "-CAfile", writePEM(t, dir, "root.pem", root)}
+	args := []string{"verify", "-attime", fmt.Sprint(testNow.Unix()), "-CAfile", revtest.WritePEM(t, dir, "root.pem", root)}
 	if len(inter) > 0 {
-		args = append(args, "-untrusted", writePEM(t, dir, "inter.pem", inter...))
+		args = append(args, "-untrusted", revtest.WritePEM(t, dir, "inter.pem", inter...))
 	}
-	runTool(t, "openssl", append(args, writePEM(t, dir, "leaf.pem", leaf))...)
+	revtest.RunTool(t, "openssl", append(args, revtest.WritePEM(t, dir, "leaf.pem", leaf))...)
 }
 
 // TestKMSHeldCAs: for every KMS key spec, a KMS-held root signs a KMS-held
@@ -107,7 +108,7 @@ func verifyCRL(t *testing.T, crl *CRL, issuer *x509.Certificate) {
 	if err := list.CheckSignatureFrom(issuer); err != nil {
 		t.Fatalf("Go does not verify the CRL: %v", err)
 	}
-	out := runTool(t, "openssl", "crl", "-inform", "DER", "-in", crl.DERPath, "-CAfile", writePEM(t, t.TempDir(), "ca.pem", issuer), "-noout", "-verify")
+	out := revtest.RunTool(t, "openssl", "crl", "-inform", "DER", "-in", crl.DERPath, "-CAfile", revtest.WritePEM(t, t.TempDir(), "ca.pem", issuer), "-noout", "-verify")
 	if want := "verify OK"; !hasText(out, want) {
 		t.Fatalf("openssl crl -verify: %s", out)
 	}

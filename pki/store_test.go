@@ -9,13 +9,13 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/hex"
-	"encoding/pem"
 	"errors"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/apimtls/apimtls/internal/revtest"
 	"github.com/apimtls/apimtls/x509cert"
 )
 
@@ -87,20 +87,20 @@ func TestStoreHierarchyFilesAndTools(t *testing.T) {
 	if err != nil || len(chain) != 2 || x509cert.SerialHex(chain[0]) != client.Record.Serial || x509cert.SerialHex(chain[1]) != inter.Record.Serial {
 		t.Fatalf("chain.pem holds %d certificates (err %v), want client then issuing CA", len(chain), err)
 	}
-	verifyChain(t, root.Cert, []*x509.Certificate{inter.Cert}, client.Cert)
+	revtest.VerifyChain(t, root.Cert, []*x509.Certificate{inter.Cert}, client.Cert)
 
 	// The tools users will point at these files.
 	rootKey := filepath.Join(s.Dir, "ca/root/key.pem")
-	runTool(t, "openssl", "pkey", "-in", rootKey, "-passin", "pass:"+pass, "-noout")
+	revtest.RunTool(t, "openssl", "pkey", "-in", rootKey, "-passin", "pass:"+pass, "-noout")
 	if out, err := runOpenSSL("pkey", "-in", rootKey, "-passin", "pass:wrong-passphrase", "-noout"); err == nil {
 		t.Fatalf("openssl opened the encrypted key with a wrong passphrase: %s", out)
 	}
-	if out := runTool(t, "openssl", "pkey", "-in", rootKey, "-passin", "pass:"+pass, "-text", "-noout"); !strings.Contains(out, "P-256") {
+	if out := revtest.RunTool(t, "openssl", "pkey", "-in", rootKey, "-passin", "pass:"+pass, "-text", "-noout"); !strings.Contains(out, "P-256") {
 		t.Fatalf("openssl pkey -text: %s", out)
 	}
-	runTool(t, "openssl", "verify", "-CAfile", filepath.Join(s.Dir, "ca/root/cert.pem"), "-untrusted", filepath.Join(s.Dir, "ca/issuing/cert.pem"), filepath.Join(s.Dir, "clients/partner/cert.pem"))
+	revtest.RunTool(t, "openssl", "verify", "-CAfile", filepath.Join(s.Dir, "ca/root/cert.pem"), "-untrusted", filepath.Join(s.Dir, "ca/issuing/cert.pem"), filepath.Join(s.Dir, "clients/partner/cert.pem"))
 	for _, p12 := range []string{"clients/partner/partner.p12", "clients/old-java/old-java.p12"} {
-		out := runTool(t, "openssl", "pkcs12", "-info", "-in", filepath.Join(s.Dir, p12), "-passin", "pass:p12-secret", "-nokeys")
+		out := revtest.RunTool(t, "openssl", "pkcs12", "-info", "-in", filepath.Join(s.Dir, p12), "-passin", "pass:p12-secret", "-nokeys")
 		if !strings.Contains(out, "BEGIN CERTIFICATE") {
 			t.Fatalf("openssl pkcs12 -info %s: %s", p12, out)
 		}
@@ -268,20 +268,6 @@ func TestStoreDepthLimit(t *testing.T) {
 	}
 }
 
-// makeCSR builds a CSR whose requested extensions try to widen the profile.
-func makeCSR(t testing.TB, key any, cn string, extra ...pkix.Extension) []byte {
-	t.Helper()
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject:         pkix.Name{CommonName: cn},
-		DNSNames:        []string{cn + ".devices.example.com"},
-		ExtraExtensions: extra,
-	}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
-}
-
 func TestSignCSR(t *testing.T) {
 	s := newTestStore(t)
 	createRootCA(t, s, "root", nil)
@@ -295,7 +281,7 @@ func TestSignCSR(t *testing.T) {
 	}{true})
 	eku, _ := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 1}})
 	ku, _ := asn1.Marshal(asn1.BitString{Bytes: []byte{0x06}, BitLength: 7})
-	data := makeCSR(t, devKey, "device-0042",
+	data := revtest.CSR(t, devKey, "device-0042",
 		pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 19}, Critical: true, Value: bc},
 		pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Value: eku},
 		pkix.Extension{Id: asn1.ObjectIdentifier{2, 5, 29, 15}, Critical: true, Value: ku},

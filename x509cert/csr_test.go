@@ -5,34 +5,20 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/pem"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-)
 
-// makeCSR builds a CSR whose requested extensions try to widen the profile.
-func makeCSR(t testing.TB, key any, cn string, extra ...pkix.Extension) []byte {
-	t.Helper()
-	der, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{
-		Subject:         pkix.Name{CommonName: cn},
-		DNSNames:        []string{cn + ".devices.example.com"},
-		ExtraExtensions: extra,
-	}, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: der})
-}
+	"github.com/apimtls/apimtls/internal/revtest"
+)
 
 func TestCheckCSRRefuses(t *testing.T) {
 	p256, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	p521, _ := ecdsa.GenerateKey(elliptic.P521(), rand.Reader)
 	rsa1024, _ := rsa.GenerateKey(rand.Reader, 1024)
-	good := makeCSR(t, p256, "ok")
+	good := revtest.CSR(t, p256, "ok")
 	block, _ := pem.Decode(good)
 	tampered := append([]byte(nil), block.Bytes...)
 	// Flip a byte of the subject's common name: the signature no longer covers it.
@@ -49,8 +35,8 @@ func TestCheckCSRRefuses(t *testing.T) {
 		{"certificate instead", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: []byte{1}}), `"CERTIFICATE", not CERTIFICATE REQUEST`},
 		{"huge", make([]byte, maxCSRBytes+1), "more than"},
 		{"tampered", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE REQUEST", Bytes: tampered}), "signature does not verify"},
-		{"P-521 key", makeCSR(t, p521, "p521"), "P-521"},
-		{"RSA-1024 key", makeCSR(t, rsa1024, "weak"), "at least 2048 bits"},
+		{"P-521 key", revtest.CSR(t, p521, "p521"), "P-521"},
+		{"RSA-1024 key", revtest.CSR(t, rsa1024, "weak"), "at least 2048 bits"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			csr, err := DecodeCSR(tc.data)
@@ -66,7 +52,7 @@ func TestCheckCSRRefuses(t *testing.T) {
 		dir := t.TempDir()
 		key := filepath.Join(dir, "k.pem")
 		out := filepath.Join(dir, "r.csr")
-		runTool(t, "openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-subj", "/CN=sha1", "-sha1", "-out", out)
+		revtest.RunTool(t, "openssl", "req", "-new", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-subj", "/CN=sha1", "-sha1", "-out", out)
 		data, err := os.ReadFile(out)
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/apimtls/apimtls/internal/revtest"
 )
 
 // FuzzDecodeCSR feeds arbitrary bytes to the CSR parser and checker, which
@@ -15,7 +17,7 @@ import (
 // whose key apimtls would not issue for.
 func FuzzDecodeCSR(f *testing.F) {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	good := makeCSR(f, key, "seed")
+	good := revtest.CSR(f, key, "seed")
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add([]byte("-----BEGIN CERTIFICATE REQUEST-----\n-----END CERTIFICATE REQUEST-----\n"))

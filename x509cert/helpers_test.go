@@ -2,39 +2,12 @@ package x509cert
 
 import (
 	"crypto/rand"
-	"crypto/x509"
-	"os"
-	"path/filepath"
 	"testing"
 	"time"
-
-	"github.com/apimtls/apimtls/internal/revtest"
 )
 
 // testNow pins the clock so validity periods are deterministic.
 var testNow = time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)
-
-// requireTool and runTool are revtest's: a missing tool skips the test,
-// or fails it under CI=true.
-func requireTool(t testing.TB, name string) string {
-	t.Helper()
-	return revtest.Tool(t, name)
-}
-
-func runTool(t testing.TB, name string, args ...string) string {
-	t.Helper()
-	return revtest.RunTool(t, name, args...)
-}
-
-// writePEM writes certificates to a file in dir.
-func writePEM(t testing.TB, dir, name string, certs ...*x509.Certificate) string {
-	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, EncodeCertificates(certs...), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
 
 func mustKey(t testing.TB, kt KeyType) Issuer {
 	t.Helper()

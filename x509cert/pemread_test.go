@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/apimtls/apimtls/internal/revtest"
 )
 
 // readingError reports whether validate said it could not read the bundle
@@ -182,7 +184,7 @@ func fuzzSeedBytes(s string) []byte {
 // structures, fixtures and the fuzz seed corpus), not inside the fuzzer:
 // two processes per input would slow fuzzing a hundredfold.
 func TestPEMReadersAgree(t *testing.T) {
-	openssl := requireTool(t, "openssl")
+	openssl := revtest.Tool(t, "openssl")
 	dir := t.TempDir()
 	compared, disagreeing := 0, 0
 	for name, data := range pemCorpus(t) {

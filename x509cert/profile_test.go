@@ -12,7 +12,8 @@ import (
 	"math/big"
 	"strings"
 	"testing"
-	"time"
+
+	"github.com/apimtls/apimtls/internal/revtest"
 )
 
 func TestParseKeyType(t *testing.T) {
@@ -124,32 +125,8 @@ func TestProfiles(t *testing.T) {
 				len(client.ExtKeyUsage) != 1 || client.ExtKeyUsage[0] != x509.ExtKeyUsageClientAuth || len(client.UnknownExtKeyUsage) != 0 {
 				t.Errorf("client profile wrong: IsCA %v usage %v eku %v", client.IsCA, client.KeyUsage, client.ExtKeyUsage)
 			}
-			verifyChain(t, root.Cert, []*x509.Certificate{inter.Cert}, client)
+			revtest.VerifyChain(t, root.Cert, []*x509.Certificate{inter.Cert}, client)
 		})
-	}
-}
-
-// verifyChain checks a chain with Go's verifier for client authentication,
-// and with openssl verify on the same files.
-func verifyChain(t *testing.T, root *x509.Certificate, inters []*x509.Certificate, leaf *x509.Certificate) {
-	t.Helper()
-	roots, pool := x509.NewCertPool(), x509.NewCertPool()
-	roots.AddCert(root)
-	for _, c := range inters {
-		pool.AddCert(c)
-	}
-	if _, err := leaf.Verify(x509.VerifyOptions{Roots: roots, Intermediates: pool, CurrentTime: time.Now(),
-		KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}}); err != nil {
-		t.Fatalf("Go verifier: %v", err)
-	}
-	dir := t.TempDir()
-	args := []string{"verify", "-x509_strict", "-purpose", "sslclient", "-CAfile", writePEM(t, dir, "root.pem", root)}
-	if len(inters) > 0 {
-		args = append(args, "-untrusted", writePEM(t, dir, "inter.pem", inters...))
-	}
-	args = append(args, writePEM(t, dir, "leaf.pem", leaf))
-	if out := runTool(t, "openssl", args...); !strings.Contains(out, ": OK") {
-		t.Fatalf("openssl verify: %s", out)
 	}
 }
 
@@ -170,7 +147,7 @@ func TestCADepthAndPathLen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	verifyChain(t, root.Cert, []*x509.Certificate{l2.Cert, l3.Cert, l4.Cert}, client)
+	revtest.VerifyChain(t, root.Cert, []*x509.Certificate{l2.Cert, l3.Cert, l4.Cert}, client)
 
 	for _, tc := range []struct {
 		name    string

@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"github.com/apimtls/apimtls/internal/revtest"
 )
 
 func clientOf(t *testing.T, issuer Issuer, edit func(*ClientRequest)) *x509.Certificate {
@@ -113,10 +115,10 @@ func newSerialT(t *testing.T) *big.Int {
 // verdict.
 func opensslAgrees(t *testing.T, truststore []*x509.Certificate, client *x509.Certificate, accept bool) {
 	t.Helper()
-	bin := requireTool(t, "openssl")
+	bin := revtest.Tool(t, "openssl")
 	dir := t.TempDir()
-	ts := writePEM(t, dir, "truststore.pem", truststore...)
-	leaf := writePEM(t, dir, "client.pem", client)
+	ts := revtest.WritePEM(t, dir, "truststore.pem", truststore...)
+	leaf := revtest.WritePEM(t, dir, "client.pem", client)
 	out, err := exec.Command(bin, "verify", "-attime", "1795435200", "-purpose", "sslclient", "-verify_depth", "3", "-CAfile", ts, leaf).CombinedOutput()
 	if (err == nil) != accept {
 		t.Fatalf("openssl verify says ok=%v, apimtls says accept=%v:\n%s", err == nil, accept, out)
