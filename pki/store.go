@@ -435,6 +435,35 @@ func (s *Store) refuseRevokedChain(rec *Record) error {
 	return e
 }
 
+// RevokedCAs returns the serials of every CA that is revoked, or under a
+// revoked CA, by RevokedInChain's rule, from one listing of the CAs: for
+// commands that judge many clients at once (their clients are refused
+// wherever the chain is checked, whatever their own record says).
+func (s *Store) RevokedCAs() (map[string]bool, error) {
+	cas, err := s.CAs()
+	if err != nil {
+		return nil, err
+	}
+	bySerial := make(map[string]*Record, len(cas))
+	for _, ca := range cas {
+		bySerial[ca.Serial] = ca
+	}
+	now := s.Now()
+	out := map[string]bool{}
+	for _, ca := range cas {
+		for r, n := ca, 0; r != nil && n < len(cas); r, n = bySerial[r.IssuerSerial], n+1 {
+			if Retired(r, now) {
+				out[ca.Serial] = true
+				break
+			}
+			if r.IssuerSerial == r.Serial {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
 // RevokedInChain returns the first revoked certificate from rec up its
 // chain (rec itself, its issuer, ...; revoked, or retired by a renewal),
 // or nil when none is: a certificate

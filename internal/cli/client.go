@@ -451,7 +451,7 @@ func clientFilter(c *cli.Context, s *pki.Store, now time.Time, patterns []string
 		}
 	}
 	status := statusFilter[c.String(flagStatus)]
-	revokedCAs, err := revokedCASerials(s)
+	revokedCAs, err := s.RevokedCAs()
 	if err != nil {
 		return nil, err
 	}
@@ -488,7 +488,7 @@ func printClients(c *cli.Context, s *pki.Store, clients []*pki.Brief, now time.T
 		}
 		return nil
 	}
-	revokedCAs, err := revokedCASerials(s)
+	revokedCAs, err := s.RevokedCAs()
 	if err != nil {
 		return err
 	}
@@ -532,30 +532,6 @@ func supersededStatus(b *pki.Brief, now time.Time) string {
 		return pki.StatusSuperseded + ", revoked"
 	}
 	return pki.StatusSuperseded + ", valid until " + r.RevokedAt.Format(time.RFC3339)
-}
-
-// revokedCASerials are the CAs revoked, or under a revoked CA: their
-// clients are refused by the authorizer (and by serve) whatever their own
-// record says.
-func revokedCASerials(s *pki.Store) (map[string]bool, error) {
-	cas, err := s.CAs()
-	bySerial := map[string]*pki.Record{}
-	for _, ca := range cas {
-		bySerial[ca.Serial] = ca
-	}
-	out := map[string]bool{}
-	for _, ca := range cas {
-		for r, n := ca, 0; r != nil && n < len(cas); r, n = bySerial[r.IssuerSerial], n+1 {
-			if r.Status == pki.StatusRevoked {
-				out[ca.Serial] = true
-				break
-			}
-			if r.IssuerSerial == r.Serial {
-				break
-			}
-		}
-	}
-	return out, err
 }
 
 // flagStatus filters client list and client export by the words of

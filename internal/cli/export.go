@@ -230,7 +230,7 @@ func filteredClients(c *cli.Context, s *pki.Store, patterns []string) ([]*pki.Re
 	if err != nil {
 		return nil, err
 	}
-	revokedCAs, err := revokedCASerials(s)
+	revokedCAs, err := s.RevokedCAs()
 	if err != nil {
 		return nil, err
 	}
