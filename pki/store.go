@@ -466,29 +466,81 @@ func (s *Store) RevokedCAs() (map[string]bool, error) {
 
 // RevokedInChain returns the first revoked certificate from rec up its
 // chain (rec itself, its issuer, ...; revoked, or retired by a renewal),
-// or nil when none is: a certificate
-// under a revoked CA is refused by every relying party that checks the
-// whole chain, as the authorizer and serve do.
+// or nil when none is: a certificate under a revoked CA is refused by
+// every relying party that checks the whole chain, as the authorizer and
+// serve do.
 func (s *Store) RevokedInChain(rec *Record) (*Record, error) {
-	seen := map[string]bool{}
-	for r := rec; !seen[r.Serial]; {
-		seen[r.Serial] = true
-		if Retired(r, s.Now()) {
+	above, err := s.chainAbove(rec)
+	if err != nil {
+		return nil, err
+	}
+	now := s.Now()
+	for _, r := range append([]*Record{rec}, above...) {
+		if Retired(r, now) {
 			return r, nil
 		}
-		if r.IssuerSerial == "" || r.IssuerSerial == r.Serial {
-			return nil, nil
-		}
-		up, err := s.LookupSerial(r.IssuerSerial)
-		if errors.As(err, new(*NotFoundError)) {
-			return nil, nil
-		}
-		if up == nil || err != nil {
-			return nil, err
-		}
-		r = up
 	}
 	return nil, nil
+}
+
+// chainAbove is rec's issuing CAs, its issuer first, up to the root or to
+// the first issuer the inventory does not hold.
+func (s *Store) chainAbove(rec *Record) ([]*Record, error) {
+	var out []*Record
+	seen := map[string]bool{rec.Serial: true}
+	for r := rec; r.IssuerSerial != "" && !seen[r.IssuerSerial]; {
+		up, err := s.LookupSerial(r.IssuerSerial)
+		if errors.As(err, new(*NotFoundError)) || err == nil && up == nil {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		seen[up.Serial] = true
+		out = append(out, up)
+		r = up
+	}
+	return out, nil
+}
+
+// CRLGap is a CA above another whose CRL on disk is missing (or not one
+// it signed), or ends before the other's: every link of a chain is
+// checked, so its gap refuses the clients below it too.
+type CRLGap struct {
+	CA   string
+	Path string
+	// NextUpdate is when its CRL ends; nil when there is none.
+	NextUpdate *time.Time
+}
+
+// CRLGapsAbove lists the CAs above CA name whose last CRL (crl/NAME.crl)
+// is missing or ends more than an hour before until.
+func (s *Store) CRLGapsAbove(name string, until time.Time) ([]CRLGap, error) {
+	rec, err := s.Lookup(KindRoot, name)
+	if err != nil {
+		return nil, err
+	}
+	above, err := s.chainAbove(rec)
+	if err != nil {
+		return nil, err
+	}
+	var out []CRLGap
+	for _, ca := range above {
+		path := s.Layout().CRL(ca.Name)
+		cert, err := s.Certificate(ca)
+		if err != nil {
+			return nil, err
+		}
+		list, err := readCRLAny(path, cert)
+		switch {
+		case err != nil || list == nil:
+			out = append(out, CRLGap{CA: ca.Name, Path: path})
+		case list.NextUpdate.Add(time.Hour).Before(until):
+			next := list.NextUpdate.UTC()
+			out = append(out, CRLGap{CA: ca.Name, Path: path, NextUpdate: &next})
+		}
+	}
+	return out, nil
 }
 
 // loadIssuer opens a CA's key, revoked or not (a revoked CA still signs

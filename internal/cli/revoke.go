@@ -1,10 +1,8 @@
 package cli
 
 import (
-	"crypto/x509"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"time"
 
@@ -245,23 +243,19 @@ func signCRLs(c *cli.Context) error {
 }
 
 // chainCRLGaps names each CA above the one whose CRL was just signed that
-// has no CRL, or one ending before it: serve and the authorizer check
-// every link, so that CA's gap refuses the clients below it.
+// has no CRL, or one ending sooner (pki.CRLGapsAbove), with the command
+// that fixes it.
 func chainCRLGaps(s *pki.Store, signed *pki.CRL) []string {
-	rec, err := s.Lookup(pki.KindRoot, signed.CA)
+	gaps, err := s.CRLGapsAbove(signed.CA, signed.NextUpdate)
+	if err != nil {
+		return []string{fmt.Sprintf("the CRLs of the CAs above %q were not checked: %v", signed.CA, err)}
+	}
 	var out []string
-	for seen := 0; err == nil && rec != nil && rec.IssuerSerial != "" && rec.IssuerSerial != rec.Serial && seen < 8; seen++ {
-		if rec, err = s.LookupSerial(rec.IssuerSerial); err != nil || rec == nil {
-			break
-		}
-		path := s.Layout().CRL(rec.Name)
-		data, rerr := os.ReadFile(path)
-		list, perr := x509.ParseRevocationList(data)
-		switch {
-		case rerr != nil || perr != nil:
-			out = append(out, fmt.Sprintf("CA %q above %q has no CRL (%s): serve and the authorizer refuse every client of %q until it has one (crl_missing); sign it too: apimtls ca crl %s", rec.Name, signed.CA, path, signed.CA, rec.Name))
-		case list.NextUpdate.Add(time.Hour).Before(signed.NextUpdate): // more than an hour sooner
-			out = append(out, fmt.Sprintf("the CRL of CA %q above %q ends %s, before this one: from then every client of %q is refused (crl_expired); sign it too: apimtls ca crl %s", rec.Name, signed.CA, list.NextUpdate.UTC().Format(time.RFC3339), signed.CA, rec.Name))
+	for _, g := range gaps {
+		if g.NextUpdate == nil {
+			out = append(out, fmt.Sprintf("CA %q above %q has no CRL (%s): serve and the authorizer refuse every client of %q until it has one (crl_missing); sign it too: apimtls ca crl %s", g.CA, signed.CA, g.Path, signed.CA, g.CA))
+		} else {
+			out = append(out, fmt.Sprintf("the CRL of CA %q above %q ends %s, before this one: from then every client of %q is refused (crl_expired); sign it too: apimtls ca crl %s", g.CA, signed.CA, g.NextUpdate.Format(time.RFC3339), signed.CA, g.CA))
 		}
 	}
 	return out
