@@ -99,9 +99,13 @@ func truststoreBuild(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	extra, err := addedCAs(c)
+	added, err := addedCAs(c)
 	if err != nil {
 		return err
+	}
+	extra := make([]*x509.Certificate, len(added))
+	for i, a := range added {
+		extra[i] = a.cert
 	}
 	built, out, err := buildTruststore(c, extra)
 	if err != nil {
@@ -121,7 +125,7 @@ func truststoreBuild(c *cli.Context) error {
 	}
 	if !result.Written {
 		err := fmt.Errorf("the truststore has %s and was not written", plural.Count(built.Report.Errors, "error"))
-		if files := addedAtFault(c, built.Report); len(files) > 0 {
+		if files := addedAtFault(built.Report, added); len(files) > 0 {
 			return withHint(err, "the certificates named above came from --"+flagAdd+" "+strings.Join(files, ", ")+": fix them or leave them out")
 		}
 		return withHint(err, "fix the CAs named above, or leave them out with --ca")
@@ -129,9 +133,15 @@ func truststoreBuild(c *cli.Context) error {
 	return nil
 }
 
+// addedCert is a certificate given with --add, and its file.
+type addedCert struct {
+	cert *x509.Certificate
+	file string
+}
+
 // addedAtFault names the --add files holding a certificate that an error
 // of the report is about.
-func addedAtFault(c *cli.Context, r *x509cert.TruststoreReport) []string {
+func addedAtFault(r *x509cert.TruststoreReport, added []addedCert) []string {
 	bad := map[string]bool{}
 	for _, f := range r.Findings {
 		if f.Severity == x509cert.SeverityError && f.Certificate != nil {
@@ -139,22 +149,17 @@ func addedAtFault(c *cli.Context, r *x509cert.TruststoreReport) []string {
 		}
 	}
 	var files []string
-	for _, f := range c.StringSlice(flagAdd) {
-		data, err := readInput(f, x509cert.MaxTruststoreReadSize)
-		if err != nil {
-			continue
-		}
-		certs, _ := x509cert.DecodeCertificates(data)
-		if slices.ContainsFunc(certs, func(x *x509.Certificate) bool { return bad[x509cert.Fingerprint(x)] }) {
-			files = append(files, f)
+	for _, a := range added {
+		if bad[x509cert.Fingerprint(a.cert)] && !slices.Contains(files, a.file) {
+			files = append(files, a.file)
 		}
 	}
 	return files
 }
 
 // addedCAs reads the --add files.
-func addedCAs(c *cli.Context) ([]*x509.Certificate, error) {
-	var extra []*x509.Certificate
+func addedCAs(c *cli.Context) ([]addedCert, error) {
+	var added []addedCert
 	for _, f := range c.StringSlice(flagAdd) {
 		data, err := readTruststoreFile(f)
 		if err != nil {
@@ -164,9 +169,11 @@ func addedCAs(c *cli.Context) ([]*x509.Certificate, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--add %s: %w", f, err)
 		}
-		extra = append(extra, certs...)
+		for _, cert := range certs {
+			added = append(added, addedCert{cert, f})
+		}
 	}
-	return extra, nil
+	return added, nil
 }
 
 // buildTruststore bundles the chosen CAs, and says where it goes.
