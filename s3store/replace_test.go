@@ -101,3 +101,45 @@ func TestPushReplacesOnlyWhatItChecked(t *testing.T) {
 		t.Fatalf("push that always loses: %v, want ErrChanged", err)
 	}
 }
+
+// A delete marker hides the published version but does not unpublish it:
+// Replaces is shown the version under the marker, so an older CRL pushed
+// after someone deleted the object is judged against what authorizers may
+// have read, not against nothing.
+func TestPushJudgesAgainstTheVersionUnderADeleteMarker(t *testing.T) {
+	ctx := context.Background()
+	st, c := newStore(t)
+	bucket := newBucket(t)
+	if _, err := st.CreateBucket(ctx, bucket, s3store.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	guard := func(cur []byte) error {
+		seen = append(seen, string(cur))
+		if string(cur) == "published" {
+			return errors.New("refused: older than published")
+		}
+		return nil
+	}
+	push := func(data string) error {
+		_, err := st.Push(ctx, s3store.PushInput{Bucket: bucket, Key: "crl/x.crl", Data: []byte(data), Replaces: guard})
+		return err
+	}
+	if err := push("published"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(bucket), Key: aws.String("crl/x.crl")}); err != nil {
+		t.Fatal(err)
+	}
+	if err := push("older"); err == nil {
+		t.Fatalf("push after a delete marker was not judged against the hidden version; guard saw %q", seen)
+	}
+	if len(seen) != 2 || seen[1] != "published" {
+		t.Fatalf("guard saw %q, want the version under the delete marker", seen)
+	}
+	// A key that never held a version still shows nil.
+	seen = nil
+	if _, err := st.Push(ctx, s3store.PushInput{Bucket: bucket, Key: "crl/y.crl", Data: []byte("first"), Replaces: guard}); err != nil || len(seen) != 1 || seen[0] != "" {
+		t.Fatalf("first push of a new key: %v, guard saw %q", err, seen)
+	}
+}

@@ -145,7 +145,8 @@ type PushInput struct {
 	Settle time.Duration
 	OnWait func(why string, d time.Duration)
 	// Replaces, when set, is shown the newest version's content before an
-	// upload replaces it (nil when there is none), and refuses the upload
+	// upload replaces it (nil when there is none; when the newest is a
+	// delete marker, the newest version under it), and refuses the upload
 	// by returning an error. The upload is then conditional on that
 	// version still being the newest (If-Match, or If-None-Match when
 	// there was none), so a concurrent push cannot slip in between: Push
@@ -243,7 +244,11 @@ var errPrecondition = errors.New("precondition failed")
 // condition the upload must meet to replace just that one.
 func (s *Client) checkReplace(ctx context.Context, in PushInput, latest *Version) (*putCondition, error) {
 	if latest == nil {
-		return &putCondition{}, in.Replaces(nil)
+		hidden, err := s.underDeleteMarker(ctx, in.Bucket, in.Key)
+		if err != nil {
+			return nil, err
+		}
+		return &putCondition{}, in.Replaces(hidden)
 	}
 	data, _, etag, err := s.pull(ctx, in.Bucket, in.Key, latest.VersionID, maxReplacedBytes)
 	if err != nil {
@@ -417,6 +422,26 @@ func (s *Client) Versions(ctx context.Context, bucket, key string) ([]Version, e
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].LastModified.After(out[j].LastModified) })
 	return out, nil
+}
+
+// underDeleteMarker is the content of the newest version a delete marker
+// hides, or nil when the object never had one. A delete does not undo a
+// publication: an authorizer may have read that version, so Replaces
+// judges the next upload against it (an older CRL pushed after a delete
+// would otherwise be a rollback nobody refused).
+func (s *Client) underDeleteMarker(ctx context.Context, bucket, key string) ([]byte, error) {
+	versions, err := s.Versions(ctx, bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	for _, v := range versions {
+		if v.DeleteMarker {
+			continue
+		}
+		data, _, _, err := s.pull(ctx, bucket, key, v.VersionID, maxReplacedBytes)
+		return data, err
+	}
+	return nil, nil
 }
 
 // latest returns the newest version with its recorded content hash, or nil.
